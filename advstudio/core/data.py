@@ -1,0 +1,270 @@
+"""MNIST from a folder of IDX files (gzipped or raw), and MNIST-style preprocessing of drawings and images."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ENV_VAR = "ADVSTUDIO_MNIST_DIR"
+SPLIT_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+IMAGE_MAGIC = 0x00000803
+LABEL_MAGIC = 0x00000801
+HOW_TO_GET = (
+    "Get the four standard MNIST files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+    "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz; MNIST by Yann LeCun and Corinna Cortes, "
+    "CC BY-SA 3.0) into one folder and point Adversarial Studio at it with --data DIR, the "
+    f"{ENV_VAR} environment variable, or the dataset folder setting; when online, --download fetches them."
+)
+
+
+class DatasetError(Exception):
+    """MNIST is missing or unreadable; the message names the file, the problem and how to get the data."""
+
+
+class InputImageError(ValueError):
+    """An image that cannot be turned into a digit (unreadable file, or no ink)."""
+
+
+@dataclass(frozen=True)
+class MnistSplit:
+    """One split held in memory once: images N×1×28×28 float32 in [0, 1], labels N int64."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    source: Path
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def head(self, limit: int | None) -> "MnistSplit":
+        if limit is None or limit >= len(self):
+            return self
+        return MnistSplit(self.images[:limit], self.labels[:limit], self.source)
+
+
+def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
+    """The MNIST folder: the explicit one (a --data flag or a setting), else $ADVSTUDIO_MNIST_DIR, else
+    a copy bundled with an installed app, else None."""
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    try:
+        from importlib.resources import files
+
+        bundled = Path(str(files("advstudio") / "resources" / "mnist"))
+        if bundled.is_dir() and _find(bundled, SPLIT_FILES["test"][0]) is not None:
+            return bundled
+    except Exception:  # noqa: BLE001 - a missing resource simply means "not bundled"
+        pass
+    return None
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for base in (folder, folder / "MNIST" / "raw", folder / "raw"):
+        for name in (stem, stem + ".gz", stem.replace("-idx", ".idx")):
+            p = base / name
+            if p.is_file():
+                return p
+    return None
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc}). {HOW_TO_GET}") from exc
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise DatasetError(
+                f"{path}: the gzip data is corrupt or truncated ({exc}). Download the file again. {HOW_TO_GET}"
+            ) from exc
+    return raw
+
+
+def read_idx(path: Path, kind: str) -> np.ndarray:
+    """Read an IDX file of unsigned bytes: kind "images" (N×28×28) or "labels" (N)."""
+    data = _read_bytes(path)
+    magic_expected, ndim = (IMAGE_MAGIC, 3) if kind == "images" else (LABEL_MAGIC, 1)
+    if len(data) < 4 + 4 * ndim:
+        raise DatasetError(f"{path}: the file is truncated (only {len(data)} bytes, no full header). {HOW_TO_GET}")
+    (magic,) = struct.unpack(">I", data[:4])
+    if magic != magic_expected:
+        raise DatasetError(
+            f"{path}: wrong magic number 0x{magic:08x} (expected 0x{magic_expected:08x} for MNIST {kind}); "
+            f"this is not an MNIST {kind} file. {HOW_TO_GET}"
+        )
+    dims = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
+    if kind == "images" and dims[1:] != (28, 28):
+        raise DatasetError(f"{path}: images are {dims[1]}×{dims[2]}, expected 28×28. {HOW_TO_GET}")
+    expected = int(np.prod(dims))
+    body = data[4 + 4 * ndim :]
+    if len(body) < expected:
+        raise DatasetError(
+            f"{path}: the file is truncated: the header promises {dims[0]} {kind} ({expected} bytes) but only "
+            f"{len(body)} bytes follow. Download the file again. {HOW_TO_GET}"
+        )
+    if len(body) > expected:
+        raise DatasetError(f"{path}: {len(body) - expected} unexpected bytes after the data. {HOW_TO_GET}")
+    return np.frombuffer(body, dtype=np.uint8).reshape(dims)
+
+
+_cache: dict[tuple, MnistSplit] = {}
+_cache_lock = threading.Lock()
+
+
+def load_split(folder: str | os.PathLike | None, split: str = "test", download: bool = False) -> MnistSplit:
+    """Load one split ("train" or "test") into tensors once; later calls reuse the same tensors."""
+    if split not in SPLIT_FILES:
+        raise ValueError(f"unknown split {split!r}; expected 'train' or 'test'")
+    resolved = resolve_data_dir(folder)
+    if resolved is None:
+        raise DatasetError(f"No MNIST folder is configured. {HOW_TO_GET}")
+    img_stem, lbl_stem = SPLIT_FILES[split]
+    img_path, lbl_path = _find(resolved, img_stem), _find(resolved, lbl_stem)
+    if (img_path is None or lbl_path is None) and download:
+        _download(resolved)
+        img_path, lbl_path = _find(resolved, img_stem), _find(resolved, lbl_stem)
+    for stem, path in ((img_stem, img_path), (lbl_stem, lbl_path)):
+        if path is None:
+            where = "does not exist" if not resolved.is_dir() else f"has no {stem} or {stem}.gz"
+            raise DatasetError(f"{resolved}: the MNIST folder {where}. {HOW_TO_GET}")
+    assert img_path is not None and lbl_path is not None
+    key = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in (img_path, lbl_path))
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+    images = read_idx(img_path, "images")
+    labels = read_idx(lbl_path, "labels")
+    if images.shape[0] != labels.shape[0]:
+        raise DatasetError(
+            f"{img_path}: holds {images.shape[0]} images but {lbl_path.name} holds {labels.shape[0]} labels; "
+            f"the files do not belong together. {HOW_TO_GET}"
+        )
+    if labels.size and labels.max() > 9:
+        raise DatasetError(f"{lbl_path}: label {int(labels.max())} is out of range 0–9. {HOW_TO_GET}")
+    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1).contiguous()
+    y = torch.from_numpy(labels.astype(np.int64))
+    result = MnistSplit(x, y, resolved)
+    with _cache_lock:
+        _cache[key] = result
+    return result
+
+
+def _download(root: Path) -> None:
+    """Fetch MNIST with torchvision (only when the user asks with --download)."""
+    try:
+        from torchvision.datasets import MNIST  # local import: torchvision is optional at run time
+    except Exception as exc:  # noqa: BLE001
+        raise DatasetError(f"Cannot download MNIST: torchvision is not available ({exc}). {HOW_TO_GET}") from exc
+    root.mkdir(parents=True, exist_ok=True)
+    for train in (True, False):
+        try:
+            MNIST(str(root), train=train, download=True)
+        except Exception as exc:  # noqa: BLE001 - offline machines end up here
+            raise DatasetError(f"{root}: downloading MNIST failed ({exc}). {HOW_TO_GET}") from exc
+
+
+# ---------------------------------------------------------------------------------------------------------
+# MNIST-style preprocessing
+
+INK_THRESHOLD = 0.05
+
+
+def preprocess_ink(ink: np.ndarray) -> np.ndarray:
+    """Turn an ink map (H×W, float in [0, 1], 1 = ink) into a 28×28 MNIST-style digit.
+
+    Crop to the ink's bounding box, scale it into 20×20 keeping its aspect, and paste it into 28×28 so that
+    its centre of mass sits at the centre. White ink on black, float32 in [0, 1].
+    Raises InputImageError when there is no ink.
+    """
+    from PIL import Image
+
+    ink = np.asarray(ink, dtype=np.float32)
+    if ink.ndim != 2 or ink.size == 0:
+        raise InputImageError("expected a 2-D ink map")
+    ink = np.clip(np.nan_to_num(ink), 0.0, 1.0)
+    mask = ink > INK_THRESHOLD
+    if not mask.any():
+        raise InputImageError("the image is empty: there is no ink to classify")
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    h, w = crop.shape
+    scale = 20.0 / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    resized = np.asarray(
+        Image.fromarray(crop, mode="F").resize((nw, nh), Image.Resampling.LANCZOS if max(h, w) > 20 else Image.Resampling.BILINEAR),
+        dtype=np.float32,
+    )
+    resized = np.clip(resized, 0.0, 1.0)
+    out = np.zeros((28, 28), dtype=np.float32)
+    top, left = (28 - nh) // 2, (28 - nw) // 2
+    out[top : top + nh, left : left + nw] = resized
+    total = out.sum()
+    if total > 0:
+        yy, xx = np.mgrid[0:28, 0:28]
+        cy, cx = (out * yy).sum() / total, (out * xx).sum() / total
+        dy, dx = int(round(13.5 - cy)), int(round(13.5 - cx))
+        # keep the whole digit inside the frame
+        dy = int(np.clip(dy, -top, 28 - (top + nh)))
+        dx = int(np.clip(dx, -left, 28 - (left + nw)))
+        out = np.roll(out, (dy, dx), axis=(0, 1))
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def image_to_ink(image) -> np.ndarray:
+    """An ink map from a PIL image of any mode: dark on light, light on dark, or ink on a transparent
+    background. Polarity is read from the border (the paper), not assumed."""
+    from PIL import Image
+
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0
+        if alpha.min() < 0.5 <= alpha.max():
+            # ink drawn on a transparent sheet: the alpha channel is the ink
+            return alpha
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    gray = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    paper = float(np.median(border))
+    ink = (paper - gray) if paper >= 0.5 else (gray - paper)
+    span = float(ink.max())
+    if span <= 0.0:
+        raise InputImageError("the image is blank: no ink stands out from the background")
+    return np.clip(ink / span, 0.0, 1.0)
+
+
+def load_image_file(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file (PNG, JPEG, BMP, … any size) and preprocess it into a 28×28 digit."""
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    try:
+        with Image.open(p) as im:
+            im.load()
+            if im.width * im.height > 40_000_000:
+                raise InputImageError(f"{p}: the image is too large ({im.width}×{im.height})")
+            ink = image_to_ink(im)
+    except FileNotFoundError as exc:
+        raise InputImageError(f"{p}: no such file") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, InputImageError):
+            raise InputImageError(f"{p}: {exc}") from exc
+        raise InputImageError(f"{p}: not a readable image ({exc})") from exc
+    try:
+        return preprocess_ink(ink)
+    except InputImageError as exc:
+        raise InputImageError(f"{p}: {exc}") from exc
