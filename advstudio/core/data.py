@@ -53,13 +53,19 @@ class MnistSplit:
 
 
 def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
-    """The MNIST folder: the explicit one (a --data flag or a setting), else $ADVSTUDIO_MNIST_DIR, else
-    a copy bundled with an installed app, else None."""
+    """The MNIST folder: the explicit one (a --data flag), else $ADVSTUDIO_MNIST_DIR, else the dataset
+    folder in the settings (core.settings, shared with the window), else a copy bundled with an installed
+    app, else None."""
     if explicit:
         return Path(explicit).expanduser()
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser()
+    from .settings import load_settings
+
+    configured = load_settings().get("mnist_dir")
+    if isinstance(configured, str) and configured:
+        return Path(configured).expanduser()
     try:
         from importlib.resources import files
 
