@@ -69,6 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-limit", type=_positive_int, help="evaluate on the first N test samples only")
     t.add_argument("--name", help="the model's display name (default: the file name)")
     t.add_argument("--no-curve", action="store_true", help="skip the FGSM curve stored in the metadata")
+    t.add_argument("--adversarial", choices=["fgsm_rs", "pgd"],
+                   help="adversarial training: fgsm_rs (fast, FGSM with random start) or pgd (Madry)")
+    t.add_argument("--adv-eps", type=_eps_value, default=0.3, help="adversarial training radius ε (L∞, pixels)")
+    t.add_argument("--adv-steps", type=_positive_int, default=10, help="PGD steps per batch (pgd only)")
+    t.add_argument("--adv-step-size", type=float, help="step size (default 1.25·ε for fgsm_rs, 2.5·ε/steps for pgd)")
+    t.add_argument("--adv-ramp-epochs", type=int, default=0, help="ramp ε up linearly over this many epochs")
+    t.add_argument("--adv-fraction", type=float, default=1.0, help="share of each batch made adversarial (0–1)")
+    t.add_argument("--robust-eval-samples", type=_positive_int, default=500,
+                   help="held-out test images for the per-epoch PGD robust accuracy")
+    t.add_argument("--checkpoint", help="write an atomic checkpoint here after every epoch")
+    t.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
 
     e = sub.add_parser("evaluate", help="clean accuracy and an FGSM robustness curve")
     e.add_argument("--model", help="a .safetensors model (default: the bundled one)")
@@ -137,17 +148,31 @@ def cmd_train(args) -> int:
         seed=args.seed,
         limit=args.limit,
         eval_limit=args.eval_limit,
+        adversarial=args.adversarial,
+        adv_eps=args.adv_eps,
+        adv_steps=args.adv_steps,
+        adv_step_size=args.adv_step_size,
+        adv_ramp_epochs=args.adv_ramp_epochs,
+        adv_fraction=args.adv_fraction,
+        robust_eval_samples=args.robust_eval_samples,
     )
+    if args.resume and not args.checkpoint:
+        return _fail("--resume needs --checkpoint PATH")
     torch.manual_seed(cfg.seed)
     model = MnistCNN().to(device)
     n = len(train_split.head(cfg.limit))
     print(f"training on {n} samples, {cfg.epochs} epochs, batch {cfg.batch_size}, Adam lr {cfg.lr}, "
           f"seed {cfg.seed}, device {device_label(device)}")
+    if cfg.adversarial:
+        print(f"adversarial training: {cfg.adversarial}, ε = {cfg.adv_eps:g}, step {cfg.step_size():.4g}, "
+              f"{1 if cfg.adversarial == 'fgsm_rs' else cfg.adv_steps} step(s), ramp {cfg.adv_ramp_epochs} epoch(s), "
+              f"adversarial share {cfg.adv_fraction:g}")
     cancel = threading.Event()
     start = time.perf_counter()
     last = None
     try:
-        for prog in train(model, train_split, test_split, cfg, cancel=cancel):
+        for prog in train(model, train_split, test_split, cfg, cancel=cancel, checkpoint=args.checkpoint,
+                          resume=args.resume):
             last = prog
             line = (f"\repoch {prog.epoch}/{prog.epochs} batch {prog.batch}/{prog.batches} "
                     f"loss {prog.loss:.4f} acc {prog.accuracy * 100:.2f}% {prog.samples_per_s:.0f} samples/s "
@@ -155,9 +180,16 @@ def cmd_train(args) -> int:
             sys.stdout.write(line)
             sys.stdout.flush()
             if prog.test_accuracy is not None:
-                sys.stdout.write(f"\nepoch {prog.epoch}: test accuracy {prog.test_accuracy * 100:.2f}%\n")
+                robust = (f", PGD-{cfg.robust_eval_steps} accuracy at ε = {cfg.adv_eps:g} on "
+                          f"{cfg.robust_eval_samples} test images {prog.robust_accuracy * 100:.2f}%"
+                          if prog.robust_accuracy is not None else "")
+                sys.stdout.write(f"\nepoch {prog.epoch}: test accuracy {prog.test_accuracy * 100:.2f}%{robust}\n")
     except (KeyboardInterrupt, TrainingCancelled):
-        print("\ntraining interrupted: nothing was written")
+        if args.checkpoint and Path(args.checkpoint).exists():
+            print(f"\ntraining interrupted: the model was not written; the last finished epoch is in "
+                  f"{args.checkpoint} (continue with --resume)")
+        else:
+            print("\ntraining interrupted: nothing was written")
         return 130
     seconds = time.perf_counter() - start
     assert last is not None
@@ -169,9 +201,7 @@ def cmd_train(args) -> int:
         "train_samples": n,
         "test_accuracy": last.test_accuracy,
         "test_samples": len(test_split.head(cfg.eval_limit)),
-        "history": [
-            {"epoch": e, "train_loss": lo, "train_accuracy": ta, "test_accuracy": te} for e, lo, ta, te in last.history
-        ],
+        "history": list(last.history),
         "training_seconds": round(seconds, 1),
         "device": device_label(device),
         "versions": library_versions(),

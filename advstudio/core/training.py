@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .data import MnistSplit
@@ -30,10 +33,48 @@ class TrainConfig:
     limit: int | None = None  # use only the first N training samples (quick runs)
     eval_limit: int | None = None  # evaluate on the first N test samples after each epoch
     report_every: int = 20  # batches between progress reports
+    # adversarial training (None: standard training)
+    adversarial: str | None = None  # "fgsm_rs" (fast, Wong et al. 2020) or "pgd" (Madry et al. 2018)
+    adv_eps: float = 0.3  # L∞ radius in [0, 1] pixel space
+    adv_steps: int = 10  # PGD steps (fgsm_rs always takes one)
+    adv_step_size: float | None = None  # default: 1.25·ε for fgsm_rs, 2.5·ε/steps for pgd
+    adv_ramp_epochs: int = 0  # ε grows linearly from 0 over this many epochs
+    adv_fraction: float = 1.0  # share of each batch replaced by its adversarial version
+    robust_eval_samples: int = 500  # held-out test images for the per-epoch PGD robust accuracy
+    robust_eval_steps: int = 20
+
+    def __post_init__(self) -> None:
+        if self.adversarial not in (None, "fgsm_rs", "pgd"):
+            raise ValueError(f"unknown adversarial training method {self.adversarial!r} (fgsm_rs or pgd)")
+        if not 0.0 <= self.adv_eps <= 1.0:
+            raise ValueError("adv_eps must lie in [0, 1] pixel space")
+        if not 0.0 <= self.adv_fraction <= 1.0:
+            raise ValueError("adv_fraction must lie in [0, 1]")
+
+    def step_size(self) -> float:
+        if self.adv_step_size is not None:
+            return self.adv_step_size
+        if self.adversarial == "fgsm_rs":
+            return 1.25 * self.adv_eps
+        return 2.5 * self.adv_eps / max(1, self.adv_steps)
+
+    def eps_at(self, epoch: int, progress_in_epoch: float = 1.0) -> float:
+        """ε for a batch of `epoch` (1-based): a linear ramp over the first adv_ramp_epochs epochs."""
+        if self.adv_ramp_epochs <= 0:
+            return self.adv_eps
+        t = min(1.0, ((epoch - 1) + progress_in_epoch) / self.adv_ramp_epochs)
+        return self.adv_eps * t
 
     def recipe(self) -> dict:
         d = asdict(self)
         d.pop("report_every")
+        if self.adversarial is None:
+            for key in list(d):
+                if key.startswith(("adv_", "robust_eval")):
+                    d.pop(key)
+            d.pop("adversarial")
+        else:
+            d["adv_step_size"] = self.step_size()
         return {"optimizer": "Adam", "loss": "cross_entropy", "shuffle": True, **d}
 
 
@@ -54,6 +95,112 @@ def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch
     return correct / max(1, len(labels))
 
 
+def linf_pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    steps: int,
+    step_size: float,
+    random_start: bool = True,
+) -> torch.Tensor:
+    """The training-time adversary: L∞ PGD in pixel space (steps=1 with a random start is FGSM-RS).
+    Runs in eval mode (no dropout noise in the gradient) and restores the mode; input gradients only."""
+    was_training = model.training
+    model.eval()
+    try:
+        if random_start:
+            x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp_(0.0, 1.0)
+        else:
+            x_adv = x.clone()
+        for _ in range(steps):
+            with torch.enable_grad():
+                xg = x_adv.detach().requires_grad_(True)
+                loss = F.cross_entropy(model(xg), y, reduction="sum")
+                (grad,) = torch.autograd.grad(loss, xg)
+            x_adv = x_adv.detach() + step_size * grad.sign()
+            x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)
+    finally:
+        model.train(was_training)
+    return x_adv.detach()
+
+
+def robust_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float, steps: int,
+                    batch_size: int = 500) -> float:
+    """Accuracy under L∞ PGD (random start, step 2.5·ε/steps) — the per-epoch robustness readout."""
+    device = next(model.parameters()).device
+    correct = 0
+    for i in range(0, len(labels), batch_size):
+        xb, yb = images[i : i + batch_size].to(device), labels[i : i + batch_size].to(device)
+        x_adv = linf_pgd(model, xb, yb, eps, steps, 2.5 * eps / max(1, steps)) if eps > 0 else xb
+        correct += int((predict_classes(model, x_adv) == yb).sum())
+    return correct / max(1, len(labels))
+
+
+@torch.inference_mode()
+def predict_classes(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    try:
+        return model(x).argmax(1)
+    finally:
+        model.train(was_training)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Checkpoints: model + optimizer + RNG state in one safetensors file, written atomically after each epoch.
+
+CHECKPOINT_KEY = "advstudio_checkpoint"
+
+
+def save_checkpoint(path, model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator, epoch: int,
+                    config: TrainConfig, history: list[dict], elapsed_s: float) -> None:
+    from safetensors.torch import save
+
+    from .storage import atomic_write_bytes
+
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    for i, p in enumerate(opt.param_groups[0]["params"]):
+        for name, value in opt.state.get(p, {}).items():
+            t = value if torch.is_tensor(value) else torch.tensor(float(value))
+            tensors[f"opt.{i}.{name}"] = t.detach().cpu().reshape(t.shape).contiguous()
+    tensors["rng.torch"] = torch.get_rng_state()
+    tensors["rng.shuffle"] = gen.get_state()
+    meta = {"epoch": epoch, "config": asdict(config), "history": history, "elapsed_s": elapsed_s}
+    atomic_write_bytes(path, save(tensors, metadata={CHECKPOINT_KEY: json.dumps(meta)}))
+
+
+def load_checkpoint(path, model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator) -> dict:
+    """Restore a checkpoint into model/opt/gen; returns its metadata. Refuses files that don't fit."""
+    from safetensors import safe_open
+    from safetensors.torch import load
+
+    from .storage import ModelFileError
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = json.loads((fh.metadata() or {}).get(CHECKPOINT_KEY, "null"))
+        tensors = load(path.read_bytes())
+    except Exception as exc:  # noqa: BLE001 - safetensors raises several kinds for a bad file
+        raise ModelFileError(f"{path.name}: not a readable training checkpoint ({exc})") from exc
+    if not isinstance(meta, dict) or "epoch" not in meta:
+        raise ModelFileError(f"{path.name}: not an Adversarial Studio training checkpoint")
+    state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelFileError(f"{path.name}: the checkpoint's weights do not fit this network ({exc})") from exc
+    params = opt.param_groups[0]["params"]
+    for i, p in enumerate(params):
+        entries = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"opt.{i}.")}
+        if entries:
+            opt.state[p] = {k: v.to(p.device) if k != "step" else v.clone() for k, v in entries.items()}
+    torch.set_rng_state(tensors["rng.torch"])
+    gen.set_state(tensors["rng.shuffle"])
+    return meta
+
+
 def train(
     model: nn.Module,
     train_split: MnistSplit,
@@ -61,9 +208,13 @@ def train(
     config: TrainConfig = TrainConfig(),
     cancel: threading.Event | None = None,
     between_batches: Callable[[], None] | None = None,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
 ) -> Iterator[Progress]:
     """Train `model` in place (on the device it lives on), yielding Progress every `report_every` batches
-    and at the end of each epoch (with the test accuracy). Raises TrainingCancelled when `cancel` is set.
+    and at the end of each epoch (with test accuracy, and PGD robust accuracy when training adversarially).
+    Raises TrainingCancelled when `cancel` is set (checked between batches). With `checkpoint`, an atomic
+    checkpoint is written after every epoch; with `resume`, training continues from it.
     `between_batches` is called after every batch (the GUI worker serves interactive requests there)."""
     device = next(model.parameters()).device
     torch.manual_seed(config.seed)
@@ -76,14 +227,21 @@ def train(
     if n == 0:
         raise ValueError("no training samples")
     batches = math.ceil(n / config.batch_size)
-    total_batches = batches * config.epochs
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     loss_fn = nn.CrossEntropyLoss()
-    history: list[tuple] = []
+    history: list[dict] = []
+    first_epoch = 1
+    elapsed_before = 0.0
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        meta = load_checkpoint(checkpoint, model, opt, gen)
+        first_epoch = int(meta["epoch"]) + 1
+        history = list(meta.get("history", []))
+        elapsed_before = float(meta.get("elapsed_s", 0.0))
+    total_batches = batches * (config.epochs - first_epoch + 1)
     start = time.perf_counter()
     done_batches = 0
     seen = 0
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(first_epoch, config.epochs + 1):
         model.train()
         perm = torch.randperm(n, generator=gen)
         if device.type != "cpu":
@@ -96,6 +254,8 @@ def train(
                 raise TrainingCancelled(f"training cancelled in epoch {epoch}, batch {b}")
             idx = perm[b * config.batch_size : (b + 1) * config.batch_size]
             xb, yb = x_all[idx], y_all[idx]
+            if config.adversarial is not None:
+                xb = _mix_adversarial(model, xb, yb, config, config.eps_at(epoch, b / batches))
             logits = model(xb)
             loss = loss_fn(logits, yb)
             opt.zero_grad(set_to_none=True)
@@ -115,12 +275,20 @@ def train(
                 eta = (total_batches - done_batches) * (elapsed / done_batches)
                 tr_loss = float(loss_sum) / epoch_seen
                 tr_acc = float(correct) / epoch_seen
-                test_acc = None
+                test_acc = robust_acc = None
                 if last and test_split is not None:
                     ev = test_split.head(config.eval_limit)
                     test_acc = accuracy(model, ev.images, ev.labels)
+                    if config.adversarial is not None:
+                        held = test_split.head(config.robust_eval_samples)
+                        robust_acc = robust_accuracy(model, held.images, held.labels, config.adv_eps,
+                                                     config.robust_eval_steps)
                 if last:
-                    history.append((epoch, tr_loss, tr_acc, test_acc))
+                    history.append({"epoch": epoch, "train_loss": tr_loss, "train_accuracy": tr_acc,
+                                    "test_accuracy": test_acc, "robust_accuracy": robust_acc})
+                    if checkpoint is not None:
+                        save_checkpoint(checkpoint, model, opt, gen, epoch, config, history,
+                                        elapsed_before + time.perf_counter() - start)
                 yield Progress(
                     epoch=epoch,
                     epochs=config.epochs,
@@ -131,7 +299,21 @@ def train(
                     samples_per_s=rate,
                     eta_s=eta,
                     test_accuracy=test_acc,
+                    robust_accuracy=robust_acc,
                     done=last and epoch == config.epochs,
                     history=tuple(history),
                 )
     model.eval()
+
+
+def _mix_adversarial(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, config: TrainConfig,
+                     eps: float) -> torch.Tensor:
+    """Replace the first adv_fraction of the batch by adversarial examples at radius ε."""
+    k = int(round(config.adv_fraction * len(yb)))
+    if k == 0 or eps <= 0:
+        return xb
+    steps = 1 if config.adversarial == "fgsm_rs" else config.adv_steps
+    step = config.step_size() * (eps / config.adv_eps if config.adv_eps > 0 else 1.0)
+    x_adv = linf_pgd(model, xb[:k], yb[:k], eps, steps, step, random_start=True)
+    model.train()
+    return torch.cat([x_adv, xb[k:]]) if k < len(yb) else x_adv

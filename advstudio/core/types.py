@@ -66,5 +66,6 @@ class Progress:
     samples_per_s: float
     eta_s: float
     test_accuracy: float | None = None  # set on the last report of an epoch
+    robust_accuracy: float | None = None  # PGD accuracy on held-out images (adversarial training only)
     done: bool = False
-    history: tuple = field(default_factory=tuple)  # ((epoch, train_loss, train_acc, test_acc), ...)
+    history: tuple = field(default_factory=tuple)  # one dict per finished epoch
