@@ -32,6 +32,30 @@ def _eps_value(text: str) -> float:
     return _eps_list(text)[0]
 
 
+def _radius_list(text: str) -> list[float]:
+    """Comma-separated non-negative radii: L∞ ε for most attacks, L2 radii for cw and deepfool (checked later)."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip() != ""]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from exc
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one ε")
+    for v in values:
+        if not 0.0 <= v <= 28.0:
+            raise argparse.ArgumentTypeError(f"ε {v} is negative or beyond any 28×28 image's L2 norm")
+    return values
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {v}")
+    return v
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -81,12 +105,28 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint", help="write an atomic checkpoint here after every epoch")
     t.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
 
-    e = sub.add_parser("evaluate", help="clean accuracy and an FGSM robustness curve")
+    e = sub.add_parser("evaluate", help="clean accuracy and a robustness curve (FGSM by default)")
     e.add_argument("--model", help="a .safetensors model (default: the bundled one)")
     e.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
-    e.add_argument("--eps", type=_eps_list, default=[0.0, 0.05, 0.1, 0.2, 0.3], help="comma-separated ε in [0, 1]")
+    e.add_argument("--attack", choices=["fgsm", "bim", "pgd", "mifgsm", "cw", "deepfool"], default="fgsm",
+                   help="the attack (default fgsm); cw and deepfool are minimal-L2 attacks without an ε")
+    e.add_argument("--eps", type=_radius_list, default=None,
+                   help="comma-separated ε: L∞ in [0, 1] pixel space (default 0,0.05,0.1,0.2,0.3); for cw and "
+                        "deepfool, L2 radii (default 0,0.5,1,1.5,2,2.5,3)")
+    e.add_argument("--steps", type=_positive_int, help="iterations (bim 10, pgd 40, mifgsm 10, cw 100, deepfool 50)")
+    e.add_argument("--step-size", type=_positive_float,
+                   help="L∞ step α in pixel space (default 2.5·ε/steps; mifgsm ε/steps); for cw, Adam's lr (0.1)")
+    e.add_argument("--restarts", type=_positive_int, help="pgd random restarts (default 1)")
+    e.add_argument("--momentum", type=float, help="mifgsm momentum decay μ (default 1.0)")
+    e.add_argument("--c", type=_positive_float, help="cw: initial trade-off constant c (default 1)")
+    e.add_argument("--search-steps", type=_positive_int, help="cw: binary-search rounds over c (default 5)")
+    e.add_argument("--overshoot", type=float, help="deepfool overshoot (default 0.02)")
+    e.add_argument("--full", action="store_true",
+                   help="run every step for every sample (default: stop a sample once it is misclassified, "
+                        "which gives the same or lower robust accuracy at a fraction of the cost)")
+    e.add_argument("--target", type=_class_index, help="targeted attack toward this class")
     e.add_argument("--limit", type=_positive_int, help="the first N test samples only")
-    e.add_argument("--batch-size", type=_positive_int, default=1000)
+    e.add_argument("--batch-size", type=_positive_int, default=250)
     e.add_argument("--json", metavar="PATH", help="also write the results as JSON")
 
     a = sub.add_parser("attack", help="FGSM on one image; writes clean, perturbation and adversarial PNGs")
@@ -106,6 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("images", nargs="+", help="image files")
     pr.add_argument("--model", help="a .safetensors model (default: the bundled one)")
     pr.add_argument("--json", action="store_true", help="print machine-readable output")
+
+    ac = sub.add_parser("activations", help="ReLU activation statistics, clean against FGSM, per layer")
+    ac.add_argument("--model", help="a .safetensors model (default: the bundled one)")
+    ac.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
+    ac.add_argument("--eps", type=_eps_value, default=0.1, help="FGSM ε in [0, 1] pixel space (default 0.1)")
+    ac.add_argument("--limit", type=_positive_int, default=1000, help="the first N test images (default 1000)")
+    ac.add_argument("--bins", type=_positive_int, default=32, help="histogram bins per layer (default 32)")
+    ac.add_argument("--batch-size", type=_positive_int, default=500)
+    ac.add_argument("--json", metavar="PATH", help="also write the statistics, shifts and histograms as JSON")
     return p
 
 
@@ -226,11 +275,82 @@ def _print_table(curve, name: str) -> None:
         print(f"{e:>6.3g}  {acc * 100:>8.2f}%")
 
 
+_ATTACK_TITLES = {"fgsm": "FGSM", "bim": "BIM", "pgd": "PGD", "mifgsm": "MI-FGSM", "cw": "C&W L2",
+                  "deepfool": "DeepFool"}
+
+
+def _attack_settings(args) -> dict | str:
+    """The evaluate flags as the chosen attack's settings, or a message naming a flag it does not take."""
+    names = {"steps": "steps", "step_size": "step_size", "restarts": "restarts", "momentum": "decay",
+             "c": "c", "search_steps": "binary_search_steps", "overshoot": "overshoot"}
+    if args.attack == "cw":
+        names["step_size"] = "lr"
+    from advstudio.core.attacks import attack_settings
+
+    accepted = attack_settings(args.attack)
+    settings: dict = {}
+    for flag, key in names.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if key not in accepted:
+            return f"--{flag.replace('_', '-')} does not apply to {args.attack}"
+        settings[key] = value
+    if args.full:
+        settings["early_stop"] = False
+    if args.target is not None:
+        settings["targeted"] = True
+    if args.eps is not None and args.attack not in ("cw", "deepfool"):
+        bad = [e for e in args.eps if e > 1.0]
+        if bad:
+            return f"ε {bad[0]:g} is outside [0, 1] pixel space"
+    return settings
+
+
+def _print_attack_table(curve, name: str) -> None:
+    """Every figure names its attack, ε, steps, restarts and sample count."""
+    p = curve.params
+    l2 = p.get("eps_norm") == "l2"
+    bits = ["targeted → " + str(p["target"]) if p.get("targeted") else "untargeted", "L2" if l2 else "L∞"]
+    steps = p.get("steps", 1)
+    bits.append(f"{steps} step{'s' if steps != 1 else ''}")
+    if p.get("step_size_rule"):
+        bits.append(f"step {p['step_size_rule'].replace('*', '·')}")
+    elif p.get("step_size") is not None:
+        bits.append(f"step {p['step_size']:g}")
+    if curve.attack == "pgd":
+        bits.append(f"{p['restarts']} restart{'s' if p['restarts'] != 1 else ''}")
+    if p.get("random_start"):
+        bits.append("random start")
+    if p.get("decay"):
+        bits.append(f"momentum {p['decay']:g}")
+    if "binary_search_steps" in p:
+        bits.append(f"c {p['c']:g}, {p['binary_search_steps']} search rounds, lr {p['lr']:g}")
+    if "overshoot" in p:
+        bits.append(f"overshoot {p['overshoot']:g}")
+    bits.append("early stop" if p.get("early_stop") else "full (every step)")
+    print(f"model: {name}")
+    print(f"attack: {_ATTACK_TITLES.get(curve.attack, curve.attack)} ({', '.join(bits)}), n = {curve.n} test images")
+    if l2:
+        print("robust at radius ε = not misclassified by a perturbation with ‖δ‖₂ ≤ ε found by the attack")
+    print(f"clean accuracy: {curve.clean_accuracy * 100:.2f}%")
+    restarts = p.get("restarts", 1)
+    head = "L2 ≤" if l2 else "eps"
+    print(f"{'attack':<9} {head:>6} {'steps':>6} {'restarts':>8} {'n':>6} {'accuracy':>9} {'success':>8}")
+    success = curve.extra.get("success_rate", [float("nan")] * len(curve.eps))
+    for e, acc, sr in zip(curve.eps, curve.accuracy, success):
+        print(f"{curve.attack:<9} {e:>6.3g} {steps:>6} {restarts:>8} {curve.n:>6} {acc * 100:>8.2f}% {sr * 100:>7.2f}%")
+
+
 def cmd_evaluate(args) -> int:
     from advstudio.core.data import load_split
     from advstudio.core.evaluate import fgsm_curve
     from advstudio.core.storage import atomic_write_text
 
+    settings = _attack_settings(args)
+    if isinstance(settings, str):
+        print(f"advstudio evaluate: error: {settings}", file=sys.stderr)
+        return EXIT_USAGE
     (device,) = _setup_torch(args)
     model, meta, name, path = _load(args.model, device)
     test = load_split(args.data, "test").head(args.limit)
@@ -240,10 +360,25 @@ def cmd_evaluate(args) -> int:
             sys.stderr.write(f"\r{done}/{total} images")
             sys.stderr.flush()
 
-    curve = fgsm_curve(model, test.images, test.labels, args.eps, batch_size=args.batch_size, progress=progress)
+    if args.attack == "fgsm" and not settings:
+        eps = args.eps if args.eps is not None else [0.0, 0.05, 0.1, 0.2, 0.3]
+        curve = fgsm_curve(model, test.images, test.labels, eps, batch_size=args.batch_size, progress=progress)
+        curve.params.update(steps=1, early_stop=False, norm="linf")
+    else:
+        from advstudio.core.evaluate import attack_curve
+
+        try:
+            curve = attack_curve(model, test.images, test.labels, args.attack, args.eps, settings,
+                                 target=args.target, batch_size=args.batch_size, progress=progress)
+        except ValueError as exc:
+            print(f"advstudio evaluate: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     if sys.stderr.isatty():
         sys.stderr.write("\n")
-    _print_table(curve, name)
+    if args.attack == "fgsm" and not settings:
+        _print_table(curve, name)
+    else:
+        _print_attack_table(curve, name)
     if args.json:
         doc = curve.to_json(name)
         doc["model_path"] = str(path)
@@ -365,6 +500,63 @@ def cmd_predict(args) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "attack": cmd_attack, "predict": cmd_predict}
+
+
+def _print_activations(result, name: str, eps: float) -> None:
+    from advstudio.core.model import MNIST_STD
+
+    print(f"model: {name}")
+    print(f"attack: FGSM (untargeted, L∞, one step), ε = {eps:g} (= {eps * 255:.4g}/255 grey levels, "
+          f"{eps / MNIST_STD:.3g} in normalized units), n = {result.samples} test images")
+    if result.clean_accuracy is not None:
+        print(f"accuracy: clean {result.clean_accuracy * 100:.2f}%, FGSM {result.adversarial_accuracy * 100:.2f}%; "
+              f"prediction changed on {result.predictions_changed} of {result.samples} images")
+    print()
+    print("ReLU statistics over all units of all images (active = non-zero)")
+    print(f"{'layer':<8}{'shape':<12}{'input':<7}{'mean':>9}{'std':>9}{'min':>9}{'max':>9}{'active':>9}")
+    for c, a in zip(result.clean.layers, result.adversarial.layers):
+        shape = "×".join(str(s) for s in c.shape)
+        for label, s in (("clean", c), ("FGSM", a)):
+            head = f"{c.name:<8}{shape:<12}" if label == "clean" else " " * 20
+            print(f"{head}{label:<7}{s.mean:>9.4f}{s.std:>9.4f}{s.min:>9.4f}{s.max:>9.4f}"
+                  f"{s.active_fraction * 100:>8.2f}%")
+    print()
+    print("Shift from clean to FGSM (relative shift = mean |a_adv − a_clean| / mean |a_clean|;")
+    print("flipped = units active on exactly one of the two inputs)")
+    print(f"{'layer':<8}{'mean|Δa|':>10}{'mean|a|':>10}{'rel. shift':>12}{'flipped':>10}"
+          f"{'on→off':>9}{'off→on':>9}")
+    for s in result.shifts:
+        print(f"{s.name:<8}{s.mean_abs_change:>10.4f}{s.clean_mean_abs:>10.4f}{s.relative_shift * 100:>11.1f}%"
+              f"{s.flip_fraction * 100:>9.2f}%{s.on_to_off_fraction * 100:>8.2f}%{s.off_to_on_fraction * 100:>8.2f}%")
+
+
+def cmd_activations(args) -> int:
+    from advstudio.core.activations import fgsm_activations
+    from advstudio.core.data import load_split
+    from advstudio.core.storage import atomic_write_text
+
+    (device,) = _setup_torch(args)
+    model, meta, name, path = _load(args.model, device)
+    test = load_split(args.data, "test").head(args.limit)
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\r{done}/{total} images")
+            sys.stderr.flush()
+
+    result = fgsm_activations(model, test.images, test.labels, args.eps, bins=args.bins,
+                              batch_size=args.batch_size, progress=progress)
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    _print_activations(result, name, args.eps)
+    if args.json:
+        doc = {"model": name, "model_path": str(path), "data": "MNIST test set, first images", **result.to_json()}
+        atomic_write_text(args.json, json.dumps(doc, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+COMMANDS["activations"] = cmd_activations
 
 
 def main(argv: list[str] | None = None) -> int:

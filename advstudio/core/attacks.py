@@ -5,23 +5,26 @@ the input only (torch.autograd.grad), so the parameters' .grad is never touched.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
+import inspect
+import threading
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Run in eval mode (dropout off: it changes gradients), then restore the previous mode."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
+# eval_mode and the result types live in attack_common so attacks_linf / attacks_l2 can share them without an
+# import cycle; they are re-exported here, the one module callers import attacks from.
+from .attack_common import (
+    L0_TOLERANCE,
+    AttackCancelled,
+    AttackOutput,
+    Trajectory,
+    build_output,
+    check_target,
+    eval_mode,
+    perturbation_norms,
+    reached,
+)
 
 
 def fgsm_direction(
@@ -54,6 +57,9 @@ class FGSM:
     """Fast Gradient Sign Method (Goodfellow et al., 2014): one signed-gradient step of size ε (L∞)."""
 
     name = "fgsm"
+    norm = "linf"
+    uses_eps = True
+    iterative = False
 
     def __init__(self, eps: float, targeted: bool = False) -> None:
         if not 0.0 <= eps <= 1.0:
@@ -72,3 +78,81 @@ class FGSM:
             raise ValueError("a targeted FGSM needs target classes")
         direction, _ = fgsm_direction(model, x, y, target if self.targeted else None)
         return apply_perturbation(x.detach(), direction, self.eps)
+
+    def run(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        target: torch.Tensor | None = None,
+        cancel: threading.Event | None = None,
+    ) -> AttackOutput:
+        """The uniform attack interface (see AttackOutput). The clean input counts as step 0: a clean mistake is a
+        success with x_adv = x; otherwise x_adv is the FGSM image. `cancel` is accepted for uniformity."""
+        x = x.detach()
+        y = y.to(x.device)
+        tgt = check_target(self.targeted, target, y)
+        direction, clean_logits = fgsm_direction(model, x, y, tgt)
+        x_step, _ = apply_perturbation(x, direction, self.eps)
+        with eval_mode(model), torch.no_grad():
+            step_logits = model(x_step)
+        eligible = torch.ones_like(y, dtype=torch.bool) if tgt is None else tgt != y
+        hit0 = reached(clean_logits, y, tgt) & eligible
+        hit1 = reached(step_logits, y, tgt) & eligible
+        keep_clean = (hit0 | ~eligible)[:, None]
+        x_adv = torch.where(keep_clean.view(-1, *([1] * (x.ndim - 1))), x, x_step)
+        adv_logits = torch.where(keep_clean, clean_logits, step_logits)
+        success = hit0 | hit1
+        success_step = torch.where(hit0, 0, torch.where(hit1, 1, -1))
+        return build_output(
+            self.name, {**self.params(), "steps": 1, "early_stop": False, "norm": self.norm}, x, x_adv, adv_logits, y, tgt,
+            clean_logits.argmax(1), success, success_step, int(eligible.sum()), None,
+        )
+
+
+from .attacks_l2 import CW, DeepFool  # noqa: E402 - after FGSM; these modules import attack_common only
+from .attacks_linf import BIM, MIFGSM, PGD  # noqa: E402
+
+# Registry: the names the CLI and the GUI offer, in menu order.
+ATTACKS: dict[str, type] = {
+    "fgsm": FGSM,
+    "bim": BIM,
+    "pgd": PGD,
+    "mifgsm": MIFGSM,
+    "cw": CW,
+    "deepfool": DeepFool,
+}
+# Settings a caller may pass to any attack; an attack that has no use for them ignores them.
+_UNIVERSAL = {"early_stop", "record_trajectory"}
+
+
+def make_attack(name: str, **settings):
+    """An attack from the registry. Settings left None take the attack's defaults; a setting the attack does
+    not take raises ValueError (early_stop and record_trajectory are silently ignored by FGSM)."""
+    try:
+        cls = ATTACKS[name]
+    except KeyError:
+        raise ValueError(f"unknown attack {name!r}; choose from {', '.join(ATTACKS)}") from None
+    accepted = inspect.signature(cls).parameters
+    kwargs = {}
+    for key, value in settings.items():
+        if value is None:
+            continue
+        if key not in accepted:
+            if key in _UNIVERSAL:
+                continue
+            raise ValueError(f"{name} does not take the setting {key!r} (it takes {', '.join(accepted)})")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def attack_settings(name: str) -> dict[str, object]:
+    """The settings an attack takes and their defaults (inspect.Parameter.empty where required), for forms."""
+    return {k: p.default for k, p in inspect.signature(ATTACKS[name]).parameters.items()}
+
+
+__all__ = [
+    "ATTACKS", "BIM", "CW", "DeepFool", "FGSM", "MIFGSM", "PGD", "AttackCancelled", "AttackOutput", "Trajectory",
+    "L0_TOLERANCE", "apply_perturbation", "attack_settings", "eval_mode", "fgsm_direction", "make_attack",
+    "perturbation_norms",
+]

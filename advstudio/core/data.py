@@ -105,14 +105,15 @@ def read_idx(path: Path, kind: str) -> np.ndarray:
     """Read an IDX file of unsigned bytes: kind "images" (N×28×28) or "labels" (N)."""
     data = _read_bytes(path)
     magic_expected, ndim = (IMAGE_MAGIC, 3) if kind == "images" else (LABEL_MAGIC, 1)
+    if len(data) >= 4:  # the magic number first: a wrong kind of file is not "truncated"
+        (magic,) = struct.unpack(">I", data[:4])
+        if magic != magic_expected:
+            raise DatasetError(
+                f"{path}: wrong magic number 0x{magic:08x} (expected 0x{magic_expected:08x} for MNIST {kind}); "
+                f"this is not an MNIST {kind} file. {HOW_TO_GET}"
+            )
     if len(data) < 4 + 4 * ndim:
         raise DatasetError(f"{path}: the file is truncated (only {len(data)} bytes, no full header). {HOW_TO_GET}")
-    (magic,) = struct.unpack(">I", data[:4])
-    if magic != magic_expected:
-        raise DatasetError(
-            f"{path}: wrong magic number 0x{magic:08x} (expected 0x{magic_expected:08x} for MNIST {kind}); "
-            f"this is not an MNIST {kind} file. {HOW_TO_GET}"
-        )
     dims = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
     if kind == "images" and dims[1:] != (28, 28):
         raise DatasetError(f"{path}: images are {dims[1]}×{dims[2]}, expected 28×28. {HOW_TO_GET}")

@@ -13,7 +13,12 @@ from torch import nn
 from .attacks import apply_perturbation, eval_mode, fgsm_direction
 from .training import accuracy
 
-__all__ = ["RobustnessCurve", "fgsm_curve", "confusion_matrix", "accuracy", "EvaluationCancelled"]
+__all__ = [
+    "RobustnessCurve", "fgsm_curve", "confusion_matrix", "accuracy", "EvaluationCancelled",
+    # the attack lab (attack_lab.py)
+    "attack_curve", "evaluate_attack", "AttackEvaluation", "MistakeGallery", "adversarial_confusion_matrix",
+    "most_confident_mistakes", "default_eps", "DEFAULT_L2_EPS",
+]
 
 DEFAULT_EPS = (0.0, 0.05, 0.1, 0.2, 0.3)
 
@@ -51,7 +56,7 @@ def fgsm_curve(
     images: torch.Tensor,
     labels: torch.Tensor,
     eps_list: Sequence[float] = DEFAULT_EPS,
-    batch_size: int = 1000,
+    batch_size: int = 250,
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> RobustnessCurve:
@@ -95,7 +100,7 @@ def fgsm_curve(
 
 
 def confusion_matrix(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float = 0.0, batch_size: int = 1000
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float = 0.0, batch_size: int = 250
 ) -> np.ndarray:
     """10×10 counts: rows are true classes, columns predicted classes (under FGSM at ε when ε > 0)."""
     device = next(model.parameters()).device
@@ -111,3 +116,16 @@ def confusion_matrix(
                 pred = model(xb).argmax(1)
             np.add.at(cm, (yb.cpu().numpy(), pred.cpu().numpy()), 1)
     return cm
+
+
+# The attack lab's evaluation (any attack, confusion under attack, confident mistakes) lives in attack_lab.py,
+# which imports RobustnessCurve and EvaluationCancelled from here; importing it lazily avoids an import cycle.
+_ATTACK_LAB_NAMES = frozenset(__all__[5:])
+
+
+def __getattr__(name: str):
+    if name in _ATTACK_LAB_NAMES:
+        from . import attack_lab
+
+        return getattr(attack_lab, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

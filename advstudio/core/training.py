@@ -79,7 +79,7 @@ class TrainConfig:
 
 
 @torch.inference_mode()
-def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 2000) -> float:
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) -> float:
     """Clean accuracy (fraction) in eval mode; restores the model's mode."""
     was_training = model.training
     model.eval()

@@ -1,0 +1,211 @@
+"""What every attack shares: eval mode, the result object, perturbation norms, success tests and trajectories.
+
+Kept apart from attacks.py so the attack modules (attacks_linf, attacks_l2) and the registry in attacks.py can
+import it without an import cycle. attacks.py re-exports everything a caller needs."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# A pixel counts towards L0 when it moves by at least half a grey level: smaller changes vanish in an 8-bit image
+# (and the tanh reparametrization of C&W moves every pixel by ~1e-7 without meaning to).
+L0_TOLERANCE = 0.5 / 255
+
+
+class AttackCancelled(Exception):
+    """Raised inside an attack when its cancel Event is set (checked between steps)."""
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run in eval mode (dropout off: it changes gradients), then restore the previous mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """Every iterate of an attack, for a scrubber: step k shows images[k] and the model's probs[k].
+
+    Arrays are numpy copies on the CPU. Row 0 of each restart (or binary-search round, for C&W) is the start
+    point; samples that stopped early keep their last image and probabilities."""
+
+    images: np.ndarray  # (T, N, C, H, W) float32 in [0, 1]
+    probs: np.ndarray  # (T, N, classes) float32
+    restart: np.ndarray  # (T,) int: restart (PGD) or binary-search round (C&W); 0 otherwise
+    step: np.ndarray  # (T,) int: the step within that restart, 0 = start point
+
+    def __len__(self) -> int:
+        return int(self.step.shape[0])
+
+
+@dataclass(frozen=True)
+class AttackOutput:
+    """One attack on one batch. Tensors are detached, on the model's device; index i is sample i.
+
+    success[i]: the attack reached its goal (untargeted: misclassified; targeted: the target class) at any
+    step; x_adv[i] is the adversarial example from that step (iterative L∞ attacks and DeepFool: the first one;
+    C&W: the one with the smallest L2). Where it never succeeded, x_adv[i] is its final iterate (PGD with
+    restarts: the restart with the highest loss). The clean input counts as step 0, so a clean mistake is a
+    success with a zero perturbation and robust accuracy never exceeds clean accuracy."""
+
+    attack: str
+    params: dict
+    x_adv: torch.Tensor  # (N, C, H, W) in [0, 1]
+    perturbation: torch.Tensor  # x_adv - x
+    labels: torch.Tensor  # (N,) true classes
+    target: torch.Tensor | None  # (N,) target classes of a targeted attack, else None
+    clean_pred: torch.Tensor  # (N,) the model's class for the clean input
+    pred: torch.Tensor  # (N,) the model's class for x_adv
+    probs: torch.Tensor  # (N, classes) softmax at x_adv
+    success: torch.Tensor  # (N,) bool
+    success_step: torch.Tensor  # (N,) int: the global iteration where it first succeeded (0 = clean), -1 never
+    linf: torch.Tensor  # (N,) ‖δ‖∞
+    l2: torch.Tensor  # (N,) ‖δ‖₂
+    l0: torch.Tensor  # (N,) pixels changed by ≥ L0_TOLERANCE
+    gradient_evaluations: int  # forward+backward passes, summed over samples (the attack's cost)
+    trajectory: Trajectory | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def correct(self) -> torch.Tensor:
+        """Per sample: x_adv is still classified as the true class."""
+        return self.pred == self.labels
+
+    def accuracy(self) -> float:
+        """Accuracy on x_adv: the robust accuracy of this batch under this attack."""
+        return float(self.correct.float().mean()) if self.n else 0.0
+
+    def clean_accuracy(self) -> float:
+        return float((self.clean_pred == self.labels).float().mean()) if self.n else 0.0
+
+    def success_rate(self) -> float:
+        return float(self.success.float().mean()) if self.n else 0.0
+
+
+def perturbation_norms(delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-sample L∞, L2 and L0 (pixels moved by ≥ L0_TOLERANCE) of a batch of perturbations."""
+    flat = delta.detach().flatten(1)
+    return flat.abs().amax(1), flat.norm(p=2, dim=1), (flat.abs() >= L0_TOLERANCE).sum(1)
+
+
+def reached(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+    """Per sample: the goal is met (untargeted: not the true class; targeted: the target class)."""
+    pred = logits.argmax(1)
+    return pred != y if target is None else pred == target
+
+
+def objective(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, loss: str) -> torch.Tensor:
+    """Per-sample quantity an attack ascends. "ce": cross-entropy of the true class (untargeted) or minus that
+    of the target (targeted). "margin": best other logit minus the true one (untargeted), or the target's logit
+    minus the best other one (targeted); it keeps a gradient where a confident softmax saturates."""
+    if loss == "ce":
+        if target is None:
+            return F.cross_entropy(logits, y, reduction="none")
+        return -F.cross_entropy(logits, target, reduction="none")
+    if loss == "margin":
+        goal = y if target is None else target
+        goal_logit = logits.gather(1, goal[:, None]).squeeze(1)
+        others = logits.masked_fill(F.one_hot(goal, logits.shape[1]).bool(), float("-inf")).amax(1)
+        return others - goal_logit if target is None else goal_logit - others
+    raise ValueError(f"unknown loss {loss!r}: use 'ce' or 'margin'")
+
+
+def check_target(targeted: bool, target: torch.Tensor | None, y: torch.Tensor) -> torch.Tensor | None:
+    """The target classes as a tensor on y's device, or None for an untargeted attack."""
+    if not targeted:
+        return None
+    if target is None:
+        raise ValueError("a targeted attack needs target classes")
+    target = torch.as_tensor(target, device=y.device, dtype=torch.long)
+    if target.ndim == 0:
+        target = target.expand_as(y)
+    if target.shape != y.shape:
+        raise ValueError(f"target has shape {tuple(target.shape)}, expected {tuple(y.shape)}")
+    return target
+
+
+def check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise AttackCancelled("attack cancelled")
+
+
+class TrajectoryRecorder:
+    """Collects full-batch iterates as CPU numpy copies (meant for a handful of images, not a test set)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._images: list[np.ndarray] = []
+        self._probs: list[np.ndarray] = []
+        self._restart: list[int] = []
+        self._step: list[int] = []
+
+    def add(self, images: torch.Tensor, probs: torch.Tensor, restart: int, step: int) -> None:
+        if not self.enabled:
+            return
+        self._images.append(images.detach().to("cpu", torch.float32).numpy().copy())
+        self._probs.append(probs.detach().to("cpu", torch.float32).numpy().copy())
+        self._restart.append(restart)
+        self._step.append(step)
+
+    def result(self) -> Trajectory | None:
+        if not self.enabled or not self._images:
+            return None
+        return Trajectory(
+            images=np.stack(self._images),
+            probs=np.stack(self._probs),
+            restart=np.asarray(self._restart, dtype=np.int64),
+            step=np.asarray(self._step, dtype=np.int64),
+        )
+
+
+def build_output(
+    attack: str,
+    params: dict,
+    x: torch.Tensor,
+    x_adv: torch.Tensor,
+    adv_logits: torch.Tensor,
+    y: torch.Tensor,
+    target: torch.Tensor | None,
+    clean_pred: torch.Tensor,
+    success: torch.Tensor,
+    success_step: torch.Tensor,
+    gradient_evaluations: int,
+    trajectory: Trajectory | None,
+) -> AttackOutput:
+    x_adv = x_adv.detach().clamp(0.0, 1.0)
+    delta = x_adv - x
+    linf, l2, l0 = perturbation_norms(delta)
+    return AttackOutput(
+        attack=attack,
+        params=dict(params),
+        x_adv=x_adv,
+        perturbation=delta,
+        labels=y,
+        target=target,
+        clean_pred=clean_pred,
+        pred=adv_logits.argmax(1),
+        probs=torch.softmax(adv_logits.detach().float(), 1),
+        success=success,
+        success_step=success_step,
+        linf=linf,
+        l2=l2,
+        l0=l0,
+        gradient_evaluations=int(gradient_evaluations),
+        trajectory=trajectory,
+    )

@@ -1,0 +1,2 @@
+"""The studio window: the only package that imports Qt and pyqtgraph."""
+

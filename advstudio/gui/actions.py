@@ -1,0 +1,90 @@
+"""Menus, actions and keyboard shortcuts of the main window."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QApplication
+
+from .messages import TARGETED, UNTARGETED
+from .theme import THEMES, apply_theme
+
+
+def _action(window, menu, text: str, slot, shortcut=None, tip: str = "", checkable: bool = False) -> QAction:
+    act = QAction(text, window)
+    if shortcut is not None:
+        act.setShortcut(QKeySequence(shortcut))
+    if tip:
+        act.setStatusTip(tip)
+        act.setToolTip(tip)
+    act.setCheckable(checkable)
+    (act.toggled if checkable else act.triggered).connect(slot)
+    menu.addAction(act)
+    return act
+
+
+def build_menus(w) -> SimpleNamespace:
+    a = SimpleNamespace()
+    mb = w.menuBar()
+    f = mb.addMenu("&File")
+    a.open_image = _action(w, f, "Open &image…", w.ask_open_image, QKeySequence.StandardKey.Open,
+                           "Use a PNG, JPEG or BMP of a digit as the input")
+    a.open_model = _action(w, f, "Open &model…", w.ask_open_model, "Ctrl+M", "Load another model (.safetensors)")
+    a.data_dir = _action(w, f, "Set MNIST &folder…", w.ask_data_dir, None,
+                         "Choose the folder with the MNIST files for the gallery")
+    f.addSeparator()
+    a.save = _action(w, f, "&Save result…", w.ask_save_result, QKeySequence.StandardKey.Save,
+                     "Save the adversarial image, the perturbation and a side-by-side figure")
+    f.addSeparator()
+    a.quit = _action(w, f, "&Quit", w.close, "Ctrl+Q")
+
+    e = mb.addMenu("&Edit")
+    c = w.canvas
+    a.undo = _action(w, e, "&Undo stroke", c.undo, "Ctrl+Z")
+    a.redo = _action(w, e, "&Redo stroke", c.redo, "Ctrl+Shift+Z")
+    a.redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+    a.clear = _action(w, e, "&Clear canvas", c.clear, "Delete")
+    e.addSeparator()
+    a.eraser = QAction("&Eraser", w, checkable=True, shortcut=QKeySequence("E"))
+    a.eraser.toggled.connect(w.input_panel.eraser.setChecked)
+    w.input_panel.eraser.toggled.connect(a.eraser.setChecked)
+    e.addAction(a.eraser)
+    brush = w.input_panel.brush
+    a.thinner = _action(w, e, "Thinner brush", lambda: brush.setValue(brush.value() - 2), "[")
+    a.thicker = _action(w, e, "Thicker brush", lambda: brush.setValue(brush.value() + 2), "]")
+
+    k = mb.addMenu("&Attack")
+    ctl = w.attack_panel.controls
+    a.flip = _action(w, k, "Find smallest ε that &flips it", w.find_flip, "Ctrl+F")
+    a.eps_up = _action(w, k, "ε up by 0.01", lambda: ctl.set_eps(ctl.eps() + 0.01), "Ctrl+Right")
+    a.eps_down = _action(w, k, "ε down by 0.01", lambda: ctl.set_eps(ctl.eps() - 0.01), "Ctrl+Left")
+    a.targeted = _action(w, k, "&Targeted attack", lambda on: ctl.set_method(TARGETED if on else UNTARGETED),
+                         "Ctrl+T", checkable=True)
+    ctl.method.currentIndexChanged.connect(lambda: a.targeted.setChecked(ctl.method.currentData() == TARGETED))
+
+    v = mb.addMenu("&View")
+    a.panels_menu = v.addMenu("&Panels")
+    for dock in w.docks.values():
+        a.panels_menu.addAction(dock.toggleViewAction())
+    themes = v.addMenu("&Theme")
+    group = QActionGroup(w)
+    current = w.settings.value("view/theme", "system", str)
+    a.themes = {}
+    for name in THEMES:
+        act = QAction(name.capitalize(), w, checkable=True)
+        act.setChecked(name == current)
+        act.triggered.connect(lambda _=False, n=name: _set_theme(w, n))
+        group.addAction(act)
+        themes.addAction(act)
+        a.themes[name] = act
+
+    h = mb.addMenu("&Help")
+    a.shortcuts = _action(w, h, "&Keyboard shortcuts", w.show_shortcuts, "F1")
+    a.about = _action(w, h, "&About Adversarial Studio", w.about)
+    return a
+
+
+def _set_theme(w, name: str) -> None:
+    apply_theme(QApplication.instance(), name)
+    w.settings.setValue("view/theme", name)

@@ -1,0 +1,106 @@
+"""Start the studio window: `python -m advstudio [--model F] [--data DIR] [--demo] [--quit-after MS]`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="advstudio", description="Adversarial Studio: draw a digit, attack it live.")
+    p.add_argument("--model", help="model file (.safetensors) to start with (default: the last one, else bundled)")
+    p.add_argument("--data", help="MNIST folder for the gallery (default: setting, else $ADVSTUDIO_MNIST_DIR)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None, help="where the model runs")
+    p.add_argument("--theme", choices=("system", "light", "dark"), help="colour theme (default: saved, else system)")
+    p.add_argument("--settings", metavar="INI", help="keep settings in this file instead of the user's settings")
+    p.add_argument("--demo", action="store_true", help="start with a drawn 3 attacked at the smallest ε that flips it")
+    p.add_argument("--quit-after", type=int, metavar="MS", help="quit MS milliseconds after the window is ready")
+    p.add_argument("--self-test", action="store_true", help="check this installation offscreen, then exit 0 or 1")
+    return p.parse_args(argv)
+
+
+def _prepare_environment() -> None:
+    """Leave one core to the GUI: OMP must be told before torch is imported."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) - 1)))
+
+
+def make_app(argv: list[str] | None = None):
+    from PySide6.QtCore import QCoreApplication, Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QApplication([sys.argv[0] if sys.argv else "advstudio", *(argv or [])])
+    QCoreApplication.setOrganizationName("AdversarialStudio")
+    QCoreApplication.setApplicationName("advstudio")
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(imageAxisOrder="row-major", useOpenGL=False)
+    return app
+
+
+def run(argv: list[str] | None = None) -> int:
+    from advstudio.applog import install_excepthook, setup_logging
+
+    setup_logging()
+    args = parse_args(list(argv or []))
+    if args.self_test:
+        from .selftest import run_self_test
+
+        return run_self_test(argv)
+    _prepare_environment()
+    app = make_app()
+    install_excepthook()
+    from PySide6.QtCore import QSettings, QTimer
+
+    from .main_window import MainWindow
+    from .theme import apply_theme
+
+    settings = QSettings(args.settings, QSettings.Format.IniFormat) if args.settings else QSettings()
+    apply_theme(app, args.theme or settings.value("view/theme", "system", str))
+    window = MainWindow(settings=settings, model_path=args.model, data_dir=args.data, device=args.device)
+    window.show()
+    state = {"ready": False}
+
+    def on_ready(_info=None) -> None:
+        if state["ready"]:
+            return
+        state["ready"] = True
+        print("advstudio: window ready", flush=True)
+        if args.demo:
+            start_demo(window, then=schedule_quit)
+        else:
+            schedule_quit()
+
+    def schedule_quit() -> None:
+        if args.quit_after is not None:
+            QTimer.singleShot(max(0, args.quit_after), window.close)
+
+    window.modelReady.connect(on_ready)
+    return int(app.exec())
+
+
+def start_demo(window, then=None) -> None:
+    """Draw a 3 and move ε to the smallest value that flips it."""
+    from .demo import digit_strokes
+
+    def flipped(_result) -> None:
+        window.flipFound.disconnect(flipped)
+        if then is not None:
+            then()
+
+    def analysed(_analysis) -> None:
+        window.analysisShown.disconnect(analysed)
+        window.flipFound.connect(flipped)
+        window.find_flip()
+
+    window.analysisShown.connect(analysed)
+    for stroke in digit_strokes(3):
+        window.canvas.add_stroke(stroke)
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv[1:]))

@@ -1,0 +1,96 @@
+"""Frozen requests and replies that cross between the GUI thread and the worker (numpy copies only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from advstudio.core.types import AttackResult, Prediction
+
+UNTARGETED = "fgsm"
+TARGETED = "fgsm-targeted"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One unit of work for the worker; a newer request of the same kind supersedes an older one."""
+
+    kind: str
+    generation: int
+    payload: object = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    kind: str
+    generation: int
+    value: object
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: str
+    generation: int
+    message: str
+
+
+@dataclass(frozen=True)
+class AttackSettings:
+    """What the attack panel asks for: FGSM untargeted (toward any other class) or targeted, at ε."""
+
+    method: str = UNTARGETED
+    target: int | None = None
+    eps: float = 0.1
+
+
+@dataclass(frozen=True)
+class AnalyzeRequest:
+    """Classify `image` (28×28 in [0, 1]) and attack it with `settings`."""
+
+    image: np.ndarray
+    settings: AttackSettings
+
+
+@dataclass(frozen=True)
+class Analysis:
+    prediction: Prediction
+    attack: AttackResult
+
+
+@dataclass(frozen=True)
+class FlipResult:
+    """Smallest ε on a grid of `step` that flips the prediction (targeted: reaches the target)."""
+
+    found: bool
+    eps: float  # flips at eps …
+    below: float  # … and does not at eps - step
+    step: float
+    clean_label: int
+    adv_label: int
+    evaluations: int
+    settings: AttackSettings
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: str
+    device: str
+    meta: dict = field(default_factory=dict)
+    bundled: bool = False
+
+    @property
+    def accuracy(self) -> float | None:
+        acc = self.meta.get("test_accuracy")
+        return float(acc) if isinstance(acc, (int, float)) else None
+
+
+@dataclass(frozen=True)
+class GalleryData:
+    """MNIST test digits as uint8 (N×28×28), their labels and the current model's predictions."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    predictions: np.ndarray
+    source: str

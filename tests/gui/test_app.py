@@ -1,0 +1,122 @@
+"""The window as a whole: worker errors, closing under load, settings, About, themes, and the real app."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+
+from advstudio.gui.messages import AnalyzeRequest, AttackSettings
+
+from qt_helpers import draw_digit, wait_settled
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_a_worker_error_becomes_a_message_and_the_window_survives(qtbot, window):
+    draw_digit(qtbot, window, 3)
+    with qtbot.waitSignal(window.errorShown, timeout=30000):
+        window._submit("analyze", AnalyzeRequest(np.zeros((5, 5), np.float32), AttackSettings()))
+    assert "reshape" in window.errors[-1] or "size" in window.errors[-1]
+    window.attack_panel.controls.set_eps(0.15)
+    wait_settled(qtbot, window)  # still answering
+
+
+def test_latest_request_wins_and_no_queue_builds(qtbot, window):
+    draw_digit(qtbot, window, 3)
+    seen = []
+    window.analysisShown.connect(lambda a: seen.append(a.attack.eps))
+    ctl = window.attack_panel.controls
+    for v in range(0, 301):  # a fast drag over 300 slider steps, faster than the worker can answer
+        ctl.slider.setValue(v)
+    wait_settled(qtbot, window)
+    assert window.analysis.attack.eps == 0.3
+    assert len(seen) < 100, f"{len(seen)} stale results were shown"
+    assert seen[-1] == 0.3
+
+
+def test_closing_while_work_runs_exits_within_two_seconds(qtbot, make_window, idx_folder):
+    folder = idx_folder(10000)
+    window = make_window()
+    draw_digit(qtbot, window, 3)
+    thread = window.worker_thread.thread
+    window.set_data_dir(folder)  # a long job: 10000 digits
+    window.find_flip()
+    qtbot.wait(300)
+    assert thread.isRunning()
+    start = time.perf_counter()
+    window.close()
+    elapsed = time.perf_counter() - start
+    assert elapsed < 2.0 and thread.isFinished()
+    QApplication.processEvents()  # late signals are dropped, not delivered to a closed window
+
+
+def test_settings_persist_across_runs(qtbot, make_window, settings, tmp_path):
+    w1 = make_window(data_dir=None)
+    w1.input_panel.brush.setValue(31)
+    w1.resize(1200, 760)
+    w1.docks["model"].hide()
+    w1.set_data_dir(tmp_path)
+    saved_geometry = w1.saveGeometry()
+    w1.close()
+    assert settings.value("canvas/brush_width", type=int) == 31
+    assert settings.value("window/geometry") == saved_geometry
+    w2 = make_window()
+    assert w2.input_panel.brush.value() == 31 and w2.canvas.brush_width == 31
+    # the offscreen screen is only 800×600, so Qt clamps the restored width to the window's minimum
+    assert w2.size().height() == 760
+    assert not w2.docks["model"].isVisible()
+    assert w2.data_dir == str(tmp_path)
+
+
+def test_fits_1280_by_800(window):
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1280 and hint.height() <= 800
+
+
+def test_status_bar_about_and_shortcuts(window):
+    assert window.status_device.text().startswith("device: ")
+    assert "MNIST CNN" in window.status_model.text()
+    assert "%" in window.status_accuracy.text()
+    box = window.about()
+    text = box.text()
+    assert "CC BY-SA 3.0" in text and "LeCun" in text and "Cortes" in text
+    box.close()
+    acts = window.actions_
+    for act, keys in ((acts.open_image, "Ctrl+O"), (acts.save, "Ctrl+S"), (acts.flip, "Ctrl+F"),
+                      (acts.open_model, "Ctrl+M"), (acts.clear, "Del")):
+        assert act.shortcut().toString() == keys
+
+
+def test_dark_and_light_themes(qtbot, window):
+    from PySide6.QtGui import QPalette
+
+    app = QApplication.instance()
+    try:
+        window.actions_.themes["dark"].trigger()
+        qtbot.wait(20)
+        assert app.palette().color(QPalette.ColorRole.Window).lightness() < 100
+        bg = window.prediction_panel.bars.backgroundBrush().color()
+        assert bg.lightness() < 100
+        window.actions_.themes["light"].trigger()
+        qtbot.wait(20)
+        assert app.palette().color(QPalette.ColorRole.Window).lightness() > 150
+        assert window.prediction_panel.bars.backgroundBrush().color().lightness() > 150
+    finally:
+        window.actions_.themes["light"].trigger()
+
+
+def test_the_real_app_starts_and_quits(tmp_path):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    cmd = [sys.executable, "-m", "advstudio", "--quit-after", "300", "--settings", str(tmp_path / "s.ini"), "--demo"]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "window ready" in proc.stdout
+    assert "Traceback" not in proc.stderr
+    assert QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat).value("window/geometry") is not None
