@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,9 @@ import torch
 # Like the app (core.model.limit_threads): leave one core free. On a small machine shared with other work,
 # torch's default of one thread per core oversubscribes the CPU and slows training steps tenfold or more.
 torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
+
+# Keep the suite away from the user's real settings file (core.settings): the window writes the dataset folder.
+os.environ["ADVSTUDIO_CONFIG_DIR"] = tempfile.mkdtemp(prefix="advstudio-test-config-")
 
 MNIST_SKIP_REASON = (
     "ADVSTUDIO_MNIST_DIR not set: point it at a folder with the four MNIST files "

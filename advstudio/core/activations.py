@@ -2,7 +2,7 @@
 adversarial, with hooks that are always removed.
 
 Per batch and layer the hook runs a handful of torch ops on the hooked tensor (row sums, row L2 norms, max,
-one histc) and keeps only running totals, so a 10,000-image run holds no activations. Statistics are exact
+and a chunked ceil + bincount for the histogram) and keeps only running totals, so a 10,000-image run holds no activations. Statistics are exact
 (accumulated in float64) except for float32 rounding inside each row's sum.
 
 The model's first dimension is taken as the batch dimension. Functional ReLUs (F.relu, torch.relu) are not
@@ -37,8 +37,7 @@ __all__ = [
 DEFAULT_BINS = 32
 HEADROOM = 1.25  # a layer's top edge: nice_ceil(HEADROOM × the largest value the first time it is seen)
 _NICE = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
-_HISTC_CHUNK = 1 << 24  # histc counts in floats of the input's dtype: keep one call's counts exact (≤ 2**24)
-_SMALL = 1 << 16  # up to this many values (one image's layer), count with bincount instead of histc
+_CHUNK = 1 << 20  # values per histogram step: 4 MB of float32, which stays in cache
 CLEAN, ADVERSARIAL = "clean", "adversarial"
 
 
@@ -64,23 +63,38 @@ def nice_ceil(x: float) -> float:
     return 10.0 ** (k + 1)
 
 
-def _histogram(flat: torch.Tensor, bins: int, top: float, mx: float) -> tuple[np.ndarray, int, int]:
-    """Counts of the active values (≥ the smallest normal float) of a flat non-negative tensor in `bins` equal
-    bins over [0, top] (top itself in the last bin), the active values above top, and all active values."""
-    tiny = torch.finfo(flat.dtype).tiny
-    if flat.numel() <= _SMALL:
-        # one thread, exact integer counts: histc's parallel loop costs milliseconds on a busy machine here
-        # the values are ≥ 0, so .long()'s truncation is floor
-        pos = torch.mul(flat, bins).div_(top).clamp_(max=bins - 1).long()
-        pos.masked_fill_(flat > top, bins).masked_fill_(flat < tiny, bins + 1)
-        counts = torch.bincount(pos, minlength=bins + 2).cpu().numpy()
-        return counts[:bins].copy(), int(counts[bins]), int(flat.numel() - counts[bins + 1])
-    hist = np.zeros(bins, dtype=np.int64)
-    for chunk in flat.split(_HISTC_CHUNK):
-        # min=tiny leaves zeros (ReLU's "off") out of the bins; they are counted as count − active
-        hist += torch.histc(chunk, bins, min=tiny, max=top).to(torch.int64).cpu().numpy()
-    over = int(torch.count_nonzero(flat > top)) if mx > top else 0
-    return hist, over, int(hist.sum()) + over
+class _Scratch:
+    """Reusable chunk-sized buffers for the histogram, so no batch allocates (and page-faults) its own."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def get(self, like: torch.Tensor, index_dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (like.device, like.dtype, index_dtype)
+        if key not in self._buffers:
+            self._buffers.clear()
+            n = _CHUNK
+            self._buffers[key] = (torch.empty(n, dtype=like.dtype, device=like.device),
+                                  torch.empty(n, dtype=index_dtype, device=like.device))
+        return self._buffers[key]
+
+
+def _histogram(flat: torch.Tensor, bins: int, top: float, scratch: _Scratch) -> np.ndarray:
+    """Counts of a flat non-negative tensor: [zeros, bin 1 … bin `bins`, above top], bin k holding
+    ((k−1)·w, k·w] for w = top / bins. ceil(x / w) is that index, with 0 exactly for x = 0, so one bincount
+    over small integers gives zeros, bins and overflow at once; chunks stay in cache and buffers are reused."""
+    index_dtype = torch.uint8 if bins + 1 <= 255 else torch.int32
+    values, index = scratch.get(flat, index_dtype)
+    scale = bins / top
+    total = torch.zeros(bins + 2, dtype=torch.int64, device=flat.device)
+    for chunk in flat.split(_CHUNK):
+        n = chunk.numel()
+        v, i = values[:n], index[:n]
+        torch.mul(chunk, scale, out=v)
+        v.ceil_().clamp_(0, bins + 1)
+        i.copy_(v)
+        total += torch.bincount(i, minlength=bins + 2)
+    return total.cpu().numpy()
 
 
 class _Accumulator:
@@ -177,7 +191,7 @@ class ActivationMonitor:
         map_index: int = 0,
     ) -> None:
         if not 1 <= int(bins) <= 4096:
-            raise ValueError(f"bins must lie in 1–4096, got {bins}")
+            raise ValueError(f"bins must lie in 1–4096, got {bins}")  # ≤ 254: 8-bit bin indices
         self.model = model
         self.bins = int(bins)
         self.histograms = histograms
@@ -196,6 +210,7 @@ class ActivationMonitor:
         self._diff = False
         self._clean_store: dict[str, tuple[torch.Tensor, int, float]] = {}
         self._pred = {"n": 0, "changed": 0, "labeled": 0, "clean_ok": 0, "adv_ok": 0}
+        self._scratch = _Scratch()
 
     # hooks ------------------------------------------------------------------------------------------
 
@@ -285,7 +300,6 @@ class ActivationMonitor:
         n = int(t.shape[0]) if t.dim() > 1 else 1
         shape = tuple(t.shape[1:]) if t.dim() > 1 else tuple(t.shape)
         rows = t.reshape(n, -1)
-        tiny = torch.finfo(t.dtype).tiny
 
         accs = self._stats.setdefault(self.tag, {})
         acc = accs.get(key)
@@ -304,11 +318,12 @@ class ActivationMonitor:
         acc.max = max(acc.max, mx)
 
         if self.histograms:
-            hist, over, active = _histogram(t.reshape(-1), self.bins, top, mx)
-            acc.hist += hist
-            acc.overflow += over
+            counts = _histogram(t.reshape(-1), self.bins, top, self._scratch)
+            acc.hist += counts[1:-1]
+            acc.overflow += int(counts[-1])
+            active = t.numel() - int(counts[0])
         else:
-            active = int(torch.count_nonzero(t >= tiny))
+            active = int(torch.count_nonzero(t))
         acc.active += active
         batch_min = 0.0 if active < t.numel() else float(t.amin())
         acc.min = min(acc.min, batch_min)
@@ -321,9 +336,9 @@ class ActivationMonitor:
             # an in-place ReLU's output is its input's storage, which the model may reuse: keep a copy
             self._clean_store[key] = (t.clone() if inplace else t, active, batch_total)
         elif self._diff:
-            self._record_shift(key, t, active, tiny)
+            self._record_shift(key, t, active)
 
-    def _record_shift(self, key: str, adv: torch.Tensor, adv_active: int, tiny: float) -> None:
+    def _record_shift(self, key: str, adv: torch.Tensor, adv_active: int) -> None:
         stored = self._clean_store.get(key)
         if stored is None:
             raise RuntimeError(f"layer {key}: no clean activation to compare with (did the architecture change?)")
@@ -334,7 +349,7 @@ class ActivationMonitor:
         n = int(clean.shape[0]) if clean.dim() > 1 else 1
         acc.abs_change += float(torch.linalg.vector_norm((adv - clean).reshape(n, -1), 1, dim=1).double().sum())
         acc.clean_abs += clean_total  # = Σ|a_clean|, since a ReLU's output is ≥ 0
-        flips = int(torch.count_nonzero(torch.ne(clean >= tiny, adv >= tiny)))
+        flips = int(torch.count_nonzero(torch.logical_xor(clean, adv)))  # on for exactly one of the two
         acc.flips += flips
         # flips = on→off + off→on and adv_active = clean_active − on→off + off→on
         acc.on_to_off += (clean_active - adv_active + flips) // 2

@@ -82,9 +82,9 @@ def _frozen_copy(a, dtype) -> np.ndarray:
 class LayerStats:
     """Statistics of one ReLU layer's output over `samples` inputs (see core/activations.py).
 
-    "Active" means a value above zero (precisely: at least the smallest normal float, 1.2e-38). The histogram
-    counts active values only, in fixed bins from 0 to the layer's top edge; zeros are `zero_count`, and
-    active values above the top edge are `overflow`, so zero_count + hist_counts.sum() + overflow == count.
+    "Active" means a value above zero. The histogram counts active values only, in fixed bins from 0 to the
+    layer's top edge, bin k holding (edges[k], edges[k+1]]; zeros are `zero_count`, and values above the top
+    edge are `overflow`, so zero_count + hist_counts.sum() + overflow == count.
     With histograms off, hist_counts and hist_edges are empty and overflow is 0."""
 
     name: str  # module name from named_modules(); a module called twice in one forward gives "name@2"

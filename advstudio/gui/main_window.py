@@ -188,7 +188,17 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.data_dir = str(folder) if folder else None
         if self.data_dir:
             self.settings.setValue("data/folder", self.data_dir)
+            self._share_data_dir(self.data_dir)
         self._request_gallery()
+
+    def _share_data_dir(self, folder: str) -> None:
+        """Also store the folder where the headless CLI looks (core.settings), so `advstudio evaluate` finds it."""
+        from advstudio.core.settings import update_settings
+
+        try:
+            update_settings(mnist_dir=folder)
+        except OSError as exc:
+            self.statusBar().showMessage(f"Could not save the dataset folder for the command line: {exc}", 6000)
 
     def _request_gallery(self) -> None:
         from advstudio.core.data import resolve_data_dir

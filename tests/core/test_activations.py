@@ -12,7 +12,15 @@ import pytest
 import torch
 from torch import nn
 
-from advstudio.core.activations import _SMALL, ActivationMonitor, _histogram, fgsm_activations, nice_ceil, relu_modules
+from advstudio.core.activations import (
+    _CHUNK,
+    ActivationMonitor,
+    _histogram,
+    _Scratch,
+    fgsm_activations,
+    nice_ceil,
+    relu_modules,
+)
 from advstudio.core.attacks import apply_perturbation, fgsm_direction
 from advstudio.core.model import MnistCNN
 
@@ -50,12 +58,14 @@ def _capture(model: nn.Module):
 
 
 def _check_histogram(values: np.ndarray, edges: np.ndarray, counts: np.ndarray, overflow: int) -> None:
+    """Bin k holds (edges[k], edges[k+1]]; zeros are in no bin; values above the top edge are the overflow."""
     active = values[values > 0]
-    expected, _ = np.histogram(active[active <= edges[-1]], bins=edges)
+    index = np.searchsorted(edges, active[active <= edges[-1]], side="left")  # e[k-1] < v <= e[k] → k
+    expected = np.bincount(index, minlength=len(edges))[1:]
     assert overflow == int((active > edges[-1]).sum())
     diff = np.abs(expected - counts).sum()
     if diff:
-        # torch.histc and numpy may round a value lying within float32 precision of an edge differently
+        # float32 v·bins/top and float64 edges may round a value lying on an edge to different sides
         pos = active * ((len(edges) - 1) / edges[-1])
         near = int((np.abs(pos - np.round(pos)) < 1e-5).sum())
         assert diff <= 2 * near, f"histogram differs by {diff} counts, only {near} values sit on an edge"
@@ -203,15 +213,16 @@ def test_compare_equals_a_direct_computation(cnn, images):
     json.dumps(result.to_json())
 
 
-def test_small_and_large_histogram_paths_agree():
+@pytest.mark.parametrize("bins", [20, 300])  # 8-bit and 32-bit bin indices
+def test_histogram_over_several_chunks(bins):
     g = torch.Generator().manual_seed(3)
-    flat = torch.relu(torch.randn(_SMALL * 4 + 123, generator=g)) * 2
-    big = _histogram(flat, 20, 5.0, float(flat.max()))
-    parts = [_histogram(c, 20, 5.0, float(c.max())) for c in flat.split(_SMALL)]
-    small = (sum(p[0] for p in parts), sum(p[1] for p in parts), sum(p[2] for p in parts))
-    assert big[1] == small[1] > 0 and big[2] == small[2] == int((flat > 0).sum())
-    assert np.abs(big[0] - small[0]).sum() <= 2  # at most a value sitting on a bin edge rounds differently
-    _check_histogram(flat.double().numpy(), np.linspace(0, 5.0, 21), small[0], small[1])
+    flat = torch.relu(torch.randn(_CHUNK * 2 + 123, generator=g)) * 2
+    flat[:5] = torch.tensor([5.0, 5.0 + 1e-6, 1e-40, 2.5, 0.0])  # on the top, just above, subnormal, an edge
+    counts = _histogram(flat, bins, 5.0, _Scratch())
+    values = flat.double().numpy()
+    assert counts[0] == int((values == 0).sum())
+    assert counts.sum() == values.size
+    _check_histogram(values, np.linspace(0, 5.0, bins + 1), counts[1:-1], int(counts[-1]))
 
 
 def test_histograms_off_still_count_active_units(cnn, images):

@@ -120,3 +120,14 @@ def test_the_real_app_starts_and_quits(tmp_path):
     assert "window ready" in proc.stdout
     assert "Traceback" not in proc.stderr
     assert QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat).value("window/geometry") is not None
+
+
+def test_dataset_folder_chosen_in_window_reaches_the_cli(qtbot, make_window, tmp_path, monkeypatch):
+    from advstudio.core.data import resolve_data_dir
+    from advstudio.core.settings import load_settings
+
+    monkeypatch.delenv("ADVSTUDIO_MNIST_DIR", raising=False)
+    w = make_window(data_dir=None)
+    w.set_data_dir(tmp_path)
+    assert load_settings()["mnist_dir"] == str(tmp_path)
+    assert resolve_data_dir(None) == tmp_path
