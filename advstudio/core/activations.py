@@ -2,8 +2,8 @@
 adversarial, with hooks that are always removed.
 
 Per batch and layer the hook runs a handful of torch ops on the hooked tensor (row sums, row L2 norms, max,
-and a chunked ceil + bincount for the histogram) and keeps only running totals, so a 10,000-image run holds no activations. Statistics are exact
-(accumulated in float64) except for float32 rounding inside each row's sum.
+and a histogram by bincount or histc) and keeps only running totals, so a 10,000-image run holds no
+activations. Totals are accumulated in float64; only each row's own sum is rounded in float32.
 
 The model's first dimension is taken as the batch dimension. Functional ReLUs (F.relu, torch.relu) are not
 modules and cannot be hooked; a module used twice in one forward pass appears as "name" and "name@2".
@@ -38,6 +38,8 @@ DEFAULT_BINS = 32
 HEADROOM = 1.25  # a layer's top edge: nice_ceil(HEADROOM × the largest value the first time it is seen)
 _NICE = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 _CHUNK = 1 << 20  # values per histogram step: 4 MB of float32, which stays in cache
+_HISTC_CHUNK = 1 << 24  # histc counts in floats: keep each call's counts exact (≤ 2**24)
+_NUMPY_FLOAT = {torch.float32: np.float32, torch.float64: np.float64}
 CLEAN, ADVERSARIAL = "clean", "adversarial"
 
 
@@ -79,14 +81,30 @@ class _Scratch:
         return self._buffers[key]
 
 
-def _histogram(flat: torch.Tensor, bins: int, top: float, scratch: _Scratch) -> np.ndarray:
-    """Counts of a flat non-negative tensor: [zeros, bin 1 … bin `bins`, above top], bin k holding
-    ((k−1)·w, k·w] for w = top / bins. ceil(x / w) is that index, with 0 exactly for x = 0, so one bincount
-    over small integers gives zeros, bins and overflow at once; chunks stay in cache and buffers are reused."""
+def _histogram(
+    flat: torch.Tensor, bins: int, top: float, scratch: _Scratch, method: str | None = None, mx: float | None = None
+) -> np.ndarray:
+    """Counts of a flat non-negative tensor: [zeros, bin 1 … bin `bins`, above top], bin k holding the values
+    between (k−1)·w and k·w for w = top / bins (a value exactly on an inner edge may go either way).
+
+    Two ways, picked by `method` or else by torch's thread count: "bincount" (one thread): ceil(x / w) is the
+    index, 0 exactly for x = 0, so one bincount over small integers counts zeros, bins and overflow at once,
+    chunk by chunk in cache with reused buffers; "histc" (several threads): torch.histc is parallel where
+    bincount is not, and its lower bound at the smallest positive float leaves the zeros out."""
+    if method is None:
+        method = "bincount" if torch.get_num_threads() == 1 or flat.numel() <= _CHUNK else "histc"
+    total = torch.zeros(bins + 2, dtype=torch.int64, device=flat.device)
+    if method == "histc":
+        smallest = float(np.nextafter(np.zeros(1, dtype=_NUMPY_FLOAT[flat.dtype]), 1)[0])
+        for chunk in flat.split(_HISTC_CHUNK):
+            total[1:-1] += torch.histc(chunk, bins, min=smallest, max=top).to(torch.int64)
+        if (float(flat.amax()) if mx is None else mx) > top:
+            total[-1] = torch.count_nonzero(flat > top)
+        total[0] = flat.numel() - total[1:].sum()
+        return total.cpu().numpy()
     index_dtype = torch.uint8 if bins + 1 <= 255 else torch.int32
     values, index = scratch.get(flat, index_dtype)
     scale = bins / top
-    total = torch.zeros(bins + 2, dtype=torch.int64, device=flat.device)
     for chunk in flat.split(_CHUNK):
         n = chunk.numel()
         v, i = values[:n], index[:n]
@@ -248,6 +266,7 @@ class ActivationMonitor:
         self._calls.clear()
         self._in_forward = 0
         self._clean_store.clear()
+        self._scratch = _Scratch()  # let the histogram buffers go with the hooks
 
     def __enter__(self) -> "ActivationMonitor":
         return self.attach()
@@ -318,7 +337,7 @@ class ActivationMonitor:
         acc.max = max(acc.max, mx)
 
         if self.histograms:
-            counts = _histogram(t.reshape(-1), self.bins, top, self._scratch)
+            counts = _histogram(t.reshape(-1), self.bins, top, self._scratch, mx=mx)
             acc.hist += counts[1:-1]
             acc.overflow += int(counts[-1])
             active = t.numel() - int(counts[0])

@@ -1,7 +1,11 @@
 """Adversarial attacks in [0, 1] pixel space. Settings live on the attack object; model and batch per call.
 
 Every attack runs the model in eval mode and restores its previous mode, and differentiates with respect to
-the input only (torch.autograd.grad), so the parameters' .grad is never touched."""
+the input only (torch.autograd.grad), so the parameters' .grad is never touched.
+
+The attack lab: ATTACKS maps a name to its class (FGSM here; BIM, PGD, MI-FGSM in attacks_linf; C&W and DeepFool
+in attacks_l2); make_attack(name, **settings) builds one; attack.run(model, x, y, target=None, cancel=None)
+returns an AttackOutput (attack_common) for every attack, FGSM included."""
 
 from __future__ import annotations
 

@@ -120,7 +120,10 @@ def confusion_matrix(
 
 # The attack lab's evaluation (any attack, confusion under attack, confident mistakes) lives in attack_lab.py,
 # which imports RobustnessCurve and EvaluationCancelled from here; importing it lazily avoids an import cycle.
-_ATTACK_LAB_NAMES = frozenset(__all__[5:])
+_ATTACK_LAB_NAMES = frozenset({
+    "attack_curve", "evaluate_attack", "AttackEvaluation", "MistakeGallery", "adversarial_confusion_matrix",
+    "most_confident_mistakes", "default_eps", "DEFAULT_L2_EPS",
+})
 
 
 def __getattr__(name: str):

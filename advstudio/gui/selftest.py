@@ -107,17 +107,9 @@ def run_self_test(argv: list[str] | None = None, out=None) -> int:
 def _run_checks(report: Report, frozen: bool, t_entry: float, age_at_entry: float | None) -> None:
     import logging
 
-    from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QPointF, QSettings, Qt, QTimer, Slot
-    from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
 
-    from advstudio.core import data as data_mod
-    from advstudio.core.storage import bundled_model_path
-
     from .app import make_app
-    from .demo import digit_strokes
-    from .main_window import MainWindow
-    from .messages import UNTARGETED
 
     log = logging.getLogger("advstudio.selftest")
     _route_qt_messages(log)
@@ -127,6 +119,34 @@ def _run_checks(report: Report, frozen: bool, t_entry: float, age_at_entry: floa
 
     report.line(f"python {sys.version.split()[0]}, torch {torch.__version__}, PySide6 {PySide6.__version__}, "
                 f"Qt platform '{QApplication.platformName()}', {torch.get_num_threads()} torch threads")
+
+    # Throw-away settings for the window (QSettings) and for what it shares with the CLI (core.settings):
+    # a user's saved state neither changes the result nor is changed by it.
+    settings_dir = tempfile.mkdtemp(prefix="advstudio-selftest-")
+    saved_config = os.environ.get("ADVSTUDIO_CONFIG_DIR")
+    os.environ["ADVSTUDIO_CONFIG_DIR"] = settings_dir
+    try:
+        _checks_with_settings(report, frozen, t_entry, age_at_entry, settings_dir, log, app)
+    finally:
+        if saved_config is None:
+            os.environ.pop("ADVSTUDIO_CONFIG_DIR", None)
+        else:
+            os.environ["ADVSTUDIO_CONFIG_DIR"] = saved_config
+        import shutil
+
+        shutil.rmtree(settings_dir, ignore_errors=True)
+
+
+def _checks_with_settings(report, frozen, t_entry, age_at_entry, settings_dir, log, app) -> None:
+    from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QPointF, QSettings, Qt, QTimer, Slot
+    from PySide6.QtGui import QMouseEvent
+
+    from advstudio.core import data as data_mod
+    from advstudio.core.storage import bundled_model_path
+
+    from .demo import digit_strokes
+    from .main_window import MainWindow
+    from .messages import UNTARGETED
 
     # ---- the bundled data, found without being told where it is
     if frozen:
@@ -152,8 +172,7 @@ def _run_checks(report: Report, frozen: bool, t_entry: float, age_at_entry: floa
         report.check(counts.get("test") == 10000 and counts.get("train") == 60000,
                      f"MNIST in {data_dir}: {counts.get('test')} test and {counts.get('train')} training images")
 
-    # ---- the real window, with throw-away settings so a user's saved state neither leaks in nor changes
-    settings_dir = tempfile.mkdtemp(prefix="advstudio-selftest-")
+    # ---- the real window
     settings = QSettings(str(Path(settings_dir) / "selftest.ini"), QSettings.Format.IniFormat)
     errors: list[str] = []
 
@@ -329,9 +348,6 @@ def _run_checks(report: Report, frozen: bool, t_entry: float, age_at_entry: floa
         app.processEvents()
         window.deleteLater()
         app.processEvents()
-        import shutil
-
-        shutil.rmtree(settings_dir, ignore_errors=True)
     report.check(bool(stopped), "window closed and its worker thread stopped")
 
 

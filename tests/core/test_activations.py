@@ -213,12 +213,13 @@ def test_compare_equals_a_direct_computation(cnn, images):
     json.dumps(result.to_json())
 
 
+@pytest.mark.parametrize("method", ["bincount", "histc"])
 @pytest.mark.parametrize("bins", [20, 300])  # 8-bit and 32-bit bin indices
-def test_histogram_over_several_chunks(bins):
+def test_histogram_over_several_chunks(bins, method):
     g = torch.Generator().manual_seed(3)
     flat = torch.relu(torch.randn(_CHUNK * 2 + 123, generator=g)) * 2
     flat[:5] = torch.tensor([5.0, 5.0 + 1e-6, 1e-40, 2.5, 0.0])  # on the top, just above, subnormal, an edge
-    counts = _histogram(flat, bins, 5.0, _Scratch())
+    counts = _histogram(flat, bins, 5.0, _Scratch(), method)
     values = flat.double().numpy()
     assert counts[0] == int((values == 0).sum())
     assert counts.sum() == values.size

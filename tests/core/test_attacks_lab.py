@@ -32,7 +32,6 @@ def model(bundled_model):
     """A private copy: tests here flip its mode and plant .grad values."""
     m = copy.deepcopy(bundled_model)
     m.eval()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     return m
 
 
@@ -122,6 +121,11 @@ def test_targeted_reaches_the_target_more_often_than_chance(name, model, batch):
     settings = dict(FAST[name])
     if name in LINF:
         settings["eps"] = 0.25
+    elif name == "cw":  # a target takes more optimization than any wrong class
+        x, y, target = x[:32], y[:32], target[:32]
+        settings = dict(steps=30, binary_search_steps=3)
+    else:  # DeepFool zigzags between classes on its way to a target: 10 steps reach ~10 %, 50 nearly all
+        settings = dict(steps=50)
     out = make_attack(name, targeted=True, **settings).run(model, x, y, target)
     assert out.target is not None and torch.equal(out.target, target)
     reached = (out.pred == target).float().mean().item()
@@ -153,7 +157,7 @@ def test_early_stop_gives_the_same_or_lower_robust_accuracy_for_less_work(name, 
     full = make_attack(name, early_stop=False, record_trajectory=True, **settings).run(model, x, y)
     assert abs(early.accuracy() - full.accuracy()) <= 0.01
     final_acc = float((full.trajectory.probs[-1].argmax(1) == y.numpy()).mean())
-    assert early.accuracy() <= final_acc
+    assert early.accuracy() <= final_acc + 1e-6
     assert early.gradient_evaluations <= full.gradient_evaluations
     if name != "deepfool":  # DeepFool stops a fooled sample in either mode: that is the algorithm
         assert early.gradient_evaluations < full.gradient_evaluations
@@ -349,16 +353,25 @@ def test_pgd_agrees_with_torchattacks(torchattacks, model, batch):
 
 
 def test_cw_agrees_with_torchattacks(torchattacks, model, batch):
-    """torchattacks' CW has no binary search: compare one round at the same c, steps and lr."""
-    x, y = batch[0][:32], batch[1][:32]
-    theirs = _accuracy(model, torchattacks.CW(model, c=1, kappa=0, steps=30, lr=0.1)(x, y), y)
-    ours = make_attack("cw", c=1.0, steps=30, lr=0.1, binary_search_steps=1).run(model, x, y).accuracy()
-    _agree(ours, theirs,
+    """torchattacks' CW has no binary search: compare one round at the same c, steps and lr (100 images)."""
+    x, y = batch[0][:100], batch[1][:100]
+    ta = torchattacks.CW(model, c=1, kappa=0, steps=50, lr=0.1)(x, y)
+    theirs = _accuracy(model, ta, y)
+    out = make_attack("cw", c=1.0, steps=50, lr=0.1, binary_search_steps=1).run(model, x, y)
+    # Measured: ours 7 %, torchattacks 9 % (at 100 steps: 2 % against 8 %; the gap grows with the steps).
+    saturated = (x == 0) | (x == 1)
+    assert float((ta - x)[saturated].abs().max()) == 0.0  # the reason below, checked
+    assert float(out.perturbation[saturated].abs().max()) > 0.0
+    _agree(out.accuracy(), theirs,
            "torchattacks maps pixels at exactly 0 or 1 (most of an MNIST image) to atanh(±1) = ±inf, so they can "
            "never move; ours squeezes by 1 − 1e-6 first, as Carlini's code does, so they can")
-    # With the binary search over c, ours only gets stronger.
-    searched = make_attack("cw", c=1.0, steps=30, lr=0.1, binary_search_steps=2).run(model, x, y)
-    assert searched.accuracy() <= ours + 1e-9
+    # The binary search over c only adds rounds, and x_adv is the smallest adversarial example of any round.
+    few = x[:32], y[:32]
+    one = make_attack("cw", c=1.0, steps=20, lr=0.1, binary_search_steps=1).run(model, *few)
+    searched = make_attack("cw", c=1.0, steps=20, lr=0.1, binary_search_steps=3).run(model, *few)
+    assert searched.accuracy() <= one.accuracy() + 1e-9
+    both = one.success & searched.success
+    assert bool((searched.l2[both] <= one.l2[both] + 1e-5).all())
 
 
 def test_deepfool_agrees_with_torchattacks(torchattacks, model, batch):
