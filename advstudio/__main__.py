@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import sys
 
+CLI_COMMANDS = {"train", "evaluate", "attack", "predict", "activations"}
+
+
+def _is_cli(argv: list[str]) -> bool:
+    """A subcommand (after an optional global --device X), or a bare -h/--help, selects the command line."""
+    rest = list(argv)
+    if rest[:1] == ["--device"]:
+        rest = rest[2:]
+    elif rest and rest[0].startswith("--device="):
+        rest = rest[1:]
+    return bool(rest) and (rest[0] in CLI_COMMANDS or not rest[0].startswith("-")) or argv[:1] in (["-h"], ["--help"])
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and not argv[0].startswith("-") or any(a in ("-h", "--help") for a in argv[:1]):
+    if _is_cli(argv):
         from advstudio.cli import main as cli_main
 
         return cli_main(argv)
