@@ -1,11 +1,20 @@
-"""Attack throughput and robust accuracy: ours against torchattacks on the same batch, in the same process,
-and PGD with early stop against PGD running every step. Prints ratios (a script, not a timed test).
+"""Attack throughput and robust accuracy: ours against torchattacks (every attack) and ART, the
+adversarial-robustness-toolbox (FGSM and PGD), on the same batch, in the same process, with the same torch thread
+count; and PGD with early stop against PGD running every step. Prints ratios (a script, not a timed test).
 
     ADVSTUDIO_MNIST_DIR=../shared/mnist .venv/bin/python benchmarks/bench_attacks.py [--n 1000] [--threads 2]
-        [--repeat 3] [--only pgd,pgd-early]
+        [--repeat 3] [--only pgd,pgd-early] [--no-art]
 
-Robust accuracy is the fraction of the batch still classified correctly: for torchattacks, on the images it
-returns (the last iterate); for ours, counting a sample broken if any step misclassified it (early stop)."""
+torchattacks and ART come with the `bench` extra (pip install -e '.[bench]' -c constraints.txt). Without ART
+the ART columns read "n/a" and a line says why; the rest runs as before.
+
+Throughput is test images per second, counting the attack and the one forward pass that scores its images;
+"× TA" and "× ART" are ours/peer (above 1: ours is faster). ART gets NumPy arrays (its API) on a
+PyTorchClassifier that wraps the same bundled model with clip_values (0, 1) and no preprocessing (the model
+normalizes internally), cross-entropy loss, the same batch size, ε, step size, steps and random start.
+
+Robust accuracy is the fraction of the batch still classified correctly: for torchattacks and ART, on the images
+they return (the last iterate); for ours, counting a sample broken if any step misclassified it (early stop)."""
 
 from __future__ import annotations
 
@@ -29,14 +38,29 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=500)
     ap.add_argument("--only", help="comma-separated subset: fgsm,bim,mifgsm,pgd,pgd-early,cw,deepfool")
     ap.add_argument("--repeat", type=int, default=1,
-                    help="time each run this many times, ours and theirs interleaved, and keep the fastest "
+                    help="time each run this many times, ours and the peers interleaved, and keep the fastest "
                          "(on a shared machine, 3 or more)")
+    ap.add_argument("--no-art", action="store_true", help="leave out the ART columns even if ART is installed")
     args = ap.parse_args()
     if args.threads:
         os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
 
+    import numpy as np
     import torch
     import torchattacks
+
+    art = art_skip = None
+    if args.no_art:
+        art_skip = "left out (--no-art)"
+    else:
+        try:  # imported before the thread count is set, so whatever it loads cannot change it afterwards
+            import art
+            from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent
+            from art.estimators.classification import PyTorchClassifier
+        except Exception as exc:  # not installed (ImportError), or an install that fails to load
+            art_skip = (f"ART is not importable ({type(exc).__name__}: {exc}); its columns are skipped. "
+                        "Install it with: pip install -e '.[bench]' -c constraints.txt")
+            art = None
 
     from advstudio.core.attacks import make_attack
     from advstudio.core.data import load_split
@@ -61,6 +85,17 @@ def main() -> int:
             correct += int(attack.run(model, x, y).correct.sum())
         return time.perf_counter() - t0, correct / n
 
+    def run_art(make, n: int, seed: int | None = None) -> tuple[float, float]:
+        """ART's API: NumPy in, NumPy out; one generate() call, batched by ART with the same batch size."""
+        t0 = time.perf_counter()
+        if seed is not None:
+            np.random.seed(seed)  # ART draws its random start from NumPy's global generator
+        x, y = test.images[:n], test.labels[:n]
+        adv = make().generate(x.numpy(), y.numpy())
+        with torch.no_grad():
+            correct = int((model(torch.from_numpy(adv)).argmax(1) == y).sum())
+        return time.perf_counter() - t0, correct / n
+
     def run_theirs(make, n: int, seed: int | None = None) -> tuple[float, float]:
         correct, t0 = 0, time.perf_counter()
         if seed is not None:
@@ -76,36 +111,68 @@ def main() -> int:
 
     eps = 0.1
     rows = []
-    print(f"torch {torch.__version__}, torchattacks {torchattacks.__version__}, threads {torch.get_num_threads()}, "
-          f"bundled model, MNIST test images from the start of the set; L∞ ε = {eps}")
+    art_fgsm = art_pgd = None
+    if art is not None:
+        classifier = PyTorchClassifier(
+            model=model, loss=torch.nn.CrossEntropyLoss(), input_shape=tuple(test.images.shape[1:]), nb_classes=10,
+            clip_values=(0.0, 1.0), device_type="cpu",
+        )
+
+        def art_fgsm():
+            return FastGradientMethod(classifier, norm=np.inf, eps=eps, targeted=False, num_random_init=0,
+                                      batch_size=args.batch_size, minimal=False)
+
+        def art_pgd():
+            return ProjectedGradientDescent(classifier, norm=np.inf, eps=eps, eps_step=0.01, max_iter=40,
+                                            targeted=False, num_random_init=1, batch_size=args.batch_size,
+                                            random_eps=False, verbose=False)
+
+    print(f"torch {torch.__version__}, torchattacks {torchattacks.__version__}, "
+          f"ART {art.__version__ if art is not None else 'n/a'}, threads {torch.get_num_threads()}, "
+          f"batch size {args.batch_size}, bundled model, MNIST test images from the start of the set; L∞ ε = {eps}")
+    if art_skip:
+        print(f"ART: {art_skip}")
+    # key, title, n, ours, torchattacks, ART (None: ART is not compared for it), seed for the random starts
     cases = [
-        ("fgsm", "FGSM", args.n, lambda: make_attack("fgsm", eps=eps), lambda: torchattacks.FGSM(model, eps=eps), None),
+        ("fgsm", "FGSM", args.n, lambda: make_attack("fgsm", eps=eps), lambda: torchattacks.FGSM(model, eps=eps),
+         art_fgsm, None),
         ("bim", "BIM-10 α=ε/4", args.n, lambda: make_attack("bim", eps=eps, steps=10, step_size=eps / 4),
-         lambda: torchattacks.BIM(model, eps=eps, alpha=eps / 4, steps=10), None),
+         lambda: torchattacks.BIM(model, eps=eps, alpha=eps / 4, steps=10), None, None),
         ("mifgsm", "MI-FGSM-10 μ=1", args.n, lambda: make_attack("mifgsm", eps=eps, steps=10, step_size=eps / 10),
-         lambda: torchattacks.MIFGSM(model, eps=eps, alpha=eps / 10, steps=10, decay=1.0), None),
-        ("pgd", "PGD-40 α=0.01", args.n, lambda: make_attack("pgd", eps=eps, steps=40, step_size=0.01, seed=0),
-         lambda: torchattacks.PGD(model, eps=eps, alpha=0.01, steps=40, random_start=True), 0),
+         lambda: torchattacks.MIFGSM(model, eps=eps, alpha=eps / 10, steps=10, decay=1.0), None, None),
+        ("pgd", "PGD-40 α=0.01 rand. start", args.n,
+         lambda: make_attack("pgd", eps=eps, steps=40, step_size=0.01, seed=0),
+         lambda: torchattacks.PGD(model, eps=eps, alpha=0.01, steps=40, random_start=True), art_pgd, 0),
         ("cw", "C&W c=1 50 steps lr 0.1 (1 round)", args.n_cw,
          lambda: make_attack("cw", c=1.0, steps=50, lr=0.1, binary_search_steps=1),
-         lambda: torchattacks.CW(model, c=1, kappa=0, steps=50, lr=0.1), None),
+         lambda: torchattacks.CW(model, c=1, kappa=0, steps=50, lr=0.1), None, None),
         ("deepfool", "DeepFool-50 overshoot 0.02", args.n_deepfool, lambda: make_attack("deepfool", steps=50),
-         lambda: torchattacks.DeepFool(model, steps=50, overshoot=0.02), None),
+         lambda: torchattacks.DeepFool(model, steps=50, overshoot=0.02), None, None),
     ]
-    print(f"\n{'attack':<36} {'n':>5} {'ours s':>8} {'theirs s':>9} {'ours img/s':>10} {'theirs img/s':>12} "
-          f"{'speed ×':>8} {'ours acc':>9} {'theirs acc':>10}")
-    for key, title, n, ours, theirs, seed in cases:
+    print(f"\nimages/s (best of {max(1, args.repeat)}); × = ours/peer throughput; robust accuracy on the same images")
+    print(f"{'attack':<34} {'n':>5} {'ours':>7} {'TA':>7} {'ART':>7} {'× TA':>6} {'× ART':>6} "
+          f"{'ours acc':>9} {'TA acc':>8} {'ART acc':>8}")
+    for key, title, n, ours, theirs, art_make, seed in cases:
         if not want(key):
             continue
-        t_ours = t_theirs = float("inf")
+        t_ours = t_theirs = t_art = float("inf")
+        a_art = None
         for _ in range(max(1, args.repeat)):
             t, a_ours = run_ours(ours(), n)
             t_ours = min(t_ours, t)
             t, a_theirs = run_theirs(theirs, n, seed)
             t_theirs = min(t_theirs, t)
-        rows.append((title, n, t_ours, t_theirs, a_ours, a_theirs))
-        print(f"{title:<36} {n:>5} {t_ours:>8.2f} {t_theirs:>9.2f} {n / t_ours:>10.0f} {n / t_theirs:>12.0f} "
-              f"{t_theirs / t_ours:>8.2f} {a_ours * 100:>8.2f}% {a_theirs * 100:>9.2f}%", flush=True)
+            if art_make is not None:
+                t, a_art = run_art(art_make, n, seed)
+                t_art = min(t_art, t)
+        if art_make is not None:
+            art_cols = f"{n / t_art:>7.0f}", f"{t_art / t_ours:>6.2f}", f"{a_art * 100:>7.2f}%"
+        else:
+            na = "n/a" if key in ("fgsm", "pgd") else "—"
+            art_cols = f"{na:>7}", f"{na:>6}", f"{na:>8}"
+        rows.append((title, n, t_ours, t_theirs, t_art, a_ours, a_theirs, a_art))
+        print(f"{title:<34} {n:>5} {n / t_ours:>7.0f} {n / t_theirs:>7.0f} {art_cols[0]} {t_theirs / t_ours:>6.2f} "
+              f"{art_cols[1]} {a_ours * 100:>8.2f}% {a_theirs * 100:>7.2f}% {art_cols[2]}", flush=True)
 
     if want("pgd-early"):
         print(f"\nPGD-40 (α = 0.01, random start, 1 restart), n = {args.n}: early stop against every step")

@@ -47,7 +47,7 @@ step() { printf '\n== %s (%ss)\n' "$*" "$(( $(date +%s) - START ))"; }
 
 # ---- 1. build venv ------------------------------------------------------------------------------------------
 step "build environment ($VENV)"
-stamp=$( (cat packaging/requirements-build.txt; "$PY" --version) | sha256sum | cut -d' ' -f1)
+stamp=$( (grep -v '^ *#' packaging/requirements-build.txt; "$PY" --version) | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$stamp" ]; then
   rm -rf "$VENV"
   "$PY" -m venv "$VENV"

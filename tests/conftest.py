@@ -17,8 +17,15 @@ import torch
 # torch's default of one thread per core oversubscribes the CPU and slows training steps tenfold or more.
 torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
 
-# Keep the suite away from the user's real settings file (core.settings): the window writes the dataset folder.
+# Keep the suite away from the user's real settings file and log folder; subprocesses inherit these.
 os.environ["ADVSTUDIO_CONFIG_DIR"] = tempfile.mkdtemp(prefix="advstudio-test-config-")
+os.environ["ADVSTUDIO_LOG_DIR"] = tempfile.mkdtemp(prefix="advstudio-test-log-")
+
+
+@pytest.fixture(autouse=True)
+def _private_settings(tmp_path_factory, monkeypatch):
+    """Each test gets its own settings file, so a folder one test stores never leaks into the next."""
+    monkeypatch.setenv("ADVSTUDIO_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
 
 MNIST_SKIP_REASON = (
     "ADVSTUDIO_MNIST_DIR not set: point it at a folder with the four MNIST files "

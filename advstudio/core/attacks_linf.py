@@ -118,8 +118,16 @@ class _LinfIterative:
             gen.manual_seed(0 if self.seed is None else int(self.seed))
         evals = 0
         with eval_mode(model):
-            with torch.no_grad():
-                clean_logits = model(x)
+            first = None  # without a random start, step 0 is the clean image: one forward pass serves both
+            if self.random_start:
+                with torch.no_grad():
+                    clean_logits = model(x)
+            else:
+                xg = x.clone().requires_grad_(True)
+                with torch.enable_grad():
+                    logits_g = model(xg)
+                    first = (xg, logits_g, objective(logits_g, y, tgt, self.loss))
+                clean_logits = logits_g.detach()
             clean_pred = clean_logits.argmax(1)
             eligible = torch.ones_like(y, dtype=torch.bool) if tgt is None else tgt != y
             success = reached(clean_logits, y, tgt) & eligible
@@ -142,10 +150,17 @@ class _LinfIterative:
                         break
                     check_cancel(cancel)
                     last = t == self.steps
-                    xa = x_cur[idx].detach().requires_grad_(not last)
-                    with torch.set_grad_enabled(not last):
-                        logits = model(xa)
-                        obj = objective(logits, y[idx], None if tgt is None else tgt[idx], self.loss)
+                    if first is not None:  # restart 0, step 0, no random start: reuse the clean pass
+                        xg, logits_g, obj_g = first
+                        first = None
+                        xa, logits, obj = x[idx], logits_g[idx], obj_g[idx]
+                        grad_wrt, pick = xg, idx
+                    else:
+                        xa = x_cur[idx].detach().requires_grad_(not last)
+                        with torch.set_grad_enabled(not last):
+                            logits = model(xa)
+                            obj = objective(logits, y[idx], None if tgt is None else tgt[idx], self.loss)
+                        grad_wrt, pick = xa, None
                     hit = reached(logits.detach(), y[idx], None if tgt is None else tgt[idx])
                     new = hit & ~success[idx]
                     if new.any():
@@ -165,7 +180,9 @@ class _LinfIterative:
                         best_logits[j] = logits.detach()[fail]
                         best_obj[j] = obj.detach()[fail]
                         break
-                    (grad,) = torch.autograd.grad(obj.sum(), xa)
+                    (grad,) = torch.autograd.grad(obj.sum(), grad_wrt)
+                    if pick is not None:
+                        grad = grad[pick]
                     evals += idx.numel()
                     xa = xa.detach()
                     if self.early_stop:

@@ -34,6 +34,13 @@ def make_app(argv: list[str] | None = None):
     if app is None:
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
         app = QApplication([sys.argv[0] if sys.argv else "advstudio", *(argv or [])])
+    from importlib.resources import files
+
+    from PySide6.QtGui import QIcon
+
+    icon = files("advstudio") / "resources" / "icons" / "advstudio.png"
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
     QCoreApplication.setOrganizationName("AdversarialStudio")
     QCoreApplication.setApplicationName("advstudio")
     import pyqtgraph as pg

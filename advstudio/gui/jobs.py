@@ -13,6 +13,7 @@ import numpy as np
 from advstudio.core.types import AttackResult, Prediction
 
 from .messages import TARGETED, AnalyzeRequest, Analysis, FlipResult, GalleryData, ModelInfo
+from .messages import ActivationsData, ActivationsRequest
 from .worker import JobContext, Worker
 
 EPS_MAX = 0.5
@@ -30,6 +31,7 @@ def register_all(worker: Worker, device_preference: str | None = None) -> None:
     worker.state.values["device_preference"] = device_preference
     worker.register("load_model", load_model_job, priority=30)
     worker.register("analyze", analyze_job, priority=20, interactive=True)
+    worker.register("activations", activations_job, priority=15, interactive=True)
     worker.register("flip", flip_job, priority=10)
     worker.register("gallery", gallery_job, priority=0)
 
@@ -125,6 +127,25 @@ def analyze_job(ctx: JobContext, req: AnalyzeRequest) -> Analysis | None:
         target=s.target if s.method == TARGETED else None,
     )
     return Analysis(prediction, attack)
+
+
+def activations_job(ctx: JobContext, req: ActivationsRequest) -> ActivationsData:
+    """ReLU statistics, histograms and feature maps of the input and of its attacked version at ε (two forward
+    passes with the monitor's hooks; the FGSM direction comes from the cache the analyze job fills)."""
+    from advstudio.core.activations import ActivationMonitor
+    from advstudio.core.attacks import apply_perturbation
+
+    model = _require_model(ctx)
+    image = np.ascontiguousarray(req.image, dtype=np.float32).reshape(28, 28)
+    s = req.settings
+    x = _tensor(image, ctx.state.device)
+    direction, _ = _direction(ctx, x, image, s.method, s.target)
+    x_adv, _ = apply_perturbation(x, direction, float(s.eps))
+    with ActivationMonitor(model, ranges=req.ranges, feature_maps=True) as monitor:
+        clean_logits, adv_logits = monitor.compare(x, x_adv)
+        params = {"eps": float(s.eps), "steps": 1, "targeted": s.method == TARGETED}
+        comparison = monitor.comparison(attack="fgsm", params=params)
+    return ActivationsData(image.copy(), s, comparison, int(clean_logits.argmax(1)[0]), int(adv_logits.argmax(1)[0]))
 
 
 def flip_job(ctx: JobContext, req: AnalyzeRequest) -> FlipResult | None:

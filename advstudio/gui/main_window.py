@@ -12,6 +12,7 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from .actions import build_menus
+from .activations_dock import ActivationsDock
 from .dialogs import DialogsMixin
 from .messages import Analysis, AnalyzeRequest, Failure, FlipResult, GalleryData, ModelInfo, Reply
 from .panels.attack import AttackPanel
@@ -93,6 +94,8 @@ class MainWindow(DialogsMixin, QMainWindow):
         controls.saveRequested.connect(self.ask_save_result)
         self.gallery_panel.digitPicked.connect(self._on_digit_picked)
         self.gallery_panel.chooseFolderRequested.connect(self.ask_data_dir)
+        self.activations = ActivationsDock(self)  # its own "activations" job, submitted only while it is shown
+        self._routes["activations"] = self.activations.set_result
 
     def add_tab(self, key: str, title: str, widget: QWidget) -> None:
         widget.setObjectName(widget.objectName() or f"tab_{key}")
@@ -129,7 +132,7 @@ class MainWindow(DialogsMixin, QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1280, 800)
-            self.resizeDocks([self.docks["input"], self.docks["model"]], [350, 340], Qt.Orientation.Horizontal)
+            self.resizeDocks([self.docks["input"], self.docks["model"]], [335, 375], Qt.Orientation.Horizontal)
             self.resizeDocks([self.docks["input"], self.docks["prediction"]], [480, 280], Qt.Orientation.Vertical)
         state = self.settings.value("window/state")
         if state is not None:
@@ -213,6 +216,7 @@ class MainWindow(DialogsMixin, QMainWindow):
         if self.current_input is None or self.model_info is None:
             return
         self._submit("analyze", AnalyzeRequest(self.current_input, self.attack_panel.controls.settings()))
+        self.activations.request()
 
     def find_flip(self) -> None:
         if self.current_input is None:
@@ -229,6 +233,7 @@ class MainWindow(DialogsMixin, QMainWindow):
             self.analysis = None
             for panel in (self.prediction_panel, self.input_panel, self.attack_panel):
                 panel.set_data(None)
+            self.activations.request()  # clears the dock
             return
         self._analyze()
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from advstudio.core.types import AttackResult, Prediction
+from advstudio.core.types import ActivationComparison, AttackResult, Prediction
 
 UNTARGETED = "fgsm"
 TARGETED = "fgsm-targeted"
@@ -94,3 +94,29 @@ class GalleryData:
     labels: np.ndarray
     predictions: np.ndarray
     source: str
+
+
+@dataclass(frozen=True)
+class ActivationsRequest:
+    """Compare the ReLU activations of `image` with those of its attacked version (attack `settings`).
+    `ranges` ({layer: top edge}) keeps the previous answer's histogram bins for the same input; None takes them
+    from this input's clean pass."""
+
+    image: np.ndarray
+    settings: AttackSettings
+    ranges: dict | None = None
+
+
+@dataclass(frozen=True)
+class ActivationsData:
+    """The Activations dock's data: clean against adversarial activations of one input at one ε."""
+
+    image: np.ndarray  # (28, 28) the clean input
+    settings: AttackSettings
+    comparison: ActivationComparison  # with feature maps of the one image
+    clean_label: int
+    adv_label: int
+
+    @property
+    def flipped(self) -> bool:
+        return self.clean_label != self.adv_label

@@ -47,6 +47,11 @@ class Report:
     def line(self, text: str) -> None:
         self.lines.append(text)
         print(text, file=self.out, flush=True)
+        if self.out in (sys.__stdout__, sys.__stderr__) and self.out is not None:
+            # a console shows it; the log keeps it too (a windowed build's stdout already is the log)
+            import logging
+
+            logging.getLogger("advstudio.selftest").info("%s", text)
 
     def check(self, ok: bool, what: str) -> bool:
         self.line(("PASS " if ok else "FAIL ") + what)

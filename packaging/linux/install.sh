@@ -29,7 +29,6 @@ sed -e "s|^Exec=.*|Exec=\"$esc\"|" -e "s|^Icon=.*|Icon=advstudio|" "$HERE/advstu
 chmod 644 "$APPS/advstudio.desktop"
 ln -sfn "$HERE/advstudio" "$BIN/advstudio"
 command -v update-desktop-database >/dev/null 2>&1 && update-desktop-database -q "$APPS" 2>/dev/null || true
-command -v gtk-update-icon-cache >/dev/null 2>&1 && gtk-update-icon-cache -q -t "$ICONS" 2>/dev/null || true
 echo "Installed: 'Adversarial Studio' is in your applications menu (and 'advstudio' in $BIN)."
 
 # Qt's X11 support needs libxcb-cursor0, which some distributions do not install by default

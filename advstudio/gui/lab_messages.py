@@ -1,0 +1,190 @@
+"""Frozen requests and replies of the attack lab (one input, any attack) and the robustness lab (curves over
+the test set), and the one-line descriptions every figure carries (attack, ε, steps, restarts, n)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ATTACK_TITLES = {"fgsm": "FGSM", "bim": "BIM", "pgd": "PGD", "mifgsm": "MI-FGSM", "cw": "C&W L2",
+                 "deepfool": "DeepFool"}
+DEFENSE_NOTE = ("A defense is only credited with what it holds against an attacker who knows it "
+                "(BPDA for non-differentiable transforms, EOT for randomized ones).")
+
+
+def attack_title(name: str) -> str:
+    return ATTACK_TITLES.get(name, name)
+
+
+def steps_text(attack: str, params: dict) -> str:
+    """"40 steps, 1 restart" (restarts: PGD's random restarts, C&W's binary-search rounds, else 1)."""
+    steps = int(params.get("steps", 1) or 1)
+    restarts = int(params.get("restarts", params.get("binary_search_steps", 1)) or 1)
+    kind = "search rounds" if attack == "cw" else ("restart" if restarts == 1 else "restarts")
+    return f"{steps} step{'s' if steps != 1 else ''}, {restarts} {kind}"
+
+
+def short_label(attack: str, params: dict) -> str:
+    """"PGD-40 ×1" style: the attack and its step count, restarts where they apply."""
+    steps = int(params.get("steps", 1) or 1)
+    text = attack_title(attack) + (f"-{steps}" if steps > 1 else "")
+    if attack == "pgd":
+        text += f" ×{int(params.get('restarts', 1))} restart{'s' if int(params.get('restarts', 1)) != 1 else ''}"
+    if params.get("targeted"):
+        text += f" → {params.get('target')}" if params.get("target") is not None else " (targeted)"
+    return text
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model the lab can evaluate: a safetensors file, or (path None) a model trained in this session that
+    the worker keeps under `key` (lab_jobs.add_session_model)."""
+
+    key: str
+    name: str
+    path: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------- one input
+@dataclass(frozen=True)
+class InputAttackRequest:
+    """Attack `image` (28×28 in [0, 1]) with attack `attack` and its `settings` (make_attack keywords)."""
+
+    image: np.ndarray
+    attack: str
+    settings: dict
+    target: int | None = None
+
+
+@dataclass(frozen=True)
+class InputAttackResult:
+    """One attack on one input, with every iterate for the scrubber (numpy copies).
+
+    frames: (T, 28, 28) the iterate at each recorded step; frame_probs (T, 10) the model's probabilities there;
+    frame_step / frame_restart: the step within its restart (0 = start point) and the restart (C&W: the
+    binary-search round). Frame 0 is where the attack starts."""
+
+    attack: str
+    params: dict
+    settings: dict
+    clean: np.ndarray
+    adversarial: np.ndarray
+    perturbation: np.ndarray
+    clean_probs: np.ndarray
+    adv_probs: np.ndarray
+    success: bool
+    linf: float
+    l2: float
+    l0: int
+    frames: np.ndarray
+    frame_probs: np.ndarray
+    frame_step: np.ndarray
+    frame_restart: np.ndarray
+    seconds: float = 0.0
+    target: int | None = None
+
+    @property
+    def clean_label(self) -> int:
+        return int(np.argmax(self.clean_probs))
+
+    @property
+    def adv_label(self) -> int:
+        return int(np.argmax(self.adv_probs))
+
+    @property
+    def eps(self) -> float | None:
+        e = self.params.get("eps")
+        return None if e is None else float(e)
+
+    def describe(self) -> str:
+        """Names the attack, ε, steps, restarts and sample count (item 7)."""
+        eps = self.eps
+        budget = f"L∞ ε = {eps:.3f}" if eps is not None else "minimal L2 (no ε: it searches the smallest ‖δ‖₂)"
+        target = f", targeted → {self.target}" if self.target is not None else ", untargeted"
+        mode = "early stop" if self.params.get("early_stop") and self.attack != "fgsm" else "every step"
+        return (f"{attack_title(self.attack)}{target}, {budget}, {steps_text(self.attack, self.params)}, "
+                f"{mode}, n = 1 input")
+
+
+# ---------------------------------------------------------------------------------------------- robustness lab
+@dataclass(frozen=True)
+class LabSpec:
+    """One curve to compute: a model under an attack with its settings (make_attack keywords, no eps)."""
+
+    model: ModelEntry
+    attack: str
+    settings: dict
+
+
+@dataclass(frozen=True)
+class LabRequest:
+    """Curves over the first `n` MNIST test images of `data_dir`, at each ε of `eps` (L∞ radii, or L2 radii for
+    the minimal-L2 attacks). `cancel` stops this run only (checked between attack steps)."""
+
+    specs: tuple[LabSpec, ...]
+    eps: tuple[float, ...]
+    n: int
+    data_dir: str | None
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False)
+    target: int | None = None
+    batch_size: int = 250
+
+
+@dataclass(frozen=True)
+class LabProgress:
+    done: int
+    total: int
+    label: str  # what is running now
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class LabCurve:
+    """One curve and, at `detail_eps`, its confusion matrix under attack and most confident mistakes."""
+
+    model: ModelEntry
+    model_name: str
+    model_path: str
+    curve: object  # core.evaluate.RobustnessCurve (frozen; params hold plain Python values)
+    detail_eps: float
+    confusion: np.ndarray  # (10, 10) rows true class, columns class under attack
+    mistakes: object  # core.attack_lab.MistakeGallery (numpy copies)
+
+    @property
+    def attack(self) -> str:
+        return self.curve.attack
+
+    def label(self) -> str:
+        """Legend text: model, attack, steps, restarts, n."""
+        p = self.curve.params
+        return f"{self.model_name} · {short_label(self.attack, p)} · {steps_text(self.attack, p)} · n = {self.curve.n}"
+
+    def describe(self) -> str:
+        """The full one-line description of this curve's settings."""
+        p = self.curve.params
+        norm = "L2 radius" if p.get("eps_norm") == "l2" else "L∞ ε"
+        eps = ", ".join(f"{e:g}" for e in self.curve.eps)
+        bits = [f"{attack_title(self.attack)}", "targeted" if p.get("targeted") else "untargeted",
+                steps_text(self.attack, p)]
+        if p.get("step_size_rule"):
+            bits.append(f"step {p['step_size_rule'].replace('*', '·')}")
+        elif p.get("step_size") is not None:
+            bits.append(f"step {p['step_size']:g}")
+        if p.get("random_start"):
+            bits.append("random start")
+        bits.append("early stop" if p.get("early_stop") else "every step")
+        return f"{self.model_name}: {', '.join(bits)}; {norm} ∈ {{{eps}}}; n = {self.curve.n} test images"
+
+
+@dataclass(frozen=True)
+class LabResult:
+    curves: tuple[LabCurve, ...]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class LabCancelled:
+    done: int
+    total: int
