@@ -155,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     ac.add_argument("--bins", type=_positive_int, default=32, help="histogram bins per layer (default 32)")
     ac.add_argument("--batch-size", type=_positive_int, default=500)
     ac.add_argument("--json", metavar="PATH", help="also write the statistics, shifts and histograms as JSON")
+
+    from advstudio.cli_defense import add_defense_parsers
+
+    add_defense_parsers(sub)  # defend, certify, distill
     return p
 
 
@@ -557,6 +561,10 @@ def cmd_activations(args) -> int:
 
 
 COMMANDS["activations"] = cmd_activations
+
+from advstudio.cli_defense import cmd_certify, cmd_defend, cmd_distill  # noqa: E402 - the defense lab's commands
+
+COMMANDS.update(defend=cmd_defend, certify=cmd_certify, distill=cmd_distill)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Start the studio window: `python -m advstudio [--model F] [--data DIR] [--demo] [--quit-after MS]`."""
+"""Start the studio window: `python -m advstudio [--model F] [--data DIR] [--demo | --lab-demo N] [--quit-after MS]`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--theme", choices=("system", "light", "dark"), help="colour theme (default: saved, else system)")
     p.add_argument("--settings", metavar="INI", help="keep settings in this file instead of the user's settings")
     p.add_argument("--demo", action="store_true", help="start with a drawn 3 attacked at the smallest ε that flips it")
+    p.add_argument("--lab-demo", type=int, metavar="N",
+                   help="start in the robustness lab with FGSM and PGD-40 curves of the current model on N test images")
     p.add_argument("--quit-after", type=int, metavar="MS", help="quit MS milliseconds after the window is ready")
     p.add_argument("--self-test", action="store_true", help="check this installation offscreen, then exit 0 or 1")
     return p.parse_args(argv)
@@ -77,7 +79,9 @@ def run(argv: list[str] | None = None) -> int:
             return
         state["ready"] = True
         print("advstudio: window ready", flush=True)
-        if args.demo:
+        if args.lab_demo:
+            start_lab_demo(window, args.lab_demo, then=schedule_quit)
+        elif args.demo:
             start_demo(window, then=schedule_quit)
         else:
             schedule_quit()
@@ -88,6 +92,34 @@ def run(argv: list[str] | None = None) -> int:
 
     window.modelReady.connect(on_ready)
     return int(app.exec())
+
+
+def start_lab_demo(window, n: int, then=None) -> None:
+    """Draw a 3, then run untargeted FGSM and PGD-40 (ε 0–0.3) on the first n test images in the robustness lab."""
+    from .demo import digit_strokes
+    from .lab_messages import LabSpec
+
+    def finished(_result) -> None:
+        window.lab.labFinished.disconnect(finished)
+        if then is not None:
+            then()
+
+    for stroke in digit_strokes(3):
+        window.canvas.add_stroke(stroke)
+    lab = window.lab
+    entry = next((m for m in lab.models if m.key == "bundled"), lab.models[0])
+    if window.model_info is not None and not window.model_info.bundled:
+        entry = lab.add_model_file(window.model_info.path)
+    lab.panel.samples.setValue(int(n))
+    lab.panel.full_width.setChecked(True)
+    lab.panel.form.set_attack("pgd", steps=40)
+    lab.labFinished.connect(finished)
+    specs = [LabSpec(entry, "fgsm", {}), LabSpec(entry, "pgd", {"steps": 40})]
+    if lab.run_lab(specs, [0.0, 0.05, 0.1, 0.15, 0.2, 0.3], int(n)) is None:
+        lab.labFinished.disconnect(finished)
+        window.tabs.setCurrentWidget(lab.panel)
+        if then is not None:
+            then()
 
 
 def start_demo(window, then=None) -> None:

@@ -47,12 +47,12 @@ def _qimage(array: np.ndarray) -> QImage:
 
 def describe_attack(result: AttackResult) -> str:
     kind = f"FGSM targeted toward {result.target}" if result.method == TARGETED else "FGSM untargeted"
-    return f"{kind}, L∞ ε = {result.eps:.3f} ({result.eps * 255:.1f}/255 grey levels)"
+    return f"{kind}, L∞ ε = {result.eps:.3f} ({result.eps * 255:.1f}/255 grey levels), 1 step, no restarts, n = 1 input"
 
 
 def figure_png(result: AttackResult, model_name: str = "") -> bytes:
     """Clean, perturbation ×10 and adversarial side by side, each captioned with its prediction."""
-    side, gap, top, bottom = 280, 24, 56, 86
+    side, gap, top, bottom = 280, 24, 56, 100
     width, height = 3 * side + 4 * gap, top + side + bottom
     img = QImage(width, height, QImage.Format.Format_RGB888)
     img.fill(QColor("white"))
@@ -77,7 +77,8 @@ def figure_png(result: AttackResult, model_name: str = "") -> bytes:
     p.setFont(font)
     p.setPen(QColor(90, 90, 90))
     footer = describe_attack(result) + (f" · model: {model_name}" if model_name else "") + " · Adversarial Studio"
-    p.drawText(QRectF(gap, top + side + 44, width - 2 * gap, 28), Qt.AlignmentFlag.AlignCenter, footer)
+    p.drawText(QRectF(gap, top + side + 42, width - 2 * gap, 50),
+               Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, footer)
     p.end()
     data = QByteArray()
     buf = QBuffer(data)

@@ -31,7 +31,8 @@ def register_all(worker: Worker, device_preference: str | None = None) -> None:
     worker.state.values["device_preference"] = device_preference
     worker.register("load_model", load_model_job, priority=30)
     worker.register("analyze", analyze_job, priority=20, interactive=True)
-    worker.register("activations", activations_job, priority=15, interactive=True)
+    # same priority as analyze: ties go to the request waiting longest, so neither starves while ε is dragged
+    worker.register("activations", activations_job, priority=20, interactive=True)
     worker.register("flip", flip_job, priority=10)
     worker.register("gallery", gallery_job, priority=0)
 

@@ -27,11 +27,8 @@ def steps_text(attack: str, params: dict) -> str:
 
 
 def short_label(attack: str, params: dict) -> str:
-    """"PGD-40 ×1" style: the attack and its step count, restarts where they apply."""
-    steps = int(params.get("steps", 1) or 1)
-    text = attack_title(attack) + (f"-{steps}" if steps > 1 else "")
-    if attack == "pgd":
-        text += f" ×{int(params.get('restarts', 1))} restart{'s' if int(params.get('restarts', 1)) != 1 else ''}"
+    """The attack's name, and its target class when it is targeted."""
+    text = attack_title(attack)
     if params.get("targeted"):
         text += f" → {params.get('target')}" if params.get("target") is not None else " (targeted)"
     return text
@@ -174,7 +171,8 @@ class LabCurve:
             bits.append(f"step {p['step_size']:g}")
         if p.get("random_start"):
             bits.append("random start")
-        bits.append("early stop" if p.get("early_stop") else "every step")
+        if self.attack != "fgsm":
+            bits.append("early stop" if p.get("early_stop") else "every step")
         return f"{self.model_name}: {', '.join(bits)}; {norm} ∈ {{{eps}}}; n = {self.curve.n} test images"
 
 

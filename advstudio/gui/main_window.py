@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QTa
 from .actions import build_menus
 from .activations_dock import ActivationsDock
 from .dialogs import DialogsMixin
+from .lab import StudioLab
 from .messages import Analysis, AnalyzeRequest, Failure, FlipResult, GalleryData, ModelInfo, Reply
 from .panels.attack import AttackPanel
 from .panels.gallery import GalleryPanel
@@ -60,6 +61,7 @@ class MainWindow(DialogsMixin, QMainWindow):
         from .jobs import register_all
 
         register_all(self.worker, device)
+        self.lab.attach(self.worker)
         self.worker.replied.connect(self._on_reply)
         self.worker.failed.connect(self._on_failure)
         self.worker_thread = WorkerThread(self.worker)
@@ -94,8 +96,8 @@ class MainWindow(DialogsMixin, QMainWindow):
         controls.saveRequested.connect(self.ask_save_result)
         self.gallery_panel.digitPicked.connect(self._on_digit_picked)
         self.gallery_panel.chooseFolderRequested.connect(self.ask_data_dir)
-        self.activations = ActivationsDock(self)  # its own "activations" job, submitted only while it is shown
-        self._routes["activations"] = self.activations.set_result
+        self.activations = ActivationsDock(self)  # its own "activations" jobs and replies, only while it is shown
+        self.lab = StudioLab(self)  # "Any attack" and "Robustness lab" tabs; their own job kinds (gui/lab.py)
 
     def add_tab(self, key: str, title: str, widget: QWidget) -> None:
         widget.setObjectName(widget.objectName() or f"tab_{key}")

@@ -13,7 +13,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QTimer, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QAbstractItemView, QBoxLayout, QCheckBox, QHeaderView, QLabel,
-                               QSizePolicy, QTabWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QGraphicsItem, QSizePolicy, QTabWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from advstudio.core.types import ActivationComparison
 
@@ -44,6 +44,12 @@ ROWS = (
     ("shift", "shift", "Relative shift: mean |adversarial − clean| ÷ mean clean activation, unit by unit"),
     ("flipped", "units flipped", "Share of units that are on for one input and off for the other"),
 )
+
+
+def nice_count(x: float) -> float:
+    """The smallest of 1, 1.5, 2, 3, 4, 5, 6, 8 × 10^k at or above x (x ≥ 1): a count axis's top."""
+    k = 10.0 ** math.floor(math.log10(max(x, 1.0)))
+    return next(m * k for m in (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0) if m * k >= x)
 
 
 def fmt(value: float) -> str:
@@ -103,6 +109,8 @@ class LayerHistograms(pg.GraphicsLayoutWidget):
         self.plots: dict[str, pg.PlotItem] = {}
         self.curves: dict[str, dict[str, pg.PlotDataItem]] = {}
         self._titles: dict[str, str] = {}
+        self._xmax: dict[str, float] = {}
+        self._ymax: dict[str, float] = {}
         self.log = False
         self.legend: pg.LegendItem | None = None
         self.setMinimumHeight(200)
@@ -117,6 +125,8 @@ class LayerHistograms(pg.GraphicsLayoutWidget):
         self.plots.clear()
         self.curves.clear()
         self._titles.clear()
+        self._xmax.clear()
+        self._ymax.clear()
         self.legend = None
         for row, name in enumerate(names, start=1):
             plot = self.addPlot(row=row, col=0)
@@ -124,21 +134,27 @@ class LayerHistograms(pg.GraphicsLayoutWidget):
             plot.setMouseEnabled(False, False)
             plot.hideButtons()
             plot.getAxis("left").setWidth(44)
-            plot.setLabel("left", "units")
+            plot.disableAutoRange()
+            for axis in ("left", "bottom"):  # repainted from a pixmap unless their range changes
+                plot.getAxis(axis).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             if row == len(names):
                 plot.setLabel("bottom", "activation value")
             plot.showGrid(y=True, alpha=0.2)
             plot.layout.setRowFixedHeight(0, 16)  # the title row: room for the charts
             if row == 1:  # the data crowd the left: the legend goes top right, in one row
                 self.legend = plot.addLegend(offset=(-2, 1), colCount=2, labelTextSize="8pt", horSpacing=8,
-                                             verSpacing=-6)
+                                             verSpacing=-6, labelTextColor=self.palette().color(
+                                                 self.palette().ColorRole.Text))
+                for colour, label in ((CLEAN_COLOUR, "clean input"), (ADV_COLOUR, "adversarial input")):
+                    swatch = pg.ScatterPlotItem(symbol="s", size=10, brush=colour, pen=pg.mkPen(colour))
+                    self.legend.addItem(swatch, label)  # a square swatch; not drawn in the plot itself
             curves = {}
             for key, colour, label, alpha, width in (("clean", CLEAN_COLOUR, "clean input", 100, 1.2),
                                                      ("adversarial", ADV_COLOUR, "adversarial input", 45, 2.4)):
                 fill = QColor(colour)
                 fill.setAlpha(alpha)
                 curves[key] = plot.plot(np.zeros(2), np.zeros(1), stepMode="center", fillLevel=0, brush=fill,
-                                        pen=pg.mkPen(colour, width=width), name=label if row == 1 else None)
+                                        pen=pg.mkPen(colour, width=width))
             plot.setLogMode(False, self.log)
             self.plots[name], self.curves[name] = plot, curves
         style_plot(self)
@@ -154,6 +170,18 @@ class LayerHistograms(pg.GraphicsLayoutWidget):
             plot.setLogMode(False, self.log)
             for curve in self.curves[name].values():
                 curve.setFillLevel(LOG_FLOOR if self.log else 0.0)
+            self._set_y_range(name, self._ymax.get(name, 1.0))
+
+    def reset_ranges(self) -> None:
+        """Forget the y ranges (a new input): they only grow while ε moves, so the axes stay put."""
+        self._ymax.clear()
+
+    def _set_y_range(self, name: str, top: float) -> None:
+        self._ymax[name] = top
+        if self.log:
+            self.plots[name].setYRange(LOG_FLOOR, math.log10(max(top, 1.0)) + 0.1, padding=0)
+        else:
+            self.plots[name].setYRange(0.0, top, padding=0)
 
     def set_data(self, c: ActivationComparison | None) -> None:
         if c is None:
@@ -167,10 +195,17 @@ class LayerHistograms(pg.GraphicsLayoutWidget):
             edges = clean.hist_edges
             self.curves[name]["clean"].setData(edges, clean.hist_counts, stepMode="center")
             self.curves[name]["adversarial"].setData(edges, adv.hist_counts, stepMode="center")
+            # fixed ranges: the bins are fixed per input, and the count axis only grows (cached axes stay valid)
+            if self._xmax.get(name) != edges[-1]:
+                self._xmax[name] = float(edges[-1])
+                plot.setXRange(0.0, float(edges[-1]), padding=0.02)
+            peak = float(max(clean.hist_counts.max(initial=0), adv.hist_counts.max(initial=0), 1))
+            if peak > self._ymax.get(name, 0.0):
+                self._set_y_range(name, nice_count(peak * 1.05))
             shape = "×".join(str(s) for s in clean.shape)
             title = f"{name} · {shape} = {clean.units:,} units"
             if adv.overflow or clean.overflow:
-                title += f"  · {adv.overflow:,} adv. values beyond the chart"
+                title += " · some values beyond the chart"
             if self._titles.get(name) != title:
                 self._titles[name] = title
                 plot.setTitle(title, size="8pt")
@@ -205,6 +240,7 @@ class ActivationsPanel(QWidget):
         self.setObjectName("activations_panel")
         self.data: ActivationsData | None = None  # the latest data handed in
         self.shown: ActivationsData | None = None  # the data on screen
+        self.shown_image: np.ndarray | None = None
         self.redraws = 0
         self._last_redraw = 0.0
         self._dirty = False
@@ -264,6 +300,7 @@ class ActivationsPanel(QWidget):
         self.timer.setSingleShot(True)
         self.timer.timeout.connect(self._redraw)
         self.log_check.toggled.connect(self.histograms.set_log)
+        self.tabs.currentChanged.connect(lambda i: self.log_check.setEnabled(i == 0))  # histograms only
 
     def _fit_table(self) -> None:
         """Exactly the rows' height: no scroll bar, no empty band below."""
@@ -282,6 +319,9 @@ class ActivationsPanel(QWidget):
             wait = FRAME_MS - (time.perf_counter() - self._last_redraw) * 1000.0
             self.timer.start(max(0, int(math.ceil(wait))))
 
+    def show_error(self, message: str) -> None:
+        self.summary.setText(f"Could not look inside the network: {message}")
+
     def flush(self) -> None:
         """Draw the latest data now (tests, screenshots)."""
         self.timer.stop()
@@ -298,6 +338,9 @@ class ActivationsPanel(QWidget):
         self.redraws += 1
         c = data.comparison if data is not None else None
         self.summary.setText(summary_text(data) if data is not None else EMPTY)
+        if data is None or self.shown_image is None or not np.array_equal(data.image, self.shown_image):
+            self.histograms.reset_ranges()
+        self.shown_image = None if data is None else data.image
         self.histograms.set_data(c)
         self._set_table(c)
         self.feature_maps.set_data(c)

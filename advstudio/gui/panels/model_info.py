@@ -73,8 +73,9 @@ class ModelInfoPanel(QWidget):
             eps = np.asarray(curve["eps"], dtype=float)
             acc = np.asarray(curve["accuracy"], dtype=float) * 100
             self.line.setData(eps, acc)
-            self.caption.setText(f"Robustness: untargeted FGSM (one step, L∞), ε as shown, "
-                                 f"n = {curve.get('n', '?')} test images. No defense.")
+            self.caption.setText(f"Robustness: untargeted FGSM (L∞, 1 step, no restarts), ε as shown, "
+                                 f"n = {curve.get('n', '?')} test images. No defense; a defense is only credited "
+                                 "with what it holds against an attacker who knows it.")
         else:
             self.line.setData([], [])
             self.caption.setText("This model file records no robustness curve.")
