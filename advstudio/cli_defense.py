@@ -341,6 +341,11 @@ def cmd_certify(args) -> int:
     print("This certifies L2 radii (‖δ‖₂ ≤ r) of the smoothed classifier, not the L∞ ball (‖δ‖∞ ≤ ε) the attacks "
           "use: an L∞ ball of ε = 0.3 holds perturbations up to ‖δ‖₂ = 8.4 on a 28×28 image, far beyond any "
           "radius certified here.")
+    from statistics import NormalDist
+
+    cap = args.sigma * NormalDist().inv_cdf(args.alpha ** (1.0 / args.n))
+    print(f"With n = {args.n} and α = {args.alpha:g} no radius above σ·Φ⁻¹(α^(1/n)) = {cap:.3f} can be certified "
+          f"(more samples raise this cap).")
     print(f"abstained: {abstained}, certified a wrong class: {wrong}, certified correct: {len(correct_radii)}"
           + (f" (median radius {sorted(correct_radii)[len(correct_radii) // 2]:.3f})" if correct_radii else ""))
     print(f"{'L2 radius':>10} {'certified accuracy':>19}")
@@ -350,7 +355,7 @@ def cmd_certify(args) -> int:
         doc = {"model": name, "model_path": str(path), "method": "randomized_smoothing",
                "params": {"sigma": args.sigma, "n0": args.n0, "n": args.n, "alpha": args.alpha, "norm": "l2",
                           "seed": args.seed},
-               "n": len(test), "abstained": abstained, "certified_wrong": wrong, "seconds": round(seconds, 1),
+               "n": len(test), "max_certifiable_radius": cap, "abstained": abstained, "certified_wrong": wrong, "seconds": round(seconds, 1),
                "results": [{"radius": r, "certified_accuracy": a} for r, a in zip(args.radii, acc)],
                "certificates": [{"label": y, "certified": c.label, "radius": c.radius, "p_lower": c.p_lower}
                                 for c, y in zip(certs, labels)]}

@@ -2,7 +2,8 @@
 
 One epoch of core.training.train on the same training subset, from the same initial weights, for:
 standard training (the article's recipe), FGSM-RS ("fast" adversarial training, one attack step), and PGD
-adversarial training with 10 and 40 steps (Madry). No per-epoch evaluation is timed (test_split=None).
+adversarial training with 10 and 40 steps (Madry). No per-epoch evaluation is timed (test_split=None);
+every method first runs one untimed warm-up epoch on 256 samples.
 Prints each epoch's time and its ratio to the standard epoch (the article's "5–10×" claim, measured).
 
     ADVSTUDIO_MNIST_DIR=../shared/mnist .venv/bin/python benchmarks/bench_training.py --samples 5000
@@ -88,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     initial = {k: v.clone() for k, v in MnistCNN().state_dict().items()}
     print(f"one training epoch on {n} MNIST samples, batch {args.batch_size}, ε = {args.eps:g}; "
           f"torch {torch.__version__}, {args.threads} thread(s), device {args.device}, {platform.processor() or platform.machine()}")
+    # untimed warm-up: the first optimizer and the first backward pass pay one-time costs (imports, allocator)
+    warm = argparse.Namespace(**{**vars(args), "samples": min(256, n), "repeats": 1})
+    for m in methods:
+        time_epoch(m, train_split, warm, initial)
     times = {}
     for m in methods:
         times[m] = time_epoch(m, train_split, args, initial)

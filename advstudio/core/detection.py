@@ -27,7 +27,7 @@ from .defenses import roc_curve
 
 __all__ = [
     "FEATURE_STATS", "relu_features", "feature_names", "ActivationDetector", "fit_detector",
-    "detector_aware_pgd", "DetectionROC", "detection_rocs", "threshold_at_fpr", "DetectionCancelled",
+    "detector_aware_pgd", "DetectionROC", "detection_rocs", "threshold_at_fpr", "DetectionCancelled", "fgsm_examples",
 ]
 
 FEATURE_STATS = ("mean", "std", "active", "max")

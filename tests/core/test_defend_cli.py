@@ -111,6 +111,8 @@ def test_certify_says_it_certifies_l2(capsys, tmp_path, mnist_dir):
     acc = [r["certified_accuracy"] for r in doc["results"]]
     assert doc["params"]["norm"] == "l2" and doc["n"] == 3 and len(doc["certificates"]) == 3
     assert acc[0] >= acc[1] >= acc[2] == 0.0  # n = 100 samples cannot certify a radius of 10
+    assert 0 < doc["max_certifiable_radius"] < 0.25 * 3.1  # σ·Φ⁻¹(α^(1/n)), stated in the output
+    assert all(c["radius"] <= doc["max_certifiable_radius"] + 1e-9 for c in doc["certificates"])
 
 
 def test_certify_rejects_a_bad_alpha(capsys):
