@@ -49,7 +49,10 @@ def test_progress_reports(toy):
     assert all(r.batches == 5 and r.epochs == 2 for r in reports)
     assert all(r.samples_per_s > 0 for r in reports)
     etas = [r.eta_s for r in reports]
-    assert etas[0] > 0 and etas[-1] == 0.0 and etas == sorted(etas, reverse=True)
+    # the ETA is remaining batches × measured time per batch: it ends at 0 and falls overall (timing jitter on a
+    # busy machine may nudge single reports up, so compare halves rather than neighbours)
+    half = len(etas) // 2
+    assert etas[0] > 0 and etas[-1] == 0.0 and max(etas[half:]) < max(etas[:half])
     assert [r.test_accuracy is not None for r in reports] == [False, True, False, True]
     assert [r.done for r in reports] == [False, False, False, True]
     assert [h["epoch"] for h in reports[-1].history] == [1, 2]
