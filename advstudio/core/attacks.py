@@ -19,7 +19,6 @@ from torch import nn
 # eval_mode and the result types live in attack_common so attacks_linf / attacks_l2 can share them without an
 # import cycle; they are re-exported here, the one module callers import attacks from.
 from .attack_common import (
-    fast_layout,
     L0_TOLERANCE,
     AttackCancelled,
     AttackOutput,
@@ -42,7 +41,7 @@ def fgsm_direction(
     The direction does not depend on ε, so one call serves a whole robustness curve or a slider."""
     with eval_mode(model), torch.enable_grad():
         xg = x.detach().clone().requires_grad_(True)
-        logits = model(fast_layout(xg))
+        logits = model(xg)
         goal = y if target is None else target
         loss = F.cross_entropy(logits, goal, reduction="sum")
         (grad,) = torch.autograd.grad(loss, xg)
@@ -100,7 +99,7 @@ class FGSM:
         direction, clean_logits = fgsm_direction(model, x, y, tgt)
         x_step, _ = apply_perturbation(x, direction, self.eps)
         with eval_mode(model), torch.no_grad():
-            step_logits = model(fast_layout(x_step))
+            step_logits = model(x_step)
         eligible = torch.ones_like(y, dtype=torch.bool) if tgt is None else tgt != y
         hit0 = reached(clean_logits, y, tgt) & eligible
         hit1 = reached(step_logits, y, tgt) & eligible

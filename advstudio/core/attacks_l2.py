@@ -12,7 +12,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attack_common import (
-    fast_layout,
     AttackOutput,
     TrajectoryRecorder,
     build_output,
@@ -108,7 +107,7 @@ class CW:
         evals = 0
         with eval_mode(model):
             with torch.no_grad():
-                clean_logits = model(fast_layout(x))
+                clean_logits = model(x)
             clean_pred = clean_logits.argmax(1)
             eligible = torch.ones_like(y, dtype=torch.bool) if tgt is None else tgt != y
             success = reached(clean_logits, y, tgt) & eligible
@@ -137,7 +136,7 @@ class CW:
                         check_cancel(cancel)
                         mod.requires_grad_(True)
                         xp = (torch.tanh(w0 + mod) + 1) / 2
-                        logits = model(fast_layout(xp))
+                        logits = model(xp)
                         l2sq = (xp - xa).flatten(1).pow(2).sum(1)
                         margin = self._margin(logits, ya, ta)
                         loss = l2sq + c * margin.clamp_min(-self.kappa)
@@ -241,7 +240,7 @@ class DeepFool:
         evals = 0
         with eval_mode(model):
             with torch.no_grad():
-                clean_logits = model(fast_layout(x))
+                clean_logits = model(x)
             clean_pred = clean_logits.argmax(1)
             classes = clean_logits.shape[1]
             eligible = torch.ones_like(y, dtype=torch.bool) if tgt is None else tgt != y
@@ -260,7 +259,7 @@ class DeepFool:
                 last = t == self.steps
                 xa = x_cur[idx].detach().requires_grad_(not last)
                 with torch.set_grad_enabled(not last):
-                    logits = model(fast_layout(xa))
+                    logits = model(xa)
                 lg = logits.detach()
                 ya = y[idx]
                 ta = None if tgt is None else tgt[idx]

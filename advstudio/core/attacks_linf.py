@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 from .attack_common import (
-    fast_layout,
     AttackOutput,
     TrajectoryRecorder,
     build_output,
@@ -122,11 +121,11 @@ class _LinfIterative:
             first = None  # without a random start, step 0 is the clean image: one forward pass serves both
             if self.random_start:
                 with torch.no_grad():
-                    clean_logits = model(fast_layout(x))
+                    clean_logits = model(x)
             else:
                 xg = x.clone().requires_grad_(True)
                 with torch.enable_grad():
-                    logits_g = model(fast_layout(xg))
+                    logits_g = model(xg)
                     first = (xg, logits_g, objective(logits_g, y, tgt, self.loss))
                 clean_logits = logits_g.detach()
             clean_pred = clean_logits.argmax(1)
@@ -159,7 +158,7 @@ class _LinfIterative:
                     else:
                         xa = x_cur[idx].detach().requires_grad_(not last)
                         with torch.set_grad_enabled(not last):
-                            logits = model(fast_layout(xa))
+                            logits = model(xa)
                             obj = objective(logits, y[idx], None if tgt is None else tgt[idx], self.loss)
                         grad_wrt, pick = xa, None
                     hit = reached(logits.detach(), y[idx], None if tgt is None else tgt[idx])
