@@ -259,6 +259,7 @@ class ActivationsPanel(QWidget):
         self.log_check = QCheckBox("Log scale")
         self.log_check.setToolTip("Count axis on a log scale: shows the sparse tail of strong activations")
         self.histograms = LayerHistograms()
+        style_plot(self.histograms, self)  # the theme's background before the first digit, not pyqtgraph's black
         self.table = QTableWidget(len(ROWS), 0)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
