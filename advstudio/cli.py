@@ -15,7 +15,8 @@ EXIT_USAGE = 2
 EXIT_FAILED = 1
 
 
-def _eps_list(text: str) -> list[float]:
+def _number_list(text: str, upper: float, beyond: str) -> list[float]:
+    """Comma-separated numbers in [0, upper]; `beyond` says what a value past the bounds is."""
     try:
         values = [float(v) for v in text.split(",") if v.strip() != ""]
     except ValueError as exc:
@@ -23,9 +24,13 @@ def _eps_list(text: str) -> list[float]:
     if not values:
         raise argparse.ArgumentTypeError("give at least one ε")
     for v in values:
-        if not 0.0 <= v <= 1.0:
-            raise argparse.ArgumentTypeError(f"ε {v} is outside [0, 1] pixel space")
+        if not 0.0 <= v <= upper:
+            raise argparse.ArgumentTypeError(f"ε {v} is {beyond}")
     return values
+
+
+def _eps_list(text: str) -> list[float]:
+    return _number_list(text, 1.0, "outside [0, 1] pixel space")
 
 
 def _eps_value(text: str) -> float:
@@ -34,16 +39,7 @@ def _eps_value(text: str) -> float:
 
 def _radius_list(text: str) -> list[float]:
     """Comma-separated non-negative radii: L∞ ε for most attacks, L2 radii for cw and deepfool (checked later)."""
-    try:
-        values = [float(v) for v in text.split(",") if v.strip() != ""]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from exc
-    if not values:
-        raise argparse.ArgumentTypeError("give at least one ε")
-    for v in values:
-        if not 0.0 <= v <= 28.0:
-            raise argparse.ArgumentTypeError(f"ε {v} is negative or beyond any 28×28 image's L2 norm")
-    return values
+    return _number_list(text, 28.0, "negative or beyond any 28×28 image's L2 norm")
 
 
 def _positive_float(text: str) -> float:
