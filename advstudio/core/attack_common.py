@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
+import functools
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -208,4 +209,57 @@ def build_output(
         l0=l0,
         gradient_evaluations=int(gradient_evaluations),
         trajectory=trajectory,
+    )
+
+
+CHUNK_SIZE = 128
+
+
+def in_chunks(run):
+    """Run an attack on a large batch as chunks of at most CHUNK_SIZE samples and merge the outputs.
+
+    Per-sample attacks give the same answer either way, but on CPU a batch of 500 MNIST images costs about 1.6×
+    the time of four chunks of 125 per forward and input-gradient pass (fresh activation buffers of ~100 MB
+    fault in page by page). Trajectories are recorded for small batches only, so a recording run is not split."""
+
+    @functools.wraps(run)
+    def wrapper(self, model, x, y, target=None, cancel=None):
+        n = int(x.shape[0])
+        if n <= CHUNK_SIZE or getattr(self, "record_trajectory", False):
+            return run(self, model, x, y, target, cancel)
+        outs = [
+            run(self, model, x[i : i + CHUNK_SIZE], y[i : i + CHUNK_SIZE],
+                None if target is None else target[i : i + CHUNK_SIZE], cancel)
+            for i in range(0, n, CHUNK_SIZE)
+        ]
+        return merge_outputs(outs)
+
+    return wrapper
+
+
+def merge_outputs(outs: list[AttackOutput]) -> AttackOutput:
+    """Concatenate the outputs of one attack run on consecutive chunks of a batch."""
+    first = outs[0]
+
+    def cat(name: str):
+        values = [getattr(o, name) for o in outs]
+        return None if values[0] is None else torch.cat(values)
+
+    return AttackOutput(
+        attack=first.attack,
+        params=dict(first.params),
+        x_adv=cat("x_adv"),
+        perturbation=cat("perturbation"),
+        labels=cat("labels"),
+        target=cat("target"),
+        clean_pred=cat("clean_pred"),
+        pred=cat("pred"),
+        probs=cat("probs"),
+        success=cat("success"),
+        success_step=cat("success_step"),
+        linf=cat("linf"),
+        l2=cat("l2"),
+        l0=cat("l0"),
+        gradient_evaluations=sum(o.gradient_evaluations for o in outs),
+        trajectory=None,
     )

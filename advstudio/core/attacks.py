@@ -19,6 +19,7 @@ from torch import nn
 # eval_mode and the result types live in attack_common so attacks_linf / attacks_l2 can share them without an
 # import cycle; they are re-exported here, the one module callers import attacks from.
 from .attack_common import (
+    in_chunks,
     L0_TOLERANCE,
     AttackCancelled,
     AttackOutput,
@@ -83,6 +84,7 @@ class FGSM:
         direction, _ = fgsm_direction(model, x, y, target if self.targeted else None)
         return apply_perturbation(x.detach(), direction, self.eps)
 
+    @in_chunks
     def run(
         self,
         model: nn.Module,

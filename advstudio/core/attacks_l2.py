@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attack_common import (
+    in_chunks,
     AttackOutput,
     TrajectoryRecorder,
     build_output,
@@ -92,6 +93,7 @@ class CW:
         others = logits.masked_fill(F.one_hot(goal, logits.shape[1]).bool(), float("-inf")).amax(1)
         return goal_logit - others if tgt is None else others - goal_logit
 
+    @in_chunks
     def run(
         self,
         model: nn.Module,
@@ -225,6 +227,7 @@ class DeepFool:
             "norm": self.norm,
         }
 
+    @in_chunks
     def run(
         self,
         model: nn.Module,

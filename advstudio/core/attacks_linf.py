@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .attack_common import (
+    in_chunks,
     AttackOutput,
     TrajectoryRecorder,
     build_output,
@@ -96,6 +97,7 @@ class _LinfIterative:
             "norm": self.norm,
         }
 
+    @in_chunks
     def run(
         self,
         model: nn.Module,
