@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
+import copy
 import functools
 from dataclasses import dataclass
 from typing import Iterator
@@ -227,11 +228,14 @@ def in_chunks(run):
         n = int(x.shape[0])
         if n <= CHUNK_SIZE or getattr(self, "record_trajectory", False):
             return run(self, model, x, y, target, cancel)
-        outs = [
-            run(self, model, x[i : i + CHUNK_SIZE], y[i : i + CHUNK_SIZE],
-                None if target is None else target[i : i + CHUNK_SIZE], cancel)
-            for i in range(0, n, CHUNK_SIZE)
-        ]
+        outs = []
+        for k, i in enumerate(range(0, n, CHUNK_SIZE)):
+            attack = self
+            if k and getattr(self, "seed", None) is not None:
+                attack = copy.copy(self)  # a fresh random start for each chunk, not the first chunk's again
+                attack.seed = int(self.seed) + k
+            outs.append(run(attack, model, x[i : i + CHUNK_SIZE], y[i : i + CHUNK_SIZE],
+                            None if target is None else target[i : i + CHUNK_SIZE], cancel))
         return merge_outputs(outs)
 
     return wrapper
