@@ -158,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def tty_progress(done: int, total: int) -> None:
+    """A progress counter on stderr, only when someone watches a terminal."""
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r{done}/{total} images")
+        sys.stderr.flush()
+
+
 def _fail(msg: str) -> int:
     print(f"advstudio: error: {msg}", file=sys.stderr)
     return EXIT_FAILED
@@ -355,21 +362,17 @@ def cmd_evaluate(args) -> int:
     model, meta, name, path = _load(args.model, device)
     test = load_split(args.data, "test").head(args.limit)
 
-    def progress(done: int, total: int) -> None:
-        if sys.stderr.isatty():
-            sys.stderr.write(f"\r{done}/{total} images")
-            sys.stderr.flush()
 
     if args.attack == "fgsm" and not settings:
         eps = args.eps if args.eps is not None else [0.0, 0.05, 0.1, 0.2, 0.3]
-        curve = fgsm_curve(model, test.images, test.labels, eps, batch_size=args.batch_size, progress=progress)
+        curve = fgsm_curve(model, test.images, test.labels, eps, batch_size=args.batch_size, progress=tty_progress)
         curve.params.update(steps=1, early_stop=False, norm="linf")
     else:
         from advstudio.core.evaluate import attack_curve
 
         try:
             curve = attack_curve(model, test.images, test.labels, args.attack, args.eps, settings,
-                                 target=args.target, batch_size=args.batch_size, progress=progress)
+                                 target=args.target, batch_size=args.batch_size, progress=tty_progress)
         except ValueError as exc:
             print(f"advstudio evaluate: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
@@ -539,13 +542,9 @@ def cmd_activations(args) -> int:
     model, meta, name, path = _load(args.model, device)
     test = load_split(args.data, "test").head(args.limit)
 
-    def progress(done: int, total: int) -> None:
-        if sys.stderr.isatty():
-            sys.stderr.write(f"\r{done}/{total} images")
-            sys.stderr.flush()
 
     result = fgsm_activations(model, test.images, test.labels, args.eps, bins=args.bins,
-                              batch_size=args.batch_size, progress=progress)
+                              batch_size=args.batch_size, progress=tty_progress)
     if sys.stderr.isatty():
         sys.stderr.write("\n")
     _print_activations(result, name, args.eps)

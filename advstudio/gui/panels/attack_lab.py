@@ -15,14 +15,11 @@ from advstudio.core.render import diverging_lut, diverging_rgb
 from ..lab_messages import InputAttackResult, attack_title, steps_text
 from ..theme import ADV_COLOUR, CLEAN_COLOUR, text_colour
 from .attack_form import AttackForm
+from .attack_views import _blank
 from .bars import ProbabilityBars
 
 NORM_COLUMNS = ("Attack", "ε", "Steps, restarts", "Result", "‖δ‖∞", "‖δ‖₂", "‖δ‖₀ (pixels)", "Time")
 FRAME_MS = 80
-
-
-def _blank() -> np.ndarray:
-    return np.zeros((28, 28), dtype=np.float32)
 
 
 class TrajectoryView(QWidget):
