@@ -100,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="held-out test images for the per-epoch PGD robust accuracy")
     t.add_argument("--checkpoint", help="write an atomic checkpoint here after every epoch")
     t.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
+    t.add_argument("--init", metavar="MODEL", help="start from the weights of this .safetensors model "
+                   "(fine-tuning) instead of a random initialization")
+    t.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                   help="learning rate: constant (the article's recipe) or cosine decay to 0 over the epochs")
 
     e = sub.add_parser("evaluate", help="clean accuracy and a robustness curve (FGSM by default)")
     e.add_argument("--model", help="a .safetensors model (default: the bundled one)")
@@ -211,11 +215,22 @@ def cmd_train(args) -> int:
         adv_ramp_epochs=args.adv_ramp_epochs,
         adv_fraction=args.adv_fraction,
         robust_eval_samples=args.robust_eval_samples,
+        lr_schedule=args.lr_schedule,
     )
     if args.resume and not args.checkpoint:
         return _fail("--resume needs --checkpoint PATH")
     torch.manual_seed(cfg.seed)
     model = MnistCNN().to(device)
+    init_meta = None
+    if args.init:
+        from advstudio.core.storage import ModelFileError, load_model, model_display_name
+
+        try:
+            init_model, init_meta = load_model(Path(args.init), device)
+        except (ModelFileError, OSError) as exc:
+            return _fail(str(exc))
+        model.load_state_dict(init_model.state_dict())
+        print(f"starting from the weights of {model_display_name(Path(args.init), init_meta)}")
     n = len(train_split.head(cfg.limit))
     print(f"training on {n} samples, {cfg.epochs} epochs, batch {cfg.batch_size}, Adam lr {cfg.lr}, "
           f"seed {cfg.seed}, device {device_label(device)}")
@@ -258,6 +273,9 @@ def cmd_train(args) -> int:
         "test_accuracy": last.test_accuracy,
         "test_samples": len(test_split.head(cfg.eval_limit)),
         "history": list(last.history),
+        **({"initialized_from": {"name": init_meta.get("name"), "command": init_meta.get("command"),
+                                 "training_seconds": init_meta.get("training_seconds")}}
+           if init_meta is not None else {}),
         "training_seconds": round(seconds, 1),
         "device": device_label(device),
         "versions": library_versions(),

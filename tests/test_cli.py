@@ -306,3 +306,23 @@ def test_predict_refuses_a_pickled_model(capsys, tmp_path):
     model.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
     rc, _, err = _run(capsys, "predict", img, "--model", model)
     _assert_clean_failure(rc, err, "model.safetensors", "pickle")
+
+
+def test_train_init_fine_tunes_from_a_model_and_records_it(capsys, tmp_path, mnist_dir):
+    from advstudio.core.storage import bundled_model_path
+
+    bundled_model = bundled_model_path()
+    out = tmp_path / "tuned.safetensors"
+    rc, stdout, err = _run(capsys, "train", "--data", mnist_dir, "--out", out, "--limit", 128, "--epochs", 1,
+                           "--eval-limit", 300, "--lr", "1e-6", "--lr-schedule", "cosine", "--init", bundled_model,
+                           "--no-curve")
+    assert rc == 0, err
+    assert "starting from the weights of" in stdout
+    meta = read_metadata(out)
+    assert meta["recipe"]["lr_schedule"] == "cosine"
+    assert meta["initialized_from"]["name"] == read_metadata(bundled_model)["name"]
+    # two tiny steps at lr 1e-6 keep the bundled model's accuracy (a random start would be near chance)
+    assert meta["test_accuracy"] > 0.95
+    rc, _, err = _run(capsys, "train", "--data", mnist_dir, "--out", tmp_path / "x.safetensors", "--limit", 64,
+                      "--epochs", 1, "--init", tmp_path / "missing.safetensors")
+    assert rc != 0 and "missing.safetensors" in err

@@ -181,5 +181,13 @@ def bundled_model_path() -> Path:
     return Path(str(files("advstudio") / "resources" / BUNDLED_MODEL))
 
 
+ROBUST_MODEL = "mnist_cnn_robust.safetensors"
+
+
+def robust_model_path() -> Path:
+    """The bundled adversarially trained model (issue 6); check .is_file() — older checkouts lack it."""
+    return Path(str(files("advstudio") / "resources" / ROBUST_MODEL))
+
+
 def model_display_name(path: str | os.PathLike, meta: dict) -> str:
     return str(meta.get("name") or Path(path).stem)

@@ -42,8 +42,11 @@ class TrainConfig:
     adv_fraction: float = 1.0  # share of each batch replaced by its adversarial version
     robust_eval_samples: int = 500  # held-out test images for the per-epoch PGD robust accuracy
     robust_eval_steps: int = 20
+    lr_schedule: str = "constant"  # "constant" or "cosine" (lr decays to 0 over all epochs, set per batch)
 
     def __post_init__(self) -> None:
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"unknown learning-rate schedule {self.lr_schedule!r} (constant or cosine)")
         if self.adversarial not in (None, "fgsm_rs", "pgd"):
             raise ValueError(f"unknown adversarial training method {self.adversarial!r} (fgsm_rs or pgd)")
         if not 0.0 <= self.adv_eps <= 1.0:
@@ -57,6 +60,14 @@ class TrainConfig:
         if self.adversarial == "fgsm_rs":
             return 1.25 * self.adv_eps
         return 2.5 * self.adv_eps / max(1, self.adv_steps)
+
+    def lr_at(self, epoch: int, progress_in_epoch: float = 0.0) -> float:
+        """Learning rate for a batch of `epoch` (1-based); a pure function of the position, so a resumed
+        run continues on the same curve."""
+        if self.lr_schedule == "constant":
+            return self.lr
+        t = min(1.0, ((epoch - 1) + progress_in_epoch) / max(1, self.epochs))
+        return self.lr * 0.5 * (1.0 + math.cos(math.pi * t))
 
     def eps_at(self, epoch: int, progress_in_epoch: float = 1.0) -> float:
         """ε for a batch of `epoch` (1-based): a linear ramp over the first adv_ramp_epochs epochs."""
@@ -254,6 +265,9 @@ def train(
                 raise TrainingCancelled(f"training cancelled in epoch {epoch}, batch {b}")
             idx = perm[b * config.batch_size : (b + 1) * config.batch_size]
             xb, yb = x_all[idx], y_all[idx]
+            if config.lr_schedule != "constant":
+                for group in opt.param_groups:
+                    group["lr"] = config.lr_at(epoch, b / batches)
             if config.adversarial is not None:
                 xb = _mix_adversarial(model, xb, yb, config, config.eps_at(epoch, b / batches))
             logits = model(xb)

@@ -126,3 +126,30 @@ def test_a_few_hundred_steps_on_mnist_beat_chance_by_far(mnist_train, mnist_test
     assert final is not None and final > 0.9  # chance is 0.1
     held_out = mnist_test.images[-2000:], mnist_test.labels[-2000:]  # not the images used for the epoch reports
     assert accuracy(model, *held_out) > 0.9
+
+
+def test_cosine_schedule_decays_to_zero_and_constant_stays():
+    cos = TrainConfig(epochs=4, lr=1e-3, lr_schedule="cosine")
+    assert cos.lr_at(1, 0.0) == pytest.approx(1e-3)
+    assert cos.lr_at(3, 0.0) == pytest.approx(5e-4)  # halfway through 4 epochs
+    assert cos.lr_at(4, 1.0) == pytest.approx(0.0, abs=1e-12)
+    assert all(cos.lr_at(e, 0.5) > cos.lr_at(e + 1, 0.5) for e in range(1, 4))
+    assert TrainConfig(epochs=4, lr=1e-3).lr_at(4, 0.9) == 1e-3
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(lr_schedule="step")
+
+
+def test_cosine_schedule_is_applied_to_the_optimizer(toy, monkeypatch):
+    seen: list[float] = []
+    real_step = torch.optim.Adam.step
+
+    def spy(self, *a, **k):
+        seen.append(self.param_groups[0]["lr"])
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    cfg = TrainConfig(epochs=2, batch_size=64, lr=1e-3, lr_schedule="cosine", report_every=100)
+    list(train(_fresh(), toy, None, cfg))
+    assert len(seen) == 20 and seen[0] == pytest.approx(1e-3)
+    assert all(a > b for a, b in zip(seen, seen[1:]))  # strictly decreasing, batch by batch
+    assert seen[-1] < 0.05e-3
