@@ -17,6 +17,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--demo", action="store_true", help="start with a drawn 3 attacked at the smallest ε that flips it")
     p.add_argument("--lab-demo", type=int, metavar="N",
                    help="start in the robustness lab with FGSM and PGD-40 curves of the current model on N test images")
+    p.add_argument("--tab", metavar="KEY", help="start on this tab (attack, attack_lab, robustness, …)")
     p.add_argument("--quit-after", type=int, metavar="MS", help="quit MS milliseconds after the window is ready")
     p.add_argument("--self-test", action="store_true", help="check this installation offscreen, then exit 0 or 1")
     return p.parse_args(argv)
@@ -79,6 +80,8 @@ def run(argv: list[str] | None = None) -> int:
             return
         state["ready"] = True
         print("advstudio: window ready", flush=True)
+        if args.tab and not window.show_tab(args.tab):
+            print(f"advstudio: no tab {args.tab!r} (tabs: {', '.join(window.tab_widgets)})", file=sys.stderr)
         if args.lab_demo:
             start_lab_demo(window, args.lab_demo, then=schedule_quit)
         elif args.demo:

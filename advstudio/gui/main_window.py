@@ -46,6 +46,7 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.flip: FlipResult | None = None
         self.current_input: np.ndarray | None = None
         self.docks: dict[str, QDockWidget] = {}
+        self.tab_widgets: dict[str, QWidget] = {}
         self._latest: dict[str, int] = {}
         self._closed = False
         self._fallback_model: str | None = None
@@ -102,6 +103,15 @@ class MainWindow(DialogsMixin, QMainWindow):
     def add_tab(self, key: str, title: str, widget: QWidget) -> None:
         widget.setObjectName(widget.objectName() or f"tab_{key}")
         self.tabs.addTab(widget, title)
+        self.tab_widgets[key] = widget
+
+    def show_tab(self, key: str) -> bool:
+        """Bring the tab added under `key` to the front (False if there is none)."""
+        widget = self.tab_widgets.get(key)
+        if widget is None:
+            return False
+        self.tabs.setCurrentWidget(widget)
+        return True
 
     def add_dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea,
                  tabify_with: str | None = None) -> QDockWidget:
