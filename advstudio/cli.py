@@ -193,10 +193,9 @@ def cmd_train(args) -> int:
 
     from advstudio.core.data import load_split
     from advstudio.core.evaluate import fgsm_curve
-    from advstudio.core.info import library_versions, now_iso
     from advstudio.core.model import MnistCNN, device_label
     from advstudio.core.storage import save_model
-    from advstudio.core.training import TrainConfig, TrainingCancelled, train
+    from advstudio.core.training import TrainConfig, TrainingCancelled, model_metadata, train
 
     (device,) = _setup_torch(args)
     train_split = load_split(args.data, "train", download=args.download)
@@ -264,28 +263,15 @@ def cmd_train(args) -> int:
         return 130
     seconds = time.perf_counter() - start
     assert last is not None
-    meta = {
-        "name": args.name or Path(args.out).stem,
-        "recipe": cfg.recipe(),
-        "seed": cfg.seed,
-        "epochs": cfg.epochs,
-        "train_samples": n,
-        "test_accuracy": last.test_accuracy,
-        "test_samples": len(test_split.head(cfg.eval_limit)),
-        "history": list(last.history),
-        **({"initialized_from": {"name": init_meta.get("name"), "command": init_meta.get("command"),
-                                 "training_seconds": init_meta.get("training_seconds")}}
-           if init_meta is not None else {}),
-        "training_seconds": round(seconds, 1),
-        "device": device_label(device),
-        "versions": library_versions(),
-        "date": now_iso(),
-        "command": "advstudio " + shlex.join(sys.argv[1:]) if Path(sys.argv[0]).name in ("advstudio", "__main__.py") else None,
-    }
+    curve = None
     if not args.no_curve:
         ev = test_split.head(args.eval_limit)
         curve = fgsm_curve(model, ev.images, ev.labels)
-        meta["fgsm_curve"] = {"n": curve.n, "eps": list(curve.eps), "accuracy": list(curve.accuracy)}
+    command = ("advstudio " + shlex.join(sys.argv[1:])
+               if Path(sys.argv[0]).name in ("advstudio", "__main__.py") else None)
+    meta = model_metadata(cfg, last, name=args.name or Path(args.out).stem, train_samples=n,
+                          test_samples=len(test_split.head(cfg.eval_limit)), seconds=seconds,
+                          device=device_label(device), command=command, init_meta=init_meta, fgsm_curve=curve)
     out = save_model(model, args.out, meta)
     print(f"saved {out} (test accuracy {last.test_accuracy * 100:.2f}%, {seconds:.0f}s)")
     return 0

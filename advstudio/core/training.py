@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import MnistSplit
+from .info import library_versions, now_iso
 from .types import Progress
 
 
@@ -318,6 +319,34 @@ def train(
                     history=tuple(history),
                 )
     model.eval()
+
+
+def model_metadata(config: TrainConfig, last: Progress, *, name: str, train_samples: int, test_samples: int,
+                   seconds: float, device: str, command: str | None = None, init_meta: dict | None = None,
+                   fgsm_curve=None) -> dict:
+    """The metadata stored with a trained model (recipe, accuracy, history, provenance); the CLI's `train`
+    and the window's Training tab write the same document. `fgsm_curve` is a RobustnessCurve or None."""
+    meta = {
+        "name": name,
+        "recipe": config.recipe(),
+        "seed": config.seed,
+        "epochs": config.epochs,
+        "train_samples": train_samples,
+        "test_accuracy": last.test_accuracy,
+        "test_samples": test_samples,
+        "history": list(last.history),
+        **({"initialized_from": {"name": init_meta.get("name"), "command": init_meta.get("command"),
+                                 "training_seconds": init_meta.get("training_seconds")}}
+           if init_meta is not None else {}),
+        "training_seconds": round(seconds, 1),
+        "device": device,
+        "versions": library_versions(),
+        "date": now_iso(),
+        "command": command,
+    }
+    if fgsm_curve is not None:
+        meta["fgsm_curve"] = {"n": fgsm_curve.n, "eps": list(fgsm_curve.eps), "accuracy": list(fgsm_curve.accuracy)}
+    return meta
 
 
 def _mix_adversarial(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, config: TrainConfig,

@@ -36,6 +36,11 @@ def build_menus(w) -> SimpleNamespace:
     f.addSeparator()
     a.save = _action(w, f, "&Save result…", w.ask_save_result, QKeySequence.StandardKey.Save,
                      "Save the adversarial image, the perturbation and a side-by-side figure")
+    a.keep_attack = _action(w, f, "Add this attack to the &report", w.session_log.keep_current, "Ctrl+K",
+                            "Keep the attack on screen for the session report")
+    a.export_report = _action(w, f, "&Export report…", w.session_log.ask_export, "Ctrl+Shift+E",
+                              "Write the session (model, attacks, curves, activations) as one HTML file or a PDF")
+    a.save.triggered.connect(w.session_log.keep_on_save)
     f.addSeparator()
     a.quit = _action(w, f, "&Quit", w.close, "Ctrl+Q")
 
@@ -78,6 +83,9 @@ def build_menus(w) -> SimpleNamespace:
         group.addAction(act)
         themes.addAction(act)
         a.themes[name] = act
+    v.addSeparator()  # the lesson (gui/lesson_dock.py) and presentation mode (gui/presentation.py) own their actions
+    for act in (w.lesson.toggle_action, w.lesson.start_action, w.presentation.action):
+        v.addAction(act)
 
     h = mb.addMenu("&Help")
     a.shortcuts = _action(w, h, "&Keyboard shortcuts", w.show_shortcuts, "F1")

@@ -20,6 +20,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--tab", metavar="KEY", help="start on this tab (attack, attack_lab, robustness, …)")
     p.add_argument("--quit-after", type=int, metavar="MS", help="quit MS milliseconds after the window is ready")
     p.add_argument("--self-test", action="store_true", help="check this installation offscreen, then exit 0 or 1")
+    p.add_argument("--lesson", metavar="PATH", help="open the guided lesson from this file, folder or bundled "
+                   "language (e.g. en); kept as the lesson for later starts")
+    p.add_argument("--lesson-step", type=int, metavar="N", help="open the guided lesson at step N (1 = the first)")
+    p.add_argument("--present", action="store_true", help="start in presentation mode (F11 or Esc leaves it)")
     return p.parse_args(argv)
 
 
@@ -80,6 +84,12 @@ def run(argv: list[str] | None = None) -> int:
             return
         state["ready"] = True
         print("advstudio: window ready", flush=True)
+        if args.lesson and not window.lesson.load(args.lesson):
+            print(f"advstudio: {window.errors[-1]}", file=sys.stderr)
+        if args.lesson or args.lesson_step:
+            window.lesson.start(max(0, (args.lesson_step or 1) - 1))
+        if args.present:
+            window.presentation.set_active(True)
         if args.tab and not window.show_tab(args.tab):
             print(f"advstudio: no tab {args.tab!r} (tabs: {', '.join(window.tab_widgets)})", file=sys.stderr)
         if args.lab_demo:

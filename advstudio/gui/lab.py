@@ -38,7 +38,7 @@ class StudioLab(QObject):
 
     def __init__(self, window: "MainWindow") -> None:
         super().__init__(window)
-        from advstudio.core.storage import bundled_model_path
+        from advstudio.core.storage import bundled_model_path, robust_model_path
 
         self.window = window
         self.attack_panel = AttackLabPanel()
@@ -46,6 +46,9 @@ class StudioLab(QObject):
         window.add_tab("attack_lab", "Any attack", self.attack_panel)
         window.add_tab("robustness", "Robustness lab", self.panel)
         self.models: list[ModelEntry] = [ModelEntry(BUNDLED_KEY, "bundled model", str(bundled_model_path()))]
+        robust = robust_model_path()
+        if robust.is_file():
+            self.models.append(ModelEntry(str(robust.resolve()), "bundled robust model (PGD-trained)", str(robust)))
         self._checked: set[str] = {BUNDLED_KEY}
         self.panel.set_models(self.models, self._checked)
         self.worker: "Worker | None" = None
@@ -104,7 +107,7 @@ class StudioLab(QObject):
 
     @Slot(object)
     def _on_model(self, info: ModelInfo) -> None:
-        if info.bundled:
+        if info.bundled or info.meta.get("defense"):  # a defended wrapper is not a file the lab can load
             return
         key = str(Path(info.path).resolve())
         if all(m.key != key for m in self.models):

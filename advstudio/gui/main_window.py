@@ -14,7 +14,14 @@ from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QTa
 from .actions import build_menus
 from .activations_dock import ActivationsDock
 from .dialogs import DialogsMixin
+from .certify import CertifyStudio
+from .compare import CompareStudio
+from .defense import DefenseStudio
 from .lab import StudioLab
+from .lesson_dock import LessonDock
+from .presentation import PresentationMode
+from .session_log import SessionLog
+from .training import TrainingStudio
 from .messages import Analysis, AnalyzeRequest, Failure, FlipResult, GalleryData, ModelInfo, Reply
 from .panels.attack import AttackPanel
 from .panels.gallery import GalleryPanel
@@ -53,6 +60,7 @@ class MainWindow(DialogsMixin, QMainWindow):
         self._routes: dict[str, Callable[[object], None]] = {
             "load_model": self._show_model, "analyze": self._show_analysis,
             "flip": self._show_flip, "gallery": self._show_gallery,
+            "use_defense": self._show_model,  # a defended model made current (gui/defense.py)
         }
         self._build_panels()
         self._build_status_bar()
@@ -63,6 +71,10 @@ class MainWindow(DialogsMixin, QMainWindow):
 
         register_all(self.worker, device)
         self.lab.attach(self.worker)
+        self.training.attach(self.worker)
+        self.compare.attach(self.worker)
+        self.defense.attach(self.worker)
+        self.certify.attach(self.worker)
         self.worker.replied.connect(self._on_reply)
         self.worker.failed.connect(self._on_failure)
         self.worker_thread = WorkerThread(self.worker)
@@ -98,7 +110,17 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.gallery_panel.digitPicked.connect(self._on_digit_picked)
         self.gallery_panel.chooseFolderRequested.connect(self.ask_data_dir)
         self.activations = ActivationsDock(self)  # its own "activations" jobs and replies, only while it is shown
+        # Each feature below owns its tab or dock, its job kinds and its traffic with the worker.
         self.lab = StudioLab(self)  # "Any attack" and "Robustness lab" tabs; their own job kinds (gui/lab.py)
+        self.compare = CompareStudio(self)  # "Side by side" tab: one attack on two models (gui/compare.py)
+        self.training = TrainingStudio(self)  # "Training" tab: the "train" job (gui/training.py)
+        self.defense = DefenseStudio(self)  # "Defenses" tab: plain vs adaptive attack (gui/defense.py)
+        self.certify = CertifyStudio(self)  # "Certify & detect" tab: smoothing and detection jobs (gui/certify.py)
+        self.session_log = SessionLog(self)  # records the session for File ▸ Export report (gui/session_log.py)
+        self.lesson = LessonDock(self)  # the guided lesson dock (gui/lesson_dock.py, text in resources/lessons)
+        self.presentation = PresentationMode(self)  # F11: full screen, large fonts, thick lines (gui/presentation.py)
+        bar = self.tabs.tabBar()
+        bar.moveTab(self.tabs.indexOf(self.tab_widgets["compare"]), 1)  # beside the Attack tab it mirrors
 
     def add_tab(self, key: str, title: str, widget: QWidget) -> None:
         widget.setObjectName(widget.objectName() or f"tab_{key}")
@@ -291,11 +313,13 @@ class MainWindow(DialogsMixin, QMainWindow):
         self._fallback_model = None
         self.model_panel.set_data(info)
         self.status_device.setText(f"device: {info.device}")
-        self.status_model.setText(f"model: {info.name}")
+        defended = bool(info.meta.get("defense"))  # a wrapper built in this session, not a file
+        self.status_model.setText(f"model: {info.name}" + (" (defended)" if defended else ""))
         acc = info.accuracy
         self.status_accuracy.setText(f"test accuracy {acc * 100:.2f}%" if acc is not None else "accuracy unknown")
-        bundled = Path(info.path).resolve() == bundled_model_path().resolve()
-        self.settings.setValue("model/last", "" if bundled else info.path)
+        bundled = not defended and Path(info.path).resolve() == bundled_model_path().resolve()
+        if not defended:
+            self.settings.setValue("model/last", "" if bundled else info.path)
         if not first:
             self.statusBar().showMessage(f"Model loaded: {info.name}", 4000)
         self._analyze()

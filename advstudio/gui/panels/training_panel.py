@@ -1,0 +1,486 @@
+"""The Training tab: method and settings, output file, checkpoint and Resume on the left; live training loss and
+accuracy, per-epoch clean test accuracy and PGD robust accuracy on the right."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout,
+                               QLabel, QLineEdit, QProgressBar, QPushButton, QScrollArea, QSizePolicy, QSpinBox,
+                               QSplitter, QVBoxLayout, QWidget)
+
+from advstudio.core.model import MNIST_STD
+from advstudio.core.training import TrainConfig
+
+from ..theme import style_plot, text_colour
+from ..training_messages import (METHODS, TrainCancelled, TrainProgress, TrainResult, method_summary,
+                                 robust_label)
+
+LOSS_COLOUR = "#3a78c2"
+TRAIN_COLOUR = "#7f8c8d"
+TEST_COLOUR = "#2e7d32"
+ROBUST_COLOUR = "#d0402b"
+ALL = 0  # the spin boxes' "all" value
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class TrainingPanel(QWidget):
+    startRequested = Signal()
+    cancelRequested = Signal()
+    useModelRequested = Signal()
+    browseRequested = Signal()
+    chooseFolderRequested = Signal()
+    outputEdited = Signal()  # the output path or the method changed: the checkpoint line needs refreshing
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("training_panel")
+        self.running = False
+        self.config_shown: TrainConfig | None = None
+        self.loss_x: list[float] = []
+        self.loss_y: list[float] = []
+        self.acc_x: list[float] = []
+        self.acc_y: list[float] = []
+        self.history: tuple = ()
+        self.test_samples: int | None = None  # images of the per-epoch clean test accuracy
+        self.robust_samples: int | None = None  # held-out test images of the per-epoch PGD check
+        self._build_controls()
+        self._build_views()
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.controls_scroll)
+        split.addWidget(self.views)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 1)
+        split.setSizes([280, 900])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(split)
+        self._on_method()
+        self.set_running(False)
+
+    # ------------------------------------------------------------------ building
+    def _build_controls(self) -> None:
+        d = TrainConfig()
+        box = QWidget()
+        v = QVBoxLayout(box)
+        v.setContentsMargins(6, 6, 6, 6)
+
+        method = QGroupBox("Method")
+        ml = QVBoxLayout(method)
+        self.method = QComboBox()
+        self.method.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.method.setMinimumContentsLength(12)
+        for key, title in METHODS.items():
+            self.method.addItem(title, key)
+        self.method.setToolTip("Standard: plain cross-entropy on clean images (the article's recipe).\n"
+                               "FGSM with random start: one FGSM step from a random point in the ε-ball per "
+                               "batch (Wong et al. 2020, 'fast' adversarial training).\n"
+                               "PGD: several projected gradient steps per batch (Madry et al. 2018), the "
+                               "strongest and slowest.")
+        ml.addWidget(self.method)
+        v.addWidget(method)
+
+        train = QGroupBox("Training")
+        f = QFormLayout(train)
+        f.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.epochs = self._spin(1, 500, d.epochs, "Passes over the training images")
+        self.batch_size = self._spin(1, 4096, d.batch_size, "Images per optimisation step")
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(5)
+        self.lr.setRange(0.00001, 1.0)
+        self.lr.setSingleStep(0.0001)
+        self.lr.setValue(d.lr)
+        self.lr.setToolTip("Adam's learning rate")
+        self.schedule = QComboBox()
+        self.schedule.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.schedule.setMinimumContentsLength(8)
+        self.schedule.addItem("constant", "constant")
+        self.schedule.addItem("cosine decay to 0", "cosine")
+        self.seed = self._spin(0, 999_999, d.seed, "Seeds the initial weights, shuffling and random starts: "
+                                                     "the same settings give the same model")
+        self.limit = self._spin(ALL, 60000, ALL, "Train on the first N training images only (quick runs)")
+        self.limit.setSingleStep(1000)
+        self.limit.setSpecialValueText("all (60 000)")
+        self.eval_limit = self._spin(ALL, 10000, ALL, "Clean test accuracy after each epoch on the first N "
+                                                      "test images")
+        self.eval_limit.setSingleStep(500)
+        self.eval_limit.setSpecialValueText("all (10 000)")
+        f.addRow("Epochs:", self.epochs)
+        f.addRow("Batch size:", self.batch_size)
+        f.addRow("Learning rate:", self.lr)
+        f.addRow("LR schedule:", self.schedule)
+        f.addRow("Seed:", self.seed)
+        f.addRow("Training images:", self.limit)
+        f.addRow("Test images:", self.eval_limit)
+        v.addWidget(train)
+
+        adv = QGroupBox("Adversarial examples")
+        self.adv_box = adv
+        a = QFormLayout(adv)
+        a.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.eps = QDoubleSpinBox()
+        self.eps.setDecimals(3)
+        self.eps.setRange(0.0, 1.0)
+        self.eps.setSingleStep(0.01)
+        self.eps.setValue(d.adv_eps)
+        self.eps.setToolTip("L∞ radius in pixel units (0–1)")
+        self.eps_equiv = QLabel()
+        self.eps_equiv.setWordWrap(True)
+        self.steps = self._spin(1, 200, d.adv_steps, "PGD steps per batch (FGSM with random start always takes one)")
+        self.step_size = QDoubleSpinBox()
+        self.step_size.setDecimals(4)
+        self.step_size.setRange(0.0, 1.0)
+        self.step_size.setSingleStep(0.005)
+        self.step_size.setSpecialValueText("auto")
+        self.step_size.setValue(0.0)
+        self.step_size.setToolTip("Step size α in pixel units; auto: 1.25·ε for FGSM with random start, "
+                                  "2.5·ε/steps for PGD")
+        self.step_auto = QLabel()
+        self.step_auto.setWordWrap(True)
+        self.ramp = self._spin(0, 100, d.adv_ramp_epochs, "ε grows linearly from 0 over this many epochs "
+                                                          "(helps FGSM with random start avoid catastrophic "
+                                                          "overfitting at large ε)")
+        self.share = self._spin(0, 100, int(round(d.adv_fraction * 100)), "Share of each batch replaced by its "
+                                                                           "adversarial version")
+        self.share.setSuffix(" %")
+        self.robust_n = self._spin(1, 10000, d.robust_eval_samples, "After each epoch, PGD accuracy at ε on the "
+                                                                     "first N test images (held out from training)")
+        self.robust_n.setSingleStep(100)
+        a.addRow("ε:", self.eps)
+        a.addRow(self.eps_equiv)
+        a.addRow("PGD steps:", self.steps)
+        a.addRow("Step size:", self.step_size)
+        a.addRow(self.step_auto)
+        a.addRow("ε ramp-up epochs:", self.ramp)
+        a.addRow("Adversarial share:", self.share)
+        a.addRow(f"PGD-{d.robust_eval_steps} check images:", self.robust_n)
+        v.addWidget(adv)
+
+        out = QGroupBox("Output")
+        o = QVBoxLayout(out)
+        row = QHBoxLayout()
+        self.output = QLineEdit()
+        self.output.setToolTip("The trained model (.safetensors); a checkpoint is written next to it after "
+                               "every epoch")
+        self.browse = QPushButton("…")
+        self.browse.setToolTip("Choose the output file")
+        self.browse.setMaximumWidth(32)
+        row.addWidget(self.output, 1)
+        row.addWidget(self.browse)
+        o.addLayout(row)
+        self.checkpoint_label = QLabel()
+        self.checkpoint_label.setWordWrap(True)
+        # a long file name must not widen the column: the label wraps what it can and the tooltip has it all
+        self.checkpoint_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.checkpoint_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.resume = QCheckBox("Resume from the checkpoint")
+        self.resume.setToolTip("Continue after the checkpoint's last finished epoch (same settings; Epochs may "
+                               "be raised)")
+        o.addWidget(self.checkpoint_label)
+        o.addWidget(self.resume)
+        v.addWidget(out)
+
+        v.addStretch(1)
+
+        run = QGroupBox("Run")
+        r = QVBoxLayout(run)
+        r.setContentsMargins(6, 4, 6, 4)
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start training")
+        self.start_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.use_button = QPushButton("Use as current model")
+        self.use_button.setToolTip("Open the trained model in the studio (drawing, attacks, activations)")
+        self.use_button.hide()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setFormat("%p%")
+        self.eta = QLabel("")
+        self.eta.setWordWrap(True)
+        self.status = QLabel("Set the method and press Start training.")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.progress, 1)
+        buttons.addWidget(self.use_button)
+        r.addLayout(buttons)
+        r.addWidget(self.eta)
+        r.addWidget(self.status)
+        self.run_box = run
+        self.data_message = QFrame()
+        self.data_message.setFrameShape(QFrame.Shape.StyledPanel)
+        dl = QVBoxLayout(self.data_message)
+        self.data_text = QLabel("")
+        self.data_text.setWordWrap(True)
+        self.choose_folder = QPushButton("Choose MNIST folder…")
+        dl.addWidget(self.data_text)
+        dl.addWidget(self.choose_folder)
+        self.data_message.hide()
+        self.controls_scroll = QScrollArea()
+        self.controls_scroll.setWidgetResizable(True)
+        self.controls_scroll.setWidget(box)
+        self.controls_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.controls_scroll.setMinimumWidth(250)
+        self.method.currentIndexChanged.connect(self._on_method)
+        self.method.currentIndexChanged.connect(self.outputEdited)
+        for w in (self.eps, self.step_size):
+            w.valueChanged.connect(self._update_hints)
+        self.steps.valueChanged.connect(self._update_hints)
+        self.output.editingFinished.connect(self.outputEdited)
+        self.browse.clicked.connect(self.browseRequested)
+        self.start_button.clicked.connect(self.startRequested)
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        self.use_button.clicked.connect(self.useModelRequested)
+        self.choose_folder.clicked.connect(self.chooseFolderRequested)
+
+    @staticmethod
+    def _spin(lo: int, hi: int, value: int, tip: str) -> QSpinBox:
+        s = QSpinBox()
+        s.setRange(lo, hi)
+        s.setValue(value)
+        s.setToolTip(tip)
+        return s
+
+    def _plot(self, left: str) -> pg.PlotWidget:
+        p = pg.PlotWidget()
+        p.setMenuEnabled(False)
+        p.setMouseEnabled(False, False)
+        p.hideButtons()
+        p.setLabel("bottom", "epoch")
+        p.setLabel("left", left)
+        p.getAxis("bottom").enableAutoSIPrefix(False)
+        p.showGrid(x=True, y=True, alpha=0.2)
+        p.setMinimumHeight(160)
+        return p
+
+    def _build_views(self) -> None:
+        self.views = QWidget()
+        v = QVBoxLayout(self.views)
+        v.setContentsMargins(4, 4, 4, 4)
+        self.loss_plot = self._plot("training loss")
+        self.loss_line = self.loss_plot.plot([], [], pen=pg.mkPen(LOSS_COLOUR, width=2), name="training loss")
+        self.acc_plot = self._plot("accuracy %")
+        self.acc_plot.setYRange(0, 100, padding=0.02)
+        self.train_acc_line = self.acc_plot.plot([], [], pen=pg.mkPen(TRAIN_COLOUR, width=1.5),
+                                                 name="training accuracy (running, this epoch)")
+        self.test_line = self.acc_plot.plot([], [], pen=pg.mkPen(TEST_COLOUR, width=2), symbol="o", symbolSize=7,
+                                            symbolBrush=TEST_COLOUR, symbolPen=TEST_COLOUR,
+                                            name="clean test accuracy")
+        self.robust_line = self.acc_plot.plot([], [], pen=pg.mkPen(ROBUST_COLOUR, width=2), symbol="s",
+                                              symbolSize=7, symbolBrush=ROBUST_COLOUR, symbolPen=ROBUST_COLOUR,
+                                              name="PGD robust accuracy")
+        self.acc_legend = QLabel()
+        self.acc_legend.setWordWrap(True)
+        self.caption = QLabel("Live curves appear here while a model trains.")
+        self.caption.setWordWrap(True)
+        self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        v.addWidget(self.run_box)
+        v.addWidget(self.data_message)
+        v.addWidget(self.loss_plot, 2)
+        v.addWidget(self.acc_plot, 3)
+        v.addWidget(self.acc_legend)
+        v.addWidget(self.caption)
+        self._restyle()
+
+    def _restyle(self) -> None:
+        for p in (self.loss_plot, self.acc_plot):
+            style_plot(p, self)
+        self._legend_text()
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "acc_legend"):
+            self._restyle()
+        super().changeEvent(event)
+
+    # ------------------------------------------------------------------ settings
+    def method_key(self) -> str | None:
+        return self.method.currentData()
+
+    def set_method(self, key: str | None) -> None:
+        """None or "standard", "fgsm_rs" or "pgd"."""
+        self.method.setCurrentIndex(list(METHODS).index(None if key == "standard" else key))
+
+    def _on_method(self) -> None:
+        key = self.method_key()
+        self.adv_box.setEnabled(key is not None and not self.running)
+        self.steps.setEnabled(key == "pgd")
+        self._update_hints()
+
+    def _update_hints(self) -> None:
+        eps = self.eps.value()
+        self.eps_equiv.setText(f"ε = {eps * 255:.1f}/255 grey levels = {eps / MNIST_STD:.3f} normalized units")
+        key = self.method_key() or "fgsm_rs"
+        if self.step_size.value() > 0:
+            self.step_auto.setText("")
+        else:
+            auto = TrainConfig(adversarial=key, adv_eps=eps, adv_steps=self.steps.value()).step_size()
+            rule = "1.25·ε" if key == "fgsm_rs" else "2.5·ε/steps"
+            self.step_auto.setText(f"auto step size = {auto:.4g} ({rule})")
+
+    def config(self) -> TrainConfig:
+        """The settings as a TrainConfig (ValueError with a readable message when they do not fit)."""
+        key = self.method_key()
+        step = self.step_size.value()
+        return TrainConfig(
+            epochs=self.epochs.value(), batch_size=self.batch_size.value(), lr=float(self.lr.value()),
+            seed=self.seed.value(), limit=self.limit.value() or None, eval_limit=self.eval_limit.value() or None,
+            adversarial=key, adv_eps=float(self.eps.value()), adv_steps=self.steps.value(),
+            adv_step_size=float(step) if step > 0 else None, adv_ramp_epochs=self.ramp.value(),
+            adv_fraction=self.share.value() / 100.0, lr_schedule=self.schedule.currentData(),
+            robust_eval_samples=self.robust_n.value(),
+        )
+
+    def output_path(self) -> str:
+        return self.output.text().strip()
+
+    def set_checkpoint_text(self, text: str, tip: str = "") -> None:
+        self.checkpoint_label.setText(text)
+        self.checkpoint_label.setToolTip(tip)
+
+    def set_running(self, running: bool) -> None:
+        self.running = running
+        self.start_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        for w in (self.method, self.epochs, self.batch_size, self.lr, self.schedule, self.seed, self.limit,
+                  self.eval_limit, self.output, self.browse, self.resume):
+            w.setEnabled(not running)
+        self.adv_box.setEnabled(not running and self.method_key() is not None)
+        if running:
+            self.progress.setValue(0)
+            self.eta.setText("Starting…")
+            self.use_button.hide()
+
+    def show_data_error(self, message: str | None) -> None:
+        if message is None:
+            self.data_message.hide()
+            return
+        self.data_text.setText(message)
+        self.data_message.show()
+
+    # ------------------------------------------------------------------ plots
+    def begin(self, config: TrainConfig) -> None:
+        """Clear the plots for a new run of `config`."""
+        self.config_shown = config
+        self.loss_x, self.loss_y, self.acc_x, self.acc_y = [], [], [], []
+        self.history = ()
+        self.test_samples = self.robust_samples = None
+        self.robust_line.setVisible(config.adversarial is not None)
+        self._legend_text()
+        self.acc_plot.setXRange(0, config.epochs, padding=0.02)
+        self.loss_plot.setXRange(0, config.epochs, padding=0.02)
+        self._redraw()
+        self.caption.setText(f"Training: {method_summary(config)}.")
+
+    def set_progress(self, p: TrainProgress) -> None:
+        cfg = self.config_shown
+        if p.train_samples and (self.test_samples, self.robust_samples) != (p.test_samples, p.robust_samples):
+            self.test_samples, self.robust_samples = p.test_samples, p.robust_samples or None
+            self._legend_text()
+        if p.history and len(p.history) != len(self.history):
+            self.history = tuple(p.history)
+            if not self.loss_x:  # resumed: start the training curves from the checkpoint's epochs
+                for h in self.history:
+                    self.loss_x.append(float(h["epoch"]))
+                    self.loss_y.append(float(h["train_loss"]))
+                    self.acc_x.append(float(h["epoch"]))
+                    self.acc_y.append(float(h["train_accuracy"]) * 100)
+        prog = p.progress
+        if prog is not None and (not self.loss_x or prog.epoch - 1 + prog.batch / prog.batches > self.loss_x[-1]):
+            x = prog.epoch - 1 + prog.batch / prog.batches
+            self.loss_x.append(x)
+            self.loss_y.append(prog.loss)
+            self.acc_x.append(x)
+            self.acc_y.append(prog.accuracy * 100)
+        self._redraw()
+        if prog is not None:
+            done = (prog.epoch - p.first_epoch) * prog.batches + prog.batch
+            total = (p.epochs - p.first_epoch + 1) * prog.batches
+            self.progress.setValue(int(round(1000 * done / max(1, total))))
+            eta = "estimating time left…" if p.elapsed < 1.0 and not prog.done else \
+                f"about {_duration(prog.eta_s)} left"
+            self.eta.setText(f"{p.stage} · batch {prog.batch}/{prog.batches} · {prog.samples_per_s:.0f} images/s · "
+                             f"{eta} (per-epoch evaluation extra) · loss {prog.loss:.4f}")
+        else:
+            self.eta.setText(p.stage)
+        if cfg is not None and p.train_samples:
+            resumed = f", resumed after epoch {p.first_epoch - 1}" if p.first_epoch > 1 else ""
+            test = f"clean test accuracy on {p.test_samples} test images"
+            robust = f"; PGD robust accuracy: {robust_label(cfg, p.robust_samples or None)} held-out test images" \
+                if cfg.adversarial else ""
+            self.caption.setText(f"{method_summary(cfg)}; {p.train_samples} training images, batch "
+                                 f"{cfg.batch_size}, Adam lr {cfg.lr:g} ({cfg.lr_schedule}), seed {cfg.seed}"
+                                 f"{resumed}. Per epoch: {test}{robust}.")
+
+    def robust_legend(self) -> str:
+        cfg = self.config_shown
+        if cfg is None or cfg.adversarial is None:
+            return "PGD robust accuracy (adversarial methods only)"
+        return f"PGD robust accuracy ({robust_label(cfg, self.robust_samples)}, held-out test images)"
+
+    def _legend_text(self) -> None:
+        cfg = self.config_shown
+        n = self.test_samples or (cfg.eval_limit if cfg is not None else None)
+        test_n = f" (n={n})" if n else ""
+        entries = [(TRAIN_COLOUR, "━", "training accuracy (running mean over the epoch so far)"),
+                   (TEST_COLOUR, "●", f"clean test accuracy{test_n}"),
+                   (ROBUST_COLOUR, "■", self.robust_legend())]
+        fg = text_colour(self)
+        self.acc_legend.setText("&nbsp;&nbsp; ".join(
+            f'<span style="color:{c}">{sym}</span> <span style="color:{fg}">{html.escape(t)}</span>'
+            for c, sym, t in entries))
+
+    def _redraw(self) -> None:
+        self.loss_line.setData(np.asarray(self.loss_x, float), np.asarray(self.loss_y, float))
+        self.train_acc_line.setData(np.asarray(self.acc_x, float), np.asarray(self.acc_y, float))
+        tx, ty, rx, ry = [], [], [], []
+        for h in self.history:
+            if h.get("test_accuracy") is not None:
+                tx.append(float(h["epoch"]))
+                ty.append(float(h["test_accuracy"]) * 100)
+            if h.get("robust_accuracy") is not None:
+                rx.append(float(h["epoch"]))
+                ry.append(float(h["robust_accuracy"]) * 100)
+        self.test_line.setData(np.asarray(tx, float), np.asarray(ty, float))
+        self.robust_line.setData(np.asarray(rx, float), np.asarray(ry, float))
+
+    # ------------------------------------------------------------------ outcomes
+    def show_result(self, r: TrainResult) -> None:
+        self.set_running(False)
+        self.progress.setValue(1000)
+        h = r.history[-1] if r.history else {}
+        bits = []
+        if h.get("test_accuracy") is not None:
+            bits.append(f"clean test accuracy {h['test_accuracy'] * 100:.2f}% on {r.metadata.get('test_samples')} "
+                        "test images")
+        if h.get("robust_accuracy") is not None and self.config_shown is not None:
+            bits.append(f"{robust_label(self.config_shown, self.robust_samples)}: "
+                        f"{h['robust_accuracy'] * 100:.2f}%")
+        self.eta.setText(f"Done in {_duration(r.seconds)}.")
+        self.status.setText(f"Saved {r.path} ({'; '.join(bits)}). It was added to the Robustness lab's models.")
+        self.use_button.show()
+
+    def show_cancelled(self, c: TrainCancelled) -> None:
+        self.set_running(False)
+        self.eta.setText("Cancelled.")
+        if c.checkpoint:
+            self.status.setText(f"Training cancelled. The last finished epoch ({c.epochs_done} of {c.epochs}) is "
+                                f"kept in {c.checkpoint}: tick Resume and Start to continue from it. No model file "
+                                "was written.")
+        else:
+            self.status.setText("Training cancelled before the first epoch finished: nothing was kept.")
+
+    def show_problem(self, message: str) -> None:
+        self.set_running(False)
+        self.eta.setText("")
+        self.status.setText(message)

@@ -1,0 +1,226 @@
+"""The Training tab's controller: builds a TrainRequest from the panel, runs it as the worker's "train" job (its
+own MnistCNN; drawing stays live between batches), shows progress, and offers the saved model to the robustness
+lab and as the studio's current model. It keeps its own generation numbers and listens to the worker itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QFileDialog
+
+from .messages import Failure, Reply
+from .panels.training_panel import TrainingPanel
+from .training_jobs import TRAIN_KIND, register_training
+from .training_messages import (TrainCancelled, TrainProblem, TrainProgress, TrainRequest, TrainResult,
+                                checkpoint_path, default_output, read_checkpoint_info)
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+    from .worker import Worker
+
+
+class TrainingStudio(QObject):
+    trainingProgress = Signal(object)  # TrainProgress
+    trainingFinished = Signal(object)  # TrainResult, TrainCancelled or TrainProblem
+    trainingFailed = Signal(str)
+
+    def __init__(self, window: "MainWindow") -> None:
+        super().__init__(window)
+        self.window = window
+        self.panel = TrainingPanel()
+        window.add_tab("training", "Training", self.panel)
+        self.worker: "Worker | None" = None
+        self._gen = -1
+        self._request: TrainRequest | None = None
+        self.result: TrainResult | None = None
+        self._output_edited = False
+        self.panel.output.setText(str(default_output(None)))
+        self.panel.output.textEdited.connect(self._on_output_typed)
+        self.panel.outputEdited.connect(self._on_output_changed)
+        self.panel.startRequested.connect(self.start)
+        self.panel.cancelRequested.connect(self.cancel)
+        self.panel.useModelRequested.connect(self.use_as_current)
+        self.panel.browseRequested.connect(self._browse)
+        self.panel.chooseFolderRequested.connect(self._choose_folder)
+        self.refresh_checkpoint()
+
+    def attach(self, worker: "Worker") -> None:
+        self.worker = worker
+        register_training(worker)
+        worker.replied.connect(self._on_reply)
+        worker.failed.connect(self._on_failure)
+        worker.progress.connect(self._on_progress)
+
+    @property
+    def running(self) -> bool:
+        return self._request is not None
+
+    # ------------------------------------------------------------------ output file and checkpoint
+    @Slot(str)
+    def _on_output_typed(self, _text: str) -> None:
+        self._output_edited = True
+
+    @Slot()
+    def _on_output_changed(self) -> None:
+        if not self._output_edited:  # follow the method until the user picks a file
+            self.panel.output.setText(str(default_output(self.panel.method_key())))
+        self.refresh_checkpoint()
+
+    def set_output(self, path: str | Path) -> None:
+        self._output_edited = True
+        self.panel.output.setText(str(path))
+        self.refresh_checkpoint()
+
+    def checkpoint(self) -> Path | None:
+        out = self.panel.output_path()
+        return checkpoint_path(out) if out else None
+
+    def refresh_checkpoint(self) -> None:
+        """Say where the checkpoint goes and what it holds; Resume is offered only when there is one."""
+        ckpt = self.checkpoint()
+        if ckpt is None:
+            self.panel.set_checkpoint_text("Choose an output file.")
+            self.panel.resume.setChecked(False)
+            self.panel.resume.setEnabled(False)
+            return
+        try:
+            info = read_checkpoint_info(ckpt)
+        except ValueError as exc:
+            info, text = None, f"Checkpoint {ckpt.name}: {exc}; starting afresh overwrites it."
+        else:
+            if info is None:
+                text = f"Checkpoint after every epoch: {ckpt.name} (none yet)."
+            else:
+                total = info.get("config", {}).get("epochs", "?")
+                text = f"Checkpoint {ckpt.name}: epoch {info['epoch']} of {total} finished."
+        self.panel.set_checkpoint_text(text, str(ckpt))
+        self.panel.resume.setEnabled(info is not None and not self.running)
+        if info is None:
+            self.panel.resume.setChecked(False)
+
+    @Slot()
+    def _browse(self) -> None:
+        from .dialogs import MODEL_FILTER
+
+        start = self.panel.output_path() or str(default_output(self.panel.method_key()))
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save the trained model as", start, MODEL_FILTER)
+        if path:
+            if Path(path).suffix != ".safetensors":
+                path = str(Path(path).with_suffix(".safetensors"))
+            self.set_output(path)
+
+    # ------------------------------------------------------------------ dataset
+    def data_problem(self) -> str | None:
+        """A readable reason MNIST (train and test) cannot be read, or None when the folder looks usable."""
+        from advstudio.core.data import HOW_TO_GET, SPLIT_FILES, _find, resolve_data_dir
+
+        folder = resolve_data_dir(self.window.data_dir)
+        if folder is None:
+            return f"No MNIST folder is set, and training needs it. {HOW_TO_GET}"
+        if not folder.is_dir():
+            return f"The MNIST folder {folder} does not exist. {HOW_TO_GET}"
+        for split in ("train", "test"):
+            for stem in SPLIT_FILES[split]:
+                if _find(folder, stem) is None:
+                    return f"{folder} has no {stem} (or {stem}.gz); training needs both splits. {HOW_TO_GET}"
+        return None
+
+    @Slot()
+    def _choose_folder(self) -> None:
+        self.window.ask_data_dir()
+        if self.data_problem() is None:
+            self.panel.show_data_error(None)
+
+    # ------------------------------------------------------------------ running
+    @Slot()
+    def start(self) -> int | None:
+        """Start training with the panel's settings; returns the job's generation, or None (with a message)."""
+        if self.running or self.worker is None:
+            return None
+        try:
+            config = self.panel.config()
+        except ValueError as exc:
+            self.panel.show_problem(f"Check the settings: {exc}")
+            return None
+        out = self.panel.output_path()
+        if not out:
+            self.panel.show_problem("Choose an output file first.")
+            return None
+        if Path(out).suffix != ".safetensors":
+            out = str(Path(out).with_suffix(".safetensors"))
+            self.panel.output.setText(out)
+        problem = self.data_problem()
+        if problem is not None:
+            self.panel.show_data_error(problem)
+            self.panel.show_problem("Cannot train: the MNIST dataset was not found (see below).")
+            self.trainingFailed.emit(problem)
+            return None
+        self.panel.show_data_error(None)
+        from advstudio.core.data import resolve_data_dir
+
+        resume = self.panel.resume.isChecked() and self.panel.resume.isEnabled()
+        req = TrainRequest(config, str(resolve_data_dir(self.window.data_dir)), out, str(checkpoint_path(out)),
+                           resume)
+        self._request = req
+        self.result = None
+        self.panel.begin(config)
+        self.panel.set_running(True)
+        self.panel.status.setText("Training runs in the background: drawing and attacking stay live.")
+        self._gen = self.worker.submit(TRAIN_KIND, req)
+        return self._gen
+
+    @Slot()
+    def cancel(self) -> None:
+        if self._request is not None:
+            self._request.cancel.set()
+            self.panel.eta.setText("Cancelling after this batch…")
+
+    @Slot()
+    def use_as_current(self) -> None:
+        if self.result is not None:
+            self.window.open_model(self.result.path)
+
+    def _finish(self, value) -> None:
+        self._request = None
+        if isinstance(value, TrainResult):
+            self.result = value
+            self.panel.show_result(value)
+            lab = getattr(self.window, "lab", None)
+            if lab is not None:
+                lab.add_model_file(value.path)
+            self.window.statusBar().showMessage(f"Trained model saved: {value.path}", 8000)
+        elif isinstance(value, TrainCancelled):
+            self.panel.show_cancelled(value)
+        elif isinstance(value, TrainProblem):
+            self.panel.show_problem(value.message)
+            if value.data:
+                self.panel.show_data_error(value.message)
+        self.refresh_checkpoint()
+        self.trainingFinished.emit(value)
+
+    # ------------------------------------------------------------------ worker traffic
+    @Slot(object)
+    def _on_reply(self, reply: Reply) -> None:
+        if reply.kind == TRAIN_KIND and reply.generation == self._gen and not self.window._closed:
+            self._finish(reply.value)
+
+    @Slot(object)
+    def _on_progress(self, reply: Reply) -> None:
+        if reply.kind == TRAIN_KIND and reply.generation == self._gen and not self.window._closed:
+            value: TrainProgress = reply.value
+            self.panel.set_progress(value)
+            if value.progress is not None and value.progress.batch == value.progress.batches:
+                self.refresh_checkpoint()
+            self.trainingProgress.emit(value)
+
+    @Slot(object)
+    def _on_failure(self, failure: Failure) -> None:
+        if failure.kind != TRAIN_KIND or failure.generation != self._gen or self.window._closed:
+            return
+        self._request = None
+        self.panel.show_problem("Training failed: " + failure.message)
+        self.refresh_checkpoint()
+        self.window._error("Training failed", failure.message)
+        self.trainingFailed.emit(failure.message)

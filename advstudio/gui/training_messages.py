@@ -1,0 +1,140 @@
+"""Frozen requests and replies of the Training tab, the default output location, and a torch-free reader of a
+training checkpoint's header (so the panel can say what a checkpoint holds without touching torch)."""
+
+from __future__ import annotations
+
+import json
+import struct
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from advstudio.core.training import CHECKPOINT_KEY, TrainConfig
+from advstudio.core.types import Progress
+
+METHODS = {None: "Standard", "fgsm_rs": "FGSM with random start (fast)", "pgd": "PGD (Madry)"}
+# Settings a resumed run may change: they only affect the per-epoch readouts, not the optimisation.
+RESUMABLE_CHANGES = {"epochs", "report_every", "eval_limit", "robust_eval_samples", "robust_eval_steps"}
+
+
+def default_models_dir() -> Path:
+    """Where trained models go unless the user picks another file: the user's data folder / models."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("advstudio", appauthor=False)) / "models"
+
+
+def default_output(method: str | None) -> Path:
+    return default_models_dir() / f"mnist_cnn_{method or 'standard'}.safetensors"
+
+
+def checkpoint_path(out: str | Path) -> Path:
+    """The checkpoint that sits next to an output file: model.safetensors -> model.checkpoint.safetensors."""
+    out = Path(out)
+    stem = out.stem if out.suffix == ".safetensors" else out.name
+    return out.with_name(f"{stem}.checkpoint.safetensors")
+
+
+def read_checkpoint_info(path: str | Path) -> dict | None:
+    """A checkpoint's metadata ({"epoch", "config", "history", "elapsed_s"}) from its safetensors header alone;
+    None when the file does not exist, ValueError with a readable reason when it is not a training checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise ValueError("the file is too short")
+            (size,) = struct.unpack("<Q", head)
+            if size > 16 * 1024 * 1024:
+                raise ValueError("the header is implausibly large")
+            header = json.loads(fh.read(size).decode("utf-8"))
+        meta = json.loads((header.get("__metadata__") or {}).get(CHECKPOINT_KEY, "null"))
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError) as exc:
+        raise ValueError(f"{path.name} is not a readable training checkpoint ({exc})") from exc
+    if not isinstance(meta, dict) or "epoch" not in meta:
+        raise ValueError(f"{path.name} is not an Adversarial Studio training checkpoint")
+    return meta
+
+
+def config_differences(config: TrainConfig, saved: dict) -> list[str]:
+    """The settings in which `config` differs from a checkpoint's saved config (beyond RESUMABLE_CHANGES)."""
+    now = asdict(config)
+    out = []
+    for key, value in now.items():
+        if key in RESUMABLE_CHANGES or key not in saved:
+            continue
+        if saved[key] != value:
+            out.append(f"{key.replace('_', ' ')}: {saved[key]!r} in the checkpoint, {value!r} now")
+    return out
+
+
+def robust_label(config: TrainConfig, test_samples: int | None = None) -> str:
+    """"PGD-20, ε=0.3, n=500": the per-epoch robustness readout's attack, radius and sample count."""
+    n = config.robust_eval_samples if test_samples is None else min(config.robust_eval_samples, test_samples)
+    return f"PGD-{config.robust_eval_steps}, ε={config.adv_eps:g}, n={n}"
+
+
+def method_summary(config: TrainConfig) -> str:
+    if config.adversarial is None:
+        return "standard training"
+    steps = 1 if config.adversarial == "fgsm_rs" else config.adv_steps
+    return (f"{METHODS[config.adversarial]}, ε = {config.adv_eps:g}, {steps} step{'s' if steps != 1 else ''} of "
+            f"{config.step_size():.4g}, ramp {config.adv_ramp_epochs} epoch(s), "
+            f"{config.adv_fraction * 100:.0f}% of each batch adversarial")
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """Train a fresh MnistCNN with `config` on MNIST from `data_dir`; write `out` when done and a checkpoint
+    after every epoch; `resume` continues from the checkpoint when it exists. `cancel` stops this run only."""
+
+    config: TrainConfig
+    data_dir: str
+    out: str
+    checkpoint: str
+    resume: bool = False
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False)
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """A progress report: `progress` (None while loading data or after training) and what happens now."""
+
+    stage: str
+    progress: Progress | None
+    first_epoch: int  # 1, or the epoch after the checkpoint's when resuming
+    epochs: int
+    train_samples: int
+    test_samples: int
+    elapsed: float
+    history: tuple = ()  # finished epochs so far (from the checkpoint when resuming)
+    robust_samples: int = 0  # held-out test images of the per-epoch PGD check (adversarial methods)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    path: str
+    name: str
+    metadata: dict
+    history: tuple
+    seconds: float
+    first_epoch: int
+
+
+@dataclass(frozen=True)
+class TrainCancelled:
+    """Cancelled between batches: `epochs_done` finished epochs are in `checkpoint` (0: nothing was kept)."""
+
+    epochs_done: int
+    epochs: int
+    checkpoint: str | None
+
+
+@dataclass(frozen=True)
+class TrainProblem:
+    """Training could not start or go on, with a readable reason; `data` when MNIST is missing or unreadable."""
+
+    message: str
+    data: bool = False

@@ -1,0 +1,199 @@
+"""The guided lesson dock (every step reachable, each step's check fires when its action is done, other lesson
+files and broken ones) and presentation mode (chrome hidden, fonts and plot lines scaled, all restored)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from PySide6.QtWidgets import QApplication
+
+from advstudio.core.lesson import lesson_path
+
+from qt_helpers import draw_digit, set_eps, wait_settled
+
+
+def _fire(qtbot, lesson, step_id: str, timeout: int = 30000):
+    """Perform the current step's own action and wait for its check."""
+    assert lesson.step.id == step_id
+    with qtbot.waitSignal(lesson.checkPassed, timeout=timeout, check_params_cb=lambda sid: sid == step_id):
+        lesson.perform_action()
+    assert step_id in lesson.done
+    assert "✓ done" in lesson.panel.check.text()
+
+
+def test_every_step_can_be_reached_with_next_and_back(qtbot, window):
+    lesson = window.lesson
+    assert not lesson.dock.isVisible()
+    window.lesson.start_action.trigger()
+    assert lesson.dock.isVisible() and lesson.index == 0
+    n = len(lesson.lesson.steps)
+    assert n == 9
+    seen = []
+    for k in range(n):
+        assert lesson.panel.step_label.text() == f"Step {k + 1} of {n}"
+        assert lesson.panel.bar.value() == k + 1 and lesson.panel.bar.maximum() == n
+        assert lesson.panel.title.text() == lesson.lesson.steps[k].title
+        assert lesson.panel.body.toPlainText().strip()
+        seen.append(lesson.step.id)
+        assert lesson.panel.back.isEnabled() == (k > 0)
+        if k < n - 1:
+            assert lesson.panel.next.isEnabled()  # allowed before the step's check is done
+            lesson.panel.next.click()
+    assert not lesson.panel.next.isEnabled()
+    assert seen == [s.id for s in lesson.lesson.steps]
+    qtbot.waitUntil(lambda: "lessons" in lesson.done)  # the last step only asks to be read
+    lesson.panel.back.click()
+    assert lesson.index == n - 2 and lesson.panel.check.text().startswith("waiting:")
+    lesson.next_action.trigger()
+    assert lesson.index == n - 1
+    assert lesson.panel.dots.text().count("○") == n - 1  # the rest are not done; the current (read) one is ◉
+
+
+def test_each_steps_check_fires_when_its_action_is_done(qtbot, window, tmp_path):
+    from advstudio.core.storage import bundled_model_path, robust_model_path
+
+    lesson = window.lesson
+    lesson.start(0)
+    window.docks["activations"].raise_()  # the Model dock is behind it: step 1's check must wait
+    qtbot.wait(50)
+    assert not lesson.evaluate()
+    assert lesson.panel.check.text() == "waiting: open the Model panel (the button above)"
+    _fire(qtbot, lesson, "model")
+    assert window.docks["model"].isVisible()
+    # the body quotes the model file's own numbers
+    lesson.next()
+    assert f"{window.model_info.accuracy * 100:.2f}%" in lesson.panel.body.toPlainText()
+    _fire(qtbot, lesson, "clean")
+    lesson.next()
+    assert not lesson.evaluate()  # nothing drawn yet
+    _fire(qtbot, lesson, "draw")
+    assert window.current_input is not None and window.current_input.max() > 0.5
+    lesson.next()
+    _fire(qtbot, lesson, "fgsm")
+    assert window.flip is not None and window.flip.found
+    wait_settled(qtbot, window)
+    assert window.analysis.attack.flipped  # the slider moved to the flip
+    lesson.next()
+    assert not lesson.evaluate()
+    lesson._sweep_timer.setInterval(150)
+    _fire(qtbot, lesson, "invisible", timeout=20000)
+    assert {0.0, 0.3} <= lesson._range[1]
+    lesson.go(lesson.lesson.index_of("inside"))
+    window.docks["model"].raise_()
+    qtbot.wait(50)
+    assert not lesson.evaluate()
+    _fire(qtbot, lesson, "inside")
+    assert window.activations.data is not None
+    lesson.next()
+    assert lesson.step.id == "defend"
+    if robust_model_path().is_file():
+        _fire(qtbot, lesson, "defend")
+        assert window.model_info.path == str(robust_model_path())
+    else:
+        assert "not bundled" in lesson.panel.note.text() and lesson.panel.note.isVisible()
+        assert lesson.perform_action() is False
+        assert "is not in this installation" in window.errors[-1]
+        other = tmp_path / "my_robust.safetensors"  # any model other than the bundled one counts
+        shutil.copy(bundled_model_path(), other)
+        with qtbot.waitSignal(lesson.checkPassed, timeout=30000, check_params_cb=lambda sid: sid == "defend"):
+            window.open_model(other)
+    assert not window.model_info.bundled
+    assert window.analysis.attack.eps >= 0.1
+
+
+def test_the_curve_step_runs_fgsm_on_the_test_set(qtbot, window, mnist_dir):
+    window.data_dir = str(mnist_dir)
+    lesson = window.lesson
+    lesson.start(lesson.lesson.index_of("curve"))
+    assert not lesson.evaluate()
+    _fire(qtbot, lesson, "curve", timeout=120000)
+    curves = window.lab.panel.curves
+    assert len(curves) == 1 and curves[0].attack == "fgsm"
+    assert window.tabs.currentWidget() is window.tab_widgets["robustness"]
+    c = curves[0].curve
+    assert list(c.eps) == [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3] and c.n == 500
+    assert c.accuracy[0] > 0.9 and c.accuracy[-1] < c.accuracy[0]  # measured: the attack costs accuracy
+
+
+def _custom(tmp_path, steps) -> str:
+    path = tmp_path / "lesson.json"
+    path.write_text(json.dumps({"format": "advstudio-lesson/1", "title": "Mine", "steps": steps}), encoding="utf-8")
+    return str(path)
+
+
+def test_a_teachers_lesson_file_and_a_broken_one(qtbot, window, tmp_path):
+    lesson = window.lesson
+    path = _custom(tmp_path, [
+        {"id": "eps", "title": "Push ε", "body": "Drag ε to 0.2.",
+         "action": {"label": "Set ε = 0.2", "do": "set_eps:0.2"}, "check": {"kind": "eps_at_least", "value": 0.2}},
+        {"id": "lab", "title": "Lab", "body": "Open the lab.", "check": {"kind": "tab_shown", "tab": "robustness"}},
+    ])
+    assert lesson.load(path)
+    assert window.settings.value("lesson/file") == path
+    lesson.start(0)
+    assert lesson.panel.step_label.text() == "Step 1 of 2"
+    assert lesson.panel.check.text() == "waiting: drag ε to 0.2 or more"
+    draw_digit(qtbot, window, 7)
+    with qtbot.waitSignal(lesson.checkPassed, timeout=30000):
+        set_eps(qtbot, window, 0.25)  # the student does it by hand
+    lesson.next()
+    assert not lesson.panel.action_button.isVisible()
+    with qtbot.waitSignal(lesson.checkPassed, timeout=5000):
+        window.show_tab("robustness")
+    # a broken file is reported with its step and field, and the lesson on screen stays
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    bad = json.loads(lesson_path("en").read_text(encoding="utf-8"))
+    bad["steps"][2]["check"] = {"kind": "magic"}
+    (broken / "lesson.json").write_text(json.dumps(bad), encoding="utf-8")
+    assert not lesson.load(broken)
+    assert "step 3 ('draw')" in window.errors[-1] and "check.kind" in window.errors[-1]
+    assert lesson.lesson.title == "Mine" and window.settings.value("lesson/file") == path
+
+
+def test_a_missing_lesson_setting_falls_back_to_the_bundled_lesson(make_window, settings, tmp_path):
+    settings.setValue("lesson/file", str(tmp_path / "gone.json"))
+    w = make_window()
+    assert w.lesson.lesson is not None and len(w.lesson.lesson.steps) == 9
+    assert "gone.json" in w.lesson.panel.note.text()
+
+
+def test_presentation_mode_hides_the_chrome_and_scales_fonts_and_lines(qtbot, window):
+    from advstudio.gui.presentation import FONT_SCALE, presentation_scale
+
+    app = QApplication.instance()
+    size = app.font().pointSizeF()
+    line = window.model_panel.line  # the model's FGSM curve, drawn with width 2
+    width = line.opts["pen"].widthF()
+    digit_size = window.prediction_panel.digit.font().pointSizeF()
+    window.lesson.start(3)
+    window.presentation.action.trigger()  # F11
+    assert window.presentation.active and window.isFullScreen()
+    assert not window.menuBar().isVisible() and not window.statusBar().isVisible()
+    assert app.font().pointSizeF() == pytest.approx(size * FONT_SCALE)
+    assert presentation_scale() == FONT_SCALE
+    assert line.opts["pen"].widthF() >= 2 * width
+    assert window.prediction_panel.digit.font().pointSizeF() == pytest.approx(digit_size * FONT_SCALE)
+    from PySide6.QtCore import Qt
+
+    lesson = window.lesson.dock
+    assert lesson.isVisible() and window.dockWidgetArea(lesson) == Qt.DockWidgetArea.RightDockWidgetArea
+    assert not window.tabifiedDockWidgets(lesson)  # a column of its own, not a tab behind Prediction
+    assert not window.docks["activations"].isVisible() and not window.docks["gallery"].isVisible()
+    assert window.docks["input"].isVisible()
+    window.lesson.go(window.lesson.lesson.index_of("inside"))
+    window.lesson.perform_action()  # the Activations panel comes up; the input column makes room for it
+    assert window.docks["activations"].isVisible() and not window.docks["input"].isVisible()
+    window.lesson.next()
+    assert window.docks["input"].isVisible() and not window.docks["activations"].isVisible()
+    window.presentation.escape.activated.emit()  # Esc leaves
+    assert lesson.isVisible() and window.docks["prediction"] in window.tabifiedDockWidgets(lesson)
+    assert window.docks["activations"].isVisible()
+    assert not window.presentation.active and not window.presentation.action.isChecked()
+    assert not window.isFullScreen() and window.menuBar().isVisible() and window.statusBar().isVisible()
+    assert app.font().pointSizeF() == pytest.approx(size)
+    assert line.opts["pen"].widthF() == pytest.approx(width)
+    assert window.prediction_panel.digit.font().pointSizeF() == pytest.approx(digit_size)
+    assert presentation_scale() == 1.0

@@ -1,0 +1,194 @@
+"""The Training tab: a short standard run (live plots, a model file with the CLI's metadata, the lab registry,
+"Use as current model"), FGSM-RS with its per-epoch PGD readout, cancel keeping the checkpoint, resume, a
+missing dataset, and drawing answered while training runs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from advstudio.gui.training_messages import (TrainCancelled, TrainProblem, TrainResult, checkpoint_path,
+                                             read_checkpoint_info)
+
+from qt_helpers import draw_digit
+
+
+def _setup(window, tmp_path, *, limit: int, epochs: int = 1, method=None, eval_limit: int = 300, **adv):
+    t = window.training
+    p = t.panel
+    p.set_method(method)
+    p.limit.setValue(limit)
+    p.epochs.setValue(epochs)
+    p.eval_limit.setValue(eval_limit)
+    for name, value in adv.items():
+        getattr(p, name).setValue(value)
+    out = tmp_path / "trained.safetensors"
+    t.set_output(out)
+    return t, out
+
+
+def _run(qtbot, t, timeout: int = 120000):
+    with qtbot.waitSignal(t.trainingFinished, timeout=timeout) as blocker:
+        assert t.start() is not None
+        assert not t.panel.start_button.isEnabled() and t.panel.cancel_button.isEnabled()
+    return blocker.args[0]
+
+
+def _weights_of_core_training(mnist_dir, config):
+    """The same run done directly with core.training.train (as `advstudio train` does it)."""
+    from advstudio.core.data import load_split
+    from advstudio.core.model import MnistCNN
+    from advstudio.core.training import train
+
+    torch.manual_seed(config.seed)
+    model = MnistCNN()
+    for _ in train(model, load_split(mnist_dir, "train"), None, dataclasses.replace(config, report_every=5)):
+        pass
+    return model.state_dict()
+
+
+def test_a_standard_run_plots_saves_registers_and_can_become_the_model(qtbot, make_window, tmp_path, mnist_dir):
+    from advstudio.core.storage import load_model
+
+    window = make_window(data_dir=str(mnist_dir))
+    t, out = _setup(window, tmp_path, limit=256, epochs=1)
+    progress = []
+    t.trainingProgress.connect(progress.append)
+    r = _run(qtbot, t)
+    assert isinstance(r, TrainResult), r
+    p = t.panel
+    assert p.start_button.isEnabled() and not p.cancel_button.isEnabled()
+    assert any(m.progress is not None for m in progress)
+    # the plots hold what the reports said: training loss at fractional epochs, one test point per epoch
+    x, y = p.loss_line.getData()
+    assert len(x) >= 1 and x[-1] == pytest.approx(1.0) and np.all(np.isfinite(y)) and y[-1] > 0
+    tx, ty = p.test_line.getData()
+    assert list(tx) == [1.0] and ty[0] == pytest.approx(r.history[-1]["test_accuracy"] * 100)
+    assert not p.robust_line.isVisible()
+    # the file: loadable, with the CLI's metadata fields
+    assert out.is_file() and r.path == str(out)
+    model, meta = load_model(out)
+    for key in ("name", "recipe", "seed", "epochs", "train_samples", "test_accuracy", "test_samples", "history",
+                "training_seconds", "device", "versions", "date", "command", "fgsm_curve"):
+        assert key in meta, key
+    assert meta["train_samples"] == 256 and meta["test_samples"] == 300 and meta["epochs"] == 1
+    assert meta["recipe"]["optimizer"] == "Adam" and "adversarial" not in meta["recipe"]
+    assert meta["fgsm_curve"]["n"] == 300 and meta["fgsm_curve"]["accuracy"][0] == pytest.approx(meta["test_accuracy"])
+    assert 0.1 < meta["test_accuracy"] <= 1.0  # 256 images, one epoch: well above chance (10 %)
+    # the same weights as core training with the same settings (drawing between batches changes nothing)
+    reference = _weights_of_core_training(mnist_dir, p.config())
+    for k, v in model.state_dict().items():
+        assert torch.allclose(v, reference[k], atol=1e-5), k
+    # the robustness lab offers it; "Use as current model" loads it
+    assert any(m.path == str(out) for m in window.lab.models)
+    assert p.use_button.isVisibleTo(p)
+    with qtbot.waitSignal(window.modelReady, timeout=20000) as loaded:
+        p.use_button.click()
+    assert loaded.args[0].path == str(out)
+    assert checkpoint_path(out).is_file() and read_checkpoint_info(checkpoint_path(out))["epoch"] == 1
+
+
+def test_fgsm_rs_training_reports_pgd_robust_accuracy(qtbot, make_window, tmp_path, mnist_dir):
+    window = make_window(data_dir=str(mnist_dir))
+    t, out = _setup(window, tmp_path, limit=128, method="fgsm_rs", eval_limit=200, eps=0.1, robust_n=100)
+    p = t.panel
+    assert "0.125" in p.step_auto.text()  # auto step size 1.25·ε shown
+    r = _run(qtbot, t)
+    assert isinstance(r, TrainResult), r
+    robust = r.history[-1]["robust_accuracy"]
+    assert robust is not None and 0.0 <= robust <= 1.0
+    rx, ry = p.robust_line.getData()
+    assert list(rx) == [1.0] and ry[0] == pytest.approx(robust * 100)
+    assert p.robust_line.isVisible()
+    label = p.acc_legend.text()
+    assert "PGD-20, ε=0.1, n=100" in label
+    assert "PGD-20, ε=0.1, n=100" in p.status.text()
+    recipe = r.metadata["recipe"]
+    assert recipe["adversarial"] == "fgsm_rs" and recipe["adv_eps"] == 0.1 and recipe["adv_step_size"] == 0.125
+
+
+def test_cancel_stops_and_keeps_the_last_finished_epoch(qtbot, make_window, tmp_path, mnist_dir):
+    window = make_window(data_dir=str(mnist_dir))
+    t, out = _setup(window, tmp_path, limit=512, epochs=30, eval_limit=100)
+
+    def cancel_after_first_epoch(msg) -> None:
+        if msg.history:
+            t.cancel()
+
+    t.trainingProgress.connect(cancel_after_first_epoch)
+    r = _run(qtbot, t)
+    assert isinstance(r, TrainCancelled), r
+    assert 1 <= r.epochs_done < 30 and r.checkpoint == str(checkpoint_path(out))
+    assert read_checkpoint_info(r.checkpoint)["epoch"] == r.epochs_done
+    assert not out.exists()  # no model file for an unfinished run
+    p = t.panel
+    assert f"({r.epochs_done} of 30)" in p.status.text() and "Resume" in p.status.text()
+    assert p.start_button.isEnabled() and p.resume.isEnabled()
+    assert f"epoch {r.epochs_done} of 30" in p.checkpoint_label.text()
+
+
+def test_resume_continues_from_the_checkpoint(qtbot, make_window, tmp_path, mnist_dir):
+    window = make_window(data_dir=str(mnist_dir))
+    t, out = _setup(window, tmp_path, limit=256, epochs=1, eval_limit=100)
+    assert not t.panel.resume.isEnabled()  # no checkpoint yet
+    first = _run(qtbot, t)
+    assert isinstance(first, TrainResult)
+    p = t.panel
+    assert p.resume.isEnabled()
+    p.epochs.setValue(2)
+    p.resume.setChecked(True)
+    progress = []
+    t.trainingProgress.connect(progress.append)
+    r = _run(qtbot, t)
+    assert isinstance(r, TrainResult), r
+    assert r.first_epoch == 2 and r.metadata["resumed_from_epoch"] == 1
+    assert [h["epoch"] for h in r.history] == [1, 2]
+    assert r.history[0] == first.history[0]
+    assert all(m.progress.epoch == 2 for m in progress if m.progress is not None)
+    assert list(p.test_line.getData()[0]) == [1.0, 2.0]
+    # identical to two uninterrupted epochs (model, optimizer and RNG state all come back)
+    from advstudio.core.storage import load_model
+
+    model, _ = load_model(out)
+    reference = _weights_of_core_training(mnist_dir, p.config())
+    for k, v in model.state_dict().items():
+        assert torch.allclose(v, reference[k], atol=1e-5), k
+    # a checkpoint made with other settings is refused with the reason
+    p.epochs.setValue(3)
+    p.batch_size.setValue(32)
+    p.resume.setChecked(True)
+    bad = _run(qtbot, t)
+    assert isinstance(bad, TrainProblem) and "batch size" in bad.message and "batch size" in p.status.text()
+
+
+def test_a_missing_dataset_says_so_in_the_panel(qtbot, make_window, tmp_path, idx_folder):
+    window = make_window(data_dir=str(tmp_path / "nowhere"))
+    t = window.training
+    t.set_output(tmp_path / "m.safetensors")
+    with qtbot.waitSignal(t.trainingFailed, timeout=5000) as blocker:
+        assert t.start() is None
+    assert "does not exist" in blocker.args[0] and str(tmp_path / "nowhere") in blocker.args[0]
+    p = t.panel
+    assert p.data_message.isVisibleTo(p) and "nowhere" in p.data_text.text()
+    assert p.start_button.isEnabled() and not t.running
+    window.data_dir = str(idx_folder(20))  # a test split alone is not enough to train
+    assert t.start() is None
+    assert "train-images-idx3-ubyte" in p.data_text.text()
+
+
+def test_drawing_is_answered_while_training_runs(qtbot, make_window, tmp_path, mnist_dir):
+    window = make_window(data_dir=str(mnist_dir))
+    t, out = _setup(window, tmp_path, limit=0, epochs=1, eval_limit=100)  # all 60 000 images: long enough
+    seen = []
+    window.analysisShown.connect(lambda _a: seen.append(t.running))
+    with qtbot.waitSignal(t.trainingProgress, timeout=60000, check_params_cb=lambda m: m.progress is not None):
+        assert t.start() is not None
+    draw_digit(qtbot, window, 3)
+    assert seen and seen[-1] is True  # the prediction arrived while training was still running
+    with qtbot.waitSignal(t.trainingFinished, timeout=60000) as blocker:
+        t.cancel()
+    assert isinstance(blocker.args[0], TrainCancelled) and blocker.args[0].epochs_done == 0
+    assert "nothing was kept" in t.panel.status.text()
