@@ -1,7 +1,8 @@
 """Run a scripted studio session offscreen and export its report: docs/example-report.html and .pdf.
 
-The session: the demo 3 and its smallest flipping ε, a drawn 7 and its flip, a drawn 0 kept at ε = 0.1, the
-Activations dock on screen throughout, and a robustness-lab run (FGSM and PGD-40, ε 0–0.3) on N test images.
+The session: the demo 3 and its smallest flipping ε, a drawn 7 and its flip, a drawn 0 kept at ε = 0.1, the same
+3 at the same ε on the bundled robust model, the Activations dock on screen throughout, and a robustness-lab run
+(FGSM and PGD-40 on the standard model, PGD-40 on the robust one, ε 0–0.3) on N test images.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/example_report.py --data ../shared/mnist [--n 200] [--out docs]
 """
@@ -93,9 +94,25 @@ def main(argv: list[str] | None = None) -> int:
     log.keep_current()
     wait_activations("the activations of the 0")
 
+    # the lesson's defense step: the robust model against the same attack on the same 3
+    from advstudio.core.storage import robust_model_path
+
+    robust = robust_model_path().resolve()
+    flip_eps = log.attacks[0]["eps"]
+    window.open_model(robust)
+    wait(lambda: window.model_info is not None and Path(window.model_info.path).resolve() == robust,
+         "the robust model")
+    draw(3)
+    window.attack_panel.controls.set_eps(flip_eps)
+    wait(lambda: abs(window.analysis.attack.eps - flip_eps) < 1e-3, "the 3 on the robust model")
+    log.keep_current()
+    wait_activations("the activations of the 3 on the robust model")
+
     lab = window.lab
     entry = next(m for m in lab.models if m.key == "bundled")
-    specs = [LabSpec(entry, "fgsm", {}), LabSpec(entry, "pgd", {"steps": 40})]
+    robust_entry = next(m for m in lab.models if Path(m.path).resolve() == robust)
+    specs = [LabSpec(entry, "fgsm", {}), LabSpec(entry, "pgd", {"steps": 40}),
+             LabSpec(robust_entry, "pgd", {"steps": 40})]
     runs = len(log.labs)
     if lab.run_lab(specs, [0.0, 0.05, 0.1, 0.15, 0.2, 0.3], args.n) is None:
         raise SystemExit(f"the lab did not start: {problems}")

@@ -25,18 +25,3 @@ The gallery reads MNIST from a folder you choose; no MNIST images are shipped wi
 </ul>
 """
 
-SHORTCUTS_HTML = """
-<table>
-<tr><td><b>Ctrl+O</b></td><td>open an image of a digit</td></tr>
-<tr><td><b>Ctrl+M</b></td><td>open a model (.safetensors)</td></tr>
-<tr><td><b>Ctrl+S</b></td><td>save the adversarial image, perturbation and figure</td></tr>
-<tr><td><b>Ctrl+Z / Ctrl+Shift+Z</b></td><td>undo / redo a stroke</td></tr>
-<tr><td><b>Delete</b></td><td>clear the canvas</td></tr>
-<tr><td><b>E</b></td><td>eraser on/off</td></tr>
-<tr><td><b>[ / ]</b></td><td>thinner / thicker brush</td></tr>
-<tr><td><b>Ctrl+F</b></td><td>find the smallest ε that flips the prediction</td></tr>
-<tr><td><b>Ctrl+Right / Ctrl+Left</b></td><td>ε up / down by 0.01</td></tr>
-<tr><td><b>Ctrl+T</b></td><td>switch untargeted / targeted</td></tr>
-<tr><td><b>Ctrl+Q</b></td><td>quit</td></tr>
-</table>
-"""

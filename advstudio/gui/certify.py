@@ -10,11 +10,13 @@ import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import Signal, Slot
 
 from .certify_jobs import (CERTIFY_CURVE_KIND, CERTIFY_INPUT_KIND, DETECT_KIND, CertifyCancelled, CertifyCurveRequest,
                            CertifyInputRequest, DetectRequest, register_certify)
-from .messages import Failure, Reply
+from .job_client import JobClient
+from .messages import Failure
+from .mnist_folder import mnist_folder, mnist_problem
 from .panels.certify_panel import CertifyPanel
 
 if TYPE_CHECKING:
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
 EMPTY_CANVAS = "Draw a digit first: the canvas is empty."
 
 
-class CertifyStudio(QObject):
+class CertifyStudio(JobClient):
     inputCertified = Signal(object)  # CertifyInputResult
     curveFinished = Signal(object)  # CertifyCurveResult or CertifyCancelled
     detectFinished = Signal(object)  # DetectResult or CertifyCancelled
@@ -32,12 +34,9 @@ class CertifyStudio(QObject):
     progressShown = Signal(str, object)  # kind, CertifyProgress
 
     def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
-        self.window = window
+        super().__init__(window, (CERTIFY_INPUT_KIND, CERTIFY_CURVE_KIND, DETECT_KIND))
         self.panel = CertifyPanel()
         window.add_tab("certify", "Certify && detect", self.panel)
-        self.worker: "Worker | None" = None
-        self._gen = {CERTIFY_INPUT_KIND: -1, CERTIFY_CURVE_KIND: -1, DETECT_KIND: -1}
         self._curve_request: CertifyCurveRequest | None = None
         self._detect_request: DetectRequest | None = None
         self.panel.certifyRequested.connect(self.certify_input)
@@ -49,11 +48,8 @@ class CertifyStudio(QObject):
         window.canvas.inkChanged.connect(self._on_input_changed)
 
     def attach(self, worker: "Worker") -> None:
-        self.worker = worker
         register_certify(worker)
-        worker.replied.connect(self._on_reply)
-        worker.failed.connect(self._on_failure)
-        worker.progress.connect(self._on_progress)
+        self.listen(worker)
 
     def _model_name(self) -> str:
         info = self.window.model_info
@@ -76,8 +72,7 @@ class CertifyStudio(QObject):
             return None
         self.panel.set_input_shape(image.shape)
         req = CertifyInputRequest(np.ascontiguousarray(image, dtype=np.float32).copy(), self.panel.smoothing())
-        gen = self.worker.submit(CERTIFY_INPUT_KIND, req)
-        self._gen[CERTIFY_INPUT_KIND] = gen
+        gen = self.submit(CERTIFY_INPUT_KIND, req)
         self.panel.show_input_message(f"Certifying with {req.settings.describe()}…")
         return gen
 
@@ -86,42 +81,26 @@ class CertifyStudio(QObject):
         c = self.panel.certificate
         cur = self.window.current_input
         if c is not None and (cur is None or not np.array_equal(cur, c.image)):
-            self._gen[CERTIFY_INPUT_KIND] = -1
+            self.forget(CERTIFY_INPUT_KIND)
             self.panel.show_input_message("New input: Certify this input again.")
 
     # ------------------------------------------------------------------ data
     def data_problem(self) -> str | None:
         """A readable reason there is no MNIST folder to read, or None (the worker reports unreadable files)."""
-        from advstudio.core.data import HOW_TO_GET, resolve_data_dir
-
-        folder = resolve_data_dir(self.window.data_dir)
-        if folder is None:
-            return f"No MNIST folder is set. {HOW_TO_GET}"
-        if not folder.is_dir():
-            return f"The MNIST folder {folder} does not exist. {HOW_TO_GET}"
-        return None
+        return mnist_problem(self.window.data_dir)
 
     def _data_dir(self) -> str | None:
         problem = self.data_problem()
         if problem is not None:
             self._data_error(problem)
             return None
-        self.panel.data_message.hide()
-        from advstudio.core.data import resolve_data_dir
-
-        return str(resolve_data_dir(self.window.data_dir))
+        self.panel.show_data_error(None)
+        return mnist_folder(self.window.data_dir)
 
     def _data_error(self, message: str) -> None:
-        self.panel.data_text.setText(message)
-        self.panel.data_message.show()
+        self.panel.show_data_error(message)
         self.window._error("Cannot read MNIST", message)
         self.failedMessage.emit(message)
-
-    @Slot()
-    def _choose_folder(self) -> None:
-        self.window.ask_data_dir()
-        if self.data_problem() is None:
-            self.panel.data_message.hide()
 
     # ------------------------------------------------------------------ the curve
     @Slot()
@@ -135,8 +114,7 @@ class CertifyStudio(QObject):
         req = CertifyCurveRequest(self.panel.smoothing(), n, folder, threading.Event(), self._model_name())
         self._curve_request = req
         self.panel.set_curve_running(True)
-        self._gen[CERTIFY_CURVE_KIND] = self.worker.submit(CERTIFY_CURVE_KIND, req)
-        return self._gen[CERTIFY_CURVE_KIND]
+        return self.submit(CERTIFY_CURVE_KIND, req)
 
     @Slot()
     def cancel_curve(self) -> None:
@@ -156,8 +134,7 @@ class CertifyStudio(QObject):
         req = DetectRequest(data_dir=folder, cancel=threading.Event(), model_name=self._model_name(), **values)
         self._detect_request = req
         self.panel.set_detect_running(True)
-        self._gen[DETECT_KIND] = self.worker.submit(DETECT_KIND, req)
-        return self._gen[DETECT_KIND]
+        return self.submit(DETECT_KIND, req)
 
     @Slot()
     def cancel_detect(self) -> None:
@@ -166,18 +143,11 @@ class CertifyStudio(QObject):
             self.panel.detect_runner.eta.setText("Cancelling…")
 
     # ------------------------------------------------------------------ worker traffic
-    def _current(self, kind: str, generation: int) -> bool:
-        return not self.window._closed and kind in self._gen and self._gen[kind] == generation
-
-    @Slot(object)
-    def _on_reply(self, reply: Reply) -> None:
-        if not self._current(reply.kind, reply.generation):
-            return
-        value = reply.value
-        if reply.kind == CERTIFY_INPUT_KIND:
+    def on_reply(self, kind: str, value) -> None:
+        if kind == CERTIFY_INPUT_KIND:
             self.panel.set_certificate(value)
             self.inputCertified.emit(value)
-        elif reply.kind == CERTIFY_CURVE_KIND:
+        elif kind == CERTIFY_CURVE_KIND:
             self._curve_request = None
             self.panel.set_curve_running(False)
             if isinstance(value, CertifyCancelled):
@@ -186,7 +156,7 @@ class CertifyStudio(QObject):
             else:
                 self.panel.add_curve(value)
             self.curveFinished.emit(value)
-        elif reply.kind == DETECT_KIND:
+        elif kind == DETECT_KIND:
             self._detect_request = None
             self.panel.set_detect_running(False)
             if isinstance(value, CertifyCancelled):
@@ -196,20 +166,14 @@ class CertifyStudio(QObject):
                 self.panel.set_detection(value)
             self.detectFinished.emit(value)
 
-    @Slot(object)
-    def _on_progress(self, reply: Reply) -> None:
-        if not self._current(reply.kind, reply.generation):
-            return
-        if reply.kind == CERTIFY_CURVE_KIND:
-            self.panel.set_curve_progress(reply.value)
-        elif reply.kind == DETECT_KIND:
-            self.panel.set_detect_progress(reply.value)
-        self.progressShown.emit(reply.kind, reply.value)
+    def on_progress(self, kind: str, value) -> None:
+        if kind == CERTIFY_CURVE_KIND:
+            self.panel.set_curve_progress(value)
+        elif kind == DETECT_KIND:
+            self.panel.set_detect_progress(value)
+        self.progressShown.emit(kind, value)
 
-    @Slot(object)
-    def _on_failure(self, failure: Failure) -> None:
-        if not self._current(failure.kind, failure.generation):
-            return
+    def on_failure(self, failure: Failure) -> None:
         first = failure.message.splitlines()[0]
         if failure.kind == CERTIFY_INPUT_KIND:
             self.panel.show_input_message("Certification failed: " + first)

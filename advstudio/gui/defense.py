@@ -7,12 +7,14 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QFileDialog
 
 from .defense_jobs import (DEFENSE_KIND, USE_KIND, DefenseCancelled, DefenseProgress, DefenseRequest,
                            DefenseResult, UseDefenseRequest, register_defense)
-from .messages import Failure, ModelInfo, Reply
+from .job_client import JobClient
+from .messages import Failure, ModelInfo
+from .mnist_folder import mnist_folder
 from .panels.defense_lab import DefenseLabPanel
 
 if TYPE_CHECKING:
@@ -20,18 +22,15 @@ if TYPE_CHECKING:
     from .worker import Worker
 
 
-class DefenseStudio(QObject):
+class DefenseStudio(JobClient):
     defenseProgress = Signal(object)  # DefenseProgress
     defenseFinished = Signal(object)  # DefenseResult or DefenseCancelled
     defenseFailed = Signal(str)
 
     def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
-        self.window = window
+        super().__init__(window, (DEFENSE_KIND,))
         self.panel = DefenseLabPanel()
         window.add_tab("defenses", "Defenses", self.panel)
-        self.worker: "Worker | None" = None
-        self._gen = -1
         self._request: DefenseRequest | None = None
         self.base_info: ModelInfo | None = None  # the studio's undefended model
         self.defended_info: ModelInfo | None = None  # set while a defended model is the current one
@@ -49,11 +48,8 @@ class DefenseStudio(QObject):
 
     def attach(self, worker: "Worker") -> None:
         """Register the job kinds and listen to the worker (called once the window made it)."""
-        self.worker = worker
         register_defense(worker)
-        worker.replied.connect(self._on_reply)
-        worker.failed.connect(self._on_failure)
-        worker.progress.connect(self._on_progress)
+        self.listen(worker)
 
     # ------------------------------------------------------------------ models
     @Slot()
@@ -145,15 +141,13 @@ class DefenseStudio(QObject):
             self.defenseFailed.emit(problem)
             return None
         self.panel.show_data_error(None)
-        from advstudio.core.data import resolve_data_dir
-
         req = DefenseRequest(spec, attack, int(steps), tuple(float(e) for e in eps), int(n),
-                             str(resolve_data_dir(self.window.data_dir)), self._base_name(), threading.Event())
+                             mnist_folder(self.window.data_dir), self._base_name(), threading.Event())
         self._request = req
         self.panel.set_running(True)
-        self._gen = self.worker.submit(DEFENSE_KIND, req)
+        gen = self.submit(DEFENSE_KIND, req)
         self.window.show_tab("defenses")
-        return self._gen
+        return gen
 
     @Slot()
     def cancel(self) -> None:
@@ -166,37 +160,29 @@ class DefenseStudio(QObject):
         self.panel.set_running(False)
         if isinstance(value, DefenseResult):
             self.panel.set_data(value)
-            self.panel.progress.setValue(1000)
-            self.panel.eta.setText(f"Done in {value.seconds:.1f} s.")
+            self.panel.runner.finished(value.seconds)
         else:
             self.panel.eta.setText(f"Cancelled after {value.done}/{value.total} image-attacks; the plot is "
                                    "unchanged.")
         self.defenseFinished.emit(value)
 
     # ------------------------------------------------------------------ worker traffic
-    @Slot(object)
-    def _on_reply(self, reply: Reply) -> None:
-        if not self.window._closed and reply.kind == DEFENSE_KIND and reply.generation == self._gen:
-            self._finish(reply.value)
+    def on_reply(self, kind: str, value) -> None:
+        self._finish(value)
 
-    @Slot(object)
-    def _on_progress(self, reply: Reply) -> None:
-        if reply.kind == DEFENSE_KIND and reply.generation == self._gen and not self.window._closed:
-            value: DefenseProgress = reply.value
-            self.panel.set_progress(value)
-            self.defenseProgress.emit(value)
+    def on_progress(self, kind: str, value: DefenseProgress) -> None:
+        self.panel.set_progress(value)
+        self.defenseProgress.emit(value)
 
-    @Slot(object)
-    def _on_failure(self, failure: Failure) -> None:
-        if self.window._closed:
-            return
-        if failure.kind == DEFENSE_KIND and failure.generation == self._gen:
-            self._request = None
-            self.panel.set_running(False)
-            self.panel.eta.setText("")
-            if "MNIST" in failure.message:
-                self.panel.show_data_error(failure.message)
-            self.window._error("The defense run failed", failure.message)
-            self.defenseFailed.emit(failure.message)
-        elif failure.kind == USE_KIND:
+    def on_failure(self, failure: Failure) -> None:
+        self._request = None
+        self.panel.set_running(False)
+        self.panel.eta.setText("")
+        if "MNIST" in failure.message:
+            self.panel.show_data_error(failure.message)
+        self.window._error("The defense run failed", failure.message)
+        self.defenseFailed.emit(failure.message)
+
+    def on_other_failure(self, failure: Failure) -> None:
+        if failure.kind == USE_KIND:
             self._update_use_status()  # the window reports the error; the current model stayed

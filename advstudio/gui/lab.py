@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QFileDialog
 
 from .lab_jobs import INPUT_KIND, LAB_KIND, register_lab
 from .lab_messages import (InputAttackRequest, InputAttackResult, LabCancelled, LabProgress, LabRequest, LabResult,
                            LabSpec, ModelEntry)
-from .messages import Failure, ModelInfo, Reply
+from .job_client import JobClient
+from .messages import Failure, ModelInfo
+from .mnist_folder import mnist_folder, mnist_problem
 from .panels.attack_lab import AttackLabPanel
 from .panels.robustness_lab import RobustnessLabPanel
 
@@ -30,17 +32,16 @@ BUNDLED_KEY = "bundled"
 FILTERS = {"csv": "CSV (*.csv)", "json": "JSON (*.json)", "png": "PNG image (*.png)"}
 
 
-class StudioLab(QObject):
+class StudioLab(JobClient):
     inputAttackShown = Signal(object)  # InputAttackResult
     labProgress = Signal(object)  # LabProgress
     labFinished = Signal(object)  # LabResult or LabCancelled
     labFailed = Signal(str)
 
     def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
+        super().__init__(window, (INPUT_KIND, LAB_KIND))
         from advstudio.core.storage import bundled_model_path, robust_model_path
 
-        self.window = window
         self.attack_panel = AttackLabPanel()
         self.panel = RobustnessLabPanel()
         window.add_tab("attack_lab", "Any attack", self.attack_panel)
@@ -51,9 +52,6 @@ class StudioLab(QObject):
             self.models.append(ModelEntry(str(robust.resolve()), "bundled robust model (PGD-trained)", str(robust)))
         self._checked: set[str] = {BUNDLED_KEY}
         self.panel.set_models(self.models, self._checked)
-        self.worker: "Worker | None" = None
-        self._input_gen = -1
-        self._lab_gen = -1
         self._lab_request: LabRequest | None = None
         self._input_image: np.ndarray | None = None  # the input the norms table belongs to
         self.attack_panel.runRequested.connect(self.run_input_attack)
@@ -69,11 +67,8 @@ class StudioLab(QObject):
 
     def attach(self, worker: "Worker") -> None:
         """Register the lab's job kinds and listen to the worker (called once the window made it)."""
-        self.worker = worker
         register_lab(worker)
-        worker.replied.connect(self._on_reply)
-        worker.failed.connect(self._on_failure)
-        worker.progress.connect(self._on_progress)
+        self.listen(worker)
 
     # ------------------------------------------------------------------ model registry
     def add_model(self, entry: ModelEntry, checked: bool = True) -> None:
@@ -125,9 +120,9 @@ class StudioLab(QObject):
             return None
         form = self.attack_panel.form
         req = InputAttackRequest(w.current_input.copy(), form.attack(), form.settings(), form.target_class())
-        self._input_gen = self.worker.submit(INPUT_KIND, req)
+        gen = self.submit(INPUT_KIND, req)
         self.attack_panel.set_busy(True, "Running…")
-        return self._input_gen
+        return gen
 
     @Slot()
     def _on_input_changed(self) -> None:
@@ -149,19 +144,7 @@ class StudioLab(QObject):
     # ------------------------------------------------------------------ robustness lab
     def data_problem(self) -> str | None:
         """A readable reason the MNIST test set cannot be read, or None when the folder looks usable."""
-        from advstudio.core.data import HOW_TO_GET, SPLIT_FILES, resolve_data_dir
-
-        folder = resolve_data_dir(self.window.data_dir)
-        if folder is None:
-            return f"No MNIST folder is set. {HOW_TO_GET}"
-        if not folder.is_dir():
-            return f"The MNIST folder {folder} does not exist. {HOW_TO_GET}"
-        stems = SPLIT_FILES["test"]
-        names = {p.name for p in folder.iterdir()}
-        missing = [s for s in stems if s not in names and s + ".gz" not in names]
-        if missing:
-            return f"{folder} has no {missing[0]} (or .gz). {HOW_TO_GET}"
-        return None
+        return mnist_problem(self.window.data_dir, ("test",))
 
     @Slot()
     def run_lab_from_panel(self) -> int | None:
@@ -188,15 +171,13 @@ class StudioLab(QObject):
             self._data_error(problem)
             return None
         self.panel.show_data_error(None)
-        from advstudio.core.data import resolve_data_dir
-
-        req = LabRequest(tuple(specs), tuple(float(e) for e in eps), int(n), str(resolve_data_dir(self.window.data_dir)),
+        req = LabRequest(tuple(specs), tuple(float(e) for e in eps), int(n), mnist_folder(self.window.data_dir),
                          threading.Event(), target)
         self._lab_request = req
         self.panel.set_running(True)
-        self._lab_gen = self.worker.submit(LAB_KIND, req)
+        gen = self.submit(LAB_KIND, req)
         self.window.tabs.setCurrentWidget(self.panel)
-        return self._lab_gen
+        return gen
 
     @Slot()
     def cancel_lab(self) -> None:
@@ -209,19 +190,12 @@ class StudioLab(QObject):
         self.window._error("Cannot read MNIST", message)
         self.labFailed.emit(message)
 
-    @Slot()
-    def _choose_folder(self) -> None:
-        self.window.ask_data_dir()
-        if self.data_problem() is None:
-            self.panel.show_data_error(None)
-
     def _finish_lab(self, value: LabResult | LabCancelled) -> None:
         self._lab_request = None
         self.panel.set_running(False)
         if isinstance(value, LabResult):
             self.panel.add_curves(value.curves)
-            self.panel.progress.setValue(1000)
-            self.panel.eta.setText(f"Done in {value.seconds:.1f} s.")
+            self.panel.runner.finished(value.seconds)
         else:
             self.panel.eta.setText(f"Cancelled after {value.done}/{value.total} image-attacks; nothing was added.")
         self.labFinished.emit(value)
@@ -261,30 +235,22 @@ class StudioLab(QObject):
         return out
 
     # ------------------------------------------------------------------ worker traffic
-    @Slot(object)
-    def _on_reply(self, reply: Reply) -> None:
-        if self.window._closed:
-            return
-        if reply.kind == INPUT_KIND and reply.generation == self._input_gen:
-            self._show_input_result(reply.value)
-        elif reply.kind == LAB_KIND and reply.generation == self._lab_gen:
-            self._finish_lab(reply.value)
+    def on_reply(self, kind: str, value) -> None:
+        if kind == INPUT_KIND:
+            self._show_input_result(value)
+        elif kind == LAB_KIND:
+            self._finish_lab(value)
 
-    @Slot(object)
-    def _on_progress(self, reply: Reply) -> None:
-        if reply.kind == LAB_KIND and reply.generation == self._lab_gen and not self.window._closed:
-            value: LabProgress = reply.value
+    def on_progress(self, kind: str, value: LabProgress) -> None:
+        if kind == LAB_KIND:
             self.panel.set_progress(value)
             self.labProgress.emit(value)
 
-    @Slot(object)
-    def _on_failure(self, failure: Failure) -> None:
-        if self.window._closed:
-            return
-        if failure.kind == INPUT_KIND and failure.generation == self._input_gen:
+    def on_failure(self, failure: Failure) -> None:
+        if failure.kind == INPUT_KIND:
             self.attack_panel.set_busy(False, "The attack failed: " + failure.message.splitlines()[0])
             self.window._error("The attack failed", failure.message)
-        elif failure.kind == LAB_KIND and failure.generation == self._lab_gen:
+        elif failure.kind == LAB_KIND:
             self._lab_request = None
             self.panel.set_running(False)
             self.panel.eta.setText("")

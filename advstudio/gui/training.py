@@ -7,10 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QFileDialog
 
-from .messages import Failure, Reply
+from .job_client import JobClient
+from .messages import Failure
+from .mnist_folder import mnist_folder, mnist_problem
 from .panels.training_panel import TrainingPanel
 from .training_jobs import TRAIN_KIND, register_training
 from .training_messages import (TrainCancelled, TrainProblem, TrainProgress, TrainRequest, TrainResult,
@@ -21,18 +23,15 @@ if TYPE_CHECKING:
     from .worker import Worker
 
 
-class TrainingStudio(QObject):
+class TrainingStudio(JobClient):
     trainingProgress = Signal(object)  # TrainProgress
     trainingFinished = Signal(object)  # TrainResult, TrainCancelled or TrainProblem
     trainingFailed = Signal(str)
 
     def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
-        self.window = window
+        super().__init__(window, (TRAIN_KIND,))
         self.panel = TrainingPanel()
         window.add_tab("training", "Training", self.panel)
-        self.worker: "Worker | None" = None
-        self._gen = -1
         self._request: TrainRequest | None = None
         self.result: TrainResult | None = None
         self._output_edited = False
@@ -47,11 +46,8 @@ class TrainingStudio(QObject):
         self.refresh_checkpoint()
 
     def attach(self, worker: "Worker") -> None:
-        self.worker = worker
         register_training(worker)
-        worker.replied.connect(self._on_reply)
-        worker.failed.connect(self._on_failure)
-        worker.progress.connect(self._on_progress)
+        self.listen(worker)
 
     @property
     def running(self) -> bool:
@@ -114,24 +110,8 @@ class TrainingStudio(QObject):
     # ------------------------------------------------------------------ dataset
     def data_problem(self) -> str | None:
         """A readable reason MNIST (train and test) cannot be read, or None when the folder looks usable."""
-        from advstudio.core.data import HOW_TO_GET, SPLIT_FILES, _find, resolve_data_dir
-
-        folder = resolve_data_dir(self.window.data_dir)
-        if folder is None:
-            return f"No MNIST folder is set, and training needs it. {HOW_TO_GET}"
-        if not folder.is_dir():
-            return f"The MNIST folder {folder} does not exist. {HOW_TO_GET}"
-        for split in ("train", "test"):
-            for stem in SPLIT_FILES[split]:
-                if _find(folder, stem) is None:
-                    return f"{folder} has no {stem} (or {stem}.gz); training needs both splits. {HOW_TO_GET}"
-        return None
-
-    @Slot()
-    def _choose_folder(self) -> None:
-        self.window.ask_data_dir()
-        if self.data_problem() is None:
-            self.panel.show_data_error(None)
+        return mnist_problem(self.window.data_dir, ("train", "test"), unset_note=", and training needs it",
+                             missing_note="; training needs both splits")
 
     # ------------------------------------------------------------------ running
     @Slot()
@@ -158,18 +138,15 @@ class TrainingStudio(QObject):
             self.trainingFailed.emit(problem)
             return None
         self.panel.show_data_error(None)
-        from advstudio.core.data import resolve_data_dir
-
         resume = self.panel.resume.isChecked() and self.panel.resume.isEnabled()
-        req = TrainRequest(config, str(resolve_data_dir(self.window.data_dir)), out, str(checkpoint_path(out)),
+        req = TrainRequest(config, mnist_folder(self.window.data_dir), out, str(checkpoint_path(out)),
                            resume)
         self._request = req
         self.result = None
         self.panel.begin(config)
         self.panel.set_running(True)
         self.panel.status.setText("Training runs in the background: drawing and attacking stay live.")
-        self._gen = self.worker.submit(TRAIN_KIND, req)
-        return self._gen
+        return self.submit(TRAIN_KIND, req)
 
     @Slot()
     def cancel(self) -> None:
@@ -201,24 +178,16 @@ class TrainingStudio(QObject):
         self.trainingFinished.emit(value)
 
     # ------------------------------------------------------------------ worker traffic
-    @Slot(object)
-    def _on_reply(self, reply: Reply) -> None:
-        if reply.kind == TRAIN_KIND and reply.generation == self._gen and not self.window._closed:
-            self._finish(reply.value)
+    def on_reply(self, kind: str, value) -> None:
+        self._finish(value)
 
-    @Slot(object)
-    def _on_progress(self, reply: Reply) -> None:
-        if reply.kind == TRAIN_KIND and reply.generation == self._gen and not self.window._closed:
-            value: TrainProgress = reply.value
-            self.panel.set_progress(value)
-            if value.progress is not None and value.progress.batch == value.progress.batches:
-                self.refresh_checkpoint()
-            self.trainingProgress.emit(value)
+    def on_progress(self, kind: str, value: TrainProgress) -> None:
+        self.panel.set_progress(value)
+        if value.progress is not None and value.progress.batch == value.progress.batches:
+            self.refresh_checkpoint()
+        self.trainingProgress.emit(value)
 
-    @Slot(object)
-    def _on_failure(self, failure: Failure) -> None:
-        if failure.kind != TRAIN_KIND or failure.generation != self._gen or self.window._closed:
-            return
+    def on_failure(self, failure: Failure) -> None:
         self._request = None
         self.panel.show_problem("Training failed: " + failure.message)
         self.refresh_checkpoint()

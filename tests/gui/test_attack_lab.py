@@ -183,3 +183,14 @@ def test_a_missing_dataset_shows_an_error_and_changes_nothing(qtbot, make_window
     monkeypatch.setattr(window, "ask_data_dir", lambda: window.set_data_dir(good))
     lab.panel.choose_folder.click()
     assert lab.panel.data_message.isHidden() and window.data_dir == str(good)
+
+
+def test_the_lab_offers_the_bundled_robust_model_beside_the_standard_one(window):
+    from pathlib import Path
+
+    from advstudio.core.storage import robust_model_path
+
+    keys = [m.key for m in window.lab.models]
+    assert keys[0] == "bundled"
+    robust = [m for m in window.lab.models if Path(m.path).resolve() == robust_model_path().resolve()]
+    assert len(robust) == 1 and "robust" in robust[0].name

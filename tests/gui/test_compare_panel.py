@@ -21,7 +21,8 @@ from qt_helpers import draw_digit
 
 @pytest.fixture
 def no_robust(monkeypatch, tmp_path):
-    """Pretend the bundled robust model is not shipped (it lands later; the tests must not depend on it)."""
+    """Pretend the bundled robust model is not shipped (an installation without it). Request it before `window`,
+    so the window is built without it."""
     import advstudio.core.storage as storage
 
     absent = tmp_path / "absent" / storage.ROBUST_MODEL
@@ -130,7 +131,7 @@ def test_two_models_give_each_its_own_prediction_and_eps_moves_both(qtbot, windo
     assert window.errors == []
 
 
-def test_missing_robust_and_corrupt_models_are_reported_on_their_side_only(qtbot, window, no_robust, bundled_model,
+def test_missing_robust_and_corrupt_models_are_reported_on_their_side_only(qtbot, no_robust, window, bundled_model,
                                                                            tmp_path):
     c = window.compare
     window.show_tab("compare")

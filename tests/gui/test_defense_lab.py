@@ -92,9 +92,9 @@ def test_ensemble_transfer_equals_white_box_for_identical_members(qtbot, dwindow
     studio = dwindow.defense
     studio.refresh_models()
     studio.panel.set_defense("ensemble")
-    studio.panel.set_checked({m.key for m in lab.models})
+    studio.panel.set_checked({"bundled", lab.models[-1].key})  # the bundled model and its copy
     spec = studio.panel.spec()
-    assert len(spec.members) == 2
+    assert len(spec.members) == 2 and spec.members[1].path == str(copy)
     r = _run(qtbot, dwindow, spec, "fgsm", 1, [0.0, 0.2], 24)
     # identical members: the ensemble's logits are one member's, so the transferred attack is white-box
     assert r.curve("plain").accuracy == r.curve("adaptive").accuracy == r.curve("undefended").accuracy

@@ -8,27 +8,20 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import (QDoubleSpinBox, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar,
-                               QPushButton, QScrollArea, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDoubleSpinBox, QGridLayout, QGroupBox, QLabel, QPushButton, QSpinBox, QSplitter,
+                               QVBoxLayout, QWidget)
 
 from ..certify_jobs import (CertifyCurveResult, CertifyInputResult, CertifyProgress, DetectResult, SmoothingSettings,
                             linf_as_l2)
 from ..lab_messages import DEFENSE_NOTE
 from ..theme import style_plot
+from .layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side
 
 CURVE_COLOURS = ("#3a78c2", "#d0402b", "#2e7d32", "#8e44ad", "#f0a020", "#16a085", "#7f8c8d")
 ROC_STYLE = {"fgsm": ("FGSM", "#3a78c2"), "pgd": ("PGD", "#2e7d32"), "adaptive_pgd": ("adaptive PGD", "#d0402b")}
 ROC_DASHED = {"pgd"}  # FGSM and PGD often both hug the top-left corner: a dashed PGD keeps both visible
 EXAMPLE_LINF_EPS = 0.1
-
-
-def eta_text(p: CertifyProgress, unit: str) -> str:
-    if p.done > 0 and p.elapsed > 0.5:
-        left = p.elapsed / p.done * (p.total - p.done)
-        eta = f"about {left:.0f} s left" if left < 120 else f"about {left / 60:.1f} min left"
-    else:
-        eta = "estimating time left…"
-    return f"{p.label} · {p.done}/{p.total} {unit} · {eta}"
+WAITING = "Waiting for the worker…"
 
 
 def _spin(lo: int, hi: int, value: int, step: int, tip: str) -> QSpinBox:
@@ -50,41 +43,6 @@ def _dspin(lo: float, hi: float, value: float, step: float, decimals: int, tip: 
     return s
 
 
-class _Runner:
-    """Run / Cancel buttons, a progress bar and its ETA line."""
-
-    def __init__(self, run_text: str) -> None:
-        self.run = QPushButton(run_text)
-        self.cancel = QPushButton("Cancel")
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.eta = QLabel("")
-        self.eta.setWordWrap(True)
-        self.running = False
-
-    def add_to(self, grid: QGridLayout, row: int) -> None:
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run)
-        buttons.addWidget(self.cancel)
-        grid.addLayout(buttons, row, 0, 1, 4)
-        grid.addWidget(self.progress, row + 1, 0, 1, 4)
-        grid.addWidget(self.eta, row + 2, 0, 1, 4)
-
-    def set_running(self, running: bool, inputs: list[QWidget]) -> None:
-        self.running = running
-        self.run.setEnabled(not running)
-        self.cancel.setEnabled(running)
-        for w in inputs:
-            w.setEnabled(not running)
-        if running:
-            self.progress.setValue(0)
-            self.eta.setText("Waiting for the worker…")
-
-    def set_progress(self, p: CertifyProgress, unit: str) -> None:
-        self.progress.setValue(int(round(1000 * p.done / p.total)) if p.total else 0)
-        self.eta.setText(eta_text(p, unit))
-
-
 class CertifyPanel(QWidget):
     certifyRequested = Signal()
     curveRequested = Signal()
@@ -103,15 +61,7 @@ class CertifyPanel(QWidget):
         self.roc_items: dict[str, pg.PlotDataItem] = {}
         self._build_controls()
         self._build_views()
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.controls_scroll)
-        split.addWidget(self.views)
-        split.setStretchFactor(0, 0)
-        split.setStretchFactor(1, 1)
-        split.setSizes([380, 900])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(split)
+        side_by_side(self, self.controls_scroll, self.views, (380, 900))
         self.set_input_shape((28, 28))
         self.set_curve_running(False)
         self.set_detect_running(False)
@@ -152,8 +102,8 @@ class CertifyPanel(QWidget):
         g.addWidget(QLabel("test images N:"), 7, 0, 1, 2)
         self.curve_samples = _spin(5, 10_000, 100, 50, "The first N images of the MNIST test set")
         g.addWidget(self.curve_samples, 7, 2, 1, 2)
-        self.curve_runner = _Runner("Run curve")
-        self.curve_runner.add_to(g, 8)
+        self.curve_runner = RunControls("Run curve", starting=WAITING)
+        self.curve_runner.add_to_grid(g, 8, 4)
         self.clear_curves = QPushButton("Clear curves")
         g.addWidget(self.clear_curves, 11, 0, 1, 4)
         v.addWidget(smooth)
@@ -176,27 +126,16 @@ class CertifyPanel(QWidget):
                                        ("steps:", self.steps), ("λ:", self.lam))):
             d.addWidget(QLabel(text), 1 + i // 2, 2 * (i % 2))
             d.addWidget(w, 1 + i // 2, 2 * (i % 2) + 1)
-        self.detect_runner = _Runner("Fit and measure")
-        self.detect_runner.add_to(d, 4)
+        self.detect_runner = RunControls("Fit and measure", starting=WAITING)
+        self.detect_runner.add_to_grid(d, 4, 4)
         v.addWidget(detect)
 
-        self.data_message = QFrame()
-        self.data_message.setFrameShape(QFrame.Shape.StyledPanel)
-        dl = QVBoxLayout(self.data_message)
-        self.data_text = QLabel("")
-        self.data_text.setWordWrap(True)
-        self.choose_folder = QPushButton("Choose MNIST folder…")
-        dl.addWidget(self.data_text)
-        dl.addWidget(self.choose_folder)
-        self.data_message.hide()
+        self.data_message = DataMessage()
+        self.data_text, self.choose_folder = self.data_message.text, self.data_message.choose_folder
         v.addWidget(self.data_message)
         v.addStretch(1)
 
-        self.controls_scroll = QScrollArea()
-        self.controls_scroll.setWidgetResizable(True)
-        self.controls_scroll.setWidget(box)
-        self.controls_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.controls_scroll.setMinimumWidth(280)
+        self.controls_scroll = scroll_area(box, 280)
         self.certify_button.clicked.connect(self.certifyRequested)
         self.curve_runner.run.clicked.connect(self.curveRequested)
         self.curve_runner.cancel.clicked.connect(self.curveCancelRequested)
@@ -205,24 +144,12 @@ class CertifyPanel(QWidget):
         self.choose_folder.clicked.connect(self.chooseFolderRequested)
         self.clear_curves.clicked.connect(self.clear_curve_plot)
 
-    def _plot(self, bottom: str, left: str) -> pg.PlotWidget:
-        p = pg.PlotWidget()
-        p.setMenuEnabled(False)
-        p.setMouseEnabled(False, False)
-        p.hideButtons()
-        p.setLabel("bottom", bottom)
-        p.setLabel("left", left)
-        p.getAxis("bottom").enableAutoSIPrefix(False)
-        p.showGrid(x=True, y=True, alpha=0.2)
-        p.setMinimumHeight(180)
-        return p
-
     def _build_views(self) -> None:
         self.views = QSplitter(Qt.Orientation.Vertical)
         top = QWidget()
         tl = QVBoxLayout(top)
         tl.setContentsMargins(4, 4, 4, 4)
-        self.curve_plot = self._plot("L2 radius r  (pixel units 0–1; ‖δ‖₂ ≤ r)", "certified accuracy %")
+        self.curve_plot = fixed_plot("L2 radius r  (pixel units 0–1; ‖δ‖₂ ≤ r)", "certified accuracy %", 180)
         self.curve_plot.setYRange(0, 100, padding=0.02)
         self.curve_legend = self.curve_plot.addLegend(offset=(8, -8), labelTextSize="9pt")  # bottom left: free
         self.curve_caption = QLabel("Run curve: certified accuracy of the smoothed classifier against L2 radius "
@@ -234,8 +161,8 @@ class CertifyPanel(QWidget):
         bottom = QWidget()
         bl = QVBoxLayout(bottom)
         bl.setContentsMargins(4, 4, 4, 4)
-        self.roc_plot = self._plot("false-positive rate (clean test images flagged)",
-                                   "true-positive rate (attacked flagged)")
+        self.roc_plot = fixed_plot("false-positive rate (clean test images flagged)",
+                                   "true-positive rate (attacked flagged)", 180)
         self.roc_plot.setXRange(0, 1, padding=0.02)
         self.roc_plot.setYRange(0, 1, padding=0.02)
         self.roc_legend = self.roc_plot.addLegend(offset=(-8, -8), labelTextSize="9pt")
@@ -283,6 +210,9 @@ class CertifyPanel(QWidget):
                              f"{EXAMPLE_LINF_EPS:g} over {pixels} pixels is an L2 distance of up to {l2:.1f}.")
 
     # ------------------------------------------------------------------ the input's certificate
+    def show_data_error(self, message: str | None) -> None:
+        self.data_message.show_message(message)
+
     def show_input_message(self, text: str) -> None:
         self.certificate = None
         self.input_result.setText(text)
@@ -310,15 +240,14 @@ class CertifyPanel(QWidget):
         self.curve_runner.set_running(running, [self.curve_samples, self.clear_curves])
 
     def set_curve_progress(self, p: CertifyProgress) -> None:
-        self.curve_runner.set_progress(p, "images")
+        self.curve_runner.show_progress(p, "images")
 
     def add_curve(self, r: CertifyCurveResult) -> None:
         colour = CURVE_COLOURS[len(self.curves) % len(CURVE_COLOURS)]
         item = self.curve_plot.plot(r.radii, r.accuracy * 100.0, pen=pg.mkPen(colour, width=2), name=r.label())
         self.curves.append(r)
         self.curve_items.append(item)
-        self.curve_runner.progress.setValue(1000)
-        self.curve_runner.eta.setText(f"Done in {r.seconds:.1f} s.")
+        self.curve_runner.finished(r.seconds)
         self.curve_caption.setText(
             f"{r.model_name}: randomized smoothing, {r.label()} test images. Certified correct {r.correct}, "
             f"abstained {r.abstained}, certified a wrong class {r.wrong}. Certified accuracy at r = 0 is "
@@ -343,7 +272,7 @@ class CertifyPanel(QWidget):
                                                  self.detect_eps, self.steps, self.lam])
 
     def set_detect_progress(self, p: CertifyProgress) -> None:
-        self.detect_runner.set_progress(p, "image-attacks")
+        self.detect_runner.show_progress(p, "image-attacks")
 
     def set_detection(self, r: DetectResult) -> None:
         self.detection = r
@@ -360,8 +289,7 @@ class CertifyPanel(QWidget):
             style = Qt.PenStyle.DashLine if name in ROC_DASHED else Qt.PenStyle.SolidLine
             self.roc_items[name] = self.roc_plot.plot(roc.fpr, roc.tpr, pen=pg.mkPen(colour, width=2, style=style),
                                                       name=label)
-        self.detect_runner.progress.setValue(1000)
-        self.detect_runner.eta.setText(f"Done in {r.seconds:.1f} s.")
+        self.detect_runner.finished(r.seconds)
         self.detect_summary.setText(detection_summary(r))
 
 

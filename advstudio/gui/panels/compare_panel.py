@@ -75,6 +75,18 @@ def summary_text(result: CompareResult) -> str:
     return text + "."
 
 
+def _headline(text: str) -> QLabel:
+    """A 12 pt bold, wrapping, selectable label: a side's verdict or the summary under both sides."""
+    label = QLabel(text)
+    font = QFont()
+    font.setPointSize(12)
+    font.setBold(True)
+    label.setFont(font)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
 class CompareSideView(QWidget):
     """One side: which model, what it is, the three images, and the verdict (or why there is none)."""
 
@@ -99,15 +111,9 @@ class CompareSideView(QWidget):
         self.about.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.views = AttackViews()
         self.views.glw.setMinimumHeight(150)
-        self.banner = QLabel("Draw a digit to compare.")
-        font = QFont()
-        font.setPointSize(12)
-        font.setBold(True)
-        self.banner.setFont(font)
-        self.banner.setWordWrap(True)
+        self.banner = _headline("Draw a digit to compare.")
         self.banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.banner.setMinimumHeight(34)
-        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         head = QHBoxLayout()
         head.addWidget(self.title)
         head.addWidget(self.combo, 1)
@@ -218,13 +224,7 @@ class ComparePanel(QWidget):
         self.sides_layout.setContentsMargins(0, 0, 0, 0)
         for view in self.sides:
             self.sides_layout.addWidget(view, 1)
-        self.summary = QLabel("Draw a digit to compare the two models.")
-        font = QFont()
-        font.setPointSize(12)
-        font.setBold(True)
-        self.summary.setFont(font)
-        self.summary.setWordWrap(True)
-        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary = _headline("Draw a digit to compare the two models.")
         self.summary.setToolTip("What the two sides show, in words")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)

@@ -9,14 +9,15 @@ import html
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QHeaderView,
-                               QLabel, QLineEdit, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QScrollArea,
-                               QSpinBox, QSplitter, QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSpinBox, QStackedWidget,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..defense_jobs import CREDIT_NOTE, DefenseProgress, DefenseResult, DefenseSpec
 from ..lab_messages import ModelEntry
 from ..theme import style_plot
+from .layout import RunControls, fixed_plot, scroll_area, side_by_side
+from .robustness_lab import read_eps_list
 
 DEFAULT_EPS = "0, 0.1, 0.2, 0.3"
 DEFENSE_CHOICES = (("bit_depth", "Bit-depth reduction"), ("median", "Median filter"),
@@ -32,13 +33,7 @@ ROLE_TITLES = {"undefended": "undefended", "plain": "plain attack", "adaptive": 
 
 def parse_eps(text: str) -> list[float]:
     """"0, 0.1 0.3" -> [0.0, 0.1, 0.3] (sorted, unique, each in [0, 1]); ValueError with a readable message."""
-    parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p.strip()]
-    if not parts:
-        raise ValueError("Enter at least one ε, e.g. 0, 0.1, 0.2, 0.3")
-    try:
-        values = sorted({float(p) for p in parts})
-    except ValueError:
-        raise ValueError(f"Could not read the ε list {text!r}: use numbers separated by commas") from None
+    values = read_eps_list(text)
     if values[0] < 0 or values[-1] > 1:
         raise ValueError("ε is in pixel units: every value must lie in [0, 1]")
     return values
@@ -60,15 +55,7 @@ class DefenseLabPanel(QWidget):
         self.running = False
         self._build_controls()
         self._build_views()
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.controls_scroll)
-        split.addWidget(self.views)
-        split.setStretchFactor(0, 0)
-        split.setStretchFactor(1, 1)
-        split.setSizes([300, 900])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(split)
+        side_by_side(self, self.controls_scroll, self.views, (300, 900))
         self._on_defense()
         self._on_attack()
         self.set_running(False)
@@ -174,19 +161,10 @@ class DefenseLabPanel(QWidget):
         af.addRow("steps:", self.steps)
         af.addRow("ε list:", self.eps_edit)
         af.addRow("test images:", self.samples)
-        buttons = QHBoxLayout()
-        self.run_button = QPushButton("Run")
-        self.run_button.setDefault(True)
-        self.cancel_button = QPushButton("Cancel")
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        af.addRow(buttons)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.eta = QLabel("")
-        self.eta.setWordWrap(True)
-        af.addRow(self.progress)
-        af.addRow(self.eta)
+        self.runner = RunControls("Run", default=True)
+        self.run_button, self.cancel_button = self.runner.run, self.runner.cancel
+        self.progress, self.eta = self.runner.progress, self.runner.eta
+        self.runner.add_to_form(af)
         self.data_error = QLabel("")
         self.data_error.setWordWrap(True)
         self.data_error.hide()
@@ -206,12 +184,7 @@ class DefenseLabPanel(QWidget):
         ul.addWidget(self.use_status)
         v.addWidget(ubox)
         v.addStretch(1)
-        self.controls_scroll = QScrollArea()
-        self.controls_scroll.setWidgetResizable(True)
-        self.controls_scroll.setWidget(box)
-        self.controls_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.controls_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.controls_scroll.setMinimumWidth(250)
+        self.controls_scroll = scroll_area(box, 250, horizontal=False)
         self.defense_combo.currentIndexChanged.connect(self._on_defense)
         self.attack_combo.currentIndexChanged.connect(self._on_attack)
         self.member_list.itemChanged.connect(self._sync_transfer)
@@ -234,16 +207,8 @@ class DefenseLabPanel(QWidget):
         self.note.setWordWrap(True)
         self.note.setStyleSheet("QLabel { font-style: italic; font-weight: bold; }")
         v.addWidget(self.note)
-        self.plot = pg.PlotWidget()
-        self.plot.setMenuEnabled(False)
-        self.plot.setMouseEnabled(False, False)
-        self.plot.hideButtons()
-        self.plot.setLabel("bottom", "ε  (L∞, pixel units 0–1)")
-        self.plot.setLabel("left", "accuracy %")
-        self.plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.plot = fixed_plot("ε  (L∞, pixel units 0–1)", "accuracy %", 220)
         self.plot.setYRange(0, 100, padding=0.02)
-        self.plot.showGrid(x=True, y=True, alpha=0.2)
-        self.plot.setMinimumHeight(220)
         self.key = QLabel("")  # the legend, above the plot so it never hides a curve
         self.key.setWordWrap(True)
         self.key.setTextFormat(Qt.TextFormat.RichText)
@@ -348,15 +313,11 @@ class DefenseLabPanel(QWidget):
 
     def set_running(self, running: bool) -> None:
         self.running = running
-        self.run_button.setEnabled(not running)
-        self.cancel_button.setEnabled(running)
-        if running:
-            self.progress.setValue(0)
-            self.eta.setText("Starting…")
+        self.runner.set_running(running)
 
     def set_progress(self, p: DefenseProgress) -> None:
         frac = p.done / p.total if p.total else 0.0
-        self.progress.setValue(int(round(frac * 1000)))
+        self.runner.set_fraction(p.done, p.total)
         eta = f", about {p.elapsed * (1 - frac) / frac:.0f} s left" if frac > 0 else ""
         self.eta.setText(f"{p.label}: {p.done}/{p.total} image-attacks, {p.elapsed:.0f} s{eta}")
 

@@ -7,14 +7,14 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal, Slot
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QListWidget, QListWidgetItem, QProgressBar, QPushButton, QScrollArea, QSpinBox,
-                               QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+                               QListWidgetItem, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from advstudio.core.attacks import ATTACKS
 
 from ..lab_messages import DEFENSE_NOTE, LabCurve, LabProgress, ModelEntry, attack_title, steps_text
 from ..theme import style_plot, text_colour
+from .layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side
 
 LINF_EPS = "0, 0.05, 0.1, 0.15, 0.2, 0.3"
 L2_EPS = "0, 0.5, 1, 1.5, 2, 2.5, 3"
@@ -26,8 +26,8 @@ GAP = 3  # between tiles, in image pixels
 CAPTION = 9  # room above each tile for its caption
 
 
-def parse_eps(text: str) -> list[float]:
-    """"0, 0.05 0.1" -> [0.0, 0.05, 0.1] (sorted, unique); ValueError with a readable message otherwise."""
+def read_eps_list(text: str) -> list[float]:
+    """"0, 0.05 0.1" -> [0.0, 0.05, 0.1] (sorted, unique, any sign); ValueError with a readable message."""
     parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p.strip()]
     if not parts:
         raise ValueError("Enter at least one ε, e.g. 0, 0.1, 0.2, 0.3")
@@ -35,6 +35,12 @@ def parse_eps(text: str) -> list[float]:
         values = sorted({float(p) for p in parts})
     except ValueError:
         raise ValueError(f"Could not read the ε list {text!r}: use numbers separated by commas") from None
+    return values
+
+
+def parse_eps(text: str) -> list[float]:
+    """"0, 0.05 0.1" -> [0.0, 0.05, 0.1] (sorted, unique); ValueError with a readable message otherwise."""
+    values = read_eps_list(text)
     if values[0] < 0:
         raise ValueError("ε cannot be negative")
     return values
@@ -74,15 +80,7 @@ class RobustnessLabPanel(QWidget):
         self._eps_edited = False
         self._build_controls()
         self._build_views()
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.controls_scroll)
-        split.addWidget(self.views)
-        split.setStretchFactor(0, 0)
-        split.setStretchFactor(1, 1)
-        split.setSizes([390, 890])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(split)
+        side_by_side(self, self.controls_scroll, self.views, (390, 890))
         self.set_running(False)
 
     # ------------------------------------------------------------------ building
@@ -117,34 +115,17 @@ class RobustnessLabPanel(QWidget):
         self.samples.setSingleStep(100)
         self.samples.setValue(500)
         self.samples.setToolTip("The first N images of the MNIST test set")
-        self.run_button = QPushButton("Run")
-        self.run_button.setDefault(True)
-        self.cancel_button = QPushButton("Cancel")
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setFormat("%p%")
-        self.eta = QLabel("")
-        self.eta.setWordWrap(True)
+        self.runner = RunControls("Run", default=True)
+        self.run_button, self.cancel_button = self.runner.run, self.runner.cancel
+        self.progress, self.eta = self.runner.progress, self.runner.eta
         g.addWidget(self.eps_label, 0, 0)
         g.addWidget(self.eps_edit, 0, 1, 1, 2)
         g.addWidget(QLabel("test images:"), 1, 0)
         g.addWidget(self.samples, 1, 1)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        g.addLayout(buttons, 2, 0, 1, 3)
-        g.addWidget(self.progress, 3, 0, 1, 3)
-        g.addWidget(self.eta, 4, 0, 1, 3)
+        self.runner.add_to_grid(g, 2, 3)
         v.addWidget(run)
-        self.data_message = QFrame()
-        self.data_message.setFrameShape(QFrame.Shape.StyledPanel)
-        dl = QVBoxLayout(self.data_message)
-        self.data_text = QLabel("")
-        self.data_text.setWordWrap(True)
-        self.choose_folder = QPushButton("Choose MNIST folder…")
-        dl.addWidget(self.data_text)
-        dl.addWidget(self.choose_folder)
-        self.data_message.hide()
+        self.data_message = DataMessage()
+        self.data_text, self.choose_folder = self.data_message.text, self.data_message.choose_folder
         v.addWidget(self.data_message)
         export = QGroupBox("Export")
         el = QGridLayout(export)
@@ -162,11 +143,7 @@ class RobustnessLabPanel(QWidget):
         el.addWidget(self.clear_button, 1, 1)
         v.addWidget(export)
         v.addStretch(1)
-        self.controls_scroll = QScrollArea()
-        self.controls_scroll.setWidgetResizable(True)
-        self.controls_scroll.setWidget(box)
-        self.controls_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.controls_scroll.setMinimumWidth(260)  # narrower than the forms: it scrolls beside the side docks
+        self.controls_scroll = scroll_area(box, 260)  # narrower than the forms: it scrolls beside the side docks
         self.add_model.clicked.connect(self.addModelRequested)
         self.run_button.clicked.connect(self.runRequested)
         self.cancel_button.clicked.connect(self.cancelRequested)
@@ -179,17 +156,9 @@ class RobustnessLabPanel(QWidget):
         self.views = QWidget()
         v = QVBoxLayout(self.views)
         v.setContentsMargins(4, 4, 4, 4)
-        self.plot = pg.PlotWidget()
-        self.plot.setMenuEnabled(False)
-        self.plot.setMouseEnabled(False, False)
-        self.plot.hideButtons()
-        self.plot.setLabel("bottom", "ε  (L∞, pixel units 0–1; L2 radius for C&W / DeepFool)")
-        self.plot.setLabel("left", "accuracy %")
-        self.plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.plot = fixed_plot("ε  (L∞, pixel units 0–1; L2 radius for C&W / DeepFool)", "accuracy %", 220)
         self.plot.setYRange(0, 100, padding=0.02)
-        self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.legend = self.plot.addLegend(offset=(-8, 8), labelTextSize="9pt")
-        self.plot.setMinimumHeight(220)
         self.caption = QLabel("Run an attack to draw its curve. Runs add curves; Clear plot removes them.")
         self.caption.setWordWrap(True)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -288,30 +257,14 @@ class RobustnessLabPanel(QWidget):
 
     def set_running(self, running: bool) -> None:
         self.running = running
-        self.run_button.setEnabled(not running)
-        self.cancel_button.setEnabled(running)
-        for w in (self.form, self.eps_edit, self.samples, self.model_list, self.add_model, self.clear_button):
-            w.setEnabled(not running)
-        if running:
-            self.progress.setValue(0)
-            self.eta.setText("Starting…")
+        self.runner.set_running(running, (self.form, self.eps_edit, self.samples, self.model_list, self.add_model,
+                                          self.clear_button))
 
     def set_progress(self, p: LabProgress) -> None:
-        frac = p.done / p.total if p.total else 0.0
-        self.progress.setValue(int(round(frac * 1000)))
-        if p.done > 0 and p.elapsed > 0.5:
-            left = p.elapsed / p.done * (p.total - p.done)
-            eta = f"about {left:.0f} s left" if left < 120 else f"about {left / 60:.1f} min left"
-        else:
-            eta = "estimating time left…"
-        self.eta.setText(f"{p.label} · {p.done}/{p.total} image-attacks · {eta}")
+        self.runner.show_progress(p, "image-attacks")
 
     def show_data_error(self, message: str | None) -> None:
-        if message is None:
-            self.data_message.hide()
-            return
-        self.data_text.setText(message)
-        self.data_message.show()
+        self.data_message.show_message(message)
 
     # ------------------------------------------------------------------ curves
     def add_curves(self, curves: tuple[LabCurve, ...]) -> None:

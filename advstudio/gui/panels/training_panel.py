@@ -8,9 +8,8 @@ import html
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout,
-                               QLabel, QLineEdit, QProgressBar, QPushButton, QScrollArea, QSizePolicy, QSpinBox,
-                               QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QLineEdit, QPushButton, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
 
 from advstudio.core.model import MNIST_STD
 from advstudio.core.training import TrainConfig
@@ -18,6 +17,7 @@ from advstudio.core.training import TrainConfig
 from ..theme import style_plot, text_colour
 from ..training_messages import (METHODS, TrainCancelled, TrainProgress, TrainResult, method_summary,
                                  robust_label)
+from .layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side
 
 LOSS_COLOUR = "#3a78c2"
 TRAIN_COLOUR = "#7f8c8d"
@@ -56,15 +56,7 @@ class TrainingPanel(QWidget):
         self.robust_samples: int | None = None  # held-out test images of the per-epoch PGD check
         self._build_controls()
         self._build_views()
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.controls_scroll)
-        split.addWidget(self.views)
-        split.setStretchFactor(0, 0)
-        split.setStretchFactor(1, 1)
-        split.setSizes([280, 900])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(split)
+        side_by_side(self, self.controls_scroll, self.views, (280, 900))
         self._on_method()
         self.set_running(False)
 
@@ -195,43 +187,25 @@ class TrainingPanel(QWidget):
         run = QGroupBox("Run")
         r = QVBoxLayout(run)
         r.setContentsMargins(6, 4, 6, 4)
-        buttons = QHBoxLayout()
-        self.start_button = QPushButton("Start training")
-        self.start_button.setDefault(True)
-        self.cancel_button = QPushButton("Cancel")
+        self.runner = RunControls("Start training", default=True)
+        self.start_button, self.cancel_button = self.runner.run, self.runner.cancel
+        self.progress, self.eta = self.runner.progress, self.runner.eta
         self.use_button = QPushButton("Use as current model")
         self.use_button.setToolTip("Open the trained model in the studio (drawing, attacks, activations)")
         self.use_button.hide()
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setFormat("%p%")
-        self.eta = QLabel("")
-        self.eta.setWordWrap(True)
         self.status = QLabel("Set the method and press Start training.")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        buttons.addWidget(self.start_button)
-        buttons.addWidget(self.cancel_button)
+        buttons = self.runner.buttons()
         buttons.addWidget(self.progress, 1)
         buttons.addWidget(self.use_button)
         r.addLayout(buttons)
         r.addWidget(self.eta)
         r.addWidget(self.status)
         self.run_box = run
-        self.data_message = QFrame()
-        self.data_message.setFrameShape(QFrame.Shape.StyledPanel)
-        dl = QVBoxLayout(self.data_message)
-        self.data_text = QLabel("")
-        self.data_text.setWordWrap(True)
-        self.choose_folder = QPushButton("Choose MNIST folder…")
-        dl.addWidget(self.data_text)
-        dl.addWidget(self.choose_folder)
-        self.data_message.hide()
-        self.controls_scroll = QScrollArea()
-        self.controls_scroll.setWidgetResizable(True)
-        self.controls_scroll.setWidget(box)
-        self.controls_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.controls_scroll.setMinimumWidth(250)
+        self.data_message = DataMessage()
+        self.data_text, self.choose_folder = self.data_message.text, self.data_message.choose_folder
+        self.controls_scroll = scroll_area(box, 250)
         self.method.currentIndexChanged.connect(self._on_method)
         self.method.currentIndexChanged.connect(self.outputEdited)
         for w in (self.eps, self.step_size):
@@ -252,25 +226,13 @@ class TrainingPanel(QWidget):
         s.setToolTip(tip)
         return s
 
-    def _plot(self, left: str) -> pg.PlotWidget:
-        p = pg.PlotWidget()
-        p.setMenuEnabled(False)
-        p.setMouseEnabled(False, False)
-        p.hideButtons()
-        p.setLabel("bottom", "epoch")
-        p.setLabel("left", left)
-        p.getAxis("bottom").enableAutoSIPrefix(False)
-        p.showGrid(x=True, y=True, alpha=0.2)
-        p.setMinimumHeight(160)
-        return p
-
     def _build_views(self) -> None:
         self.views = QWidget()
         v = QVBoxLayout(self.views)
         v.setContentsMargins(4, 4, 4, 4)
-        self.loss_plot = self._plot("training loss")
+        self.loss_plot = fixed_plot("epoch", "training loss", 160)
         self.loss_line = self.loss_plot.plot([], [], pen=pg.mkPen(LOSS_COLOUR, width=2), name="training loss")
-        self.acc_plot = self._plot("accuracy %")
+        self.acc_plot = fixed_plot("epoch", "accuracy %", 160)
         self.acc_plot.setYRange(0, 100, padding=0.02)
         self.train_acc_line = self.acc_plot.plot([], [], pen=pg.mkPen(TRAIN_COLOUR, width=1.5),
                                                  name="training accuracy (running, this epoch)")
@@ -350,23 +312,15 @@ class TrainingPanel(QWidget):
 
     def set_running(self, running: bool) -> None:
         self.running = running
-        self.start_button.setEnabled(not running)
-        self.cancel_button.setEnabled(running)
-        for w in (self.method, self.epochs, self.batch_size, self.lr, self.schedule, self.seed, self.limit,
-                  self.eval_limit, self.output, self.browse, self.resume):
-            w.setEnabled(not running)
+        self.runner.set_running(running, (self.method, self.epochs, self.batch_size, self.lr, self.schedule,
+                                          self.seed, self.limit, self.eval_limit, self.output, self.browse,
+                                          self.resume))
         self.adv_box.setEnabled(not running and self.method_key() is not None)
         if running:
-            self.progress.setValue(0)
-            self.eta.setText("Starting…")
             self.use_button.hide()
 
     def show_data_error(self, message: str | None) -> None:
-        if message is None:
-            self.data_message.hide()
-            return
-        self.data_text.setText(message)
-        self.data_message.show()
+        self.data_message.show_message(message)
 
     # ------------------------------------------------------------------ plots
     def begin(self, config: TrainConfig) -> None:

@@ -1,0 +1,146 @@
+"""Pieces the long-work tabs (Robustness lab, Defenses, Training, Certify & detect) share: the form in a scroll
+area beside the views in a splitter, the Run / Cancel / progress / ETA controls, the "no MNIST folder" box and
+a plain pyqtgraph plot with fixed axes."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QFormLayout, QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+                               QScrollArea, QSplitter, QVBoxLayout, QWidget)
+
+
+class ProgressLike(Protocol):
+    done: int
+    total: int
+    label: str
+    elapsed: float
+
+
+def side_by_side(owner: QWidget, controls: QWidget, views: QWidget, sizes: tuple[int, int]) -> QSplitter:
+    """Fill `owner` with a horizontal splitter: `controls` (fixed) on the left, `views` (stretching) right."""
+    split = QSplitter(Qt.Orientation.Horizontal)
+    split.addWidget(controls)
+    split.addWidget(views)
+    split.setStretchFactor(0, 0)
+    split.setStretchFactor(1, 1)
+    split.setSizes(list(sizes))
+    layout = QVBoxLayout(owner)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(split)
+    return split
+
+
+def scroll_area(box: QWidget, min_width: int, horizontal: bool = True) -> QScrollArea:
+    """`box` in a frameless, vertically scrolling area (horizontal=False: never a horizontal scroll bar)."""
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setWidget(box)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    if not horizontal:
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setMinimumWidth(min_width)
+    return scroll
+
+
+def fixed_plot(bottom: str, left: str, min_height: int) -> pg.PlotWidget:
+    """A plot the user cannot pan, zoom or open a menu on, with labelled axes and a light grid."""
+    p = pg.PlotWidget()
+    p.setMenuEnabled(False)
+    p.setMouseEnabled(False, False)
+    p.hideButtons()
+    p.setLabel("bottom", bottom)
+    p.setLabel("left", left)
+    p.getAxis("bottom").enableAutoSIPrefix(False)
+    p.showGrid(x=True, y=True, alpha=0.2)
+    p.setMinimumHeight(min_height)
+    return p
+
+
+def eta_text(p: ProgressLike, unit: str) -> str:
+    """"PGD · 120/500 image-attacks · about 14 s left" from a progress message (done, total, label, elapsed)."""
+    if p.done > 0 and p.elapsed > 0.5:
+        left = p.elapsed / p.done * (p.total - p.done)
+        eta = f"about {left:.0f} s left" if left < 120 else f"about {left / 60:.1f} min left"
+    else:
+        eta = "estimating time left…"
+    return f"{p.label} · {p.done}/{p.total} {unit} · {eta}"
+
+
+class RunControls:
+    """Run / Cancel buttons, a progress bar (0–1000) and its ETA line, and the running state they show."""
+
+    def __init__(self, run_text: str = "Run", default: bool = False, starting: str = "Starting…") -> None:
+        self.run = QPushButton(run_text)
+        if default:
+            self.run.setDefault(True)
+        self.cancel = QPushButton("Cancel")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.eta = QLabel("")
+        self.eta.setWordWrap(True)
+        self.starting = starting
+        self.running = False
+
+    def buttons(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.addWidget(self.run)
+        row.addWidget(self.cancel)
+        return row
+
+    def add_to_grid(self, grid: QGridLayout, row: int, columns: int) -> None:
+        """The buttons, the bar and the ETA on three rows of `grid`, each `columns` wide."""
+        grid.addLayout(self.buttons(), row, 0, 1, columns)
+        grid.addWidget(self.progress, row + 1, 0, 1, columns)
+        grid.addWidget(self.eta, row + 2, 0, 1, columns)
+
+    def add_to_form(self, form: QFormLayout) -> None:
+        form.addRow(self.buttons())
+        form.addRow(self.progress)
+        form.addRow(self.eta)
+
+    def set_running(self, running: bool, inputs: tuple[QWidget, ...] | list[QWidget] = ()) -> None:
+        """Run or Cancel enabled, `inputs` disabled while running; a start resets the bar."""
+        self.running = running
+        self.run.setEnabled(not running)
+        self.cancel.setEnabled(running)
+        for w in inputs:
+            w.setEnabled(not running)
+        if running:
+            self.progress.setValue(0)
+            self.eta.setText(self.starting)
+
+    def set_fraction(self, done: int, total: int) -> None:
+        self.progress.setValue(int(round(1000 * done / total)) if total else 0)
+
+    def show_progress(self, p: ProgressLike, unit: str) -> None:
+        self.set_fraction(p.done, p.total)
+        self.eta.setText(eta_text(p, unit))
+
+    def finished(self, seconds: float) -> None:
+        self.progress.setValue(1000)
+        self.eta.setText(f"Done in {seconds:.1f} s.")
+
+
+class DataMessage(QFrame):
+    """Why MNIST cannot be read, with a "Choose MNIST folder…" button; hidden while there is nothing to say."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QVBoxLayout(self)
+        self.text = QLabel("")
+        self.text.setWordWrap(True)
+        self.choose_folder = QPushButton("Choose MNIST folder…")
+        layout.addWidget(self.text)
+        layout.addWidget(self.choose_folder)
+        self.hide()
+
+    def show_message(self, message: str | None) -> None:
+        if message is None:
+            self.hide()
+            return
+        self.text.setText(message)
+        self.show()

@@ -1,0 +1,27 @@
+"""The README screenshot of the Defenses tab: JPEG q=50 under plain and BPDA PGD-20 on 200 test images.
+
+    ADVSTUDIO_MNIST_DIR=../shared/mnist ../shared/tools/screenshot -w 100 docs/screenshot-defenses.png -- .venv/bin/python scripts/shot_defenses.py
+"""
+import os, sys, tempfile
+sys.argv = ["advstudio"]
+from advstudio.gui.app import make_app
+from PySide6.QtCore import QSettings, QTimer
+app = make_app()
+from advstudio.gui.main_window import MainWindow
+from advstudio.gui.demo import digit_strokes
+w = MainWindow(settings=QSettings(tempfile.mktemp(suffix=".ini"), QSettings.Format.IniFormat), data_dir=os.environ["ADVSTUDIO_MNIST_DIR"])
+for k in ("activations", "model", "gallery"):
+    w.docks[k].hide()
+w.show()
+def go(_info=None):
+    try: w.modelReady.disconnect(go)
+    except Exception: pass
+    for s in digit_strokes(3): w.canvas.add_stroke(s)
+    p = w.defense.panel
+    for i in range(p.defense_combo.count()):
+        if "JPEG" in p.defense_combo.itemText(i): p.defense_combo.setCurrentIndex(i)
+    p.samples.setValue(200); p.steps.setValue(20)
+    w.show_tab("defenses")
+    w.defense.run_from_panel()
+w.modelReady.connect(go)
+app.exec()
