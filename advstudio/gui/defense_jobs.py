@@ -1,6 +1,7 @@
 """The defense lab's requests, replies and worker handlers: "defense" (a defense's accuracy against ε under the
-plain attack, the adaptive attack and, for comparison, on the undefended model) and "use_defense" (the defended
-model becomes the worker's current model, so the studio's live attack goes through it).
+plain attack, the adaptive attack and, for comparison, on the undefended model; for a distilled model also C&W L2
+on it and on the undefended model) and "use_defense" (the defended model becomes the worker's current model, so
+the studio's live attack goes through it).
 
 The dataclasses cross threads (numpy/plain values only); the handlers run on the worker thread alone and import
 torch inside, like jobs.py and lab_jobs.py."""
@@ -27,6 +28,7 @@ CREDIT_NOTE = ("A defense is credited only with what it holds against the adapti
                "non-differentiable transforms, EOT for randomized ones, the whole ensemble, logits / T for "
                "distillation); the plain curve is what a naive attacker sees.")
 MODEL_CACHE = 6
+CW_BATCH = 25  # images per C&W call: drawing is answered and Cancel is read between them (and between steps)
 
 
 # ---------------------------------------------------------------------------------------------- messages
@@ -45,6 +47,8 @@ class DefenseSpec:
     transfer_from: int = 0
     distilled: str | None = None
     temperature: float | None = None
+    cw_steps: int = 100  # distillation: C&W L2 Adam steps per c-search round (the CLI's default)
+    cw_searches: int = 5  # distillation: binary-search rounds over c (the CLI's default)
 
     def short(self) -> str:
         """"JPEG q=75", "bit depth 2 bits", … (what the defended model's name adds)."""
@@ -118,6 +122,72 @@ class DefenseCurve:
 
 
 @dataclass(frozen=True)
+class CWSummary:
+    """C&W L2 (untargeted, minimal ‖δ‖₂) on one model: of the `correct` images it classifies correctly, how many
+    C&W misclassified (`fooled`), and the median ‖δ‖₂ (pixel units) of those adversarial examples."""
+
+    role: str  # "distilled" or "undefended"
+    name: str
+    n: int  # images attacked (the first n test images, clean mistakes included)
+    correct: int  # of them classified correctly without an attack
+    fooled: int  # of those, misclassified after C&W
+    median_l2: float | None  # over the fooled ones; None when there are none
+    steps: int
+    searches: int
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.fooled / self.correct if self.correct else None
+
+
+def cw_summary(role: str, name: str, success, clean_correct, l2, steps: int, searches: int) -> CWSummary:
+    """A CWSummary from per-sample arrays (numpy or CPU tensors): the attack's success, clean correctness,
+    ‖δ‖₂. Clean mistakes are left out (C&W counts them as successes with δ = 0)."""
+    import numpy as np
+
+    success = np.asarray(success, dtype=bool)
+    clean_correct = np.asarray(clean_correct, dtype=bool)
+    l2 = np.asarray(l2, dtype=np.float64)
+    fooled = success & clean_correct
+    median = float(np.median(l2[fooled])) if fooled.any() else None
+    return CWSummary(role, name, int(success.shape[0]), int(clean_correct.sum()), int(fooled.sum()), median,
+                     int(steps), int(searches))
+
+
+def _pct(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.0f} %"
+
+
+def _l2(value: float | None) -> str:
+    return "none fooled" if value is None else f"median ‖δ‖₂ {value:.2f}"
+
+
+def cw_text(summaries: tuple[CWSummary, ...]) -> str:
+    """One sentence from the measured C&W numbers: the distilled model, then the undefended one, then what it
+    means (the verdict follows the numbers: gradient masking only when C&W succeeds about as often)."""
+    by = {s.role: s for s in summaries}
+    d, u = by.get("distilled"), by.get("undefended")
+    if d is None:
+        return ""
+    text = (f"C&W L2 ({d.steps} steps, {d.searches} c-search{'es' if d.searches != 1 else ''}, n = {d.n}): "
+            f"succeeds on {_pct(d.success_rate)} of the {d.correct} images the distilled model classifies "
+            f"correctly ({_l2(d.median_l2)})")
+    if u is not None:
+        text += (f" — the undefended model ({u.name}): {_pct(u.success_rate)} of {u.correct} "
+                 f"({_l2(u.median_l2)})")
+    text += "."
+    if d.success_rate is None:
+        return text
+    reference = u.success_rate if u is not None and u.success_rate is not None else 1.0
+    if d.success_rate >= min(0.9, 0.9 * reference):
+        text += " Distillation masks the gradient; it does not make the model robust."
+    else:
+        text += (" Here C&W fooled the distilled model less often than that: more steps or c-searches may close "
+                 "the gap before it counts as robustness.")
+    return text
+
+
+@dataclass(frozen=True)
 class DefenseResult:
     spec: DefenseSpec
     attack: str
@@ -129,6 +199,7 @@ class DefenseResult:
     curves: tuple[DefenseCurve, ...]
     seconds: float
     notes: tuple[str, ...] = ()
+    cw: tuple[CWSummary, ...] = ()  # distillation: C&W L2 on the distilled and on the undefended model
 
     def curve(self, role: str):
         return next(c.curve for c in self.curves if c.role == role)
@@ -138,6 +209,9 @@ class DefenseResult:
             return "FGSM (untargeted, L∞, 1 step)"
         return (f"PGD-{self.steps} (untargeted, L∞, {self.steps} steps of 2.5·ε/{self.steps}, random start, "
                 "final iterate)")
+
+    def cw_text(self) -> str:
+        return cw_text(self.cw)
 
     def describe(self) -> str:
         eps = ", ".join(f"{e:g}" for e in self.eps)
@@ -369,6 +443,7 @@ def _setup(ctx: JobContext, req: DefenseRequest):
 def defense_job(ctx: JobContext, req: DefenseRequest) -> DefenseResult | DefenseCancelled:
     """Three curves with core.defense_eval.defense_curve: the undefended model under the attack, the defense
     under the plain attack, and the defense under the adaptive attack (each judged by the deployed defense)."""
+    from advstudio.core.attacks import AttackCancelled
     from advstudio.core.data import load_split
     from advstudio.core.defense_eval import attack_params, defense_curve
     from advstudio.core.evaluate import EvaluationCancelled
@@ -380,7 +455,8 @@ def defense_job(ctx: JobContext, req: DefenseRequest) -> DefenseResult | Defense
     split = load_split(req.data_dir, "test").head(req.n)
     n = len(split)
     per_curve = n * max(1, sum(1 for e in req.eps if e > 0))
-    total = 3 * per_curve
+    with_cw = req.spec.kind == "distillation"
+    total = 3 * per_curve + (2 * n if with_cw else 0)
     stop = _StopWhen(ctx, req.cancel)
     start = time.perf_counter()
     last_emit = [0.0]
@@ -415,9 +491,48 @@ def defense_job(ctx: JobContext, req: DefenseRequest) -> DefenseResult | Defense
                                   batch_size=req.batch_size, seed=req.seed, progress=report, cancel=stop)
             curves.append(DefenseCurve(role, label, how, copy.deepcopy(curve)))
             offset += per_curve
-    except EvaluationCancelled:
+        cw: list[CWSummary] = []
+        if with_cw:
+            for role, model, who in (("distilled", deployed, name), ("undefended", base, base_name)):
+                def report_cw(done: int, b=offset, what=f"C&W L2 on the {role} model ({who})") -> None:
+                    now = time.perf_counter()
+                    last_emit[0] = now
+                    ctx.progress(DefenseProgress(b + done, total, what, now - start))
+                    ctx.serve_interactive()
+
+                cw.append(cw_on_model(model, split.images, split.labels, role, who, spec, stop, report_cw))
+                offset += n
+    except (EvaluationCancelled, AttackCancelled):
         return DefenseCancelled(offset, total)
     if stop.is_set():
         return DefenseCancelled(offset, total)
     return DefenseResult(spec, req.attack, steps, n, tuple(float(e) for e in req.eps), name, base_name,
-                         tuple(curves), round(time.perf_counter() - start, 3), tuple(notes))
+                         tuple(curves), round(time.perf_counter() - start, 3), tuple(notes), tuple(cw))
+
+
+def cw_on_model(model, images, labels, role: str, name: str, spec: DefenseSpec, cancel=None,
+                progress=None) -> CWSummary:
+    """C&W L2 (core.attacks make_attack("cw"), spec's steps and c-searches, the other settings at their
+    defaults) on `model`, CW_BATCH images at a time; `progress(done)` after each batch. Cancel raises
+    AttackCancelled (between C&W steps)."""
+    import numpy as np
+    import torch
+
+    from advstudio.core.attacks import make_attack
+
+    attack = make_attack("cw", steps=int(spec.cw_steps), binary_search_steps=int(spec.cw_searches))
+    device = next(model.parameters()).device
+    success, correct, l2 = [], [], []
+    if progress is not None:
+        progress(0)
+    for i in range(0, len(labels), CW_BATCH):
+        xb = images[i : i + CW_BATCH].to(device)
+        yb = labels[i : i + CW_BATCH].to(device)
+        out = attack.run(model, xb, yb, cancel=cancel)
+        success.append(out.success.cpu().numpy())
+        correct.append((out.clean_pred == out.labels).cpu().numpy())
+        l2.append(out.l2.detach().to(torch.float64).cpu().numpy())
+        if progress is not None:
+            progress(i + len(yb))
+    cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0))
+    return cw_summary(role, name, cat(success), cat(correct), cat(l2), spec.cw_steps, spec.cw_searches)

@@ -15,8 +15,9 @@ from .messages import Failure
 from .mnist_folder import mnist_folder, mnist_problem
 from .panels.training_panel import TrainingPanel
 from .training_jobs import TRAIN_KIND, register_training
-from .training_messages import (TrainCancelled, TrainProblem, TrainProgress, TrainRequest, TrainResult,
-                                checkpoint_path, default_output, read_checkpoint_info)
+from .training_messages import (DISTILLATION, NO_CHECKPOINT_NOTE, TrainCancelled, TrainProblem, TrainProgress,
+                                TrainRequest, TrainResult, checkpoint_path, default_output,
+                                read_checkpoint_info)
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -41,6 +42,7 @@ class TrainingStudio(JobClient):
         self.panel.startRequested.connect(self.start)
         self.panel.cancelRequested.connect(self.cancel)
         self.panel.useModelRequested.connect(self.use_as_current)
+        self.panel.evaluateDefenseRequested.connect(self.evaluate_in_defenses)
         self.panel.browseRequested.connect(self._browse)
         self.panel.chooseFolderRequested.connect(self._choose_folder)
         self.refresh_checkpoint()
@@ -81,6 +83,11 @@ class TrainingStudio(JobClient):
             self.panel.resume.setChecked(False)
             self.panel.resume.setEnabled(False)
             return
+        if self.panel.method_key() == DISTILLATION:
+            self.panel.set_checkpoint_text(NO_CHECKPOINT_NOTE)
+            self.panel.set_resume_available(False, NO_CHECKPOINT_NOTE)
+            return
+        self.panel.set_resume_available(True)
         try:
             info = read_checkpoint_info(ckpt)
         except ValueError as exc:
@@ -138,12 +145,13 @@ class TrainingStudio(JobClient):
             self.trainingFailed.emit(problem)
             return None
         self.panel.show_data_error(None)
-        resume = self.panel.resume.isChecked() and self.panel.resume.isEnabled()
+        temperature = self.panel.temperature_value()
+        resume = self.panel.resume.isChecked() and self.panel.resume.isEnabled() and temperature is None
         req = TrainRequest(config, mnist_folder(self.window.data_dir), out, str(checkpoint_path(out)),
-                           resume)
+                           resume, temperature)
         self._request = req
         self.result = None
-        self.panel.begin(config)
+        self.panel.begin(config, temperature)
         self.panel.set_running(True)
         self.panel.status.setText("Training runs in the background: drawing and attacking stay live.")
         return self.submit(TRAIN_KIND, req)
@@ -158,6 +166,19 @@ class TrainingStudio(JobClient):
     def use_as_current(self) -> None:
         if self.result is not None:
             self.window.open_model(self.result.path)
+
+    @Slot()
+    def evaluate_in_defenses(self) -> None:
+        """Hand the distilled student to the Defenses tab: its distillation defense with this file, T from the
+        file's metadata (nothing runs until the user presses Run there)."""
+        defense = getattr(self.window, "defense", None)
+        if self.result is None or self.result.temperature is None or defense is None:
+            return
+        p = defense.panel
+        p.set_defense("distillation")
+        p.distilled_path.setText(self.result.path)
+        p.temperature.setValue(0.0)  # "from the file"
+        self.window.show_tab("defenses")
 
     def _finish(self, value) -> None:
         self._request = None

@@ -12,7 +12,11 @@ from pathlib import Path
 from advstudio.core.training import CHECKPOINT_KEY, TrainConfig
 from advstudio.core.types import Progress
 
-METHODS = {None: "Standard", "fgsm_rs": "FGSM with random start (fast)", "pgd": "PGD (Madry)"}
+METHODS = {None: "Standard", "fgsm_rs": "FGSM with random start (fast)", "pgd": "PGD (Madry)",
+           "distillation": "Defensive distillation (temperature T)"}
+DISTILLATION = "distillation"  # the one method that is not a TrainConfig.adversarial value
+NO_CHECKPOINT_NOTE = ("Defensive distillation writes no checkpoint (teacher and student train in one go, "
+                      "core.distillation has no resume): a cancelled run keeps nothing.")
 # Settings a resumed run may change: they only affect the per-epoch readouts, not the optimisation.
 RESUMABLE_CHANGES = {"epochs", "report_every", "eval_limit", "robust_eval_samples", "robust_eval_steps"}
 
@@ -76,7 +80,11 @@ def robust_label(config: TrainConfig, test_samples: int | None = None) -> str:
     return f"PGD-{config.robust_eval_steps}, ε={config.adv_eps:g}, n={n}"
 
 
-def method_summary(config: TrainConfig) -> str:
+def method_summary(config: TrainConfig, temperature: float | None = None) -> str:
+    if temperature is not None:
+        return (f"defensive distillation at T = {temperature:g}: a teacher on the hard labels, then a student on "
+                f"the teacher's soft labels, both with softmax(logits / T) in the loss, {config.epochs} epoch(s) "
+                "each; the student is deployed at T = 1")
     if config.adversarial is None:
         return "standard training"
     steps = 1 if config.adversarial == "fgsm_rs" else config.adv_steps
@@ -88,13 +96,15 @@ def method_summary(config: TrainConfig) -> str:
 @dataclass(frozen=True)
 class TrainRequest:
     """Train a fresh MnistCNN with `config` on MNIST from `data_dir`; write `out` when done and a checkpoint
-    after every epoch; `resume` continues from the checkpoint when it exists. `cancel` stops this run only."""
+    after every epoch; `resume` continues from the checkpoint when it exists. `cancel` stops this run only.
+    `temperature` set: defensive distillation at that T instead (teacher then student, no checkpoint)."""
 
     config: TrainConfig
     data_dir: str
     out: str
     checkpoint: str
     resume: bool = False
+    temperature: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
@@ -111,6 +121,7 @@ class TrainProgress:
     elapsed: float
     history: tuple = ()  # finished epochs so far (from the checkpoint when resuming)
     robust_samples: int = 0  # held-out test images of the per-epoch PGD check (adversarial methods)
+    phase: str | None = None  # distillation: "teacher" or "student" (its epochs continue the teacher's)
 
 
 @dataclass(frozen=True)
@@ -121,6 +132,7 @@ class TrainResult:
     history: tuple
     seconds: float
     first_epoch: int
+    temperature: float | None = None  # a distilled student (its metadata's recipe holds T as well)
 
 
 @dataclass(frozen=True)

@@ -196,6 +196,8 @@ def test_distilled_file_and_noise_defense_as_current(qtbot, dwindow, mnist_train
     studio = w.defense
     studio.panel.set_defense("distillation")
     studio.panel.distilled_path.setText(str(path))
+    studio.panel.cw_steps.setValue(10)  # the C&W part is tested below; keep it short here
+    studio.panel.cw_searches.setValue(1)
     spec = studio.panel.spec()
     assert spec.temperature is None  # read from the file
     r = _run(qtbot, w, spec, "fgsm", 1, [0.0, 0.2], 32)
@@ -216,3 +218,97 @@ def test_distilled_file_and_noise_defense_as_current(qtbot, dwindow, mnist_train
     assert ready.args[0].name.endswith("+ Gaussian noise σ=0.3")  # on the undefended model, not stacked
     wait_settled(qtbot, w)
     assert abs(float(w.analysis.prediction.probs.sum()) - 1) < 1e-4
+
+
+def _distilled_file(mnist_train, tmp_path):
+    from advstudio.core.distillation import distill, distillation_recipe
+    from advstudio.core.model import MnistCNN
+    from advstudio.core.storage import save_model
+    from advstudio.core.training import TrainConfig
+
+    torch.manual_seed(0)
+    teacher, student = MnistCNN(), MnistCNN()
+    cfg = TrainConfig(epochs=1, batch_size=32, limit=256)
+    for _ in distill(teacher, student, mnist_train, None, cfg, temperature=20.0):
+        pass
+    return save_model(student, tmp_path / "distilled.safetensors",
+                      {"name": "distilled", "recipe": distillation_recipe(cfg, 20.0)}), student.eval()
+
+
+def test_distilled_run_adds_cw_on_both_models_equal_to_core(qtbot, dwindow, mnist_train, mnist_test, bundled_model,
+                                                            tmp_path):
+    from advstudio.core.attacks import make_attack
+    from advstudio.gui.defense_jobs import CW_BATCH
+
+    path, student = _distilled_file(mnist_train, tmp_path)
+    studio = dwindow.defense
+    p = studio.panel
+    p.set_defense("distillation")
+    p.distilled_path.setText(str(path))
+    assert (p.cw_steps.value(), p.cw_searches.value()) == (100, 5)  # the CLI's defaults
+    p.cw_steps.setValue(10)
+    p.cw_searches.setValue(2)
+    spec = p.spec()
+    assert (spec.cw_steps, spec.cw_searches) == (10, 2)
+    n = 12
+    assert n <= CW_BATCH  # one C&W batch, as the direct computation below
+    progress = []
+    studio.defenseProgress.connect(progress.append)
+    r = _run(qtbot, dwindow, spec, "fgsm", 1, [0.0, 0.1], n)
+    assert isinstance(r, DefenseResult) and [s.role for s in r.cw] == ["distilled", "undefended"]
+    assert any(m.label.startswith("C&W L2 on the distilled") for m in progress)
+    assert progress[-1].done == progress[-1].total == 3 * n + 2 * n
+    split = mnist_test.head(n)
+    for summary, model in zip(r.cw, (student, bundled_model)):
+        out = make_attack("cw", steps=10, binary_search_steps=2).run(model, split.images, split.labels)
+        correct = (out.clean_pred == out.labels).numpy()
+        fooled = out.success.numpy() & correct
+        assert summary.n == n and summary.correct == int(correct.sum()) and summary.fooled == int(fooled.sum())
+        assert 0.0 <= summary.success_rate <= 1.0
+        assert summary.success_rate == pytest.approx(fooled.sum() / correct.sum())
+        if fooled.any():
+            assert summary.median_l2 == pytest.approx(float(np.median(out.l2.numpy()[fooled])), rel=1e-5)
+        else:
+            assert summary.median_l2 is None
+    # shown under the curves, from these numbers
+    text = p.cw_label.text()
+    assert p.cw_label.isVisibleTo(p) and text == r.cw_text()
+    d, u = r.cw
+    assert "C&W L2 (10 steps, 2 c-searches, n = 12)" in text
+    assert f"{d.success_rate * 100:.0f} % of the {d.correct} images the distilled model" in text
+    assert f"{u.success_rate * 100:.0f} % of {u.correct}" in text
+    if u.median_l2 is not None:
+        assert f"median ‖δ‖₂ {u.median_l2:.2f}" in text
+    # a non-distillation run shows no C&W line
+    r2 = _run(qtbot, dwindow, DefenseSpec("bit_depth", bits=2), "fgsm", 1, [0.0, 0.1], 8)
+    assert r2.cw == () and not p.cw_label.isVisibleTo(p)
+
+
+def test_cw_verdict_follows_the_numbers():
+    from advstudio.gui.defense_jobs import cw_summary, cw_text
+
+    undefended = cw_summary("undefended", "base", [True] * 4, [True] * 4, [1.0, 1.2, 1.4, 9.0], 100, 5)
+    masked = cw_summary("distilled", "d", [True, True, True, True], [True, True, True, False],
+                        [2.0, 2.2, 2.4, 0.0], 100, 5)
+    assert masked.success_rate == 1.0 and masked.median_l2 == pytest.approx(2.2) and undefended.median_l2 == pytest.approx(1.3)
+    text = cw_text((masked, undefended))
+    assert "100 % of the 3 images" in text and "median ‖δ‖₂ 2.20" in text and "median ‖δ‖₂ 1.30" in text
+    assert "it does not make the model robust" in text
+    held = cw_summary("distilled", "d", [True, False, False, False], [True] * 4, [2.0, 5.0, 5.0, 5.0], 100, 5)
+    text = cw_text((held, undefended))
+    assert "25 % of the 4" in text and "does not make the model robust" not in text
+
+
+def test_cancel_during_cw(qtbot, dwindow, mnist_train, tmp_path):
+    path, _ = _distilled_file(mnist_train, tmp_path)
+    studio = dwindow.defense
+
+    def cancel_in_cw(m) -> None:
+        if m.label.startswith("C&W"):
+            studio.cancel()
+
+    studio.defenseProgress.connect(cancel_in_cw)
+    spec = DefenseSpec("distillation", distilled=str(path), cw_steps=2000, cw_searches=5)
+    r = _run(qtbot, dwindow, spec, "fgsm", 1, [0.0, 0.1], 50, timeout=60000)
+    assert isinstance(r, DefenseCancelled) and 3 * 50 <= r.done < r.total == 5 * 50
+    assert studio.panel.result is None and not studio.panel.running

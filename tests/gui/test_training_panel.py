@@ -192,3 +192,80 @@ def test_drawing_is_answered_while_training_runs(qtbot, make_window, tmp_path, m
         t.cancel()
     assert isinstance(blocker.args[0], TrainCancelled) and blocker.args[0].epochs_done == 0
     assert "nothing was kept" in t.panel.status.text()
+
+
+def test_defensive_distillation_trains_teacher_then_student_and_hands_it_to_defenses(qtbot, make_window, tmp_path,
+                                                                                      mnist_dir, mnist_train):
+    from advstudio.core.distillation import distill
+    from advstudio.core.model import MnistCNN
+    from advstudio.core.storage import load_model
+    from advstudio.core.training import TrainConfig
+
+    window = make_window(data_dir=str(mnist_dir))
+    t, out = _setup(window, tmp_path, limit=256, epochs=1, method="distillation", eval_limit=100)
+    p = t.panel
+    assert p.temperature.value() == 20.0 and "100" in p.temperature.toolTip()  # the CLI's default; the paper's T
+    assert p.distill_box.isVisibleTo(p) and not p.adv_box.isVisibleTo(p)
+    assert not p.resume.isEnabled() and "no checkpoint" in p.resume.toolTip()
+    assert "no checkpoint" in p.checkpoint_label.text()
+    assert p.config().adversarial is None and p.config().lr_schedule == "constant"
+    progress = []
+    t.trainingProgress.connect(progress.append)
+    r = _run(qtbot, t)
+    assert isinstance(r, TrainResult), r
+    assert not p.resume.isEnabled()  # still nothing to resume after the run
+    # progress named each stage, in order, and the student's epochs continue the teacher's
+    phases = [m.phase for m in progress if m.progress is not None]
+    assert phases[0] == "teacher" and phases[-1] == "student" and phases == sorted(phases, key=["teacher",
+                                                                                               "student"].index)
+    assert any("teacher" in m.stage for m in progress) and any("student" in m.stage for m in progress)
+    x, y = p.loss_line.getData()
+    assert x[-1] == pytest.approx(2.0) and np.any((x > 0) & (x <= 1)) and np.all(np.isfinite(y))
+    tx, _ty = p.test_line.getData()
+    assert list(tx) == [1.0, 2.0] and p.stage_lines[1].isVisible() and p.stage_lines[1].value() == 1.0
+    assert p.progress.value() == 1000
+    # the file: the student, with `advstudio distill`'s metadata
+    model, meta = load_model(out)
+    assert meta["recipe"]["temperature"] == 20.0 and meta["recipe"]["defense"] == "defensive_distillation"
+    assert meta["recipe"]["role"] == "student" and meta["train_samples"] == 256 and meta["test_samples"] == 100
+    assert [h["epoch"] for h in meta["history"]] == [1] and meta["fgsm_curve"]["n"] == 100
+    assert 0.0 <= meta["test_accuracy"] <= 1.0  # 4 batches at T = 20 learn little: only the range is sure
+    assert not checkpoint_path(out).exists()
+    # the same weights as core.distillation.distill with the same settings
+    cfg = TrainConfig(epochs=1, batch_size=p.batch_size.value(), lr=p.lr.value(), seed=p.seed.value(), limit=256,
+                      eval_limit=100, report_every=5)
+    torch.manual_seed(cfg.seed)
+    teacher, student = MnistCNN(), MnistCNN()
+    for _ in distill(teacher, student, mnist_train, None, cfg, 20.0):
+        pass
+    for k, v in model.state_dict().items():
+        assert torch.allclose(v, student.state_dict()[k], atol=1e-5), k
+    assert "T = 20" in p.status.text() and "FGSM accuracy at ε = 0.1 (n = 100)" in p.status.text()
+    # offered to the Defenses tab, which accepts it with T from the file
+    assert p.defense_button.isVisibleTo(p)
+    p.defense_button.click()
+    d = window.defense.panel
+    assert window.tabs.currentWidget() is d and d.defense_kind() == "distillation"
+    spec = d.spec()
+    assert spec.distilled == str(out) and spec.temperature is None
+    from advstudio.gui.defense_jobs import DefenseResult
+
+    with qtbot.waitSignal(window.defense.defenseFinished, timeout=120000) as done:
+        window.defense.run(spec, "fgsm", 1, [0.0, 0.1], 16)
+    assert isinstance(done.args[0], DefenseResult) and "T=20" in done.args[0].defended_name
+
+
+def test_cancelling_distillation_keeps_nothing(qtbot, make_window, tmp_path, mnist_dir):
+    window = make_window(data_dir=str(mnist_dir))
+    t, out = _setup(window, tmp_path, limit=2048, epochs=3, method="distillation", eval_limit=100)
+
+    def cancel_in_the_teacher(msg) -> None:
+        if msg.progress is not None:
+            t.cancel()
+
+    t.trainingProgress.connect(cancel_in_the_teacher)
+    r = _run(qtbot, t)
+    assert isinstance(r, TrainCancelled) and r.checkpoint is None
+    assert not out.exists() and not checkpoint_path(out).exists()
+    assert "nothing was kept" in t.panel.status.text() and t.panel.start_button.isEnabled()
+    assert not t.panel.resume.isEnabled()

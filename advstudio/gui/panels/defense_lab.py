@@ -1,6 +1,7 @@
 """The Defenses tab: a defense and its settings, an attack, an ε list and a sample count on the left; the
 undefended model's curve, the defense under the plain attack and under the adaptive attack on the right, with a
-table of the numbers and the note that only the adaptive curve counts."""
+table of the numbers and the note that only the adaptive curve counts. For a distilled model the same run also
+attacks it (and the undefended model) with C&W L2, and the result sits under the curves."""
 
 from __future__ import annotations
 
@@ -135,8 +136,20 @@ class DefenseLabPanel(QWidget):
         self.temperature.setDecimals(1)
         self.temperature.setSpecialValueText("from the file")
         self.temperature.setToolTip("Training temperature T; 'from the file' reads it from the model's metadata")
+        self.cw_steps = QSpinBox()
+        self.cw_steps.setRange(1, 5000)
+        self.cw_steps.setSingleStep(50)
+        self.cw_steps.setValue(100)
+        self.cw_steps.setToolTip("C&W L2: Adam steps per c-search round (100 as the CLI; fewer run faster). The "
+                                 "run attacks the distilled and the undefended model with C&W on the same images")
+        self.cw_searches = QSpinBox()
+        self.cw_searches.setRange(1, 20)
+        self.cw_searches.setValue(5)
+        self.cw_searches.setToolTip("C&W L2: binary-search rounds over the constant c (5 as the CLI)")
         f.addRow(row)
         f.addRow("T:", self.temperature)
+        f.addRow("C&&W L2 steps:", self.cw_steps)
+        f.addRow("C&&W c-searches:", self.cw_searches)
         dl.addWidget(self.stack)
         v.addWidget(dbox)
 
@@ -214,6 +227,13 @@ class DefenseLabPanel(QWidget):
         self.key.setTextFormat(Qt.TextFormat.RichText)
         v.addWidget(self.key)
         v.addWidget(self.plot, 3)
+        self.cw_label = QLabel("")  # distillation: C&W L2 against the distilled and the undefended model
+        self.cw_label.setWordWrap(True)
+        self.cw_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.cw_label.setFrameShape(QLabel.Shape.StyledPanel)
+        self.cw_label.setMargin(4)
+        self.cw_label.hide()
+        v.addWidget(self.cw_label)
         self.caption = QLabel("Choose a defense and Run: the adaptive curve is the one that counts.")
         self.caption.setWordWrap(True)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -299,7 +319,8 @@ class DefenseLabPanel(QWidget):
             if not path:
                 raise ValueError("Choose a distilled model file (made with `advstudio distill`).")
             t = float(self.temperature.value())
-            return DefenseSpec("distillation", distilled=path, temperature=t if t > 0 else None)
+            return DefenseSpec("distillation", distilled=path, temperature=t if t > 0 else None,
+                               cw_steps=int(self.cw_steps.value()), cw_searches=int(self.cw_searches.value()))
         return DefenseSpec(kind, bits=int(self.bits.value()), size=int(self.size.value()),
                            quality=int(self.quality.value()), sigma=float(self.sigma.value()),
                            eot_samples=int(self.eot.value()))
@@ -332,6 +353,8 @@ class DefenseLabPanel(QWidget):
             self.plot.removeItem(line)
         self.lines = {}
         self.table.setRowCount(0)
+        self.cw_label.setText("")
+        self.cw_label.hide()
 
     def set_data(self, result: DefenseResult | None) -> None:
         """Plot the three curves of one run (replacing the previous run) and fill the table."""
@@ -363,6 +386,9 @@ class DefenseLabPanel(QWidget):
         hows = "; ".join(f"{ROLE_TITLES[c.role]}: {c.how}" for c in result.curves)
         notes = (" " + " ".join(result.notes)) if result.notes else ""
         self.caption.setText(f"{result.describe()} {hows}.{notes}")
+        if result.cw:
+            self.cw_label.setText(result.cw_text())
+            self.cw_label.show()
 
     def plotted(self, role: str) -> tuple[np.ndarray, np.ndarray]:
         """(ε, accuracy %) of the curve on the plot for `role` (what the user sees)."""

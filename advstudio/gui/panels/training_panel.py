@@ -1,5 +1,6 @@
 """The Training tab: method and settings, output file, checkpoint and Resume on the left; live training loss and
-accuracy, per-epoch clean test accuracy and PGD robust accuracy on the right."""
+accuracy, per-epoch clean test accuracy and PGD robust accuracy on the right. Defensive distillation runs its
+two stages (teacher, then student) as one run whose curves continue across a "student starts" line."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QLineEdit, QPushButton, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
 
+from advstudio.core.distillation import DEFAULT_TEMPERATURE
 from advstudio.core.model import MNIST_STD
 from advstudio.core.training import TrainConfig
 
 from ..theme import style_plot, text_colour
-from ..training_messages import (METHODS, TrainCancelled, TrainProgress, TrainResult, method_summary,
-                                 robust_label)
+from ..training_messages import (DISTILLATION, METHODS, TrainCancelled, TrainProgress, TrainResult,
+                                 method_summary, robust_label)
 from .layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side
 
 LOSS_COLOUR = "#3a78c2"
@@ -38,6 +40,7 @@ class TrainingPanel(QWidget):
     startRequested = Signal()
     cancelRequested = Signal()
     useModelRequested = Signal()
+    evaluateDefenseRequested = Signal()  # a distilled student: open it in the Defenses tab
     browseRequested = Signal()
     chooseFolderRequested = Signal()
     outputEdited = Signal()  # the output path or the method changed: the checkpoint line needs refreshing
@@ -47,6 +50,7 @@ class TrainingPanel(QWidget):
         self.setObjectName("training_panel")
         self.running = False
         self.config_shown: TrainConfig | None = None
+        self.temperature_shown: float | None = None  # the run on the plots is defensive distillation at T
         self.loss_x: list[float] = []
         self.loss_y: list[float] = []
         self.acc_x: list[float] = []
@@ -78,7 +82,11 @@ class TrainingPanel(QWidget):
                                "FGSM with random start: one FGSM step from a random point in the ε-ball per "
                                "batch (Wong et al. 2020, 'fast' adversarial training).\n"
                                "PGD: several projected gradient steps per batch (Madry et al. 2018), the "
-                               "strongest and slowest.")
+                               "strongest and slowest.\n"
+                               "Defensive distillation (Papernot et al. 2016): a teacher trained with "
+                               "softmax(logits / T), then a student of the same shape on the teacher's soft labels "
+                               "at the same T, deployed at T = 1. FGSM's gradient vanishes on it; C&W does not "
+                               "care (Carlini & Wagner 2016): try both in the Defenses tab.")
         ml.addWidget(self.method)
         v.addWidget(method)
 
@@ -158,6 +166,26 @@ class TrainingPanel(QWidget):
         a.addRow(f"PGD-{d.robust_eval_steps} check images:", self.robust_n)
         v.addWidget(adv)
 
+        dist = QGroupBox("Defensive distillation")
+        self.distill_box = dist
+        df = QFormLayout(dist)
+        df.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.temperature = QDoubleSpinBox()
+        self.temperature.setDecimals(1)
+        self.temperature.setRange(1.0, 1000.0)
+        self.temperature.setSingleStep(5.0)
+        self.temperature.setValue(DEFAULT_TEMPERATURE)
+        self.temperature.setToolTip(f"The softmax temperature T of both stages' training loss (default "
+                                    f"{DEFAULT_TEMPERATURE:g}, as `advstudio distill`; Papernot et al. used "
+                                    "T = 100 on MNIST). The student is deployed at T = 1, so its logits come out "
+                                    "about T times larger and its softmax saturates.")
+        self.distill_note = QLabel("Teacher, then student: Epochs, batch size, learning rate and seed apply to "
+                                   "each stage (constant learning rate).")
+        self.distill_note.setWordWrap(True)
+        df.addRow("Temperature T:", self.temperature)
+        df.addRow(self.distill_note)
+        v.addWidget(dist)
+
         out = QGroupBox("Output")
         o = QVBoxLayout(out)
         row = QHBoxLayout()
@@ -193,12 +221,17 @@ class TrainingPanel(QWidget):
         self.use_button = QPushButton("Use as current model")
         self.use_button.setToolTip("Open the trained model in the studio (drawing, attacks, activations)")
         self.use_button.hide()
+        self.defense_button = QPushButton("Evaluate in the Defenses tab")
+        self.defense_button.setToolTip("Select the Defenses tab's distilled-model defense with this file (T from "
+                                       "its metadata): FGSM/PGD plain and adaptive, and C&W L2")
+        self.defense_button.hide()
         self.status = QLabel("Set the method and press Start training.")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         buttons = self.runner.buttons()
         buttons.addWidget(self.progress, 1)
         buttons.addWidget(self.use_button)
+        buttons.addWidget(self.defense_button)
         r.addLayout(buttons)
         r.addWidget(self.eta)
         r.addWidget(self.status)
@@ -216,6 +249,7 @@ class TrainingPanel(QWidget):
         self.start_button.clicked.connect(self.startRequested)
         self.cancel_button.clicked.connect(self.cancelRequested)
         self.use_button.clicked.connect(self.useModelRequested)
+        self.defense_button.clicked.connect(self.evaluateDefenseRequested)
         self.choose_folder.clicked.connect(self.chooseFolderRequested)
 
     @staticmethod
@@ -242,6 +276,13 @@ class TrainingPanel(QWidget):
         self.robust_line = self.acc_plot.plot([], [], pen=pg.mkPen(ROBUST_COLOUR, width=2), symbol="s",
                                               symbolSize=7, symbolBrush=ROBUST_COLOUR, symbolPen=ROBUST_COLOUR,
                                               name="PGD robust accuracy")
+        self.stage_lines = [pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888888", width=1,
+                                                                                   style=Qt.PenStyle.DashLine),
+                                            label="student starts", labelOpts={"position": 0.9})
+                            for _ in range(2)]
+        for plot, line in zip((self.loss_plot, self.acc_plot), self.stage_lines):
+            line.setVisible(False)
+            plot.addItem(line, ignoreBounds=True)
         self.acc_legend = QLabel()
         self.acc_legend.setWordWrap(True)
         self.caption = QLabel("Live curves appear here while a model trains.")
@@ -270,19 +311,44 @@ class TrainingPanel(QWidget):
         return self.method.currentData()
 
     def set_method(self, key: str | None) -> None:
-        """None or "standard", "fgsm_rs" or "pgd"."""
+        """None or "standard", "fgsm_rs", "pgd" or "distillation"."""
         self.method.setCurrentIndex(list(METHODS).index(None if key == "standard" else key))
 
     def _on_method(self) -> None:
         key = self.method_key()
-        self.adv_box.setEnabled(key is not None and not self.running)
+        self.adv_box.setEnabled(key in ("fgsm_rs", "pgd") and not self.running)
+        self.adv_box.setVisible(key != DISTILLATION)
+        self.distill_box.setVisible(key == DISTILLATION)
+        self.distill_box.setEnabled(not self.running)
         self.steps.setEnabled(key == "pgd")
+        self._sync_distillation()
         self._update_hints()
+
+    def _sync_distillation(self) -> None:
+        """Distillation trains with a constant learning rate and keeps no checkpoint: say so where it shows."""
+        distilling = self.method_key() == DISTILLATION
+        self.schedule.setEnabled(not self.running and not distilling)
+        self.schedule.setToolTip("Defensive distillation trains with a constant learning rate" if distilling else
+                                 "Constant, or cosine decay to 0 over all epochs")
+        if distilling:
+            self.resume.setEnabled(False)
+
+    def set_resume_available(self, available: bool, why: str = "") -> None:
+        """Resume needs a checkpoint; a method that writes none disables the box and says why."""
+        self.resume.setToolTip(why if not available else "Continue after the checkpoint's last finished epoch "
+                               "(same settings; Epochs may be raised)")
+        if not available:
+            self.resume.setChecked(False)
+            self.resume.setEnabled(False)
+
+    def temperature_value(self) -> float | None:
+        """T for defensive distillation, or None for the other methods."""
+        return float(self.temperature.value()) if self.method_key() == DISTILLATION else None
 
     def _update_hints(self) -> None:
         eps = self.eps.value()
         self.eps_equiv.setText(f"ε = {eps * 255:.1f}/255 grey levels = {eps / MNIST_STD:.3f} normalized units")
-        key = self.method_key() or "fgsm_rs"
+        key = self.method_key() if self.method_key() in ("fgsm_rs", "pgd") else "fgsm_rs"
         if self.step_size.value() > 0:
             self.step_auto.setText("")
         else:
@@ -294,12 +360,16 @@ class TrainingPanel(QWidget):
         """The settings as a TrainConfig (ValueError with a readable message when they do not fit)."""
         key = self.method_key()
         step = self.step_size.value()
+        distilling = key == DISTILLATION
+        if distilling:
+            key = None
         return TrainConfig(
             epochs=self.epochs.value(), batch_size=self.batch_size.value(), lr=float(self.lr.value()),
             seed=self.seed.value(), limit=self.limit.value() or None, eval_limit=self.eval_limit.value() or None,
             adversarial=key, adv_eps=float(self.eps.value()), adv_steps=self.steps.value(),
             adv_step_size=float(step) if step > 0 else None, adv_ramp_epochs=self.ramp.value(),
-            adv_fraction=self.share.value() / 100.0, lr_schedule=self.schedule.currentData(),
+            adv_fraction=self.share.value() / 100.0,
+            lr_schedule="constant" if distilling else self.schedule.currentData(),
             robust_eval_samples=self.robust_n.value(),
         )
 
@@ -314,27 +384,35 @@ class TrainingPanel(QWidget):
         self.running = running
         self.runner.set_running(running, (self.method, self.epochs, self.batch_size, self.lr, self.schedule,
                                           self.seed, self.limit, self.eval_limit, self.output, self.browse,
-                                          self.resume))
-        self.adv_box.setEnabled(not running and self.method_key() is not None)
+                                          self.resume, self.temperature))
+        self.adv_box.setEnabled(not running and self.method_key() in ("fgsm_rs", "pgd"))
+        self._sync_distillation()
         if running:
             self.use_button.hide()
+            self.defense_button.hide()
 
     def show_data_error(self, message: str | None) -> None:
         self.data_message.show_message(message)
 
     # ------------------------------------------------------------------ plots
-    def begin(self, config: TrainConfig) -> None:
-        """Clear the plots for a new run of `config`."""
+    def begin(self, config: TrainConfig, temperature: float | None = None) -> None:
+        """Clear the plots for a new run of `config` (defensive distillation at `temperature` when given: two
+        stages of config.epochs each, shown one after the other)."""
         self.config_shown = config
+        self.temperature_shown = temperature
+        span = config.epochs * (2 if temperature is not None else 1)
+        for line in self.stage_lines:
+            line.setPos(config.epochs)
+            line.setVisible(temperature is not None)
         self.loss_x, self.loss_y, self.acc_x, self.acc_y = [], [], [], []
         self.history = ()
         self.test_samples = self.robust_samples = None
         self.robust_line.setVisible(config.adversarial is not None)
         self._legend_text()
-        self.acc_plot.setXRange(0, config.epochs, padding=0.02)
-        self.loss_plot.setXRange(0, config.epochs, padding=0.02)
+        self.acc_plot.setXRange(0, span, padding=0.02)
+        self.loss_plot.setXRange(0, span, padding=0.02)
         self._redraw()
-        self.caption.setText(f"Training: {method_summary(config)}.")
+        self.caption.setText(f"Training: {method_summary(config, temperature)}.")
 
     def set_progress(self, p: TrainProgress) -> None:
         cfg = self.config_shown
@@ -372,9 +450,14 @@ class TrainingPanel(QWidget):
             test = f"clean test accuracy on {p.test_samples} test images"
             robust = f"; PGD robust accuracy: {robust_label(cfg, p.robust_samples or None)} held-out test images" \
                 if cfg.adversarial else ""
-            self.caption.setText(f"{method_summary(cfg)}; {p.train_samples} training images, batch "
+            stages = (" Epochs 1–{0}: the teacher; {1}–{2}: the student (its loss is the cross-entropy against the "
+                      "teacher's soft labels, so it does not fall as low).".format(cfg.epochs, cfg.epochs + 1,
+                                                                                   2 * cfg.epochs)
+                      if self.temperature_shown is not None else "")
+            self.caption.setText(f"{method_summary(cfg, self.temperature_shown)}; {p.train_samples} training "
+                                 f"images, batch "
                                  f"{cfg.batch_size}, Adam lr {cfg.lr:g} ({cfg.lr_schedule}), seed {cfg.seed}"
-                                 f"{resumed}. Per epoch: {test}{robust}.")
+                                 f"{resumed}. Per epoch: {test}{robust}.{stages}")
 
     def robust_legend(self) -> str:
         cfg = self.config_shown
@@ -421,7 +504,21 @@ class TrainingPanel(QWidget):
             bits.append(f"{robust_label(self.config_shown, self.robust_samples)}: "
                         f"{h['robust_accuracy'] * 100:.2f}%")
         self.eta.setText(f"Done in {_duration(r.seconds)}.")
-        self.status.setText(f"Saved {r.path} ({'; '.join(bits)}). It was added to the Robustness lab's models.")
+        if r.temperature is not None:
+            bits[:1] = [f"the student's clean test accuracy {h['test_accuracy'] * 100:.2f}% on "
+                        f"{r.metadata.get('test_samples')} test images"] if bits else []
+            fgsm = r.metadata.get("fgsm_curve") or {}
+            if 0.1 in fgsm.get("eps", ()):
+                acc = fgsm["accuracy"][fgsm["eps"].index(0.1)]
+                bits.append(f"its FGSM accuracy at ε = 0.1 (n = {fgsm['n']}): {acc * 100:.2f}%, through a "
+                            "saturated softmax")
+            self.status.setText(f"Saved the distilled student (T = {r.temperature:g}) to {r.path} "
+                                f"({'; '.join(bits)}). It was added to the Robustness lab's models; evaluate it "
+                                "in the Defenses tab against the adaptive attack and C&W.")
+            self.defense_button.show()
+        else:
+            self.status.setText(f"Saved {r.path} ({'; '.join(bits)}). It was added to the Robustness lab's "
+                                "models.")
         self.use_button.show()
 
     def show_cancelled(self, c: TrainCancelled) -> None:
@@ -431,6 +528,8 @@ class TrainingPanel(QWidget):
             self.status.setText(f"Training cancelled. The last finished epoch ({c.epochs_done} of {c.epochs}) is "
                                 f"kept in {c.checkpoint}: tick Resume and Start to continue from it. No model file "
                                 "was written.")
+        elif self.temperature_shown is not None:
+            self.status.setText("Distillation cancelled: nothing was kept (it writes no checkpoint).")
         else:
             self.status.setText("Training cancelled before the first epoch finished: nothing was kept.")
 
