@@ -61,7 +61,6 @@ def train_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancelle
 
     import torch
 
-    from advstudio.core.data import DatasetError, load_split
     from advstudio.core.evaluate import EvaluationCancelled, fgsm_curve
     from advstudio.core.model import MnistCNN, device_label
     from advstudio.core.storage import ModelFileError, save_model
@@ -95,11 +94,10 @@ def train_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancelle
                                    time.perf_counter() - start, tuple(hist), n_robust))
 
     report("Reading MNIST…")
-    try:
-        train_split = load_split(req.data_dir, "train")
-        test_split = load_split(req.data_dir, "test")
-    except DatasetError as exc:
-        return TrainProblem(str(exc), data=True)
+    splits = _read_splits(req.data_dir)
+    if isinstance(splits, TrainProblem):
+        return splits
+    train_split, test_split = splits
     n_train = len(train_split.head(cfg.limit))
     n_test = len(test_split.head(cfg.eval_limit))
     n_robust = len(test_split.head(cfg.robust_eval_samples)) if cfg.adversarial else 0
@@ -168,7 +166,6 @@ def distill_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancel
 
     import torch
 
-    from advstudio.core.data import DatasetError, load_split
     from advstudio.core.distillation import distill, distillation_recipe
     from advstudio.core.evaluate import EvaluationCancelled, fgsm_curve
     from advstudio.core.info import library_versions, now_iso
@@ -188,11 +185,10 @@ def distill_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancel
                                    time.perf_counter() - start, tuple(hist), 0, phase))
 
     report("Reading MNIST…")
-    try:
-        train_split = load_split(req.data_dir, "train")
-        test_split = load_split(req.data_dir, "test")
-    except DatasetError as exc:
-        return TrainProblem(str(exc), data=True)
+    splits = _read_splits(req.data_dir)
+    if isinstance(splits, TrainProblem):
+        return splits
+    train_split, test_split = splits
     n_train = len(train_split.head(cfg.limit))
     n_test = len(test_split.head(cfg.eval_limit))
     device = _device(ctx)
@@ -254,3 +250,13 @@ def distill_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancel
         return TrainProblem(f"Could not write {out}: {exc.strerror or exc}. Choose another output file and train "
                             "again (distillation keeps no checkpoint).")
     return TrainResult(str(path), out.stem, meta, hist, round(seconds, 1), 1, temperature)
+
+
+def _read_splits(data_dir):
+    """MNIST's train and test splits, or a TrainProblem naming what is wrong with the folder."""
+    from advstudio.core.data import DatasetError, load_split
+
+    try:
+        return load_split(data_dir, "train"), load_split(data_dir, "test")
+    except DatasetError as exc:
+        return TrainProblem(str(exc), data=True)
