@@ -346,6 +346,7 @@ def _checks_with_settings(report, frozen, t_entry, age_at_entry, settings_dir, l
             report.check(window.analysis.attack.flipped,
                          f"the attack view at ε = {flip.eps:.3f} shows the flip "
                          f"({window.analysis.attack.clean_label} → {window.analysis.attack.adv_label})")
+        _check_bundled_extras(report)
         report.check(not errors, "no error dialogs" + (f": {errors}" if errors else ""))
     finally:
         window.close()
@@ -354,6 +355,27 @@ def _checks_with_settings(report, frozen, t_entry, age_at_entry, settings_dir, l
         window.deleteLater()
         app.processEvents()
     report.check(bool(stopped), "window closed and its worker thread stopped")
+
+
+def _check_bundled_extras(report: Report) -> None:
+    """The robust model and the lesson files travel with the app (resources the installer must carry)."""
+    from advstudio.core.lesson import LessonError, load_lesson
+    from advstudio.core.storage import ModelFileError, load_model, robust_model_path
+
+    try:
+        _model, meta = load_model(robust_model_path())
+        strict = meta.get("robust_evaluation", [{}])[0]
+        at_03 = {r["eps"]: r["accuracy"] for r in strict.get("results", [])}.get(0.3)
+        report.check(at_03 is not None and at_03 >= 0.89,
+                     f"bundled robust model '{meta.get('name')}' loads (PGD-40 accuracy at ε = 0.3 in its metadata: "
+                     f"{at_03 * 100 if at_03 is not None else float('nan'):.2f}%)")
+    except (ModelFileError, OSError) as exc:
+        report.check(False, f"bundled robust model: {exc}")
+    try:
+        lesson = load_lesson()
+        report.check(len(lesson.steps) == 9, f"lesson '{lesson.title}' loads with {len(lesson.steps)} steps")
+    except LessonError as exc:
+        report.check(False, f"lesson: {exc}")
 
 
 def _route_qt_messages(log) -> None:
