@@ -72,6 +72,9 @@ def build_menus(w) -> SimpleNamespace:
     a.panels_menu = v.addMenu("&Panels")
     for dock in w.docks.values():
         a.panels_menu.addAction(dock.toggleViewAction())
+    a.hide_panels = _action(w, v, "&Hide side panels", w.hide_side_panels, "Ctrl+Shift+H",
+                            "Give the tabs the whole window; again brings the panels back", checkable=True)
+    w.sidePanelsHidden.connect(a.hide_panels.setChecked)
     themes = v.addMenu("&Theme")
     group = QActionGroup(w)
     current = w.settings.value("view/theme", "system", str)

@@ -16,7 +16,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--settings", metavar="INI", help="keep settings in this file instead of the user's settings")
     p.add_argument("--demo", action="store_true", help="start with a drawn 3 attacked at the smallest ε that flips it")
     p.add_argument("--lab-demo", type=int, metavar="N",
-                   help="start in the robustness lab with FGSM and PGD-40 curves of the current model on N test images")
+                   help="start in the robustness lab with FGSM and PGD-40 curves of the current model (and PGD-40 of the robust model) on N test images")
     p.add_argument("--tab", metavar="KEY", help="start on this tab (attack, attack_lab, robustness, …)")
     p.add_argument("--quit-after", type=int, metavar="MS", help="quit MS milliseconds after the window is ready")
     p.add_argument("--self-test", action="store_true", help="check this installation offscreen, then exit 0 or 1")
@@ -108,7 +108,8 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def start_lab_demo(window, n: int, then=None) -> None:
-    """Draw a 3, then run untargeted FGSM and PGD-40 (ε 0–0.3) on the first n test images in the robustness lab."""
+    """Draw a 3, then run untargeted FGSM and PGD-40 (ε 0–0.3) on the first n test images in the robustness lab,
+    and PGD-40 on the bundled robust model beside them."""
     from .demo import digit_strokes
     from .lab_messages import LabSpec
 
@@ -128,6 +129,14 @@ def start_lab_demo(window, n: int, then=None) -> None:
     lab.panel.form.set_attack("pgd", steps=40)
     lab.labFinished.connect(finished)
     specs = [LabSpec(entry, "fgsm", {}), LabSpec(entry, "pgd", {"steps": 40})]
+    from pathlib import Path
+
+    from advstudio.core.storage import robust_model_path
+
+    robust = next((m for m in lab.models if m.path and Path(m.path).resolve() == robust_model_path().resolve()), None)
+    if robust is not None and robust is not entry:
+        lab.panel.set_models(lab.models, {entry.key, robust.key})
+        specs.append(LabSpec(robust, "pgd", {"steps": 40}))
     if lab.run_lab(specs, [0.0, 0.05, 0.1, 0.15, 0.2, 0.3], int(n)) is None:
         lab.labFinished.disconnect(finished)
         window.tabs.setCurrentWidget(lab.panel)

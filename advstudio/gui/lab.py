@@ -61,7 +61,7 @@ class StudioLab(JobClient):
         self.panel.exportRequested.connect(self.ask_export)
         self.panel.chooseFolderRequested.connect(self._choose_folder)
         self.panel.fullWidthToggled.connect(self.set_full_width)
-        self._hidden_docks: list = []
+        window.sidePanelsHidden.connect(self._on_side_panels_hidden)
         window.canvas.inkChanged.connect(self._on_input_changed)
         window.modelReady.connect(self._on_model)
 
@@ -202,15 +202,14 @@ class StudioLab(JobClient):
 
     @Slot(bool)
     def set_full_width(self, on: bool) -> None:
-        """Hide the docks so the lab has the whole window; showing brings back the ones that were visible."""
-        if on:
-            self._hidden_docks = [d for d in self.window.docks.values() if d.isVisible()]
-            for d in self._hidden_docks:
-                d.hide()
-        else:
-            for d in self._hidden_docks:
-                d.show()
-            self._hidden_docks = []
+        """Give the lab the whole window: the window's View ▸ Hide side panels, which the button mirrors."""
+        self.window.hide_side_panels(on)
+
+    @Slot(bool)
+    def _on_side_panels_hidden(self, on: bool) -> None:
+        button = self.panel.full_width
+        if button.isChecked() != on:
+            button.setChecked(on)  # its toggled signal asks the window again: a no-op, the state already matches
 
     # ------------------------------------------------------------------ exports
     def ask_export(self, kind: str) -> None:

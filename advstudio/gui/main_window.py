@@ -39,6 +39,7 @@ class MainWindow(DialogsMixin, QMainWindow):
     modelReady = Signal(object)  # ModelInfo
     flipFound = Signal(object)  # FlipResult
     errorShown = Signal(str)
+    sidePanelsHidden = Signal(bool)
 
     def __init__(self, settings: QSettings | None = None, report_error: ErrorReporter | None = None,
                  model_path: str | None = None, data_dir: str | None = None, device: str | None = None) -> None:
@@ -54,6 +55,7 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.current_input: np.ndarray | None = None
         self.docks: dict[str, QDockWidget] = {}
         self.tab_widgets: dict[str, QWidget] = {}
+        self._hidden_docks: list[QDockWidget] = []  # the docks "Hide side panels" hid, to show them again
         self._latest: dict[str, int] = {}
         self._closed = False
         self._fallback_model: str | None = None
@@ -134,6 +136,27 @@ class MainWindow(DialogsMixin, QMainWindow):
             return False
         self.tabs.setCurrentWidget(widget)
         return True
+
+    def side_panels_hidden(self) -> bool:
+        return bool(self._hidden_docks)
+
+    def hide_side_panels(self, on: bool) -> None:
+        """Give the tabs the whole window (on a small screen the labs need it); showing brings back exactly the
+        docks that were visible."""
+        if on == self.side_panels_hidden():
+            return
+        if on:
+            self._hidden_docks = [d for d in self.docks.values() if d.isVisible()]
+            if not self._hidden_docks:
+                self.sidePanelsHidden.emit(False)  # nothing to hide: the action and the lab's button stay off
+                return
+            for d in self._hidden_docks:
+                d.hide()
+        else:
+            for d in self._hidden_docks:
+                d.show()
+            self._hidden_docks = []
+        self.sidePanelsHidden.emit(on)
 
     def add_dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea,
                  tabify_with: str | None = None) -> QDockWidget:

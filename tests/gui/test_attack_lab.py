@@ -194,3 +194,16 @@ def test_the_lab_offers_the_bundled_robust_model_beside_the_standard_one(window)
     assert keys[0] == "bundled"
     robust = [m for m in window.lab.models if Path(m.path).resolve() == robust_model_path().resolve()]
     assert len(robust) == 1 and "robust" in robust[0].name
+
+
+def test_hide_side_panels_from_the_view_menu_or_the_lab_restores_exactly_what_was_shown(window):
+    window.docks["gallery"].hide()
+    shown = {k for k, d in window.docks.items() if not d.isHidden()}
+    assert shown and "gallery" not in shown
+    action, button = window.actions_.hide_panels, window.lab.panel.full_width
+    action.trigger()
+    assert all(d.isHidden() for d in window.docks.values())
+    assert action.isChecked() and button.isChecked()
+    button.click()  # the lab's own button brings them back
+    assert {k for k, d in window.docks.items() if not d.isHidden()} == shown
+    assert not action.isChecked() and not button.isChecked()
