@@ -123,6 +123,7 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.presentation = PresentationMode(self)  # F11: full screen, large fonts, thick lines (gui/presentation.py)
         bar = self.tabs.tabBar()
         bar.moveTab(self.tabs.indexOf(self.tab_widgets["compare"]), 1)  # beside the Attack tab it mirrors
+        self.tabs.currentChanged.connect(self._on_tab_changed)
 
     def add_tab(self, key: str, title: str, widget: QWidget) -> None:
         widget.setObjectName(widget.objectName() or f"tab_{key}")
@@ -136,6 +137,18 @@ class MainWindow(DialogsMixin, QMainWindow):
             return False
         self.tabs.setCurrentWidget(widget)
         return True
+
+    WIDE_TABS = ("attack_lab", "robustness", "training", "defenses", "certify")
+    MIN_WIDE_TAB_WIDTH = 820  # below this the labs' plots get squeezed beside their controls
+
+    @Slot(int)
+    def _on_tab_changed(self, _index: int) -> None:
+        """On a small screen, say once per visit how to give a lab the whole window."""
+        wide = {self.tab_widgets.get(k) for k in self.WIDE_TABS}
+        if (self.tabs.currentWidget() in wide and not self.side_panels_hidden()
+                and self.tabs.width() < self.MIN_WIDE_TAB_WIDTH):
+            self.statusBar().showMessage("Tip: View ▸ Hide side panels (Ctrl+Shift+H) gives this tab the whole "
+                                         "window; pressing it again brings the panels back.", 10000)
 
     def side_panels_hidden(self) -> bool:
         return bool(self._hidden_docks)

@@ -207,3 +207,17 @@ def test_hide_side_panels_from_the_view_menu_or_the_lab_restores_exactly_what_wa
     button.click()  # the lab's own button brings them back
     assert {k for k, d in window.docks.items() if not d.isHidden()} == shown
     assert not action.isChecked() and not button.isChecked()
+
+
+def test_a_narrow_lab_tab_tells_how_to_hide_the_side_panels(window):
+    window.resize(1280, 800)
+    window.show_tab("attack")
+    window.show_tab("defenses")
+    assert window.tabs.width() < window.MIN_WIDE_TAB_WIDTH  # both side columns take their share of 1280 px
+    assert "Hide side panels" in window.statusBar().currentMessage()
+    window.hide_side_panels(True)
+    window.statusBar().clearMessage()
+    window.show_tab("attack")
+    window.show_tab("certify")
+    assert "Hide side panels" not in window.statusBar().currentMessage()
+    window.hide_side_panels(False)
