@@ -80,12 +80,7 @@ def figure_png(result: AttackResult, model_name: str = "") -> bytes:
     p.drawText(QRectF(gap, top + side + 42, width - 2 * gap, 50),
                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, footer)
     p.end()
-    data = QByteArray()
-    buf = QBuffer(data)
-    buf.open(QIODevice.OpenModeFlag.WriteOnly)
-    img.save(buf, "PNG")
-    buf.close()
-    return bytes(data.data())
+    return png_bytes(img)
 
 
 def save_attack(result: AttackResult, folder: str | Path, stem: str = "attack", model_name: str = "") -> list[Path]:
@@ -104,3 +99,13 @@ def save_attack(result: AttackResult, folder: str | Path, stem: str = "attack", 
         atomic_write_bytes(folder / name, data)
         paths.append(folder / name)
     return paths
+
+
+def png_bytes(img: QImage) -> bytes:
+    """A QImage encoded as PNG in memory (the figures are written atomically by the caller)."""
+    data = QByteArray()
+    buf = QBuffer(data)
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    img.save(buf, "PNG")
+    buf.close()
+    return bytes(data.data())

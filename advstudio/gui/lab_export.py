@@ -9,12 +9,13 @@ import io
 import json
 from pathlib import Path
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRectF, Qt
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 from PySide6.QtWidgets import QWidget
 
 from advstudio.core.storage import atomic_write_bytes, atomic_write_text
 
+from .export import png_bytes
 from .lab_messages import DEFENSE_NOTE, LabCurve
 
 CSV_COLUMNS = ("model", "model_path", "attack", "eps_norm", "eps", "accuracy", "success_rate", "clean_accuracy",
@@ -70,12 +71,7 @@ def plot_png(plot: QWidget, curves: list[LabCurve]) -> bytes:
                    text)
         y += line_h
     p.end()
-    data = QByteArray()
-    buf = QBuffer(data)
-    buf.open(QIODevice.OpenModeFlag.WriteOnly)
-    img.save(buf, "PNG")
-    buf.close()
-    return bytes(data.data())
+    return png_bytes(img)
 
 
 def write_export(kind: str, path: str | Path, curves: list[LabCurve], plot: QWidget | None = None) -> Path:

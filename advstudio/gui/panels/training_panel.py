@@ -95,12 +95,7 @@ class TrainingPanel(QWidget):
         f.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.epochs = self._spin(1, 500, d.epochs, "Passes over the training images")
         self.batch_size = self._spin(1, 4096, d.batch_size, "Images per optimisation step")
-        self.lr = QDoubleSpinBox()
-        self.lr.setDecimals(5)
-        self.lr.setRange(0.00001, 1.0)
-        self.lr.setSingleStep(0.0001)
-        self.lr.setValue(d.lr)
-        self.lr.setToolTip("Adam's learning rate")
+        self.lr = self._double(5, 0.00001, 1.0, 0.0001, d.lr, "Adam's learning rate")
         self.schedule = QComboBox()
         self.schedule.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.schedule.setMinimumContentsLength(8)
@@ -128,23 +123,13 @@ class TrainingPanel(QWidget):
         self.adv_box = adv
         a = QFormLayout(adv)
         a.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-        self.eps = QDoubleSpinBox()
-        self.eps.setDecimals(3)
-        self.eps.setRange(0.0, 1.0)
-        self.eps.setSingleStep(0.01)
-        self.eps.setValue(d.adv_eps)
-        self.eps.setToolTip("L∞ radius in pixel units (0–1)")
+        self.eps = self._double(3, 0.0, 1.0, 0.01, d.adv_eps, "L∞ radius in pixel units (0–1)")
         self.eps_equiv = QLabel()
         self.eps_equiv.setWordWrap(True)
         self.steps = self._spin(1, 200, d.adv_steps, "PGD steps per batch (FGSM with random start always takes one)")
-        self.step_size = QDoubleSpinBox()
-        self.step_size.setDecimals(4)
-        self.step_size.setRange(0.0, 1.0)
-        self.step_size.setSingleStep(0.005)
+        self.step_size = self._double(4, 0.0, 1.0, 0.005, 0.0, "Step size α in pixel units; auto: 1.25·ε for FGSM "
+                                      "with random start, 2.5·ε/steps for PGD")
         self.step_size.setSpecialValueText("auto")
-        self.step_size.setValue(0.0)
-        self.step_size.setToolTip("Step size α in pixel units; auto: 1.25·ε for FGSM with random start, "
-                                  "2.5·ε/steps for PGD")
         self.step_auto = QLabel()
         self.step_auto.setWordWrap(True)
         self.ramp = self._spin(0, 100, d.adv_ramp_epochs, "ε grows linearly from 0 over this many epochs "
@@ -170,15 +155,11 @@ class TrainingPanel(QWidget):
         self.distill_box = dist
         df = QFormLayout(dist)
         df.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-        self.temperature = QDoubleSpinBox()
-        self.temperature.setDecimals(1)
-        self.temperature.setRange(1.0, 1000.0)
-        self.temperature.setSingleStep(5.0)
-        self.temperature.setValue(DEFAULT_TEMPERATURE)
-        self.temperature.setToolTip(f"The softmax temperature T of both stages' training loss (default "
-                                    f"{DEFAULT_TEMPERATURE:g}, as `advstudio distill`; Papernot et al. used "
-                                    "T = 100 on MNIST). The student is deployed at T = 1, so its logits come out "
-                                    "about T times larger and its softmax saturates.")
+        self.temperature = self._double(
+            1, 1.0, 1000.0, 5.0, DEFAULT_TEMPERATURE,
+            f"The softmax temperature T of both stages' training loss (default {DEFAULT_TEMPERATURE:g}, as "
+            "`advstudio distill`; Papernot et al. used T = 100 on MNIST). The student is deployed at T = 1, so its "
+            "logits come out about T times larger and its softmax saturates.")
         self.distill_note = QLabel("Teacher, then student: Epochs, batch size, learning rate and seed apply to "
                                    "each stage (constant learning rate).")
         self.distill_note.setWordWrap(True)
@@ -251,6 +232,16 @@ class TrainingPanel(QWidget):
         self.use_button.clicked.connect(self.useModelRequested)
         self.defense_button.clicked.connect(self.evaluateDefenseRequested)
         self.choose_folder.clicked.connect(self.chooseFolderRequested)
+
+    @staticmethod
+    def _double(decimals: int, lo: float, hi: float, step: float, value: float, tip: str) -> QDoubleSpinBox:
+        s = QDoubleSpinBox()
+        s.setDecimals(decimals)
+        s.setRange(lo, hi)
+        s.setSingleStep(step)
+        s.setValue(value)
+        s.setToolTip(tip)
+        return s
 
     @staticmethod
     def _spin(lo: int, hi: int, value: int, tip: str) -> QSpinBox:
