@@ -139,7 +139,7 @@ def test_the_lab_overlays_fgsm_and_pgd_curves_that_match_attack_curve(qtbot, win
         assert img.width >= 900 and img.height > 200
 
 
-def test_cancel_stops_a_run_promptly_and_leaves_the_window_usable(qtbot, window):
+def test_cancel_stops_a_run_promptly_and_leaves_the_window_usable(qtbot, window, mnist_dir):
     import time
 
     draw_digit(qtbot, window, 3)

@@ -93,7 +93,7 @@ def test_the_certified_accuracy_curve_is_non_increasing_and_labelled(qtbot, wind
     assert "N = 20" in panel.curve_caption.text() and "abstained" in panel.curve_caption.text()
 
 
-def test_detection_rocs_for_fgsm_pgd_and_the_adaptive_attack(qtbot, window):
+def test_detection_rocs_for_fgsm_pgd_and_the_adaptive_attack(qtbot, window, mnist_dir):
     studio, panel = window.certify, window.certify.panel
     with qtbot.waitSignal(studio.detectFinished, timeout=120000) as blocker:
         assert studio.run_detect(fit_samples=200, fit_eps=0.1, samples=100, eps=0.2, steps=10, lam=1.0) is not None
@@ -114,7 +114,7 @@ def test_detection_rocs_for_fgsm_pgd_and_the_adaptive_attack(qtbot, window):
     assert "attacker who knows it" in panel.note.text()
 
 
-def test_cancel_stops_the_curve_and_the_detection(qtbot, window):
+def test_cancel_stops_the_curve_and_the_detection(qtbot, window, mnist_dir):
     studio, panel = window.certify, window.certify.panel
     _smoothing(panel, n0=50, n=2000)
     studio.run_curve(samples=2000)
