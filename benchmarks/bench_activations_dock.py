@@ -45,7 +45,7 @@ def main() -> int:
     from PySide6.QtWidgets import QStyle, QStyleOptionSlider
 
     from advstudio.gui.demo import digit_strokes
-    from advstudio.gui.main_window import MainWindow
+    from advstudio.gui.window import MainWindow
     from qt_helpers import send_mouse
 
     tmp = tempfile.TemporaryDirectory()

@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from advstudio.core.data import DatasetError, load_split
-    from advstudio.core.evaluate import fgsm_curve
+    from advstudio.core.evaluation.curves import fgsm_curve
     from advstudio.core.storage import bundled_model_path, load_model
     from advstudio.core.training import TrainConfig, accuracy, train
 

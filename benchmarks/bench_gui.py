@@ -67,7 +67,7 @@ def main() -> int:
     app = make_app()
     from PySide6.QtCore import QEvent, QSettings
 
-    from advstudio.gui.main_window import MainWindow
+    from advstudio.gui.window import MainWindow
     from qt_helpers import ink_to_widget, send_mouse
 
     tmp = tempfile.TemporaryDirectory()

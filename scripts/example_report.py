@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from advstudio.gui.app import make_app
     from advstudio.gui.demo import digit_strokes
-    from advstudio.gui.lab_messages import LabSpec
-    from advstudio.gui.main_window import MainWindow
+    from advstudio.gui.features.lab.messages import LabSpec
+    from advstudio.gui.window import MainWindow
 
     app = make_app()
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "advstudio.ini"), QSettings.Format.IniFormat)

@@ -7,7 +7,7 @@ sys.argv = ["advstudio"]
 from advstudio.gui.app import make_app
 from PySide6.QtCore import QSettings, QTimer
 app = make_app()
-from advstudio.gui.main_window import MainWindow
+from advstudio.gui.window import MainWindow
 from advstudio.gui.demo import digit_strokes
 w = MainWindow(settings=QSettings(tempfile.mktemp(suffix=".ini"), QSettings.Format.IniFormat), data_dir=os.environ["ADVSTUDIO_MNIST_DIR"])
 for k in ("activations", "model", "gallery"):

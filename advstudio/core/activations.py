@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .attacks import apply_perturbation, eval_mode, fgsm_direction
-from .types import ActivationComparison, ActivationStats, LayerShift, LayerStats
+from advstudio.core.attacks import apply_perturbation, eval_mode, fgsm_direction
+from advstudio.core.types import ActivationComparison, ActivationStats, LayerShift, LayerStats
 
 __all__ = [
     "ActivationMonitor",

@@ -61,7 +61,7 @@ def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser()
-    from .settings import load_settings
+    from advstudio.core.settings import load_settings
 
     configured = load_settings().get("mnist_dir")
     if isinstance(configured, str) and configured:

@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .render import diverging_rgb, to_gray_u8
+from advstudio.core.render import diverging_rgb, to_gray_u8
 
 ImageSink = Callable[[bytes, str], str]  # (png bytes, alt text) -> the <img> src to use
 PIXEL_SCALE = 6  # 28×28 → 168×168, nearest neighbour: crisp in every viewer, tiny as PNG

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .model import ARCHITECTURE, MnistCNN
+from advstudio.core.model import ARCHITECTURE, MnistCNN
 
 METADATA_KEY = "advstudio"
 MAX_MODEL_BYTES = 64 * 1024 * 1024

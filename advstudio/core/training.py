@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import MnistSplit
-from .info import library_versions, now_iso
-from .types import Progress
+from advstudio.core.data import MnistSplit
+from advstudio.core.info import library_versions, now_iso
+from advstudio.core.types import Progress
 
 
 class TrainingCancelled(Exception):
@@ -169,7 +169,7 @@ def save_checkpoint(path, model: nn.Module, opt: torch.optim.Optimizer, gen: tor
                     config: TrainConfig, history: list[dict], elapsed_s: float) -> None:
     from safetensors.torch import save
 
-    from .storage import atomic_write_bytes
+    from advstudio.core.storage import atomic_write_bytes
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     for i, p in enumerate(opt.param_groups[0]["params"]):
@@ -187,7 +187,7 @@ def load_checkpoint(path, model: nn.Module, opt: torch.optim.Optimizer, gen: tor
     from safetensors import safe_open
     from safetensors.torch import load
 
-    from .storage import ModelFileError
+    from advstudio.core.storage import ModelFileError
 
     path = Path(path)
     try:

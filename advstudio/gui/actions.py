@@ -7,8 +7,8 @@ from types import SimpleNamespace
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QApplication
 
-from .messages import TARGETED, UNTARGETED
-from .theme import THEMES, apply_theme
+from advstudio.gui.messages import TARGETED, UNTARGETED
+from advstudio.gui.theme import THEMES, apply_theme
 
 
 def _action(window, menu, text: str, slot, shortcut=None, tip: str = "", checkable: bool = False) -> QAction:

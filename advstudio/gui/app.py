@@ -62,7 +62,7 @@ def run(argv: list[str] | None = None) -> int:
     setup_logging()
     args = parse_args(list(argv or []))
     if args.self_test:
-        from .selftest import run_self_test
+        from advstudio.gui.selftest import run_self_test
 
         return run_self_test(argv)
     _prepare_environment()
@@ -70,8 +70,8 @@ def run(argv: list[str] | None = None) -> int:
     install_excepthook()
     from PySide6.QtCore import QSettings, QTimer
 
-    from .main_window import MainWindow
-    from .theme import apply_theme
+    from advstudio.gui.window import MainWindow
+    from advstudio.gui.theme import apply_theme
 
     settings = QSettings(args.settings, QSettings.Format.IniFormat) if args.settings else QSettings()
     apply_theme(app, args.theme or settings.value("view/theme", "system", str))
@@ -110,8 +110,8 @@ def run(argv: list[str] | None = None) -> int:
 def start_lab_demo(window, n: int, then=None) -> None:
     """Draw a 3, then run untargeted FGSM and PGD-40 (ε 0–0.3) on the first n test images in the robustness lab,
     and PGD-40 on the bundled robust model beside them."""
-    from .demo import digit_strokes
-    from .lab_messages import LabSpec
+    from advstudio.gui.demo import digit_strokes
+    from advstudio.gui.features.lab.messages import LabSpec
 
     def finished(_result) -> None:
         window.lab.labFinished.disconnect(finished)
@@ -146,7 +146,7 @@ def start_lab_demo(window, n: int, then=None) -> None:
 
 def start_demo(window, then=None) -> None:
     """Draw a 3 and move ε to the smallest value that flips it."""
-    from .demo import digit_strokes
+    from advstudio.gui.demo import digit_strokes
 
     def flipped(_result) -> None:
         window.flipFound.disconnect(flipped)

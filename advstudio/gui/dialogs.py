@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from .about import ABOUT_HTML
+from advstudio.gui.about import ABOUT_HTML
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
 MODEL_FILTER = "Models (*.safetensors);;All files (*)"
@@ -55,7 +55,7 @@ class DialogsMixin:
 
     def save_result(self, folder: str | Path, stem: str | None = None) -> list[Path]:
         """Write the adversarial image, the perturbation and the figure into `folder` (atomically)."""
-        from .export import save_attack
+        from advstudio.gui.features.studio.export import save_attack
 
         if self.analysis is None:
             self._error("Nothing to save yet", "Draw a digit or open an image first, then attack it.")

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Slot
 
-from .messages import Failure, Reply
+from advstudio.gui.messages import Failure, Reply
 
 if TYPE_CHECKING:
-    from .main_window import MainWindow
-    from .worker import Worker
+    from advstudio.gui.window import MainWindow
+    from advstudio.gui.worker import Worker
 
 
 class JobClient(QObject):

@@ -16,7 +16,7 @@ from PySide6.QtGui import QAction, QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QGraphicsTextItem, QToolBar, QWidget
 
 if TYPE_CHECKING:
-    from .main_window import MainWindow
+    from advstudio.gui.window import MainWindow
 
 FONT_SCALE = 1.4  # 1.6 reads better from the back row, but then the Attack tab no longer fits 1280 px
 LABEL_SCALE = 1.2  # plot titles: already large, and wider ones squeeze the plots beside them

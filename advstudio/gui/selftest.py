@@ -114,7 +114,7 @@ def _run_checks(report: Report, frozen: bool, t_entry: float, age_at_entry: floa
 
     from PySide6.QtWidgets import QApplication
 
-    from .app import make_app
+    from advstudio.gui.app import make_app
 
     log = logging.getLogger("advstudio.selftest")
     _route_qt_messages(log)
@@ -149,9 +149,9 @@ def _checks_with_settings(report, frozen, t_entry, age_at_entry, settings_dir, l
     from advstudio.core import data as data_mod
     from advstudio.core.storage import bundled_model_path
 
-    from .demo import digit_strokes
-    from .main_window import MainWindow
-    from .messages import UNTARGETED
+    from advstudio.gui.demo import digit_strokes
+    from advstudio.gui.window import MainWindow
+    from advstudio.gui.messages import UNTARGETED
 
     # ---- the bundled data, found without being told where it is
     if frozen:

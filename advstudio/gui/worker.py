@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from .messages import Failure, Reply, Request
+from advstudio.gui.messages import Failure, Reply, Request
 
 Handler = Callable[["JobContext", Any], Any]
 

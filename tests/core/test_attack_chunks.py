@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import advstudio.core.attack_common as common
+import advstudio.core.attacks.common as common
 from advstudio.core.attacks import make_attack
 from advstudio.core.model import MnistCNN
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from advstudio.core.attacks import FGSM, fgsm_direction
-from advstudio.core.evaluate import DEFAULT_EPS, fgsm_curve
+from advstudio.core.evaluation.curves import DEFAULT_EPS, fgsm_curve
 from advstudio.core.model import MnistCNN
 
 

@@ -210,7 +210,7 @@ def test_cancel_stops_an_attack_between_steps(model, batch):
 
 
 def test_attack_curve_reports_every_setting_and_falls_with_eps(model, batch):
-    from advstudio.core.evaluate import attack_curve
+    from advstudio.core.evaluation.lab import attack_curve
 
     x, y = batch[0][:64], batch[1][:64]
     seen = []
@@ -233,7 +233,7 @@ def test_attack_curve_reports_every_setting_and_falls_with_eps(model, batch):
 
 
 def test_attack_curve_of_a_minimal_norm_attack_reads_l2_radii(model, batch):
-    from advstudio.core.evaluate import attack_curve
+    from advstudio.core.evaluation.lab import attack_curve
 
     x, y = batch[0][:32], batch[1][:32]
     curve = attack_curve(model, x, y, "deepfool", [0.0, 1.0, 2.0, 28.0], {"steps": 20})
@@ -246,7 +246,7 @@ def test_attack_curve_of_a_minimal_norm_attack_reads_l2_radii(model, batch):
 
 
 def test_confusion_matrix_and_most_confident_mistakes(model, batch):
-    from advstudio.core.evaluate import adversarial_confusion_matrix, evaluate_attack
+    from advstudio.core.evaluation.lab import adversarial_confusion_matrix, evaluate_attack
 
     x, y = batch[0][:64], batch[1][:64]
     attack = make_attack("fgsm", eps=0.2)
@@ -266,7 +266,8 @@ def test_confusion_matrix_and_most_confident_mistakes(model, batch):
 
 
 def test_curve_cancel_raises(model, batch):
-    from advstudio.core.evaluate import EvaluationCancelled, attack_curve
+    from advstudio.core.evaluation.curves import EvaluationCancelled
+    from advstudio.core.evaluation.lab import attack_curve
 
     cancel = threading.Event()
     cancel.set()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from advstudio.core.detection import (
+from advstudio.core.defenses.detection import (
     FEATURE_STATS,
     detection_rocs,
     feature_names,

@@ -11,8 +11,8 @@ import torch
 
 from advstudio.core.attacks import CW, FGSM
 from advstudio.core.data import MnistSplit
-from advstudio.core.defense_eval import TemperatureScaled
-from advstudio.core.distillation import distill, distillation_recipe, soft_labels, train_at_temperature
+from advstudio.core.evaluation.defense import TemperatureScaled
+from advstudio.core.defenses.distillation import distill, distillation_recipe, soft_labels, train_at_temperature
 from advstudio.core.model import MnistCNN
 from advstudio.core.training import TrainConfig, TrainingCancelled, train
 

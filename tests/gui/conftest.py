@@ -35,7 +35,7 @@ def settings(tmp_path) -> QSettings:
 @pytest.fixture
 def make_window(qtbot, settings):
     """make_window(**kwargs) -> a shown MainWindow whose model has loaded; closed at teardown."""
-    from advstudio.gui.main_window import MainWindow
+    from advstudio.gui.window import MainWindow
 
     made = []
 

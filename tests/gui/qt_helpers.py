@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 def ink_to_widget(canvas, x: float, y: float) -> QPointF:
     """A point in the canvas's 280×280 ink coordinates, in widget coordinates."""
-    from advstudio.gui.canvas import INK_SIZE
+    from advstudio.gui.widgets.canvas import INK_SIZE
 
     r = canvas._target_rect()
     return QPointF(r.x() + x * r.width() / INK_SIZE, r.y() + y * r.height() / INK_SIZE)

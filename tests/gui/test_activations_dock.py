@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from advstudio.gui.panels.feature_maps import ADVERSARIAL, CLEAN, DIFFERENCE, grid_columns, tile
+from advstudio.gui.features.activations.feature_maps import ADVERSARIAL, CLEAN, DIFFERENCE, grid_columns, tile
 
 from qt_helpers import draw_digit, set_eps, wait_settled
 

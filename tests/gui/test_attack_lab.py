@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from advstudio.gui.lab_messages import LabCancelled, LabResult, LabSpec
+from advstudio.gui.features.lab.messages import LabCancelled, LabResult, LabSpec
 
 from qt_helpers import draw_digit, set_eps
 
@@ -90,7 +90,7 @@ def test_the_norms_table_gets_one_row_per_attack_and_clears_for_a_new_input(qtbo
 
 def test_the_lab_overlays_fgsm_and_pgd_curves_that_match_attack_curve(qtbot, window, bundled_model, mnist_test,
                                                                       tmp_path):
-    from advstudio.core.attack_lab import attack_curve
+    from advstudio.core.evaluation.lab import attack_curve
 
     lab = window.lab
     entry = lab.models[0]

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from advstudio.core.types import AttackResult
-from advstudio.gui.compare_jobs import CompareResult, CompareSide, SideResult
+from advstudio.gui.features.compare.jobs import CompareResult, CompareSide, SideResult
 from advstudio.gui.messages import AttackSettings
-from advstudio.gui.panels.compare_panel import summary_text
+from advstudio.gui.features.compare.view import summary_text
 
 from qt_helpers import draw_digit
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from advstudio.gui.defense_jobs import DefenseCancelled, DefenseResult, DefenseSpec
+from advstudio.gui.features.defenses.jobs import DefenseCancelled, DefenseResult, DefenseSpec
 
 from qt_helpers import draw_digit, wait_settled
 
@@ -28,7 +28,7 @@ def _run(qtbot, window, spec, attack, steps, eps, n, timeout=120000):
 
 def _direct_curve(model_deployed, attacked, mnist_test, attack, steps, eps, n):
     """The same curve computed straight from core.defense_eval, outside the window."""
-    from advstudio.core.defense_eval import craft_linf, defense_curve
+    from advstudio.core.evaluation.defense import craft_linf, defense_curve
 
     split = mnist_test.head(n)
     return defense_curve(model_deployed, craft_linf(attacked, attack, steps), split.images, split.labels, eps,
@@ -180,7 +180,7 @@ def test_use_as_current_then_back_to_a_file(qtbot, dwindow, bundled_model, tmp_p
 
 
 def test_distilled_file_and_noise_defense_as_current(qtbot, dwindow, mnist_train, tmp_path):
-    from advstudio.core.distillation import distill, distillation_recipe
+    from advstudio.core.defenses.distillation import distill, distillation_recipe
     from advstudio.core.model import MnistCNN
     from advstudio.core.storage import save_model
     from advstudio.core.training import TrainConfig
@@ -221,7 +221,7 @@ def test_distilled_file_and_noise_defense_as_current(qtbot, dwindow, mnist_train
 
 
 def _distilled_file(mnist_train, tmp_path):
-    from advstudio.core.distillation import distill, distillation_recipe
+    from advstudio.core.defenses.distillation import distill, distillation_recipe
     from advstudio.core.model import MnistCNN
     from advstudio.core.storage import save_model
     from advstudio.core.training import TrainConfig
@@ -238,7 +238,7 @@ def _distilled_file(mnist_train, tmp_path):
 def test_distilled_run_adds_cw_on_both_models_equal_to_core(qtbot, dwindow, mnist_train, mnist_test, bundled_model,
                                                             tmp_path):
     from advstudio.core.attacks import make_attack
-    from advstudio.gui.defense_jobs import CW_BATCH
+    from advstudio.gui.features.defenses.jobs import CW_BATCH
 
     path, student = _distilled_file(mnist_train, tmp_path)
     studio = dwindow.defense
@@ -285,7 +285,7 @@ def test_distilled_run_adds_cw_on_both_models_equal_to_core(qtbot, dwindow, mnis
 
 
 def test_cw_verdict_follows_the_numbers():
-    from advstudio.gui.defense_jobs import cw_summary, cw_text
+    from advstudio.gui.features.defenses.jobs import cw_summary, cw_text
 
     undefended = cw_summary("undefended", "base", [True] * 4, [True] * 4, [1.0, 1.2, 1.4, 9.0], 100, 5)
     masked = cw_summary("distilled", "d", [True, True, True, True], [True, True, True, False],

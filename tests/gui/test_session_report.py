@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from advstudio.gui.lab_messages import LabResult, LabSpec
+from advstudio.gui.features.lab.messages import LabResult, LabSpec
 
 from qt_helpers import draw_digit, set_eps
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from advstudio.gui.training_messages import (TrainCancelled, TrainProblem, TrainResult, checkpoint_path,
+from advstudio.gui.features.training.messages import (TrainCancelled, TrainProblem, TrainResult, checkpoint_path,
                                              read_checkpoint_info)
 
 from qt_helpers import draw_digit
@@ -196,7 +196,7 @@ def test_drawing_is_answered_while_training_runs(qtbot, make_window, tmp_path, m
 
 def test_defensive_distillation_trains_teacher_then_student_and_hands_it_to_defenses(qtbot, make_window, tmp_path,
                                                                                       mnist_dir, mnist_train):
-    from advstudio.core.distillation import distill
+    from advstudio.core.defenses.distillation import distill
     from advstudio.core.model import MnistCNN
     from advstudio.core.storage import load_model
     from advstudio.core.training import TrainConfig
@@ -248,7 +248,7 @@ def test_defensive_distillation_trains_teacher_then_student_and_hands_it_to_defe
     assert window.tabs.currentWidget() is d and d.defense_kind() == "distillation"
     spec = d.spec()
     assert spec.distilled == str(out) and spec.temperature is None
-    from advstudio.gui.defense_jobs import DefenseResult
+    from advstudio.gui.features.defenses.jobs import DefenseResult
 
     with qtbot.waitSignal(window.defense.defenseFinished, timeout=120000) as done:
         window.defense.run(spec, "fgsm", 1, [0.0, 0.1], 16)

@@ -1,0 +1,275 @@
+"""Iterative L∞ attacks in [0, 1] pixel space: BIM / I-FGSM, PGD (random start, restarts) and MI-FGSM.
+
+Each step: ascend the attack objective along sign(∇ₓ), project onto the ε-ball around the clean image, clamp to
+[0, 1]. With early stop (the default) a sample leaves the batch as soon as it reaches the goal, so the cost
+shrinks as the attack succeeds and the robust accuracy is the same as running every step while counting any
+step's success; full mode (early_stop=False) runs every step for every sample, for trajectories."""
+
+from __future__ import annotations
+
+import threading
+
+import torch
+from torch import nn
+
+from advstudio.core.attacks.common import (
+    in_chunks,
+    AttackOutput,
+    TrajectoryRecorder,
+    build_output,
+    check_cancel,
+    check_target,
+    eval_mode,
+    objective,
+    reached,
+)
+
+__all__ = ["BIM", "PGD", "MIFGSM"]
+
+
+class _LinfIterative:
+    """The shared loop; subclasses fix the defaults and which options apply."""
+
+    name = ""
+    norm = "linf"
+    uses_eps = True
+    iterative = True
+    step_size_factor = 2.5  # default step size = factor · ε / steps
+
+    def __init__(
+        self,
+        eps: float,
+        steps: int,
+        step_size: float | None,
+        targeted: bool,
+        early_stop: bool,
+        record_trajectory: bool,
+        loss: str,
+        restarts: int = 1,
+        random_start: bool = False,
+        decay: float = 0.0,
+        seed: int | None = 0,
+    ) -> None:
+        if not 0.0 <= eps <= 1.0:
+            raise ValueError(f"ε must lie in [0, 1] pixel space, got {eps}")
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+        if step_size is not None and step_size <= 0:
+            raise ValueError(f"step size must be positive, got {step_size}")
+        if restarts < 1:
+            raise ValueError(f"restarts must be at least 1, got {restarts}")
+        if restarts > 1 and not random_start:
+            raise ValueError("restarts without a random start would repeat the same deterministic run")
+        if loss not in ("ce", "margin"):
+            raise ValueError(f"unknown loss {loss!r}: use 'ce' or 'margin'")
+        self.eps = float(eps)
+        self.steps = int(steps)
+        self.step_size = None if step_size is None else float(step_size)
+        self.targeted = bool(targeted)
+        self.early_stop = bool(early_stop)
+        self.record_trajectory = bool(record_trajectory)
+        self.loss = loss
+        self.restarts = int(restarts)
+        self.random_start = bool(random_start)
+        self.decay = float(decay)
+        self.seed = seed
+
+    @property
+    def alpha(self) -> float:
+        """The step size actually used (the default scales with ε / steps)."""
+        if self.step_size is not None:
+            return self.step_size
+        return self.step_size_factor * self.eps / self.steps
+
+    def params(self) -> dict:
+        return {
+            "eps": self.eps,
+            "steps": self.steps,
+            "step_size": self.alpha,
+            "step_size_given": self.step_size is not None,
+            "restarts": self.restarts,
+            "random_start": self.random_start,
+            "decay": self.decay,
+            "loss": self.loss,
+            "targeted": self.targeted,
+            "early_stop": self.early_stop,
+            "seed": self.seed,
+            "norm": self.norm,
+        }
+
+    @in_chunks
+    def run(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        target: torch.Tensor | None = None,
+        cancel: threading.Event | None = None,
+    ) -> AttackOutput:
+        """Attack a batch x (N×C×H×W in [0, 1]) with true classes y; `target` holds target classes when the
+        attack is targeted (a sample whose target is its own class is left alone and never counts as a success)."""
+        x = x.detach()
+        y = y.to(x.device)
+        tgt = check_target(self.targeted, target, y)
+        eps, alpha = self.eps, self.alpha
+        lo, hi = (x - eps).clamp(0.0, 1.0), (x + eps).clamp(0.0, 1.0)
+        recorder = TrajectoryRecorder(self.record_trajectory)
+        gen = None
+        if self.random_start:
+            gen = torch.Generator(device=x.device)
+            gen.manual_seed(0 if self.seed is None else int(self.seed))
+        evals = 0
+        with eval_mode(model):
+            first = None  # without a random start, step 0 is the clean image: one forward pass serves both
+            if self.random_start:
+                with torch.no_grad():
+                    clean_logits = model(x)
+            else:
+                xg = x.clone().requires_grad_(True)
+                with torch.enable_grad():
+                    logits_g = model(xg)
+                    first = (xg, logits_g, objective(logits_g, y, tgt, self.loss))
+                clean_logits = logits_g.detach()
+            clean_pred = clean_logits.argmax(1)
+            eligible = torch.ones_like(y, dtype=torch.bool) if tgt is None else tgt != y
+            success = reached(clean_logits, y, tgt) & eligible
+            success_step = torch.where(success, 0, -1)
+            best_x = x.clone()
+            best_logits = clean_logits.clone()
+            best_obj = torch.full(y.shape, float("-inf"), device=x.device)
+            cur_probs = torch.softmax(clean_logits, 1)
+            for r in range(self.restarts):
+                if self.random_start:
+                    noise = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) * (2 * eps) - eps
+                    x_cur = (x + noise).clamp(0.0, 1.0)
+                else:
+                    x_cur = x.clone()
+                momentum = torch.zeros_like(x) if self.decay else None
+                active = eligible & ~success if self.early_stop else eligible
+                idx = active.nonzero().squeeze(1)
+                for t in range(self.steps + 1):
+                    if idx.numel() == 0:
+                        break
+                    check_cancel(cancel)
+                    last = t == self.steps
+                    if first is not None:  # restart 0, step 0, no random start: reuse the clean pass
+                        xg, logits_g, obj_g = first
+                        first = None
+                        xa, logits, obj = x[idx], logits_g[idx], obj_g[idx]
+                        grad_wrt, pick = xg, idx
+                    else:
+                        xa = x_cur[idx].detach().requires_grad_(not last)
+                        with torch.set_grad_enabled(not last):
+                            logits = model(xa)
+                            obj = objective(logits, y[idx], None if tgt is None else tgt[idx], self.loss)
+                        grad_wrt, pick = xa, None
+                    hit = reached(logits.detach(), y[idx], None if tgt is None else tgt[idx])
+                    new = hit & ~success[idx]
+                    if new.any():
+                        j = idx[new]
+                        success[j] = True
+                        success_step[j] = r * (self.steps + 1) + t
+                        best_x[j] = xa.detach()[new]
+                        best_logits[j] = logits.detach()[new]
+                    if recorder.enabled:
+                        cur_probs[idx] = torch.softmax(logits.detach(), 1)
+                        recorder.add(x_cur, cur_probs, r, t)
+                    if last:
+                        # Never succeeded: keep the final iterate of the restart with the highest objective.
+                        fail = ~success[idx] & (obj.detach() > best_obj[idx])
+                        j = idx[fail]
+                        best_x[j] = xa.detach()[fail]
+                        best_logits[j] = logits.detach()[fail]
+                        best_obj[j] = obj.detach()[fail]
+                        break
+                    (grad,) = torch.autograd.grad(obj.sum(), grad_wrt)
+                    if pick is not None:
+                        grad = grad[pick]
+                    evals += idx.numel()
+                    xa = xa.detach()
+                    if self.early_stop:
+                        keep = ~hit
+                        idx, xa, grad = idx[keep], xa[keep], grad[keep]
+                        if idx.numel() == 0:
+                            break
+                    if momentum is not None:
+                        scale = grad.abs().mean(dim=tuple(range(1, grad.ndim)), keepdim=True).clamp_min(1e-12)
+                        momentum[idx] = self.decay * momentum[idx] + grad / scale
+                        direction = momentum[idx].sign()
+                    else:
+                        direction = grad.sign()
+                    x_new = torch.minimum(torch.maximum(xa + alpha * direction, lo[idx]), hi[idx])
+                    x_cur[idx] = x_new.clamp_(0.0, 1.0)
+        return build_output(
+            self.name, self.params(), x, best_x, best_logits, y, tgt, clean_pred, success, success_step, evals,
+            recorder.result(),
+        )
+
+
+class BIM(_LinfIterative):
+    """Basic Iterative Method / I-FGSM (Kurakin et al., 2016): FGSM steps of size α, projected onto the ε-ball.
+
+    Default α = 2.5·ε/steps (so the walk can cross the ball and back)."""
+
+    name = "bim"
+
+    def __init__(
+        self,
+        eps: float,
+        steps: int = 10,
+        step_size: float | None = None,
+        targeted: bool = False,
+        early_stop: bool = True,
+        record_trajectory: bool = False,
+        loss: str = "ce",
+    ) -> None:
+        super().__init__(eps, steps, step_size, targeted, early_stop, record_trajectory, loss)
+
+
+class PGD(_LinfIterative):
+    """Projected Gradient Descent (Madry et al., 2017): BIM from a uniform random start in the ε-ball (clamped to
+    [0, 1]), repeated over restarts; a sample is broken if any restart breaks it. The random starts come from a
+    generator seeded with `seed`, so a run is reproducible. Default α = 2.5·ε/steps."""
+
+    name = "pgd"
+
+    def __init__(
+        self,
+        eps: float,
+        steps: int = 40,
+        step_size: float | None = None,
+        restarts: int = 1,
+        random_start: bool = True,
+        targeted: bool = False,
+        early_stop: bool = True,
+        record_trajectory: bool = False,
+        loss: str = "ce",
+        seed: int | None = 0,
+    ) -> None:
+        super().__init__(
+            eps, steps, step_size, targeted, early_stop, record_trajectory, loss,
+            restarts=restarts, random_start=random_start, seed=seed,
+        )
+
+
+class MIFGSM(_LinfIterative):
+    """Momentum Iterative FGSM (Dong et al., 2018): steps along the sign of a running sum of L1-normalized
+    gradients, g ← μ·g + ∇/mean|∇|. Default α = ε/steps, as in the paper."""
+
+    name = "mifgsm"
+    step_size_factor = 1.0
+
+    def __init__(
+        self,
+        eps: float,
+        steps: int = 10,
+        step_size: float | None = None,
+        decay: float = 1.0,
+        targeted: bool = False,
+        early_stop: bool = True,
+        record_trajectory: bool = False,
+        loss: str = "ce",
+    ) -> None:
+        if decay < 0:
+            raise ValueError(f"momentum decay must be non-negative, got {decay}")
+        super().__init__(eps, steps, step_size, targeted, early_stop, record_trajectory, loss, decay=decay)

@@ -1,0 +1,256 @@
+"""Any attack on the current input: the attack's form and "Run attack", a scrubber (and animation) through its
+iterations showing the iterate, the perturbation and the probabilities at each step, and a table of the
+perturbation norms found by each attack run on this input, side by side."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSlider, QSplitter,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from advstudio.core.render import diverging_lut, diverging_rgb
+
+from advstudio.gui.features.lab.messages import InputAttackResult, attack_title, steps_text
+from advstudio.gui.theme import ADV_COLOUR, CLEAN_COLOUR, text_colour
+from advstudio.gui.features.any_attack.form import AttackForm
+from advstudio.gui.widgets.attack_views import _blank
+from advstudio.gui.widgets.bars import ProbabilityBars
+
+NORM_COLUMNS = ("Attack", "ε", "Steps, restarts", "Result", "‖δ‖∞", "‖δ‖₂", "‖δ‖₀ (pixels)", "Time")
+FRAME_MS = 80
+
+
+class TrajectoryView(QWidget):
+    """Start, perturbation and iterate at one step, with the probabilities there."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.glw = pg.GraphicsLayoutWidget()
+        self.glw.setMinimumHeight(170)
+        self.glw.setToolTip("Left: the input. Middle: the perturbation at this step (red brightens a pixel, blue "
+                            "darkens it; full colour = the limit shown). Right: the image the model sees at this step.")
+        self.images: dict[str, pg.ImageItem] = {}
+        self.titles: dict[str, pg.LabelItem] = {}
+        for col, (key, title) in enumerate((("clean", "Input"), ("perturbation", "δ at this step"),
+                                            ("iterate", "At this step"))):
+            self.titles[key] = self.glw.addLabel(title, row=0, col=col, size="10pt")
+            vb = self.glw.addViewBox(row=1, col=col, lockAspect=True, invertY=True, enableMouse=False)
+            vb.setMenuEnabled(False)
+            item = pg.ImageItem(_blank(), autoLevels=False, levels=(0.0, 1.0))
+            vb.addItem(item)
+            vb.setRange(xRange=(0, 28), yRange=(0, 28), padding=0.01)
+            self.images[key] = item
+            self.glw.ci.layout.setColumnStretchFactor(col, 1)
+            self.glw.ci.layout.setColumnPreferredWidth(col, 120)
+            self.glw.ci.layout.setColumnMinimumWidth(col, 80)
+        self.colorbar = pg.ColorBarItem(values=(-1.0, 1.0), colorMap=pg.ColorMap(np.linspace(0, 1, 256),
+                                        diverging_lut(256)), interactive=False, width=12, colorMapMenu=False)
+        self.glw.addItem(self.colorbar, row=1, col=3)
+        self.bars = ProbabilityBars([("input", CLEAN_COLOUR), ("at this step", ADV_COLOUR)], tick_pt=9)
+        self.bars.setMinimumHeight(120)
+        self.bars.setToolTip("Blue: probabilities for the input. Red: for the image at this step.")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.glw, 2)
+        layout.addWidget(self.bars, 1)
+        self.shown: dict[str, np.ndarray] = {"clean": _blank(), "perturbation": _blank(), "iterate": _blank()}
+        self._restyle()
+
+    def display(self, clean: np.ndarray, iterate: np.ndarray, clean_probs, probs, limit: float) -> None:
+        delta = (iterate - clean).astype(np.float32)
+        self.shown = {"clean": clean, "perturbation": delta, "iterate": iterate}
+        self.images["clean"].setImage(np.ascontiguousarray(clean), autoLevels=False, levels=(0.0, 1.0))
+        self.images["iterate"].setImage(np.ascontiguousarray(iterate), autoLevels=False, levels=(0.0, 1.0))
+        self.images["perturbation"].setImage(diverging_rgb(delta / max(limit, 1e-6), limit=1.0), autoLevels=False,
+                                             levels=None)
+        self.colorbar.getAxis("right").setTicks([[(-1, f"−{limit:.3g}"), (0, "0"), (1, f"+{limit:.3g}")]])
+        self.bars.set_probs(0, clean_probs)
+        self.bars.set_probs(1, probs)
+
+    def clear(self) -> None:
+        self.display(_blank(), _blank(), None, None, 1.0)
+
+    def _restyle(self) -> None:
+        self.glw.setBackground(self.palette().color(self.palette().ColorRole.Window))
+        colour = text_colour(self)
+        for label in self.titles.values():
+            label.setText(label.text, color=colour)
+        axis = self.colorbar.getAxis("right")
+        axis.setPen(pg.mkPen(colour))
+        axis.setTextPen(pg.mkPen(colour))
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "shown"):
+            self._restyle()
+        super().changeEvent(event)
+
+
+class AttackLabPanel(QWidget):
+    """The "Any attack" tab. Emits runRequested(); the window answers with set_data(InputAttackResult)."""
+
+    runRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("attack_lab_panel")
+        self.form = AttackForm(include_eps=True, defaults={"early_stop": False})
+        self.run_button = QPushButton("Run attack on this input")
+        self.run_button.setToolTip("Run the chosen attack on the current input (iterative attacks run here, not on "
+                                   "the live ε slider)")
+        self.status = QLabel("Draw a digit or pick one from the gallery, choose an attack, then Run attack.")
+        self.status.setWordWrap(True)
+        self.view = TrajectoryView()
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 0)
+        self.slider.setToolTip("Scrub through the attack's iterations")
+        self.play = QPushButton("▶ Play")
+        self.play.setCheckable(True)
+        self.play.setToolTip("Animate the iterations")
+        self.step_label = QLabel("step –")
+        self.step_label.setMinimumWidth(230)
+        self.caption = QLabel("")
+        self.caption.setWordWrap(True)
+        self.table = QTableWidget(0, len(NORM_COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(NORM_COLUMNS))
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setToolTip("The perturbation each attack found on this input, side by side (cleared when the "
+                              "input changes). L0 counts pixels moved by at least half a grey level.")
+        self.table.setMinimumHeight(96)
+        self.clear_table = QPushButton("Clear table")
+        self.norm_rows: list[tuple] = []
+        self.result: InputAttackResult | None = None
+        self.frame = 0
+        self._limit = 1.0
+        self.timer = QTimer(self)
+        self.timer.setInterval(FRAME_MS)
+
+        top = QWidget()
+        tl = QVBoxLayout(top)
+        tl.setContentsMargins(6, 6, 6, 0)
+        tl.addWidget(self.form)
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.run_button)
+        run_row.addWidget(self.status, 1)
+        tl.addLayout(run_row)
+        tl.addWidget(self.view, 1)
+        scrub = QHBoxLayout()
+        scrub.addWidget(self.play)
+        scrub.addWidget(self.slider, 1)
+        scrub.addWidget(self.step_label)
+        tl.addLayout(scrub)
+        tl.addWidget(self.caption)
+        bottom = QWidget()
+        bl = QVBoxLayout(bottom)
+        bl.setContentsMargins(6, 0, 6, 6)
+        head = QHBoxLayout()
+        head.addWidget(QLabel("<b>Perturbations found on this input</b>"))
+        head.addStretch(1)
+        head.addWidget(self.clear_table)
+        bl.addLayout(head)
+        bl.addWidget(self.table, 1)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(top)
+        split.addWidget(bottom)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(split)
+        self.run_button.clicked.connect(self.runRequested)
+        self.slider.valueChanged.connect(self.show_frame)
+        self.play.toggled.connect(self._on_play)
+        self.timer.timeout.connect(self._tick)
+        self.clear_table.clicked.connect(self.clear_norms)
+        self.view.clear()
+
+    # ------------------------------------------------------------------ data
+    def set_busy(self, busy: bool, text: str = "") -> None:
+        self.run_button.setEnabled(not busy)
+        if text:
+            self.status.setText(text)
+
+    def set_data(self, result: InputAttackResult | None) -> None:
+        self.play.setChecked(False)
+        self.result = result
+        if result is None:
+            self.slider.setRange(0, 0)
+            self.view.clear()
+            self.step_label.setText("step –")
+            self.caption.setText("")
+            return
+        eps = result.eps
+        self._limit = float(eps) if eps else max(float(np.abs(result.frames - result.clean).max()), 1e-3)
+        last = len(result.frames) - 1
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, last)
+        self.slider.setValue(last)
+        self.slider.blockSignals(False)
+        self.show_frame(last)
+        verdict = (f"{result.clean_label} → {result.adv_label}" if result.success
+                   else f"not fooled: still {result.clean_label}")
+        self.caption.setText(f"{result.describe()}.  Result: {verdict}; ‖δ‖∞ = {result.linf:.3f}, "
+                             f"‖δ‖₂ = {result.l2:.3f}, ‖δ‖₀ = {result.l0} pixels.")
+        self.status.setText(f"Done in {result.seconds:.2f} s. Drag the scrubber or press Play to watch every step.")
+        self._add_row(result)
+
+    @Slot(int)
+    def show_frame(self, k: int) -> None:
+        r = self.result
+        if r is None:
+            return
+        k = int(min(max(k, 0), len(r.frames) - 1))
+        self.frame = k
+        self.view.display(r.clean, r.frames[k], r.clean_probs, r.frame_probs[k], self._limit)
+        probs = r.frame_probs[k]
+        label = int(np.argmax(probs))
+        rounds = int(r.frame_restart.max()) + 1
+        where = f" of restart {int(r.frame_restart[k]) + 1}/{rounds}" if rounds > 1 else ""
+        if r.attack == "cw" and rounds > 1:
+            where = f" of search round {int(r.frame_restart[k]) + 1}/{rounds}"
+        self.step_label.setText(f"frame {k}/{len(r.frames) - 1}: step {int(r.frame_step[k])}{where} · "
+                                f"reads {label} ({probs[label] * 100:.0f}%)")
+
+    # ------------------------------------------------------------------ norms table
+    def _add_row(self, r: InputAttackResult) -> None:
+        eps = "—" if r.eps is None else f"{r.eps:.3f}"
+        verdict = f"{r.clean_label} → {r.adv_label}" if r.success else f"held ({r.clean_label})"
+        title = attack_title(r.attack) + (f" → {r.target}" if r.target is not None else "")
+        row = (title, eps, steps_text(r.attack, r.params), verdict, f"{r.linf:.4f}", f"{r.l2:.4f}", str(r.l0),
+               f"{r.seconds:.2f} s")
+        self.norm_rows.append((r.attack, r.eps, r.linf, r.l2, r.l0, r.success))
+        n = self.table.rowCount()
+        self.table.insertRow(n)
+        for c, text in enumerate(row):
+            item = QTableWidgetItem(text)
+            if c >= 4:
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.table.setItem(n, c, item)
+        self.table.scrollToBottom()
+
+    @Slot()
+    def clear_norms(self) -> None:
+        self.norm_rows = []
+        self.table.setRowCount(0)
+
+    # ------------------------------------------------------------------ animation
+    @Slot(bool)
+    def _on_play(self, on: bool) -> None:
+        self.play.setText("❚❚ Pause" if on else "▶ Play")
+        if on and self.result is not None:
+            if self.slider.value() >= self.slider.maximum():
+                self.slider.setValue(0)
+            self.timer.start()
+        else:
+            self.timer.stop()
+
+    @Slot()
+    def _tick(self) -> None:
+        if self.slider.value() >= self.slider.maximum():
+            self.play.setChecked(False)
+            return
+        self.slider.setValue(self.slider.value() + 1)

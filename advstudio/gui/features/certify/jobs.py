@@ -1,0 +1,315 @@
+"""Worker side of the "Certify & detect" tab: randomized smoothing (Cohen et al.) on the current input and over
+the test set, and the activation-statistics detector with its ROCs against FGSM, PGD and the detector-aware PGD.
+
+The frozen requests and replies live here too; handlers run on the worker thread only (torch imported inside
+them), and everything handed back is a numpy copy or plain Python values."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from statistics import NormalDist
+
+import numpy as np
+
+from advstudio.gui.worker import JobContext, Worker
+
+CERTIFY_INPUT_KIND = "certify_input"
+CERTIFY_CURVE_KIND = "certify_curve"
+DETECT_KIND = "detect"
+CURVE_POINTS = 161  # radii on the curve's grid (the certified radii themselves are added to it)
+
+
+def max_certifiable_radius(sigma: float, n: int, alpha: float) -> float:
+    """σ·Φ⁻¹(α^(1/n)): the radius when all n samples agree; no larger radius can be certified with this n, α."""
+    return float(sigma * NormalDist().inv_cdf(alpha ** (1.0 / n)))
+
+
+def linf_as_l2(eps: float, shape: tuple[int, ...] = (28, 28)) -> float:
+    """The largest L2 norm inside an L∞ ball of radius ε over an image of this shape: ε·√(pixels)."""
+    return float(eps * math.sqrt(int(np.prod(shape))))
+
+
+# ---------------------------------------------------------------------------------------------- messages
+@dataclass(frozen=True)
+class SmoothingSettings:
+    """Cohen et al.'s CERTIFY settings: noise σ (pixels), n0 samples to guess the class, n to bound it, α."""
+
+    sigma: float = 0.25
+    n0: int = 100
+    n: int = 1000
+    alpha: float = 0.001
+    seed: int = 0
+    batch: int = 500
+
+    def describe(self) -> str:
+        return f"σ = {self.sigma:g}, n0 = {self.n0}, n = {self.n}, α = {self.alpha:g}"
+
+
+@dataclass(frozen=True)
+class CertifyInputRequest:
+    image: np.ndarray  # 28×28 in [0, 1]
+    settings: SmoothingSettings
+
+
+@dataclass(frozen=True)
+class CertifyInputResult:
+    """core.defenses.Certificate of the smoothed classifier at this input, and the base model's own answer."""
+
+    image: np.ndarray
+    label: int | None  # None: abstain
+    radius: float
+    p_lower: float
+    counts: tuple[int, ...]
+    base_label: int  # what the model itself (no noise) reads
+    settings: SmoothingSettings
+    max_radius: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CertifyCurveRequest:
+    settings: SmoothingSettings
+    samples: int
+    data_dir: str | None
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False)
+    model_name: str = "the current model"
+
+
+@dataclass(frozen=True)
+class CertifyProgress:
+    done: int
+    total: int
+    label: str
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class CertifyCurveResult:
+    """Certified accuracy (core.defenses.certified_accuracy) at each L2 radius, on the first N test images."""
+
+    radii: np.ndarray
+    accuracy: np.ndarray  # fraction in [0, 1], one per radius
+    labels: np.ndarray  # true labels
+    certified: np.ndarray  # certified class, −1 for abstain
+    cert_radii: np.ndarray
+    settings: SmoothingSettings
+    max_radius: float
+    model_name: str
+    seconds: float
+
+    @property
+    def n(self) -> int:
+        return int(len(self.labels))
+
+    @property
+    def abstained(self) -> int:
+        return int((self.certified < 0).sum())
+
+    @property
+    def wrong(self) -> int:
+        return int(((self.certified >= 0) & (self.certified != self.labels)).sum())
+
+    @property
+    def correct(self) -> int:
+        return int((self.certified == self.labels).sum())
+
+    def label(self) -> str:
+        return f"{self.settings.describe()}, N = {self.n}"
+
+
+@dataclass(frozen=True)
+class DetectRequest:
+    fit_samples: int = 500
+    fit_eps: float = 0.1
+    samples: int = 200
+    eps: float = 0.2
+    steps: int = 20
+    lam: float = 1.0
+    target_fpr: float = 0.05
+    data_dir: str | None = None
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False)
+    batch_size: int = 50
+    model_name: str = "the current model"
+
+
+@dataclass(frozen=True)
+class DetectResult:
+    """The detector's fit and its ROC (core.detection.DetectionROC, numpy copies) for each attack."""
+
+    rocs: dict  # attack name → DetectionROC
+    fit_info: dict
+    fit_source: str
+    request: DetectRequest
+    model_name: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CertifyCancelled:
+    kind: str
+    done: int
+    total: int
+
+
+# ---------------------------------------------------------------------------------------------- handlers
+def register_certify(worker: Worker) -> None:
+    """Add the tab's kinds: the input certificate before long jobs; curve and detection yield to drawing."""
+    if CERTIFY_INPUT_KIND not in worker._handlers:
+        worker.register(CERTIFY_INPUT_KIND, certify_input_job, priority=11)
+        worker.register(CERTIFY_CURVE_KIND, certify_curve_job, priority=1)
+        worker.register(DETECT_KIND, detect_job, priority=1)
+
+
+def _model(ctx: JobContext):
+    if ctx.state.model is None:
+        raise RuntimeError("No model is loaded yet; open a model file (File ▸ Open model…).")
+    return ctx.state.model
+
+
+class _Stop:
+    """Stop when the worker closes, a newer request of this kind waits, or the request's own Event is set."""
+
+    def __init__(self, ctx: JobContext, event: threading.Event) -> None:
+        self.ctx, self.event = ctx, event
+
+    def is_set(self) -> bool:
+        return self.ctx.should_stop() or self.event.is_set()
+
+
+def _certify_one(model, x, s: SmoothingSettings, seed: int):
+    import torch
+
+    from advstudio.core.defenses import certify
+
+    torch.manual_seed(seed)
+    return certify(model, x, s.sigma, s.n0, s.n, s.alpha, s.batch)
+
+
+def certify_input_job(ctx: JobContext, req: CertifyInputRequest) -> CertifyInputResult:
+    """core.defenses.certify on the current input, with torch seeded by settings.seed first."""
+    import torch
+
+    model = _model(ctx)
+    start = time.perf_counter()
+    image = np.ascontiguousarray(req.image, dtype=np.float32).reshape(28, 28)
+    x = torch.from_numpy(image.copy()).reshape(1, 1, 28, 28).to(ctx.state.device)
+    with torch.inference_mode():
+        was = model.training
+        model.eval()
+        base = int(model(x).argmax(1).item())
+        model.train(was)
+    s = req.settings
+    c = _certify_one(model, x, s, s.seed)
+    return CertifyInputResult(image.copy(), c.label, float(c.radius), float(c.p_lower), tuple(c.counts), base, s,
+                              max_certifiable_radius(s.sigma, s.n, s.alpha), round(time.perf_counter() - start, 3))
+
+
+def curve_radii(max_radius: float, cert_radii: np.ndarray) -> np.ndarray:
+    """A grid from 0 to a little past the largest certifiable radius, plus every certified radius (where the
+    step function drops)."""
+    top = max(max_radius, float(cert_radii.max()) if len(cert_radii) else 0.0, 1e-3) * 1.05
+    return np.unique(np.concatenate([np.linspace(0.0, top, CURVE_POINTS), cert_radii])).astype(np.float64)
+
+
+def certify_curve_job(ctx: JobContext, req: CertifyCurveRequest) -> CertifyCurveResult | CertifyCancelled | None:
+    """CERTIFY on each of the first N test images (torch seeded with seed + i before image i, so each
+    certificate is reproducible whatever else the worker serves between images), then the curve."""
+    from advstudio.core.data import load_split
+    from advstudio.core.defenses import certified_accuracy
+
+    model = _model(ctx)
+    test = load_split(req.data_dir, "test").head(req.samples)
+    n = len(test)
+    s = req.settings
+    stop = _Stop(ctx, req.cancel)
+    start = time.perf_counter()
+    certs = []
+    last = 0.0
+    label = f"certifying ({s.describe()})"
+    ctx.progress(CertifyProgress(0, n, label, 0.0))
+    for i in range(n):
+        if stop.is_set():
+            return CertifyCancelled(CERTIFY_CURVE_KIND, i, n) if not ctx.should_stop() else None
+        x = test.images[i : i + 1].to(ctx.state.device)
+        certs.append(_certify_one(model, x, s, s.seed + i))
+        now = time.perf_counter()
+        if now - last >= 0.1 or i + 1 == n:
+            last = now
+            ctx.progress(CertifyProgress(i + 1, n, label, now - start))
+        ctx.serve_interactive()
+    labels = test.labels.numpy().astype(np.int64).copy()
+    certified = np.array([-1 if c.label is None else int(c.label) for c in certs], dtype=np.int64)
+    cert_radii = np.array([c.radius for c in certs], dtype=np.float64)
+    cap = max_certifiable_radius(s.sigma, s.n, s.alpha)
+    radii = curve_radii(cap, cert_radii[certified == labels])
+    acc = np.asarray(certified_accuracy(certs, labels.tolist(), radii.tolist()), dtype=np.float64)
+    return CertifyCurveResult(radii, acc, labels, certified, cert_radii, s, cap, req.model_name,
+                              round(time.perf_counter() - start, 3))
+
+
+def detect_job(ctx: JobContext, req: DetectRequest) -> DetectResult | CertifyCancelled | None:
+    """Fit the detector on clean vs FGSM-ε training images, set its threshold at the target false-positive rate
+    on them, then detection_rocs on the first n test images for FGSM, PGD and the detector-aware PGD."""
+    from advstudio.core.data import DatasetError, load_split
+    from advstudio.core.defenses.detection import DetectionCancelled, detection_rocs, fit_detector, threshold_at_fpr
+
+    model = _model(ctx)
+    stop = _Stop(ctx, req.cancel)
+    start = time.perf_counter()
+    test = load_split(req.data_dir, "test")
+    if req.samples > len(test):
+        raise ValueError(f"The test set has only {len(test)} images; ask for at most that many.")
+    try:
+        fit = load_split(req.data_dir, "train").head(req.fit_samples)
+        source = f"the first {len(fit)} training images"
+    except DatasetError:  # only the test split is there: fit on test images the ROCs never see
+        first = req.samples
+        stop_at = min(len(test), first + req.fit_samples)
+        if stop_at - first < 10:
+            raise
+        fit = _slice(test, first, stop_at)
+        source = f"test images {first}–{stop_at - 1} (no training split found; kept apart from the ROC images)"
+    evaluation = test.head(req.samples)
+    total = len(evaluation) * 3
+    label = "fitting the detector (clean vs FGSM)"
+    ctx.progress(CertifyProgress(0, total, label, 0.0))
+    detector = fit_detector(model, fit.images, fit.labels, eps=req.fit_eps)
+    threshold = threshold_at_fpr(detector.score(fit.images), req.target_fpr)
+    if stop.is_set():
+        return CertifyCancelled(DETECT_KIND, 0, total) if not ctx.should_stop() else None
+    last = [0.0]
+    done = [0]
+
+    def report(d: int, t: int) -> None:
+        done[0] = d
+        now = time.perf_counter()
+        if now - last[0] >= 0.1 or d >= t:
+            last[0] = now
+            attack = ("FGSM", "PGD", "adaptive PGD")[min(2, d * 3 // max(1, t))] if d < t else "done"
+            ctx.progress(CertifyProgress(d, t, f"ROC images · {attack}", now - start))
+        ctx.serve_interactive()
+
+    try:
+        rocs = detection_rocs(detector, evaluation.images, evaluation.labels, eps=req.eps, steps=req.steps,
+                              lam=req.lam, threshold=threshold, target_fpr=req.target_fpr,
+                              batch_size=req.batch_size, progress=report, cancel=stop)
+    except DetectionCancelled:
+        return CertifyCancelled(DETECT_KIND, done[0], total) if not ctx.should_stop() else None
+    rocs = {k: _copy_roc(v) for k, v in rocs.items()}
+    return DetectResult(rocs, dict(detector.info), source, req, req.model_name, round(time.perf_counter() - start, 3))
+
+
+def _slice(split, a: int, b: int):
+    from dataclasses import replace
+
+    return replace(split, images=split.images[a:b], labels=split.labels[a:b])
+
+
+def _copy_roc(roc):
+    from dataclasses import replace
+
+    return replace(roc, fpr=np.array(roc.fpr, dtype=np.float64), tpr=np.array(roc.tpr, dtype=np.float64),
+                   params=dict(roc.params), extra=dict(roc.extra))

@@ -1,0 +1,321 @@
+"""The "Certify & detect" tab: randomized smoothing (a certificate for the current input, certified accuracy
+against L2 radius over the test set) and the activation-statistics detector's ROCs against FGSM, PGD and the
+attack that also pushes the detector's score down. Views only: the controller (gui/certify.py) runs the jobs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import (QDoubleSpinBox, QGridLayout, QGroupBox, QLabel, QPushButton, QSpinBox, QSplitter,
+                               QVBoxLayout, QWidget)
+
+from advstudio.gui.features.certify.jobs import (CertifyCurveResult, CertifyInputResult, CertifyProgress, DetectResult, SmoothingSettings,
+                            linf_as_l2)
+from advstudio.gui.features.lab.messages import DEFENSE_NOTE
+from advstudio.gui.theme import style_plot
+from advstudio.gui.widgets.layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side
+
+CURVE_COLOURS = ("#3a78c2", "#d0402b", "#2e7d32", "#8e44ad", "#f0a020", "#16a085", "#7f8c8d")
+ROC_STYLE = {"fgsm": ("FGSM", "#3a78c2"), "pgd": ("PGD", "#2e7d32"), "adaptive_pgd": ("adaptive PGD", "#d0402b")}
+ROC_DASHED = {"pgd"}  # FGSM and PGD often both hug the top-left corner: a dashed PGD keeps both visible
+EXAMPLE_LINF_EPS = 0.1
+WAITING = "Waiting for the worker…"
+
+
+def _spin(lo: int, hi: int, value: int, step: int, tip: str) -> QSpinBox:
+    s = QSpinBox()
+    s.setRange(lo, hi)
+    s.setSingleStep(step)
+    s.setValue(value)
+    s.setToolTip(tip)
+    return s
+
+
+def _dspin(lo: float, hi: float, value: float, step: float, decimals: int, tip: str) -> QDoubleSpinBox:
+    s = QDoubleSpinBox()
+    s.setRange(lo, hi)
+    s.setDecimals(decimals)
+    s.setSingleStep(step)
+    s.setValue(value)
+    s.setToolTip(tip)
+    return s
+
+
+class CertifyPanel(QWidget):
+    certifyRequested = Signal()
+    curveRequested = Signal()
+    curveCancelRequested = Signal()
+    detectRequested = Signal()
+    detectCancelRequested = Signal()
+    chooseFolderRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("certify_panel")
+        self.certificate: CertifyInputResult | None = None
+        self.curves: list[CertifyCurveResult] = []
+        self.curve_items: list[pg.PlotDataItem] = []
+        self.detection: DetectResult | None = None
+        self.roc_items: dict[str, pg.PlotDataItem] = {}
+        self._build_controls()
+        self._build_views()
+        side_by_side(self, self.controls_scroll, self.views, (380, 900))
+        self.set_input_shape((28, 28))
+        self.set_curve_running(False)
+        self.set_detect_running(False)
+
+    # ------------------------------------------------------------------ building
+    def _build_controls(self) -> None:
+        box = QWidget()
+        v = QVBoxLayout(box)
+        v.setContentsMargins(6, 6, 6, 6)
+
+        smooth = QGroupBox("Randomized smoothing (Cohen et al. 2019)")
+        g = QGridLayout(smooth)
+        self.sigma = _dspin(0.01, 2.0, 0.25, 0.05, 3, "Noise σ in pixel units (0–1): the smoothed classifier "
+                                                      "votes over x + N(0, σ²)")
+        self.n0 = _spin(1, 100_000, 100, 50, "Noise samples that pick the top class")
+        self.n = _spin(10, 200_000, 1000, 500, "Fresh noise samples that bound the top class's probability; more "
+                                               "samples allow larger radii")
+        self.alpha = _dspin(0.00001, 0.5, 0.001, 0.001, 5, "Failure probability α: the certificate is wrong with "
+                                                           "probability at most α")
+        self.seed = _spin(0, 1_000_000, 0, 1, "torch is seeded with this before each certification")
+        for i, (text, w) in enumerate((("σ:", self.sigma), ("n0:", self.n0), ("n:", self.n), ("α:", self.alpha))):
+            g.addWidget(QLabel(text), i // 2, 2 * (i % 2))
+            g.addWidget(w, i // 2, 2 * (i % 2) + 1)
+        g.addWidget(QLabel("seed:"), 2, 0)
+        g.addWidget(self.seed, 2, 1)
+        self.l2_note = QLabel("")
+        self.l2_note.setWordWrap(True)
+        self.l2_note.setStyleSheet("QLabel { font-weight: bold; }")
+        g.addWidget(self.l2_note, 3, 0, 1, 4)
+        self.certify_button = QPushButton("Certify this input")
+        self.certify_button.setToolTip("Certify the digit on the canvas (the studio's current input)")
+        g.addWidget(self.certify_button, 4, 0, 1, 4)
+        self.input_result = QLabel("Draw a digit, then Certify this input.")
+        self.input_result.setWordWrap(True)
+        self.input_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        g.addWidget(self.input_result, 5, 0, 1, 4)
+        g.addWidget(QLabel("<b>Certified accuracy vs radius</b>"), 6, 0, 1, 4)
+        g.addWidget(QLabel("test images N:"), 7, 0, 1, 2)
+        self.curve_samples = _spin(5, 10_000, 100, 50, "The first N images of the MNIST test set")
+        g.addWidget(self.curve_samples, 7, 2, 1, 2)
+        self.curve_runner = RunControls("Run curve", starting=WAITING)
+        self.curve_runner.add_to_grid(g, 8, 4)
+        self.clear_curves = QPushButton("Clear curves")
+        g.addWidget(self.clear_curves, 11, 0, 1, 4)
+        v.addWidget(smooth)
+
+        detect = QGroupBox("Detection from activation statistics")
+        d = QGridLayout(detect)
+        intro = QLabel("A logistic regression on each ReLU layer's mean, std, active fraction and max, fitted on "
+                       "clean training images against their FGSM versions (the article's idea).")
+        intro.setWordWrap(True)
+        d.addWidget(intro, 0, 0, 1, 4)
+        self.fit_samples = _spin(20, 60_000, 500, 100, "Training images the detector is fitted on (clean + FGSM)")
+        self.fit_eps = _dspin(0.01, 1.0, 0.1, 0.05, 3, "FGSM ε (L∞, pixel units 0–1) of the fitting examples")
+        self.detect_samples = _spin(10, 10_000, 200, 50, "The first n test images: clean vs attacked for the ROCs")
+        self.detect_eps = _dspin(0.01, 1.0, 0.2, 0.05, 3, "L∞ ε (pixel units 0–1) of the three attacks")
+        self.steps = _spin(1, 1000, 20, 10, "PGD steps (plain and adaptive); step size 2.5·ε/steps, random start")
+        self.lam = _dspin(0.0, 100.0, 1.0, 0.5, 2, "Weight λ of the detector's logit in the adaptive attacker's "
+                                                   "loss: min(margin, 2) − λ·detector logit")
+        for i, (text, w) in enumerate((("fit images:", self.fit_samples), ("fit ε:", self.fit_eps),
+                                       ("test n:", self.detect_samples), ("attack ε:", self.detect_eps),
+                                       ("steps:", self.steps), ("λ:", self.lam))):
+            d.addWidget(QLabel(text), 1 + i // 2, 2 * (i % 2))
+            d.addWidget(w, 1 + i // 2, 2 * (i % 2) + 1)
+        self.detect_runner = RunControls("Fit and measure", starting=WAITING)
+        self.detect_runner.add_to_grid(d, 4, 4)
+        v.addWidget(detect)
+
+        self.data_message = DataMessage()
+        self.data_text, self.choose_folder = self.data_message.text, self.data_message.choose_folder
+        v.addWidget(self.data_message)
+        v.addStretch(1)
+
+        self.controls_scroll = scroll_area(box, 280)
+        self.certify_button.clicked.connect(self.certifyRequested)
+        self.curve_runner.run.clicked.connect(self.curveRequested)
+        self.curve_runner.cancel.clicked.connect(self.curveCancelRequested)
+        self.detect_runner.run.clicked.connect(self.detectRequested)
+        self.detect_runner.cancel.clicked.connect(self.detectCancelRequested)
+        self.choose_folder.clicked.connect(self.chooseFolderRequested)
+        self.clear_curves.clicked.connect(self.clear_curve_plot)
+
+    def _build_views(self) -> None:
+        self.views = QSplitter(Qt.Orientation.Vertical)
+        top = QWidget()
+        tl = QVBoxLayout(top)
+        tl.setContentsMargins(4, 4, 4, 4)
+        self.curve_plot = fixed_plot("L2 radius r  (pixel units 0–1; ‖δ‖₂ ≤ r)", "certified accuracy %", 180)
+        self.curve_plot.setYRange(0, 100, padding=0.02)
+        self.curve_legend = self.curve_plot.addLegend(offset=(8, -8), labelTextSize="9pt")  # bottom left: free
+        self.curve_caption = QLabel("Run curve: certified accuracy of the smoothed classifier against L2 radius "
+                                    "on the first N test images. Runs add curves (compare σ).")
+        self.curve_caption.setWordWrap(True)
+        self.curve_caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        tl.addWidget(self.curve_plot, 1)
+        tl.addWidget(self.curve_caption)
+        bottom = QWidget()
+        bl = QVBoxLayout(bottom)
+        bl.setContentsMargins(4, 4, 4, 4)
+        self.roc_plot = fixed_plot("false-positive rate (clean test images flagged)",
+                                   "true-positive rate (attacked flagged)", 180)
+        self.roc_plot.setXRange(0, 1, padding=0.02)
+        self.roc_plot.setYRange(0, 1, padding=0.02)
+        self.roc_legend = self.roc_plot.addLegend(offset=(-8, -8), labelTextSize="9pt")
+        self.chance = self.roc_plot.plot([0, 1], [0, 1], pen=pg.mkPen("#888888", width=1, style=Qt.PenStyle.DashLine))
+        self.detect_summary = QLabel("Fit and measure: the detector's ROC against FGSM, PGD, and a PGD that also "
+                                     "pushes the detector's score down.")
+        self.detect_summary.setWordWrap(True)
+        self.detect_summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.note = QLabel(DEFENSE_NOTE)
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("QLabel { font-style: italic; }")
+        bl.addWidget(self.roc_plot, 1)
+        bl.addWidget(self.detect_summary)
+        bl.addWidget(self.note)
+        self.views.addWidget(top)
+        self.views.addWidget(bottom)
+        self._restyle()
+
+    def _restyle(self) -> None:
+        for p in (self.curve_plot, self.roc_plot):
+            style_plot(p, self)
+        pal = self.palette()
+        back = pal.color(QPalette.ColorRole.Base)
+        back.setAlpha(220)
+        for legend in (self.curve_legend, self.roc_legend):
+            legend.setLabelTextColor(pal.color(QPalette.ColorRole.Text))
+            legend.setBrush(pg.mkBrush(back))
+            legend.setPen(pg.mkPen(pal.color(QPalette.ColorRole.Mid)))
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "roc_plot"):
+            self._restyle()
+        super().changeEvent(event)
+
+    # ------------------------------------------------------------------ settings
+    def smoothing(self) -> SmoothingSettings:
+        return SmoothingSettings(float(self.sigma.value()), int(self.n0.value()), int(self.n.value()),
+                                 float(self.alpha.value()), int(self.seed.value()))
+
+    def set_input_shape(self, shape: tuple[int, ...]) -> None:
+        """The always-visible L2-vs-L∞ statement, computed for this input shape."""
+        pixels = int(np.prod(shape))
+        l2 = linf_as_l2(EXAMPLE_LINF_EPS, tuple(shape))
+        self.l2_note.setText(f"This certifies an L2 radius, not the L∞ ball the other attacks use. An L∞ ε of "
+                             f"{EXAMPLE_LINF_EPS:g} over {pixels} pixels is an L2 distance of up to {l2:.1f}.")
+
+    # ------------------------------------------------------------------ the input's certificate
+    def show_data_error(self, message: str | None) -> None:
+        self.data_message.show_message(message)
+
+    def show_input_message(self, text: str) -> None:
+        self.certificate = None
+        self.input_result.setText(text)
+
+    def set_certificate(self, r: CertifyInputResult) -> None:
+        self.certificate = r
+        s = r.settings
+        pixels = int(r.image.size)
+        how = f"n = {s.n}, α = {s.alpha:g} (σ = {s.sigma:g}, n0 = {s.n0}, seed {s.seed}); {r.seconds:.1f} s"
+        votes = ", ".join(f"{k}: {c}" for k, c in sorted(enumerate(r.counts), key=lambda kc: -kc[1]) if c)[:80]
+        if r.label is None:
+            text = (f"<b>Abstain</b>: the top class's probability under noise is not provably above ½ "
+                    f"(lower bound {r.p_lower:.4f}). {how}.<br>Noisy votes: {votes}. The model itself reads "
+                    f"{r.base_label}.")
+        else:
+            eq = r.radius / np.sqrt(pixels)
+            text = (f"Certified class <b>{r.label}</b>, L2 radius <b>{r.radius:.3f}</b>, with {how}.<br>"
+                    f"p_A ≥ {r.p_lower:.4f}; noisy votes: {votes}. The model itself reads {r.base_label}.<br>"
+                    f"An L2 ball of radius {r.radius:.3f} holds the L∞ ball of ε = {eq:.4f} only "
+                    f"(r/√{pixels}). Largest radius certifiable with this n and α: {r.max_radius:.3f}.")
+        self.input_result.setText(text)
+
+    # ------------------------------------------------------------------ the curve
+    def set_curve_running(self, running: bool) -> None:
+        self.curve_runner.set_running(running, [self.curve_samples, self.clear_curves])
+
+    def set_curve_progress(self, p: CertifyProgress) -> None:
+        self.curve_runner.show_progress(p, "images")
+
+    def add_curve(self, r: CertifyCurveResult) -> None:
+        colour = CURVE_COLOURS[len(self.curves) % len(CURVE_COLOURS)]
+        item = self.curve_plot.plot(r.radii, r.accuracy * 100.0, pen=pg.mkPen(colour, width=2), name=r.label())
+        self.curves.append(r)
+        self.curve_items.append(item)
+        self.curve_runner.finished(r.seconds)
+        self.curve_caption.setText(
+            f"{r.model_name}: randomized smoothing, {r.label()} test images. Certified correct {r.correct}, "
+            f"abstained {r.abstained}, certified a wrong class {r.wrong}. Certified accuracy at r = 0 is "
+            f"{r.accuracy[0] * 100:.1f} %. No radius above σ·Φ⁻¹(α^(1/n)) = {r.max_radius:.3f} can be certified "
+            f"with this n and α. These are L2 radii: an L∞ ε of {EXAMPLE_LINF_EPS:g} reaches "
+            f"‖δ‖₂ = {linf_as_l2(EXAMPLE_LINF_EPS):.1f}.")
+
+    def clear_curve_plot(self) -> None:
+        for item in self.curve_items:
+            self.curve_plot.removeItem(item)
+        self.curve_legend.clear()
+        self.curves, self.curve_items = [], []
+
+    # ------------------------------------------------------------------ detection
+    def detect_values(self) -> dict:
+        return {"fit_samples": int(self.fit_samples.value()), "fit_eps": float(self.fit_eps.value()),
+                "samples": int(self.detect_samples.value()), "eps": float(self.detect_eps.value()),
+                "steps": int(self.steps.value()), "lam": float(self.lam.value())}
+
+    def set_detect_running(self, running: bool) -> None:
+        self.detect_runner.set_running(running, [self.fit_samples, self.fit_eps, self.detect_samples,
+                                                 self.detect_eps, self.steps, self.lam])
+
+    def set_detect_progress(self, p: CertifyProgress) -> None:
+        self.detect_runner.show_progress(p, "image-attacks")
+
+    def set_detection(self, r: DetectResult) -> None:
+        self.detection = r
+        for item in self.roc_items.values():
+            self.roc_plot.removeItem(item)
+        self.roc_legend.clear()
+        self.roc_items = {}
+        for name, roc in r.rocs.items():
+            title, colour = ROC_STYLE.get(name, (name, "#7f8c8d"))
+            steps = int(roc.params.get("steps", 1))
+            lam = f", λ = {roc.params['lam']:g}" if name == "adaptive_pgd" else ""
+            label = (f"{title}: AUC {roc.auc:.3f} (ε = {roc.params['eps']:g}, {steps} step"
+                     f"{'s' if steps != 1 else ''}{lam}, n = {roc.n})")
+            style = Qt.PenStyle.DashLine if name in ROC_DASHED else Qt.PenStyle.SolidLine
+            self.roc_items[name] = self.roc_plot.plot(roc.fpr, roc.tpr, pen=pg.mkPen(colour, width=2, style=style),
+                                                      name=label)
+        self.detect_runner.finished(r.seconds)
+        self.detect_summary.setText(detection_summary(r))
+
+
+def detection_summary(r: DetectResult) -> str:
+    """One paragraph of what happened, from the measured numbers."""
+    req, info = r.request, r.fit_info
+    rocs = r.rocs
+    head = (f"{r.model_name}: detector fitted on {r.fit_source} against FGSM ε = {req.fit_eps:g} "
+            f"(fit accuracy {info.get('fit_accuracy', float('nan')) * 100:.1f} %); threshold at "
+            f"{req.target_fpr * 100:.0f} % false positives on them. ROCs on the first {req.samples} test images, "
+            f"L∞ ε = {req.eps:g}.")
+    parts = [head]
+    plain = [rocs[k] for k in ("fgsm", "pgd") if k in rocs]
+    if plain:
+        verb = "It catches" if min(k.auc for k in plain) >= 0.9 else "Against the attacks that ignore it:"
+        parts.append(f"{verb} " + " and ".join(
+            f"{ROC_STYLE[k.attack][0]} (AUC {k.auc:.3f}, {k.detected * 100:.0f} % flagged)" for k in plain) + ".")
+    ad = rocs.get("adaptive_pgd")
+    if ad is not None:
+        ref = max((k.auc for k in plain), default=float("nan"))
+        if ad.auc < ref - 0.05:
+            verdict = f"falls from {ref:.3f} to {ad.auc:.3f}, toward 0.5 (chance)"
+        else:
+            verdict = f"stays at {ad.auc:.3f} (plain attacks: {ref:.3f}); try more steps or a larger λ"
+        parts.append(f"Against the attacker who also pushes the detector's score down (λ = {req.lam:g}, "
+                     f"{req.steps} steps) the AUC {verdict}: {ad.evaded * 100:.0f} % of its examples fool the model "
+                     f"and pass the detector (plain PGD: "
+                     f"{rocs['pgd'].evaded * 100 if 'pgd' in rocs else float('nan'):.0f} %).")
+    return " ".join(parts)

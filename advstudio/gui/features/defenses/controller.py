@@ -1,0 +1,188 @@
+"""The Defenses tab's controller: runs a defense against the plain and the adaptive attacker on the worker
+("defense" jobs, its own generations), and makes a defended model the studio's current model ("use_defense",
+answered through the window's model route like a loaded file, but never remembered as one)."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtWidgets import QFileDialog
+
+from advstudio.gui.features.defenses.jobs import (DEFENSE_KIND, USE_KIND, DefenseCancelled, DefenseProgress, DefenseRequest,
+                           DefenseResult, UseDefenseRequest, register_defense)
+from advstudio.gui.job_client import JobClient
+from advstudio.gui.messages import Failure, ModelInfo
+from advstudio.gui.mnist_folder import mnist_folder
+from advstudio.gui.features.defenses.view import DefenseLabPanel
+
+if TYPE_CHECKING:
+    from advstudio.gui.window import MainWindow
+    from advstudio.gui.worker import Worker
+
+
+class DefenseStudio(JobClient):
+    defenseProgress = Signal(object)  # DefenseProgress
+    defenseFinished = Signal(object)  # DefenseResult or DefenseCancelled
+    defenseFailed = Signal(str)
+
+    def __init__(self, window: "MainWindow") -> None:
+        super().__init__(window, (DEFENSE_KIND,))
+        self.panel = DefenseLabPanel()
+        window.add_tab("defenses", "Defenses", self.panel)
+        self._request: DefenseRequest | None = None
+        self.base_info: ModelInfo | None = None  # the studio's undefended model
+        self.defended_info: ModelInfo | None = None  # set while a defended model is the current one
+        self.panel.runRequested.connect(self.run_from_panel)
+        self.panel.cancelRequested.connect(self.cancel)
+        self.panel.useRequested.connect(self.use_as_current)
+        self.panel.restoreRequested.connect(self.restore_undefended)
+        self.panel.browseRequested.connect(self._browse)
+        self.panel.addModelRequested.connect(self._add_model)
+        self.panel.defense_combo.currentIndexChanged.connect(self.refresh_models)
+        window.tabs.currentChanged.connect(self.refresh_models)
+        window.modelReady.connect(self._on_model)
+        self.refresh_models()
+        self._update_use_status()
+
+    def attach(self, worker: "Worker") -> None:
+        """Register the job kinds and listen to the worker (called once the window made it)."""
+        register_defense(worker)
+        self.listen(worker)
+
+    # ------------------------------------------------------------------ models
+    @Slot()
+    def refresh_models(self, *_args) -> None:
+        """Ensemble members come from the robustness lab's registry (window.lab.models)."""
+        lab = getattr(self.window, "lab", None)
+        if lab is not None:
+            self.panel.set_models(list(lab.models))
+
+    @Slot()
+    def _add_model(self) -> None:
+        self.window.lab.ask_add_model()
+        self.refresh_models()
+
+    @Slot()
+    def _browse(self) -> None:
+        from advstudio.gui.dialogs import MODEL_FILTER
+
+        path, _ = QFileDialog.getOpenFileName(self.window, "Choose a distilled model", self.window._last_dir(),
+                                              MODEL_FILTER)
+        if path:
+            self.window._remember_dir(path)
+            self.panel.distilled_path.setText(path)
+
+    def _base_name(self) -> str:
+        return self.base_info.name if self.base_info is not None else "current model"
+
+    @Slot(object)
+    def _on_model(self, info: ModelInfo) -> None:
+        if info.meta.get("defense"):
+            self.defended_info = info  # (the lab skips defended models: they are not files it can load)
+        else:
+            self.base_info, self.defended_info = info, None
+        self.refresh_models()
+        self._update_use_status()
+
+    def _update_use_status(self) -> None:
+        p = self.panel
+        if self.defended_info is not None:
+            p.use_status.setText(f"The studio now attacks <b>{self.defended_info.name}</b> (defended) with the "
+                                 f"adaptive gradient: {self.defended_info.meta.get('attacker_gradient', '')}.")
+        else:
+            p.use_status.setText(f"The studio uses the undefended model ({self._base_name()}).")
+        p.restore_button.setEnabled(self.defended_info is not None and self.base_info is not None)
+
+    # ------------------------------------------------------------------ use as current model
+    @Slot()
+    def use_as_current(self) -> int | None:
+        """Make the chosen defense the worker's current model; the reply comes back as a ModelInfo through the
+        window's model route (MainWindow._show_model)."""
+        if self.worker is None or self.window.model_info is None:
+            self.window._error("No model yet", "Wait for the model to load first.")
+            return None
+        try:
+            spec = self.panel.spec()
+        except ValueError as exc:
+            self.window._error("Check the defense", str(exc))
+            return None
+        base_path = self.base_info.path if self.base_info is not None else None
+        self.panel.use_status.setText(f"Building {spec.short()}…")
+        return self.window._submit(USE_KIND, UseDefenseRequest(spec, self._base_name(), base_path))
+
+    @Slot()
+    def restore_undefended(self) -> None:
+        """Load the undefended model file again (the same as File ▸ Open model on it)."""
+        if self.base_info is not None:
+            self.window.open_model(self.base_info.path)
+
+    # ------------------------------------------------------------------ evaluation
+    @Slot()
+    def run_from_panel(self) -> int | None:
+        p = self.panel
+        try:
+            eps = p.eps()
+            spec = p.spec()
+        except ValueError as exc:
+            self.window._error("Check the defense settings", str(exc))
+            return None
+        return self.run(spec, p.attack(), int(p.steps.value()), eps, int(p.samples.value()))
+
+    def run(self, spec, attack: str, steps: int, eps: list[float], n: int) -> int | None:
+        """Start an evaluation; returns its generation, or None when it could not start."""
+        if self.panel.running or self.worker is None:
+            return None
+        problem = self.window.lab.data_problem()
+        if problem is not None:
+            self.panel.show_data_error(problem)
+            self.window._error("Cannot read MNIST", problem)
+            self.defenseFailed.emit(problem)
+            return None
+        self.panel.show_data_error(None)
+        req = DefenseRequest(spec, attack, int(steps), tuple(float(e) for e in eps), int(n),
+                             mnist_folder(self.window.data_dir), self._base_name(), threading.Event())
+        self._request = req
+        self.panel.set_running(True)
+        gen = self.submit(DEFENSE_KIND, req)
+        self.window.show_tab("defenses")
+        return gen
+
+    @Slot()
+    def cancel(self) -> None:
+        if self._request is not None:
+            self._request.cancel.set()
+            self.panel.eta.setText("Cancelling…")
+
+    def _finish(self, value: DefenseResult | DefenseCancelled) -> None:
+        self._request = None
+        self.panel.set_running(False)
+        if isinstance(value, DefenseResult):
+            self.panel.set_data(value)
+            self.panel.runner.finished(value.seconds)
+        else:
+            self.panel.eta.setText(f"Cancelled after {value.done}/{value.total} image-attacks; the plot is "
+                                   "unchanged.")
+        self.defenseFinished.emit(value)
+
+    # ------------------------------------------------------------------ worker traffic
+    def on_reply(self, kind: str, value) -> None:
+        self._finish(value)
+
+    def on_progress(self, kind: str, value: DefenseProgress) -> None:
+        self.panel.set_progress(value)
+        self.defenseProgress.emit(value)
+
+    def on_failure(self, failure: Failure) -> None:
+        self._request = None
+        self.panel.set_running(False)
+        self.panel.eta.setText("")
+        if "MNIST" in failure.message:
+            self.panel.show_data_error(failure.message)
+        self.window._error("The defense run failed", failure.message)
+        self.defenseFailed.emit(failure.message)
+
+    def on_other_failure(self, failure: Failure) -> None:
+        if failure.kind == USE_KIND:
+            self._update_use_status()  # the window reports the error; the current model stayed

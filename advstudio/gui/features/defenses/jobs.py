@@ -1,0 +1,538 @@
+"""The defense lab's requests, replies and worker handlers: "defense" (a defense's accuracy against ε under the
+plain attack, the adaptive attack and, for comparison, on the undefended model; for a distilled model also C&W L2
+on it and on the undefended model) and "use_defense" (the defended model becomes the worker's current model, so
+the studio's live attack goes through it).
+
+The dataclasses cross threads (numpy/plain values only); the handlers run on the worker thread alone and import
+torch inside, like jobs.py and lab_jobs.py."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from advstudio.gui.features.lab.messages import ModelEntry
+from advstudio.gui.messages import ModelInfo
+from advstudio.gui.worker import JobContext, Worker
+
+DEFENSE_KIND = "defense"
+USE_KIND = "use_defense"
+TRANSFORM_KINDS = ("bit_depth", "median", "jpeg", "gaussian_noise")
+DEFENSE_KINDS = TRANSFORM_KINDS + ("ensemble", "distillation")
+ATTACK_TITLES = {"fgsm": "FGSM", "pgd": "PGD"}
+CREDIT_NOTE = ("A defense is credited only with what it holds against the adaptive attack (BPDA for "
+               "non-differentiable transforms, EOT for randomized ones, the whole ensemble, logits / T for "
+               "distillation); the plain curve is what a naive attacker sees.")
+MODEL_CACHE = 6
+CW_BATCH = 25  # images per C&W call: drawing is answered and Cancel is read between them (and between steps)
+
+
+# ---------------------------------------------------------------------------------------------- messages
+@dataclass(frozen=True)
+class DefenseSpec:
+    """One defense and its settings. Transforms wrap the studio's undefended model; an ensemble averages the
+    logits of `members`; distillation deploys the model file `distilled` (temperature None: from its metadata)."""
+
+    kind: str
+    bits: int = 2
+    size: int = 3
+    quality: int = 50
+    sigma: float = 0.3
+    eot_samples: int = 8
+    members: tuple[ModelEntry, ...] = ()
+    transfer_from: int = 0
+    distilled: str | None = None
+    temperature: float | None = None
+    cw_steps: int = 100  # distillation: C&W L2 Adam steps per c-search round (the CLI's default)
+    cw_searches: int = 5  # distillation: binary-search rounds over c (the CLI's default)
+
+    def short(self) -> str:
+        """"JPEG q=75", "bit depth 2 bits", … (what the defended model's name adds)."""
+        if self.kind == "bit_depth":
+            return f"bit depth {self.bits} bit{'s' if self.bits != 1 else ''}"
+        if self.kind == "median":
+            return f"median {self.size}×{self.size}"
+        if self.kind == "jpeg":
+            return f"JPEG q={self.quality}"
+        if self.kind == "gaussian_noise":
+            return f"Gaussian noise σ={self.sigma:g}"
+        if self.kind == "ensemble":
+            return "ensemble of " + " + ".join(m.name for m in self.members)
+        if self.kind == "distillation":
+            t = f"T={self.temperature:g}" if self.temperature else "T from the file"
+            return f"defensive distillation ({t})"
+        return self.kind
+
+    def adaptive_how(self) -> str:
+        """What the adaptive attacker does, in words."""
+        if self.kind in ("bit_depth", "jpeg"):
+            return "BPDA: identity gradient through the transform"
+        if self.kind == "median":
+            return "the exact gradient (the median filter is differentiable: plain = adaptive)"
+        if self.kind == "gaussian_noise":
+            return f"EOT: gradient averaged over {self.eot_samples} noise draws"
+        if self.kind == "ensemble":
+            return "white-box on the whole ensemble"
+        if self.kind == "distillation":
+            return "gradient of logits / T (Carlini & Wagner's remedy for the saturated softmax)"
+        return "knows the defense"
+
+    def plain_how(self) -> str:
+        """What the plain (naive) attacker does, in words."""
+        if self.kind in ("bit_depth", "jpeg"):
+            return "differentiates the defended model as it is (its true gradient is zero)"
+        if self.kind == "median":
+            return "differentiates the defended model as it is"
+        if self.kind == "gaussian_noise":
+            return "differentiates one noise draw per step"
+        if self.kind == "ensemble":
+            name = self.members[self.transfer_from].name if 0 <= self.transfer_from < len(self.members) else "?"
+            return f"attacks member {self.transfer_from} ({name}) alone and transfers"
+        if self.kind == "distillation":
+            return "differentiates the distilled softmax at T = 1 (saturated: the gradient vanishes)"
+        return "ignores the defense"
+
+
+@dataclass(frozen=True)
+class DefenseRequest:
+    """Evaluate `spec` on the first `n` MNIST test images of `data_dir` at each L∞ ε (pixel units, [0, 1])."""
+
+    spec: DefenseSpec
+    attack: str  # "fgsm" or "pgd"
+    steps: int
+    eps: tuple[float, ...]
+    n: int
+    data_dir: str | None
+    base_name: str = "current model"
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False)
+    batch_size: int = 100
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DefenseCurve:
+    role: str  # "undefended", "plain" or "adaptive"
+    label: str  # legend text: who is attacked how, attack, steps, n
+    how: str  # what the attacker does
+    curve: object  # core.evaluate.RobustnessCurve (deep copy)
+
+
+@dataclass(frozen=True)
+class CWSummary:
+    """C&W L2 (untargeted, minimal ‖δ‖₂) on one model: of the `correct` images it classifies correctly, how many
+    C&W misclassified (`fooled`), and the median ‖δ‖₂ (pixel units) of those adversarial examples."""
+
+    role: str  # "distilled" or "undefended"
+    name: str
+    n: int  # images attacked (the first n test images, clean mistakes included)
+    correct: int  # of them classified correctly without an attack
+    fooled: int  # of those, misclassified after C&W
+    median_l2: float | None  # over the fooled ones; None when there are none
+    steps: int
+    searches: int
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.fooled / self.correct if self.correct else None
+
+
+def cw_summary(role: str, name: str, success, clean_correct, l2, steps: int, searches: int) -> CWSummary:
+    """A CWSummary from per-sample arrays (numpy or CPU tensors): the attack's success, clean correctness,
+    ‖δ‖₂. Clean mistakes are left out (C&W counts them as successes with δ = 0)."""
+    import numpy as np
+
+    success = np.asarray(success, dtype=bool)
+    clean_correct = np.asarray(clean_correct, dtype=bool)
+    l2 = np.asarray(l2, dtype=np.float64)
+    fooled = success & clean_correct
+    median = float(np.median(l2[fooled])) if fooled.any() else None
+    return CWSummary(role, name, int(success.shape[0]), int(clean_correct.sum()), int(fooled.sum()), median,
+                     int(steps), int(searches))
+
+
+def _pct(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.0f} %"
+
+
+def _l2(value: float | None) -> str:
+    return "none fooled" if value is None else f"median ‖δ‖₂ {value:.2f}"
+
+
+def cw_text(summaries: tuple[CWSummary, ...]) -> str:
+    """One sentence from the measured C&W numbers: the distilled model, then the undefended one, then what it
+    means (the verdict follows the numbers: gradient masking only when C&W succeeds about as often)."""
+    by = {s.role: s for s in summaries}
+    d, u = by.get("distilled"), by.get("undefended")
+    if d is None:
+        return ""
+    text = (f"C&W L2 ({d.steps} steps, {d.searches} c-search{'es' if d.searches != 1 else ''}, n = {d.n}): "
+            f"succeeds on {_pct(d.success_rate)} of the {d.correct} images the distilled model classifies "
+            f"correctly ({_l2(d.median_l2)})")
+    if u is not None:
+        text += (f" — the undefended model ({u.name}): {_pct(u.success_rate)} of {u.correct} "
+                 f"({_l2(u.median_l2)})")
+    text += "."
+    if d.success_rate is None:
+        return text
+    reference = u.success_rate if u is not None and u.success_rate is not None else 1.0
+    if d.success_rate >= min(0.9, 0.9 * reference):
+        text += " Distillation masks the gradient; it does not make the model robust."
+    else:
+        text += (" Here C&W fooled the distilled model less often than that: more steps or c-searches may close "
+                 "the gap before it counts as robustness.")
+    return text
+
+
+@dataclass(frozen=True)
+class DefenseResult:
+    spec: DefenseSpec
+    attack: str
+    steps: int
+    n: int
+    eps: tuple[float, ...]
+    defended_name: str
+    undefended_name: str
+    curves: tuple[DefenseCurve, ...]
+    seconds: float
+    notes: tuple[str, ...] = ()
+    cw: tuple[CWSummary, ...] = ()  # distillation: C&W L2 on the distilled and on the undefended model
+
+    def curve(self, role: str):
+        return next(c.curve for c in self.curves if c.role == role)
+
+    def attack_text(self) -> str:
+        if self.attack == "fgsm":
+            return "FGSM (untargeted, L∞, 1 step)"
+        return (f"PGD-{self.steps} (untargeted, L∞, {self.steps} steps of 2.5·ε/{self.steps}, random start, "
+                "final iterate)")
+
+    def cw_text(self) -> str:
+        return cw_text(self.cw)
+
+    def describe(self) -> str:
+        eps = ", ".join(f"{e:g}" for e in self.eps)
+        return (f"{self.defended_name}: {self.attack_text()}, L∞ ε ∈ {{{eps}}} (pixel units), n = {self.n} MNIST "
+                f"test images, {self.seconds:.1f} s.")
+
+
+@dataclass(frozen=True)
+class DefenseProgress:
+    done: int
+    total: int
+    label: str
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class DefenseCancelled:
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class UseDefenseRequest:
+    """Make `spec`'s defended model the worker's current model (on top of the undefended `base_name`)."""
+
+    spec: DefenseSpec
+    base_name: str = "current model"
+    base_path: str | None = None
+
+
+def steps_of(attack: str, steps: int) -> int:
+    return 1 if attack == "fgsm" else int(steps)
+
+
+# ---------------------------------------------------------------------------------------------- worker side
+def register_defense(worker: Worker) -> None:
+    """Add the two kinds: evaluations yield to the drawing between batches; a model swap goes first."""
+    if DEFENSE_KIND not in worker._handlers:
+        worker.register(DEFENSE_KIND, defense_job, priority=1)
+        worker.register(USE_KIND, use_defense_job, priority=30)
+
+
+class _StopWhen:
+    """The cancel flag defense_curve checks: the worker's own, or this request's Event."""
+
+    def __init__(self, ctx: JobContext, event: threading.Event) -> None:
+        self.ctx, self.event = ctx, event
+
+    def is_set(self) -> bool:
+        return self.ctx.cancelled or self.event.is_set()
+
+
+def _device(ctx: JobContext):
+    if ctx.state.device is None:
+        from advstudio.core.model import pick_device
+
+        ctx.state.device = pick_device(ctx.state.values.get("device_preference"))
+    return ctx.state.device
+
+
+def undefended_model(ctx: JobContext):
+    """The studio's model without any defense this module put on it."""
+    active = ctx.state.values.get("defense_active")
+    if active is not None and ctx.state.model is active["wrapper"]:
+        return active["base"]
+    if ctx.state.model is None:
+        raise RuntimeError("No model is loaded yet; open a model file (File ▸ Open model…).")
+    return ctx.state.model
+
+
+def _load_file(ctx: JobContext, path: str):
+    """(model, metadata) of a safetensors file, cached per (path, mtime)."""
+    from advstudio.core.storage import load_model
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"The model file {p} does not exist.")
+    key = (str(p.resolve()), p.stat().st_mtime_ns)
+    cache: OrderedDict = ctx.state.values.setdefault("defense_models", OrderedDict())
+    if key not in cache:
+        cache[key] = load_model(p, _device(ctx))
+        while len(cache) > MODEL_CACHE:
+            cache.popitem(last=False)
+    cache.move_to_end(key)
+    return cache[key]
+
+
+def _entry_model(ctx: JobContext, entry: ModelEntry):
+    if entry.path is None:
+        model = ctx.state.values.get("session_models", {}).get(entry.key)
+        if model is None:
+            raise RuntimeError(f"The session model {entry.name!r} is no longer available.")
+        return model
+    return _load_file(ctx, entry.path)[0]
+
+
+def _temperature(spec: DefenseSpec, meta: dict) -> float:
+    t = spec.temperature or (meta.get("recipe") or {}).get("temperature")
+    if not t:
+        raise ValueError("This model file does not record a distillation temperature: set T in the Defenses tab.")
+    return float(t)
+
+
+def _distilled_for_studio(model, temperature: float):
+    """The distilled model for the live studio: its own logits for predictions, logits / T whenever a gradient
+    is taken (the attacker who knows the defense, as BPDA is for a transform)."""
+    from torch import nn
+
+    import torch
+
+    class DistilledDeployed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+            self.temperature = temperature
+
+        def forward(self, x):
+            z = self.model(x)
+            return z / self.temperature if torch.is_grad_enabled() else z
+
+    return DistilledDeployed().eval()
+
+
+def build_defended(ctx: JobContext, spec: DefenseSpec, base_name: str):
+    """(deployed model for the studio, its name, metadata): what "Use as current model" installs."""
+    from advstudio.core import defenses as D
+
+    if spec.kind in TRANSFORM_KINDS:
+        base = undefended_model(ctx)
+        kw = {"bit_depth": {"bits": spec.bits}, "median": {"size": spec.size}, "jpeg": {"quality": spec.quality},
+              "gaussian_noise": {"sigma": spec.sigma}}[spec.kind]
+        t = D.TRANSFORMS[spec.kind](**kw)
+        wrapper = D.DefendedModel(base, t, adaptive=True, eot_samples=spec.eot_samples).eval()
+        name = f"{base_name} + {spec.short()}"
+        meta = {"defense": spec.kind, "defense_params": dict(t.params()), "base_model": base_name,
+                "attacker_gradient": spec.adaptive_how()}
+        if t.randomized:
+            meta["defense_params"]["eot_samples"] = spec.eot_samples
+        return wrapper, base, name, meta
+    if spec.kind == "ensemble":
+        if len(spec.members) < 2:
+            raise ValueError("An ensemble needs at least two models: tick two or more.")
+        members = [_entry_model(ctx, m) for m in spec.members]
+        wrapper = D.Ensemble(members).eval()
+        meta = {"defense": "ensemble", "defense_params": {"members": [m.name for m in spec.members]},
+                "attacker_gradient": spec.adaptive_how()}
+        return wrapper, undefended_model(ctx), spec.short(), meta
+    if spec.kind == "distillation":
+        if not spec.distilled:
+            raise ValueError("Choose the distilled model file first.")
+        model, file_meta = _load_file(ctx, spec.distilled)
+        t = _temperature(spec, file_meta)
+        from advstudio.core.storage import model_display_name
+
+        name = f"{model_display_name(spec.distilled, file_meta)} (distilled, T={t:g})"
+        meta = {"defense": "distillation", "defense_params": {"temperature": t}, "distilled_file": spec.distilled,
+                "attacker_gradient": spec.adaptive_how()}
+        acc = file_meta.get("test_accuracy")
+        if isinstance(acc, (int, float)):
+            meta["test_accuracy"], meta["test_samples"] = acc, file_meta.get("test_samples", "?")
+        return _distilled_for_studio(model, t), undefended_model(ctx), name, meta
+    raise ValueError(f"Unknown defense {spec.kind!r}")
+
+
+def use_defense_job(ctx: JobContext, req: UseDefenseRequest) -> ModelInfo:
+    """Install the defended model as the current one, the way load_model_job installs a file."""
+    from advstudio.core.model import device_label
+
+    _device(ctx)
+    wrapper, base, name, meta = build_defended(ctx, req.spec, req.base_name)
+    meta["base_path"] = req.base_path
+    ctx.state.model = wrapper
+    ctx.state.model_version += 1
+    ctx.state.values["directions"] = OrderedDict()
+    ctx.state.values["defense_active"] = {"wrapper": wrapper, "base": base}
+    where = f"not a file: {req.base_name} wrapped in {req.spec.short()} for this session" \
+        if req.spec.kind in TRANSFORM_KINDS else f"not a file: {req.spec.short()} built in this session"
+    return ModelInfo(name, where, device_label(ctx.state.device), meta, False)
+
+
+def _setup(ctx: JobContext, req: DefenseRequest):
+    """(deployed, plain craft, adaptive craft, undefended model, undefended craft, names, notes)."""
+    from advstudio.core import defenses as D
+    from advstudio.core.evaluation.defense import TemperatureScaled, craft_linf
+
+    spec = req.spec
+
+    def craft(m):
+        return craft_linf(m, req.attack, req.steps)
+
+    if spec.kind in TRANSFORM_KINDS:
+        base = undefended_model(ctx)
+        kw = {"bit_depth": {"bits": spec.bits}, "median": {"size": spec.size}, "jpeg": {"quality": spec.quality},
+              "gaussian_noise": {"sigma": spec.sigma}}[spec.kind]
+        t = D.TRANSFORMS[spec.kind](**kw)
+        plain = D.DefendedModel(base, t, adaptive=False).eval()
+        adaptive = D.DefendedModel(base, t, adaptive=True, eot_samples=spec.eot_samples).eval()
+        return (plain, craft(plain), craft(adaptive), base, craft(base), f"{req.base_name} + {spec.short()}",
+                req.base_name, ())
+    if spec.kind == "ensemble":
+        if len(spec.members) < 2:
+            raise ValueError("An ensemble needs at least two models: tick two or more.")
+        if not 0 <= spec.transfer_from < len(spec.members):
+            raise ValueError(f"Member {spec.transfer_from} is not in the ensemble.")
+        members = [_entry_model(ctx, m) for m in spec.members]
+        ens = D.Ensemble(members).eval()
+        src = members[spec.transfer_from]
+        return (ens, craft(src), craft(ens), src, craft(src), spec.short(), spec.members[spec.transfer_from].name,
+                ())
+    if spec.kind == "distillation":
+        if not spec.distilled:
+            raise ValueError("Choose the distilled model file first.")
+        model, meta = _load_file(ctx, spec.distilled)
+        t = _temperature(spec, meta)
+        base = undefended_model(ctx)
+        notes = []
+        if not (meta.get("recipe") or {}).get("temperature"):
+            notes.append("The model file's metadata does not say it was distilled.")
+        notes.append(f"The undefended curve is the studio's model ({req.base_name}), not the distilled model's "
+                     "teacher.")
+        from advstudio.core.storage import model_display_name
+
+        name = f"{model_display_name(spec.distilled, meta)} (distilled, T={t:g})"
+        return (model.eval(), craft(model), craft(TemperatureScaled(model, t)), base, craft(base), name,
+                req.base_name, tuple(notes))
+    raise ValueError(f"Unknown defense {spec.kind!r}")
+
+
+def defense_job(ctx: JobContext, req: DefenseRequest) -> DefenseResult | DefenseCancelled:
+    """Three curves with core.defense_eval.defense_curve: the undefended model under the attack, the defense
+    under the plain attack, and the defense under the adaptive attack (each judged by the deployed defense)."""
+    from advstudio.core.attacks import AttackCancelled
+    from advstudio.core.data import load_split
+    from advstudio.core.evaluation.defense import attack_params, defense_curve
+    from advstudio.core.evaluation.curves import EvaluationCancelled
+
+    if req.attack not in ATTACK_TITLES:
+        raise ValueError(f"Unknown attack {req.attack!r}: FGSM or PGD")
+    _device(ctx)
+    deployed, plain, adaptive, base, base_craft, name, base_name, notes = _setup(ctx, req)
+    split = load_split(req.data_dir, "test").head(req.n)
+    n = len(split)
+    per_curve = n * max(1, sum(1 for e in req.eps if e > 0))
+    with_cw = req.spec.kind == "distillation"
+    total = 3 * per_curve + (2 * n if with_cw else 0)
+    stop = _StopWhen(ctx, req.cancel)
+    start = time.perf_counter()
+    last_emit = [0.0]
+    steps = steps_of(req.attack, req.steps)
+    title = ATTACK_TITLES[req.attack] + (f"-{steps}" if req.attack == "pgd" else "")
+    spec = req.spec
+    tag = {"bit_depth": " (BPDA)", "jpeg": " (BPDA)", "gaussian_noise": f" (EOT {spec.eot_samples})",
+           "ensemble": " (whole ensemble)", "distillation": " (logits / T)"}.get(spec.kind, "")
+    source = f" from member {spec.transfer_from}" if spec.kind == "ensemble" else ""
+    runs = (
+        ("undefended", base, base_craft, f"undefended {base_name} · {title} · n = {n}",
+         "white-box on the undefended model"),
+        ("plain", deployed, plain, f"{spec.short()} · plain {title}{source} · n = {n}", spec.plain_how()),
+        ("adaptive", deployed, adaptive, f"{spec.short()} · adaptive {title}{tag} · n = {n}",
+         spec.adaptive_how()),
+    )
+    base_params = attack_params(req.attack, req.steps, None)
+    curves: list[DefenseCurve] = []
+    offset = 0
+    try:
+        for role, model, craft, label, how in runs:
+            def report(done: int, _total: int, b=offset, what=label) -> None:
+                now = time.perf_counter()
+                if now - last_emit[0] >= 0.1 or b + done >= total:
+                    last_emit[0] = now
+                    ctx.progress(DefenseProgress(b + done, total, what, now - start))
+                ctx.serve_interactive()  # drawing and the ε slider stay live
+
+            report(0, per_curve)
+            params = {**base_params, "defense": spec.kind, "role": role, "attacker": how}
+            curve = defense_curve(model, craft, split.images, split.labels, req.eps, req.attack, params,
+                                  batch_size=req.batch_size, seed=req.seed, progress=report, cancel=stop)
+            curves.append(DefenseCurve(role, label, how, copy.deepcopy(curve)))
+            offset += per_curve
+        cw: list[CWSummary] = []
+        if with_cw:
+            for role, model, who in (("distilled", deployed, name), ("undefended", base, base_name)):
+                def report_cw(done: int, b=offset, what=f"C&W L2 on the {role} model ({who})") -> None:
+                    now = time.perf_counter()
+                    last_emit[0] = now
+                    ctx.progress(DefenseProgress(b + done, total, what, now - start))
+                    ctx.serve_interactive()
+
+                cw.append(cw_on_model(model, split.images, split.labels, role, who, spec, stop, report_cw))
+                offset += n
+    except (EvaluationCancelled, AttackCancelled):
+        return DefenseCancelled(offset, total)
+    if stop.is_set():
+        return DefenseCancelled(offset, total)
+    return DefenseResult(spec, req.attack, steps, n, tuple(float(e) for e in req.eps), name, base_name,
+                         tuple(curves), round(time.perf_counter() - start, 3), tuple(notes), tuple(cw))
+
+
+def cw_on_model(model, images, labels, role: str, name: str, spec: DefenseSpec, cancel=None,
+                progress=None) -> CWSummary:
+    """C&W L2 (core.attacks make_attack("cw"), spec's steps and c-searches, the other settings at their
+    defaults) on `model`, CW_BATCH images at a time; `progress(done)` after each batch. Cancel raises
+    AttackCancelled (between C&W steps)."""
+    import numpy as np
+    import torch
+
+    from advstudio.core.attacks import make_attack
+
+    attack = make_attack("cw", steps=int(spec.cw_steps), binary_search_steps=int(spec.cw_searches))
+    device = next(model.parameters()).device
+    success, correct, l2 = [], [], []
+    if progress is not None:
+        progress(0)
+    for i in range(0, len(labels), CW_BATCH):
+        xb = images[i : i + CW_BATCH].to(device)
+        yb = labels[i : i + CW_BATCH].to(device)
+        out = attack.run(model, xb, yb, cancel=cancel)
+        success.append(out.success.cpu().numpy())
+        correct.append((out.clean_pred == out.labels).cpu().numpy())
+        l2.append(out.l2.detach().to(torch.float64).cpu().numpy())
+        if progress is not None:
+            progress(i + len(yb))
+    cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0))
+    return cw_summary(role, name, cat(success), cat(correct), cat(l2), spec.cw_steps, spec.cw_searches)

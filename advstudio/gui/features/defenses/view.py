@@ -1,0 +1,401 @@
+"""The Defenses tab: a defense and its settings, an attack, an ε list and a sample count on the left; the
+undefended model's curve, the defense under the plain attack and under the adaptive attack on the right, with a
+table of the numbers and the note that only the adaptive curve counts. For a distilled model the same run also
+attacks it (and the undefended model) with C&W L2, and the result sits under the curves."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSpinBox, QStackedWidget,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from advstudio.gui.features.defenses.jobs import CREDIT_NOTE, DefenseProgress, DefenseResult, DefenseSpec
+from advstudio.gui.features.lab.messages import ModelEntry
+from advstudio.gui.theme import style_plot
+from advstudio.gui.widgets.layout import RunControls, fixed_plot, scroll_area, side_by_side
+from advstudio.gui.features.lab.view import read_eps_list
+
+DEFAULT_EPS = "0, 0.1, 0.2, 0.3"
+DEFENSE_CHOICES = (("bit_depth", "Bit-depth reduction"), ("median", "Median filter"),
+                   ("jpeg", "JPEG compression"), ("gaussian_noise", "Gaussian noise (randomized)"),
+                   ("ensemble", "Ensemble of models"), ("distillation", "Distilled model file"))
+ROLE_STYLE = {  # colour, dash, symbol
+    "undefended": ("#7f8c8d", Qt.PenStyle.DashLine, "t"),
+    "plain": ("#3a78c2", Qt.PenStyle.SolidLine, "o"),
+    "adaptive": ("#d0402b", Qt.PenStyle.SolidLine, "s"),
+}
+ROLE_TITLES = {"undefended": "undefended", "plain": "plain attack", "adaptive": "adaptive attack"}
+
+
+def parse_eps(text: str) -> list[float]:
+    """"0, 0.1 0.3" -> [0.0, 0.1, 0.3] (sorted, unique, each in [0, 1]); ValueError with a readable message."""
+    values = read_eps_list(text)
+    if values[0] < 0 or values[-1] > 1:
+        raise ValueError("ε is in pixel units: every value must lie in [0, 1]")
+    return values
+
+
+class DefenseLabPanel(QWidget):
+    runRequested = Signal()
+    cancelRequested = Signal()
+    useRequested = Signal()
+    restoreRequested = Signal()
+    browseRequested = Signal()
+    addModelRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("defense_lab_panel")
+        self.result: DefenseResult | None = None
+        self.lines: dict[str, pg.PlotDataItem] = {}
+        self.running = False
+        self._build_controls()
+        self._build_views()
+        side_by_side(self, self.controls_scroll, self.views, (300, 900))
+        self._on_defense()
+        self._on_attack()
+        self.set_running(False)
+
+    # ------------------------------------------------------------------ building
+    def _build_controls(self) -> None:
+        box = QWidget()
+        v = QVBoxLayout(box)
+        v.setContentsMargins(6, 6, 6, 6)
+        dbox = QGroupBox("Defense")
+        dl = QVBoxLayout(dbox)
+        self.defense_combo = QComboBox()
+        for key, title in DEFENSE_CHOICES:
+            self.defense_combo.addItem(title, key)
+        dl.addWidget(self.defense_combo)
+        self.stack = QStackedWidget()
+        self.pages: dict[str, QWidget] = {}
+
+        def page(key: str) -> QFormLayout:
+            w = QWidget()
+            f = QFormLayout(w)
+            f.setContentsMargins(0, 0, 0, 0)
+            self.stack.addWidget(w)
+            self.pages[key] = w
+            return f
+
+        f = page("bit_depth")
+        self.bits = QSpinBox()
+        self.bits.setRange(1, 8)
+        self.bits.setValue(2)
+        self.bits.setToolTip("Quantize to 2^bits grey levels (feature squeezing)")
+        f.addRow("bits:", self.bits)
+        f = page("median")
+        self.size = QSpinBox()
+        self.size.setRange(3, 9)
+        self.size.setSingleStep(2)
+        self.size.setValue(3)
+        self.size.setToolTip("k×k median filter (odd k)")
+        f.addRow("size k:", self.size)
+        f = page("jpeg")
+        self.quality = QSpinBox()
+        self.quality.setRange(1, 95)
+        self.quality.setValue(50)
+        f.addRow("quality:", self.quality)
+        f = page("gaussian_noise")
+        self.sigma = QDoubleSpinBox()
+        self.sigma.setRange(0.0, 1.0)
+        self.sigma.setSingleStep(0.05)
+        self.sigma.setDecimals(3)
+        self.sigma.setValue(0.3)
+        self.sigma.setToolTip("σ of the noise added to every input, in pixel units")
+        self.eot = QSpinBox()
+        self.eot.setRange(1, 64)
+        self.eot.setValue(8)
+        self.eot.setToolTip("Noise draws the adaptive attacker averages its gradient over (EOT)")
+        f.addRow("σ:", self.sigma)
+        f.addRow("EOT samples:", self.eot)
+        f = page("ensemble")
+        self.member_list = QListWidget()
+        self.member_list.setMaximumHeight(80)
+        self.member_list.setToolTip("Models from the robustness lab's list; tick two or more")
+        self.transfer_combo = QComboBox()
+        self.transfer_combo.setToolTip("The plain attacker crafts on this member alone and transfers")
+        self.add_model = QPushButton("Add model file…")
+        f.addRow(self.member_list)
+        f.addRow("plain: transfer from", self.transfer_combo)
+        f.addRow(self.add_model)
+        f = page("distillation")
+        self.distilled_path = QLineEdit()
+        self.distilled_path.setPlaceholderText("a distilled .safetensors (advstudio distill)")
+        self.browse = QPushButton("Browse…")
+        row = QHBoxLayout()
+        row.addWidget(self.distilled_path, 1)
+        row.addWidget(self.browse)
+        self.temperature = QDoubleSpinBox()
+        self.temperature.setRange(0.0, 1000.0)
+        self.temperature.setDecimals(1)
+        self.temperature.setSpecialValueText("from the file")
+        self.temperature.setToolTip("Training temperature T; 'from the file' reads it from the model's metadata")
+        self.cw_steps = QSpinBox()
+        self.cw_steps.setRange(1, 5000)
+        self.cw_steps.setSingleStep(50)
+        self.cw_steps.setValue(100)
+        self.cw_steps.setToolTip("C&W L2: Adam steps per c-search round (100 as the CLI; fewer run faster). The "
+                                 "run attacks the distilled and the undefended model with C&W on the same images")
+        self.cw_searches = QSpinBox()
+        self.cw_searches.setRange(1, 20)
+        self.cw_searches.setValue(5)
+        self.cw_searches.setToolTip("C&W L2: binary-search rounds over the constant c (5 as the CLI)")
+        f.addRow(row)
+        f.addRow("T:", self.temperature)
+        f.addRow("C&&W L2 steps:", self.cw_steps)
+        f.addRow("C&&W c-searches:", self.cw_searches)
+        dl.addWidget(self.stack)
+        v.addWidget(dbox)
+
+        abox = QGroupBox("Attack and run")
+        af = QFormLayout(abox)
+        self.attack_combo = QComboBox()
+        self.attack_combo.addItem("FGSM (1 step)", "fgsm")
+        self.attack_combo.addItem("PGD (random start)", "pgd")
+        self.attack_combo.setCurrentIndex(1)
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 500)
+        self.steps.setValue(20)
+        self.steps.setToolTip("PGD steps of 2.5·ε/steps each")
+        self.eps_edit = QLineEdit(DEFAULT_EPS)
+        self.eps_edit.setToolTip("L∞ ε in pixel units (0–1), comma-separated")
+        self.samples = QSpinBox()
+        self.samples.setRange(1, 10000)
+        self.samples.setSingleStep(100)
+        self.samples.setValue(200)
+        self.samples.setToolTip("The first N images of the MNIST test set")
+        af.addRow("attack:", self.attack_combo)
+        af.addRow("steps:", self.steps)
+        af.addRow("ε list:", self.eps_edit)
+        af.addRow("test images:", self.samples)
+        self.runner = RunControls("Run", default=True)
+        self.run_button, self.cancel_button = self.runner.run, self.runner.cancel
+        self.progress, self.eta = self.runner.progress, self.runner.eta
+        self.runner.add_to_form(af)
+        self.data_error = QLabel("")
+        self.data_error.setWordWrap(True)
+        self.data_error.hide()
+        af.addRow(self.data_error)
+        v.addWidget(abox)
+
+        ubox = QGroupBox("Studio model")
+        ul = QVBoxLayout(ubox)
+        self.use_button = QPushButton("Use as current model")
+        self.use_button.setToolTip("The studio's Attack tab then attacks this defended model live, with the "
+                                   "adaptive gradient (BPDA / EOT / logits / T)")
+        self.restore_button = QPushButton("Back to the undefended model")
+        self.use_status = QLabel("The studio uses the undefended model.")
+        self.use_status.setWordWrap(True)
+        ul.addWidget(self.use_button)
+        ul.addWidget(self.restore_button)
+        ul.addWidget(self.use_status)
+        v.addWidget(ubox)
+        v.addStretch(1)
+        self.controls_scroll = scroll_area(box, 250, horizontal=False)
+        self.defense_combo.currentIndexChanged.connect(self._on_defense)
+        self.attack_combo.currentIndexChanged.connect(self._on_attack)
+        self.member_list.itemChanged.connect(self._sync_transfer)
+        self.run_button.clicked.connect(self.runRequested)
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        self.use_button.clicked.connect(self.useRequested)
+        self.restore_button.clicked.connect(self.restoreRequested)
+        self.browse.clicked.connect(self.browseRequested)
+        self.add_model.clicked.connect(self.addModelRequested)
+
+    def _build_views(self) -> None:
+        self.views = QWidget()
+        v = QVBoxLayout(self.views)
+        v.setContentsMargins(4, 4, 4, 4)
+        title = QLabel("<b>Accuracy against ε: undefended, the defense under the plain attack, and under the "
+                       "adaptive attack</b>")
+        title.setWordWrap(True)
+        v.addWidget(title)
+        self.note = QLabel(CREDIT_NOTE)
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("QLabel { font-style: italic; font-weight: bold; }")
+        v.addWidget(self.note)
+        self.plot = fixed_plot("ε  (L∞, pixel units 0–1)", "accuracy %", 220)
+        self.plot.setYRange(0, 100, padding=0.02)
+        self.key = QLabel("")  # the legend, above the plot so it never hides a curve
+        self.key.setWordWrap(True)
+        self.key.setTextFormat(Qt.TextFormat.RichText)
+        v.addWidget(self.key)
+        v.addWidget(self.plot, 3)
+        self.cw_label = QLabel("")  # distillation: C&W L2 against the distilled and the undefended model
+        self.cw_label.setWordWrap(True)
+        self.cw_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.cw_label.setFrameShape(QLabel.Shape.StyledPanel)
+        self.cw_label.setMargin(4)
+        self.cw_label.hide()
+        v.addWidget(self.cw_label)
+        self.caption = QLabel("Choose a defense and Run: the adaptive curve is the one that counts.")
+        self.caption.setWordWrap(True)
+        self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        v.addWidget(self.caption)
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["ε", "undefended", "plain attack", "adaptive attack"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setMaximumHeight(170)
+        v.addWidget(self.table, 1)
+        style_plot(self.plot)
+
+    # ------------------------------------------------------------------ reading the form
+    def defense_kind(self) -> str:
+        return str(self.defense_combo.currentData())
+
+    def set_defense(self, kind: str) -> None:
+        i = self.defense_combo.findData(kind)
+        if i < 0:
+            raise KeyError(kind)
+        self.defense_combo.setCurrentIndex(i)
+
+    def set_attack(self, attack: str, steps: int | None = None) -> None:
+        self.attack_combo.setCurrentIndex(self.attack_combo.findData(attack))
+        if steps is not None:
+            self.steps.setValue(int(steps))
+
+    def attack(self) -> str:
+        return str(self.attack_combo.currentData())
+
+    def eps(self) -> list[float]:
+        return parse_eps(self.eps_edit.text())
+
+    def set_models(self, models: list[ModelEntry]) -> None:
+        """Offer the robustness lab's models as ensemble members (keeps the ticks of models still there)."""
+        ticked = set(self.checked_keys())
+        self.member_list.blockSignals(True)
+        self.member_list.clear()
+        for m in models:
+            item = QListWidgetItem(m.name)
+            item.setData(Qt.ItemDataRole.UserRole, m)
+            item.setToolTip(m.path or "trained in this session")
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if m.key in ticked else Qt.CheckState.Unchecked)
+            self.member_list.addItem(item)
+        self.member_list.blockSignals(False)
+        self._sync_transfer()
+
+    def set_checked(self, keys: set[str]) -> None:
+        for i in range(self.member_list.count()):
+            item = self.member_list.item(i)
+            on = item.data(Qt.ItemDataRole.UserRole).key in keys
+            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+        self._sync_transfer()
+
+    def checked_members(self) -> list[ModelEntry]:
+        return [self.member_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.member_list.count())
+                if self.member_list.item(i).checkState() == Qt.CheckState.Checked]
+
+    def checked_keys(self) -> list[str]:
+        return [m.key for m in self.checked_members()]
+
+    def _sync_transfer(self, *_args) -> None:
+        keep = self.transfer_combo.currentIndex()
+        self.transfer_combo.clear()
+        for i, m in enumerate(self.checked_members()):
+            self.transfer_combo.addItem(f"{i}: {m.name}")
+        if 0 <= keep < self.transfer_combo.count():
+            self.transfer_combo.setCurrentIndex(keep)
+
+    def spec(self) -> DefenseSpec:
+        """The defense as the form sets it; ValueError with a readable message when it cannot run."""
+        kind = self.defense_kind()
+        if kind == "ensemble":
+            members = tuple(self.checked_members())
+            if len(members) < 2:
+                raise ValueError("An ensemble needs at least two models: tick two or more (add files with "
+                                 "'Add model file…').")
+            return DefenseSpec("ensemble", members=members, transfer_from=max(0, self.transfer_combo.currentIndex()))
+        if kind == "distillation":
+            path = self.distilled_path.text().strip()
+            if not path:
+                raise ValueError("Choose a distilled model file (made with `advstudio distill`).")
+            t = float(self.temperature.value())
+            return DefenseSpec("distillation", distilled=path, temperature=t if t > 0 else None,
+                               cw_steps=int(self.cw_steps.value()), cw_searches=int(self.cw_searches.value()))
+        return DefenseSpec(kind, bits=int(self.bits.value()), size=int(self.size.value()),
+                           quality=int(self.quality.value()), sigma=float(self.sigma.value()),
+                           eot_samples=int(self.eot.value()))
+
+    # ------------------------------------------------------------------ state
+    def _on_defense(self, *_args) -> None:
+        self.stack.setCurrentWidget(self.pages[self.defense_kind()])
+
+    def _on_attack(self, *_args) -> None:
+        self.steps.setEnabled(self.attack() == "pgd")
+
+    def set_running(self, running: bool) -> None:
+        self.running = running
+        self.runner.set_running(running)
+
+    def set_progress(self, p: DefenseProgress) -> None:
+        frac = p.done / p.total if p.total else 0.0
+        self.runner.set_fraction(p.done, p.total)
+        eta = f", about {p.elapsed * (1 - frac) / frac:.0f} s left" if frac > 0 else ""
+        self.eta.setText(f"{p.label}: {p.done}/{p.total} image-attacks, {p.elapsed:.0f} s{eta}")
+
+    def show_data_error(self, message: str | None) -> None:
+        self.data_error.setText(message or "")
+        self.data_error.setVisible(bool(message))
+
+    def clear(self) -> None:
+        self.result = None
+        self.key.setText("")
+        for line in self.lines.values():
+            self.plot.removeItem(line)
+        self.lines = {}
+        self.table.setRowCount(0)
+        self.cw_label.setText("")
+        self.cw_label.hide()
+
+    def set_data(self, result: DefenseResult | None) -> None:
+        """Plot the three curves of one run (replacing the previous run) and fill the table."""
+        self.clear()
+        if result is None:
+            self.caption.setText("Choose a defense and Run: the adaptive curve is the one that counts.")
+            return
+        self.result = result
+        for c in result.curves:
+            colour, dash, symbol = ROLE_STYLE[c.role]
+            pen = pg.mkPen(colour, width=2.5 if c.role == "adaptive" else 2, style=dash)
+            eps = np.asarray(c.curve.eps, dtype=float)
+            acc = np.asarray(c.curve.accuracy, dtype=float) * 100.0
+            self.lines[c.role] = self.plot.plot(eps, acc, pen=pen, symbol=symbol, symbolSize=7, symbolBrush=colour,
+                                                symbolPen=colour)
+        self.key.setText(" &nbsp; ".join(
+            f'<span style="color:{ROLE_STYLE[c.role][0]}">{"┅" if c.role == "undefended" else "━"}</span>'
+            f"&nbsp;{html.escape(c.label)}" for c in result.curves))
+        if len(result.eps) > 1:
+            self.plot.setXRange(min(result.eps), max(result.eps), padding=0.04)
+        rows = list(result.eps)
+        self.table.setRowCount(len(rows))
+        roles = ("undefended", "plain", "adaptive")
+        for r, e in enumerate(rows):
+            self.table.setItem(r, 0, QTableWidgetItem(f"{e:g}"))
+            for col, role in enumerate(roles, start=1):
+                acc = result.curve(role).accuracy[r] * 100.0
+                self.table.setItem(r, col, QTableWidgetItem(f"{acc:.1f} %"))
+        hows = "; ".join(f"{ROLE_TITLES[c.role]}: {c.how}" for c in result.curves)
+        notes = (" " + " ".join(result.notes)) if result.notes else ""
+        self.caption.setText(f"{result.describe()} {hows}.{notes}")
+        if result.cw:
+            self.cw_label.setText(result.cw_text())
+            self.cw_label.show()
+
+    def plotted(self, role: str) -> tuple[np.ndarray, np.ndarray]:
+        """(ε, accuracy %) of the curve on the plot for `role` (what the user sees)."""
+        x, y = self.lines[role].getData()
+        return np.asarray(x), np.asarray(y)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "plot"):
+            style_plot(self.plot)
+        super().changeEvent(event)

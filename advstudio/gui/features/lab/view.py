@@ -1,0 +1,379 @@
+"""The robustness lab tab: models, an attack, a list of ε and a sample count on the left; accuracy against ε
+for every run overlaid, the confusion matrix under attack and the most confident mistakes on the right."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Qt, Signal, Slot
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+                               QListWidgetItem, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+
+from advstudio.core.attacks import ATTACKS
+
+from advstudio.gui.features.lab.messages import DEFENSE_NOTE, LabCurve, LabProgress, ModelEntry, attack_title, steps_text
+from advstudio.gui.theme import style_plot, text_colour
+from advstudio.gui.widgets.layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side
+
+LINF_EPS = "0, 0.05, 0.1, 0.15, 0.2, 0.3"
+L2_EPS = "0, 0.5, 1, 1.5, 2, 2.5, 3"
+CURVE_COLOURS = ("#d0402b", "#3a78c2", "#2e7d32", "#8e44ad", "#f0a020", "#16a085", "#7f8c8d", "#c2185b")
+SYMBOLS = {"fgsm": "o", "bim": "t", "pgd": "s", "mifgsm": "d", "cw": "x", "deepfool": "+"}
+GALLERY_COLUMNS = 8
+TILE = 28
+GAP = 3  # between tiles, in image pixels
+CAPTION = 9  # room above each tile for its caption
+
+
+def read_eps_list(text: str) -> list[float]:
+    """"0, 0.05 0.1" -> [0.0, 0.05, 0.1] (sorted, unique, any sign); ValueError with a readable message."""
+    parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p.strip()]
+    if not parts:
+        raise ValueError("Enter at least one ε, e.g. 0, 0.1, 0.2, 0.3")
+    try:
+        values = sorted({float(p) for p in parts})
+    except ValueError:
+        raise ValueError(f"Could not read the ε list {text!r}: use numbers separated by commas") from None
+    return values
+
+
+def parse_eps(text: str) -> list[float]:
+    """"0, 0.05 0.1" -> [0.0, 0.05, 0.1] (sorted, unique); ValueError with a readable message otherwise."""
+    values = read_eps_list(text)
+    if values[0] < 0:
+        raise ValueError("ε cannot be negative")
+    return values
+
+
+def mosaic(images: np.ndarray, columns: int = GALLERY_COLUMNS) -> np.ndarray:
+    """k 28×28 images in a grid, each with room above it for a caption (dark grey around the tiles)."""
+    k = len(images)
+    rows = max(1, -(-k // columns))
+    out = np.full((rows * (TILE + CAPTION), columns * (TILE + GAP)), 0.2, dtype=np.float32)
+    for i, img in enumerate(images):
+        r, c = divmod(i, columns)
+        y, x = r * (TILE + CAPTION) + CAPTION, c * (TILE + GAP)
+        out[y: y + TILE, x: x + TILE] = img
+    return out
+
+
+def tile_origin(i: int, columns: int = GALLERY_COLUMNS) -> tuple[int, int]:
+    """(x, y) of tile i's caption in mosaic coordinates."""
+    r, c = divmod(i, columns)
+    return c * (TILE + GAP), r * (TILE + CAPTION)
+
+
+class RobustnessLabPanel(QWidget):
+    runRequested = Signal()
+    cancelRequested = Signal()
+    addModelRequested = Signal()
+    exportRequested = Signal(str)  # "csv", "json" or "png"
+    chooseFolderRequested = Signal()
+    fullWidthToggled = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("robustness_lab_panel")
+        self.curves: list[LabCurve] = []
+        self.lines: list[pg.PlotDataItem] = []
+        self._eps_edited = False
+        self._build_controls()
+        self._build_views()
+        side_by_side(self, self.controls_scroll, self.views, (390, 890))
+        self.set_running(False)
+
+    # ------------------------------------------------------------------ building
+    def _build_controls(self) -> None:
+        from advstudio.gui.features.any_attack.form import AttackForm
+
+        box = QWidget()
+        v = QVBoxLayout(box)
+        v.setContentsMargins(6, 6, 6, 6)
+        models = QGroupBox("Models")
+        ml = QVBoxLayout(models)
+        self.model_list = QListWidget()
+        self.model_list.setMaximumHeight(72)
+        self.model_list.setToolTip("Tick the models to evaluate: the bundled one, files you open, and models "
+                                   "trained in this session")
+        self.add_model = QPushButton("Add model file…")
+        ml.addWidget(self.model_list)
+        ml.addWidget(self.add_model)
+        v.addWidget(models)
+        attack = QGroupBox("Attack")
+        al = QVBoxLayout(attack)
+        self.form = AttackForm(include_eps=False, columns=2, compact=True)
+        al.addWidget(self.form)
+        v.addWidget(attack)
+        run = QGroupBox("Run")
+        g = QGridLayout(run)
+        self.eps_label = QLabel("ε list:")
+        self.eps_edit = QLineEdit(LINF_EPS)
+        self.eps_edit.setToolTip("L∞ ε in pixel units (0–1), comma-separated; for C&W and DeepFool, L2 radii")
+        self.samples = QSpinBox()
+        self.samples.setRange(10, 10000)
+        self.samples.setSingleStep(100)
+        self.samples.setValue(500)
+        self.samples.setToolTip("The first N images of the MNIST test set")
+        self.runner = RunControls("Run", default=True)
+        self.run_button, self.cancel_button = self.runner.run, self.runner.cancel
+        self.progress, self.eta = self.runner.progress, self.runner.eta
+        g.addWidget(self.eps_label, 0, 0)
+        g.addWidget(self.eps_edit, 0, 1, 1, 2)
+        g.addWidget(QLabel("test images:"), 1, 0)
+        g.addWidget(self.samples, 1, 1)
+        self.runner.add_to_grid(g, 2, 3)
+        v.addWidget(run)
+        self.data_message = DataMessage()
+        self.data_text, self.choose_folder = self.data_message.text, self.data_message.choose_folder
+        v.addWidget(self.data_message)
+        export = QGroupBox("Export")
+        el = QGridLayout(export)
+        self.export_buttons = {}
+        for i, (kind, text, tip) in enumerate((
+                ("csv", "Curves CSV…", "One row per model, attack and ε, with every setting"),
+                ("json", "Curves JSON…", "The `advstudio evaluate --json` format, one document per curve"),
+                ("png", "Plot PNG…", "The plot with its legend and every setting written under it"))):
+            b = QPushButton(text)
+            b.setToolTip(tip)
+            b.clicked.connect(lambda _=False, k=kind: self.exportRequested.emit(k))
+            el.addWidget(b, i // 2, i % 2)
+            self.export_buttons[kind] = b
+        self.clear_button = QPushButton("Clear plot")
+        el.addWidget(self.clear_button, 1, 1)
+        v.addWidget(export)
+        v.addStretch(1)
+        self.controls_scroll = scroll_area(box, 260)  # narrower than the forms: it scrolls beside the side docks
+        self.add_model.clicked.connect(self.addModelRequested)
+        self.run_button.clicked.connect(self.runRequested)
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        self.choose_folder.clicked.connect(self.chooseFolderRequested)
+        self.clear_button.clicked.connect(self.clear)
+        self.form.combo.currentIndexChanged.connect(self._on_attack)
+        self.eps_edit.textEdited.connect(self._on_eps_edited)
+
+    def _build_views(self) -> None:
+        self.views = QWidget()
+        v = QVBoxLayout(self.views)
+        v.setContentsMargins(4, 4, 4, 4)
+        self.plot = fixed_plot("ε  (L∞, pixel units 0–1; L2 radius for C&W / DeepFool)", "accuracy %", 220)
+        self.plot.setYRange(0, 100, padding=0.02)
+        self.legend = self.plot.addLegend(offset=(-8, 8), labelTextSize="9pt")
+        self.caption = QLabel("Run an attack to draw its curve. Runs add curves; Clear plot removes them.")
+        self.caption.setWordWrap(True)
+        self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.note = QLabel(DEFENSE_NOTE)
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("QLabel { font-style: italic; }")
+        self.full_width = QPushButton("Hide side panels")
+        self.full_width.setCheckable(True)
+        self.full_width.setToolTip("Give the lab the whole window (the panels come back when you press it again, "
+                                   "or from View ▸ Panels)")
+        self.full_width.toggled.connect(self._on_full_width)
+        details = QHBoxLayout()
+        details.addWidget(QLabel("Details for:"))
+        self.detail_combo = QComboBox()
+        self.detail_combo.setToolTip("Which curve the confusion matrix and the gallery show (at its largest ε)")
+        details.addWidget(self.detail_combo, 1)
+        self.details_glw = pg.GraphicsLayoutWidget()
+        self.details_glw.setMinimumHeight(230)
+        self.cm_title = self.details_glw.addLabel("Confusion under attack", row=0, col=0, size="9pt")
+        self.gallery_title = self.details_glw.addLabel("Most confident mistakes", row=0, col=1, size="9pt")
+        self.cm_plot = self.details_glw.addPlot(row=1, col=0)
+        self.cm_plot.setMenuEnabled(False)
+        self.cm_plot.setMouseEnabled(False, False)
+        self.cm_plot.hideButtons()
+        self.cm_plot.invertY(True)
+        self.cm_plot.setAspectLocked(True)
+        self.cm_plot.setLabel("left", "true class")
+        self.cm_plot.setLabel("bottom", "class under attack")
+        ticks = [[(i + 0.5, str(i)) for i in range(10)]]
+        self.cm_plot.getAxis("left").setTicks(ticks)
+        self.cm_plot.getAxis("bottom").setTicks(ticks)
+        self.cm_image = pg.ImageItem(np.zeros((10, 10), dtype=np.float32), autoLevels=False, levels=(0.0, 1.0))
+        self.cm_image.setLookupTable(pg.colormap.get("viridis").getLookupTable(0.0, 1.0, 256))
+        self.cm_plot.addItem(self.cm_image)
+        self.cm_plot.setRange(xRange=(0, 10), yRange=(0, 10), padding=0)
+        self.cm_texts: list[pg.TextItem] = []
+        self._small_font = QFont()
+        self._small_font.setPointSize(7)
+        for i in range(10):
+            for j in range(10):
+                t = pg.TextItem("", anchor=(0.5, 0.5), color="w")
+                t.setFont(self._small_font)
+                t.setPos(j + 0.5, i + 0.5)
+                self.cm_plot.addItem(t)
+                self.cm_texts.append(t)
+        self.gallery_box = self.details_glw.addViewBox(row=1, col=1, lockAspect=True, invertY=True, enableMouse=False)
+        self.gallery_box.setMenuEnabled(False)
+        self.gallery_image = pg.ImageItem(mosaic(np.zeros((0, 28, 28))), autoLevels=False, levels=(0.0, 1.0))
+        self.gallery_box.addItem(self.gallery_image)
+        self.gallery_texts: list[pg.TextItem] = []
+        self.details_glw.ci.layout.setColumnStretchFactor(0, 2)
+        self.details_glw.ci.layout.setColumnStretchFactor(1, 3)
+        split = QSplitter(Qt.Orientation.Vertical)
+        top = QWidget()
+        tl = QVBoxLayout(top)
+        tl.setContentsMargins(0, 0, 0, 0)
+        head = QHBoxLayout()
+        head.addWidget(QLabel("<b>Accuracy against ε</b>"))
+        head.addStretch(1)
+        head.addWidget(self.full_width)
+        tl.addLayout(head)
+        tl.addWidget(self.plot, 1)
+        tl.addWidget(self.caption)
+        tl.addWidget(self.note)
+        bottom = QWidget()
+        bl = QVBoxLayout(bottom)
+        bl.setContentsMargins(0, 0, 0, 0)
+        bl.addLayout(details)
+        bl.addWidget(self.details_glw, 1)
+        split.addWidget(top)
+        split.addWidget(bottom)
+        split.setStretchFactor(0, 5)
+        split.setStretchFactor(1, 4)
+        v.addWidget(split)
+        self.detail_combo.currentIndexChanged.connect(self.show_details)
+        self._restyle()
+
+    # ------------------------------------------------------------------ models
+    def set_models(self, entries: list[ModelEntry], checked: set[str]) -> None:
+        self.model_list.clear()
+        for e in entries:
+            item = QListWidgetItem(e.name)
+            item.setData(Qt.ItemDataRole.UserRole, e.key)
+            item.setToolTip(e.path or "trained in this session")
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if e.key in checked else Qt.CheckState.Unchecked)
+            self.model_list.addItem(item)
+
+    def checked_models(self) -> list[str]:
+        return [self.model_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.model_list.count())
+                if self.model_list.item(i).checkState() == Qt.CheckState.Checked]
+
+    # ------------------------------------------------------------------ running
+    def eps(self) -> list[float]:
+        return parse_eps(self.eps_edit.text())
+
+    def set_running(self, running: bool) -> None:
+        self.running = running
+        self.runner.set_running(running, (self.form, self.eps_edit, self.samples, self.model_list, self.add_model,
+                                          self.clear_button))
+
+    def set_progress(self, p: LabProgress) -> None:
+        self.runner.show_progress(p, "image-attacks")
+
+    def show_data_error(self, message: str | None) -> None:
+        self.data_message.show_message(message)
+
+    # ------------------------------------------------------------------ curves
+    def add_curves(self, curves: tuple[LabCurve, ...]) -> None:
+        for c in curves:
+            k = len(self.curves)
+            colour = CURVE_COLOURS[k % len(CURVE_COLOURS)]
+            x = np.asarray(c.curve.eps, dtype=float)
+            y = np.asarray(c.curve.accuracy, dtype=float) * 100
+            line = self.plot.plot(x, y, pen=pg.mkPen(colour, width=2), symbol=SYMBOLS.get(c.attack, "o"),
+                                  symbolSize=7, symbolBrush=colour, symbolPen=colour, name=c.label())
+            self.legend.items[-1][1].setText(c.label(), color=text_colour(self))
+            self.curves.append(c)
+            self.lines.append(line)
+            self.detail_combo.addItem(c.label())
+        self._caption()
+        if curves:
+            self.detail_combo.setCurrentIndex(len(self.curves) - 1)
+
+    @Slot()
+    def clear(self) -> None:
+        for line in self.lines:
+            self.plot.removeItem(line)
+        self.legend.clear()
+        self.curves, self.lines = [], []
+        self.detail_combo.clear()
+        self._caption()
+        self.show_details(-1)
+
+    def _caption(self) -> None:
+        if not self.curves:
+            self.caption.setText("Run an attack to draw its curve. Runs add curves; Clear plot removes them.")
+            return
+        lines = [f"<span style='color:{CURVE_COLOURS[i % len(CURVE_COLOURS)]}'>■</span> {c.describe()}"
+                 for i, c in enumerate(self.curves)]
+        self.caption.setText("<br>".join(lines))
+
+    @Slot(int)
+    def show_details(self, index: int) -> None:
+        for t in self.gallery_texts:
+            self.gallery_box.removeItem(t)
+        self.gallery_texts = []
+        if index < 0 or index >= len(self.curves):
+            self.cm_image.setImage(np.zeros((10, 10), dtype=np.float32), autoLevels=False, levels=(0, 1))
+            for t in self.cm_texts:
+                t.setText("")
+            self.gallery_image.setImage(mosaic(np.zeros((0, 28, 28))), autoLevels=False, levels=(0.0, 1.0))
+            self.cm_title.setText("Confusion under attack", color=text_colour(self))
+            self.gallery_title.setText("Most confident mistakes", color=text_colour(self))
+            return
+        c = self.curves[index]
+        p = c.curve.params
+        norm = "L2 radius" if p.get("eps_norm") == "l2" else "ε"
+        what = (f"{attack_title(c.attack)}, {norm} = {c.detail_eps:g}, {steps_text(c.attack, p)}, "
+                f"n = {c.curve.n}")
+        cm = c.confusion.astype(np.float32)
+        rows = cm.sum(1, keepdims=True)
+        frac = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+        self.cm_image.setImage(frac, autoLevels=False, levels=(0.0, 1.0))
+        self.cm_image.setRect(0, 0, 10, 10)
+        for i in range(10):
+            for j in range(10):
+                count = int(c.confusion[i, j])
+                t = self.cm_texts[i * 10 + j]
+                t.setText(str(count) if count else "")
+                t.setColor("k" if frac[i, j] > 0.6 else "w")
+        self.cm_title.setText(f"Confusion: {what}", color=text_colour(self))
+        m = c.mistakes
+        imgs = m.adversarial if m.adversarial is not None else np.zeros((0, 28, 28))
+        self.gallery_image.setImage(mosaic(imgs), autoLevels=False, levels=(0.0, 1.0))
+        for i in range(len(m.indices)):
+            t = pg.TextItem(f"{int(m.labels[i])}→{int(m.predicted[i])}  {m.confidence[i] * 100:.0f}%",
+                            anchor=(0, 0), color="#ffd54f")
+            t.setFont(self._small_font)
+            t.setPos(*tile_origin(i))
+            self.gallery_box.addItem(t)
+            self.gallery_texts.append(t)
+        shown = len(m.indices)
+        self.gallery_title.setText(f"{shown} most confident mistakes: {what}" if shown else
+                                   f"No adversarial mistakes: {what}", color=text_colour(self))
+        self.gallery_box.setRange(xRange=(0, GALLERY_COLUMNS * (TILE + GAP)),
+                                  yRange=(0, max(1, -(-shown // GALLERY_COLUMNS)) * (TILE + CAPTION)), padding=0.02)
+
+    # ------------------------------------------------------------------ misc
+    def _on_attack(self) -> None:
+        l2 = ATTACKS[self.form.attack()].norm == "l2"
+        self.eps_label.setText("L2 radii:" if l2 else "ε list:")
+        if not self._eps_edited:
+            self.eps_edit.setText(L2_EPS if l2 else LINF_EPS)
+
+    @Slot(bool)
+    def _on_full_width(self, on: bool) -> None:
+        self.full_width.setText("Show side panels" if on else "Hide side panels")
+        self.fullWidthToggled.emit(on)
+
+    def _on_eps_edited(self, _text: str) -> None:
+        self._eps_edited = True
+
+    def _restyle(self) -> None:
+        style_plot(self.plot)
+        style_plot(self.details_glw)
+        self.legend.setLabelTextColor(text_colour(self))
+        for _sample, label in self.legend.items:
+            label.setText(label.text, color=text_colour(self))
+        self.details_glw.setBackground(self.palette().color(self.palette().ColorRole.Window))
+        colour = text_colour(self)
+        for label in (self.cm_title, self.gallery_title):
+            label.setText(label.text, color=colour)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "details_glw"):
+            self._restyle()
+        super().changeEvent(event)

@@ -1,0 +1,322 @@
+"""The session log: listens to the window and keeps, as plain Python and numpy data, what a report needs (the
+models, the attacks the student kept, the robustness-lab curves, the activation shifts), and exports the report
+(core/report.py) as one HTML file or, through Qt's rich text, as PDF.
+
+An attack is kept when a flip search finds its ε (once the window shows the attack at that ε), when the result is
+saved, and with File ▸ Add this attack to the report. Activations come from the Activations dock's replies: the
+log attaches the one that answers a kept attack's input and ε. Only the last MAX_ATTACKS attacks are kept."""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QFileDialog
+
+from advstudio.gui.features.lab.messages import LabResult
+from advstudio.gui.messages import ActivationsData, Analysis, FlipResult, ModelInfo, Reply
+
+if TYPE_CHECKING:
+    from advstudio.gui.window import MainWindow
+
+MAX_ATTACKS = 50
+MAX_LABS = 20
+EPS_TOLERANCE = 5e-4  # the slider's grid is 0.001
+REPORT_FILTERS = "HTML report (*.html *.htm);;PDF report (*.pdf)"
+
+
+def _same_attack(image: np.ndarray, settings, entry: dict) -> bool:
+    """Whether `image` attacked with `settings` (AttackSettings, or an AttackResult) is the kept `entry`."""
+    target = settings.target if settings.method == "fgsm-targeted" else None
+    return (abs(float(settings.eps) - entry["eps"]) < EPS_TOLERANCE and settings.method == entry["method"]
+            and target == entry["target"] and np.array_equal(np.asarray(image).reshape(28, 28), entry["input"]))
+
+
+def _plain(value: object) -> object:
+    """JSON-like plain Python (params of a curve may hold numpy scalars or tuples)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def activations_entry(data: ActivationsData, model: str, attack_id: int | None) -> dict:
+    """The dock's data reduced to what the report shows: per layer its shift and the clean/adversarial means."""
+    comp = data.comparison
+    clean = {l.name: l for l in comp.clean.layers}
+    adv = {l.name: l for l in comp.adversarial.layers}
+    layers = []
+    for s in comp.shifts:
+        c, a = clean.get(s.name), adv.get(s.name)
+        layers.append({
+            "name": s.name, "shape": list(c.shape) if c else [],
+            "clean_mean": c.mean if c else None, "adv_mean": a.mean if a else None,
+            "clean_active": c.active_fraction if c else None, "adv_active": a.active_fraction if a else None,
+            "mean_abs_change": s.mean_abs_change, "clean_mean_abs": s.clean_mean_abs,
+            "relative_shift": s.relative_shift, "flip_fraction": s.flip_fraction,
+            "on_to_off": s.on_to_off_fraction, "off_to_on": s.off_to_on_fraction,
+        })
+    st = data.settings
+    return {"attack_id": attack_id, "eps": float(st.eps), "method": st.method,
+            "target": st.target if st.method == "fgsm-targeted" else None, "clean_label": int(data.clean_label),
+            "adv_label": int(data.adv_label), "model": model, "samples": int(comp.samples), "layers": layers}
+
+
+class SessionLog(QObject):
+    recorded = Signal(str)  # "model", "attack", "lab" or "activations"
+
+    def __init__(self, window: "MainWindow") -> None:
+        super().__init__(window)
+        self.window = window
+        self.models: dict[str, dict] = {}
+        self.attacks: deque[dict] = deque(maxlen=MAX_ATTACKS)
+        self.labs: deque[dict] = deque(maxlen=MAX_LABS)
+        self.activations: deque[dict] = deque(maxlen=MAX_ATTACKS)
+        self._next_id = 1
+        self._pending_flip: FlipResult | None = None
+        self._listening = False
+        window.modelReady.connect(self._on_model)
+        window.flipFound.connect(self._on_flip)
+        window.analysisShown.connect(self._on_analysis)
+        window.lab.labFinished.connect(self._on_lab)
+        window.attack_panel.controls.saveRequested.connect(self.keep_on_save)
+
+    # ------------------------------------------------------------------ recording
+    def _model_name(self) -> str:
+        info = self.window.model_info
+        return info.name if info is not None else "?"
+
+    @Slot(object)
+    def _on_model(self, info: ModelInfo) -> None:
+        if not self._listening:  # the worker exists once a model has loaded
+            self.window.worker.replied.connect(self._on_worker_reply)
+            self._listening = True
+        self.models.pop(info.path, None)
+        self.models[info.path] = {"name": info.name, "path": info.path, "bundled": bool(info.bundled),
+                                  "device": info.device, "meta": _plain(dict(info.meta))}
+        self.recorded.emit("model")
+
+    def record(self, analysis: Analysis, source: str, flip: FlipResult | None = None) -> dict:
+        """Keep this attack (the same attack kept twice is one entry, its sources joined)."""
+        r, image = analysis.attack, np.asarray(analysis.prediction.image, dtype=np.float32).reshape(28, 28)
+        model = self._model_name()
+        for entry in reversed(self.attacks):
+            if entry["model"] == model and _same_attack(image, r, entry):
+                if source not in entry["source"]:
+                    entry["source"] += f", {source}"
+                if flip is not None and entry["flip"] is None:
+                    entry["flip"] = self._flip_dict(flip)
+                return entry
+        from advstudio.core.info import now_iso
+
+        entry = {
+            "id": self._next_id, "input": image.copy(),
+            "clean": np.array(r.clean, dtype=np.float32), "adversarial": np.array(r.adversarial, dtype=np.float32),
+            "perturbation": np.array(r.perturbation, dtype=np.float32),
+            "clean_probs": np.array(r.clean_probs, dtype=np.float32),
+            "adv_probs": np.array(r.adv_probs, dtype=np.float32),
+            "eps": float(r.eps), "method": r.method, "target": r.target, "model": model, "source": source,
+            "recorded": now_iso(), "flip": self._flip_dict(flip) if flip is not None else None,
+        }
+        self._next_id += 1
+        self.attacks.append(entry)
+        kept = {e["id"] for e in self.attacks}
+        self._prune(kept)
+        data = self.window.activations.data
+        if data is not None:
+            self._attach(data)
+        self.recorded.emit("attack")
+        return entry
+
+    def _prune(self, kept: set[int]) -> None:
+        while self.activations and self.activations[0]["attack_id"] not in kept:
+            self.activations.popleft()
+
+    @staticmethod
+    def _flip_dict(flip: FlipResult) -> dict:
+        return {"eps": float(flip.eps), "below": float(flip.below), "step": float(flip.step),
+                "evaluations": int(flip.evaluations)}
+
+    @Slot()
+    def keep_current(self) -> dict | None:
+        """File ▸ Add this attack to the report."""
+        w = self.window
+        if w.analysis is None:
+            w._error("Nothing to add", "Draw a digit or open an image first, then attack it.")
+            return None
+        entry = self.record(w.analysis, "kept")
+        n = list(self.attacks).index(entry) + 1
+        c, a = int(np.argmax(entry["clean_probs"])), int(np.argmax(entry["adv_probs"]))
+        w.statusBar().showMessage(f"Attack {n} in the report: {c} → {a} at ε = {entry['eps']:.3f}", 5000)
+        return entry
+
+    @Slot()
+    def keep_on_save(self) -> None:
+        if self.window.analysis is not None:
+            self.record(self.window.analysis, "saved")
+
+    @Slot(object)
+    def _on_flip(self, result: FlipResult) -> None:
+        self._pending_flip = result if result.found else None
+        self._try_flip(self.window.analysis)
+
+    @Slot(object)
+    def _on_analysis(self, analysis: Analysis) -> None:
+        self._try_flip(analysis)
+
+    def _try_flip(self, analysis: Analysis | None) -> None:
+        """Keep a found flip once the window shows the attack at its ε (the slider moved there)."""
+        flip = self._pending_flip
+        if flip is None:
+            return
+        if self.window.flip is not flip:  # a new input or search since
+            self._pending_flip = None
+            return
+        if analysis is None or self.window.current_input is None:
+            return
+        r = analysis.attack
+        s = flip.settings
+        if (abs(r.eps - flip.eps) < EPS_TOLERANCE and r.method == s.method
+                and np.array_equal(analysis.prediction.image, self.window.current_input)):
+            self._pending_flip = None
+            self.record(analysis, "flip search", flip)
+
+    @Slot(object)
+    def _on_lab(self, value: object) -> None:
+        if not isinstance(value, LabResult):
+            return
+        from advstudio.core.info import now_iso
+
+        curves = []
+        for c in value.curves:
+            rc = c.curve
+            params = _plain(dict(rc.params))
+            curves.append({"model": c.model_name, "attack": c.attack, "label": c.label(), "settings": c.describe(),
+                           "params": params, "n": int(rc.n), "clean_accuracy": float(rc.clean_accuracy),
+                           "eps": [float(e) for e in rc.eps], "accuracy": [float(a) for a in rc.accuracy]})
+        self.labs.append({"seconds": float(value.seconds), "recorded": now_iso(), "curves": curves})
+        self.recorded.emit("lab")
+
+    @Slot(object)
+    def _on_worker_reply(self, reply: Reply) -> None:
+        if reply.kind == "activations" and isinstance(reply.value, ActivationsData) and not self.window._closed:
+            self._attach(reply.value)
+
+    def _attach(self, data: ActivationsData) -> None:
+        """Give the newest kept attack this measurement answers its activations (once)."""
+        measured = {a["attack_id"] for a in self.activations}
+        for entry in reversed(self.attacks):
+            if entry["id"] not in measured and _same_attack(data.image, data.settings, entry):
+                self.activations.append(activations_entry(data, entry["model"], entry["id"]))
+                self.recorded.emit("activations")
+                return
+
+    # ------------------------------------------------------------------ the report
+    def session_data(self) -> dict:
+        """Everything the report shows, as plain data (the activations on screen are added when no kept attack
+        has them)."""
+        import advstudio
+        from advstudio.core.info import now_iso
+
+        info = self.window.model_info
+        activations = list(self.activations)
+        data = self.window.activations.data
+        if data is not None and not any(_same_attack(data.image, data.settings, e) for e in self.attacks):
+            activations.append(activations_entry(data, self._model_name(), None))
+        return {"created": now_iso(), "app_version": advstudio.__version__,
+                "device": info.device if info is not None else "–", "models": list(self.models.values()),
+                "attacks": list(self.attacks), "labs": list(self.labs), "activations": activations}
+
+    def html(self, raster: bool = False) -> str:
+        from advstudio.core.report import build_report_html
+
+        return build_report_html(self.session_data(), raster=raster)
+
+    def ask_export(self) -> None:
+        w = self.window
+        start = str(Path(w._last_dir()) / "adversarial-studio-report.html")
+        path, chosen = QFileDialog.getSaveFileName(w, "Export the session report", start, REPORT_FILTERS)
+        if path:
+            if not Path(path).suffix:
+                path += ".pdf" if chosen.startswith("PDF") else ".html"
+            w._remember_dir(path)
+            self.export(path)
+
+    def export(self, path: str | Path) -> Path | None:
+        """Write the report to `path` (.pdf: PDF, anything else: HTML); returns the file written, or None."""
+        from advstudio.core.storage import atomic_write_bytes
+
+        w = self.window
+        path = Path(path)
+        note = ""
+        try:
+            if path.suffix.lower() == ".pdf":
+                try:
+                    body = report_pdf(self.session_data())
+                except PdfUnavailable as exc:
+                    path, note = path.with_suffix(".html"), f" (PDF unavailable: {exc}; wrote HTML instead)"
+                    body = self.html().encode("utf-8")
+            else:
+                body = self.html().encode("utf-8")
+            atomic_write_bytes(path, body)
+        except OSError as exc:
+            w._error("Could not write the report", f"{path}: {exc.strerror or exc}")
+            return None
+        w.statusBar().showMessage(
+            f"Report written to {path}: {len(self.attacks)} attacks, {len(self.labs)} lab runs{note}", 10000)
+        return path
+
+
+class PdfUnavailable(Exception):
+    """Qt's PDF writer is missing from this installation."""
+
+
+def report_pdf(session: dict) -> bytes:
+    """The report as PDF through Qt's rich text (a subset of HTML without SVG: curves and bars as PNG)."""
+    try:
+        from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QSizeF, QUrl
+        from PySide6.QtGui import QImage, QPageLayout, QPageSize, QPdfWriter, QTextDocument
+    except ImportError as exc:  # pragma: no cover - PySide6-Essentials ships QPdfWriter
+        raise PdfUnavailable(str(exc)) from exc
+    from advstudio.core.report import build_report_html
+
+    doc = QTextDocument()
+    images: list[QImage] = []
+
+    def sink(png: bytes, _alt: str) -> str:
+        name = f"report-image-{len(images)}.png"
+        image = QImage.fromData(png, "PNG")
+        images.append(image)
+        doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl(name), image)
+        return name
+
+    doc.setHtml(build_report_html(session, raster=True, image_sink=sink))
+    buffer = QByteArray()
+    device = QBuffer(buffer)
+    device.open(QIODevice.OpenModeFlag.WriteOnly)
+    writer = QPdfWriter(device)
+    writer.setTitle("Adversarial Studio session report")
+    writer.setCreator("Adversarial Studio")
+    writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
+    writer.setPageMargins(QMarginsF(15, 15, 15, 15), QPageLayout.Unit.Millimeter)
+    # Lay the document out on pages of the printable area in 96-dpi pixels, as a screen would: print_ then only
+    # scales the painter, so images and text keep their proportions (without a page size it re-lays the text
+    # at the printer's resolution and draws the images smaller than the room they take).
+    area = writer.pageLayout().paintRect(QPageLayout.Unit.Inch)
+    doc.setDocumentMargin(0)
+    doc.setPageSize(QSizeF(area.width() * 96, area.height() * 96))
+    doc.print_(writer)
+    del writer
+    device.close()
+    data = bytes(buffer.data())
+    if not data.startswith(b"%PDF"):
+        raise PdfUnavailable("Qt wrote no PDF")
+    return data

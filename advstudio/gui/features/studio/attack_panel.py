@@ -1,0 +1,31 @@
+"""The attack panel: controls on top, the three images, then the verdict and both probability charts."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from advstudio.core.types import AttackResult
+
+from advstudio.gui.features.studio.attack_controls import AttackControls
+from advstudio.gui.features.studio.attack_results import AttackResults
+from advstudio.gui.widgets.attack_views import AttackViews
+
+
+class AttackPanel(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("attack_panel")
+        self.controls = AttackControls()
+        self.views = AttackViews()
+        self.results = AttackResults()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.controls)
+        layout.addWidget(self.views, 5)
+        layout.addWidget(self.results, 4)
+        self.result: AttackResult | None = None
+
+    def set_data(self, result: AttackResult | None) -> None:
+        self.result = result
+        self.views.set_data(result)
+        self.results.set_data(result)

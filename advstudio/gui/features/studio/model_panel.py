@@ -1,0 +1,86 @@
+"""What the loaded model is: name, file, device, training recipe, accuracy and its FGSM robustness curve."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from advstudio.gui.messages import ModelInfo
+from advstudio.gui.theme import ADV_COLOUR, style_plot
+
+
+def describe(info: ModelInfo) -> str:
+    meta = info.meta
+    acc = info.accuracy
+    rows = [("Model", info.name + (" (bundled)" if info.bundled else "")), ("File", info.path),
+            ("Device", info.device),
+            ("Test accuracy", f"{acc * 100:.2f}% on {meta.get('test_samples', '?')} MNIST test images"
+             if acc is not None else "not recorded")]
+    recipe = meta.get("recipe")
+    if isinstance(recipe, dict):
+        keys = ("optimizer", "lr", "epochs", "batch_size", "loss", "seed")
+        rows.append(("Recipe", ", ".join(f"{k} {recipe[k]}" for k in keys if k in recipe)))
+    for key, label in (("train_samples", "Trained on"), ("training_seconds", "Training time"), ("date", "Date")):
+        if key in meta:
+            suffix = {"train_samples": " images", "training_seconds": " s"}.get(key, "")
+            rows.append((label, f"{meta[key]}{suffix}"))
+    body = "".join(f"<tr><td><b>{html.escape(k)}</b>&nbsp;</td><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+class ModelInfoPanel(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("model_info_panel")
+        self.info: ModelInfo | None = None
+        self.text = QLabel("No model loaded.")
+        self.text.setWordWrap(True)
+        self.curve = pg.PlotWidget()
+        self.curve.setMouseEnabled(False, False)
+        self.curve.setMenuEnabled(False)
+        self.curve.hideButtons()
+        self.curve.setMinimumHeight(150)
+        self.curve.setLabel("bottom", "ε (pixel units)")
+        self.curve.setLabel("left", "accuracy %")
+        self.curve.setYRange(0, 100, padding=0.02)
+        self.curve.getAxis("bottom").enableAutoSIPrefix(False)
+        self.line = self.curve.plot([], [], pen=pg.mkPen(ADV_COLOUR, width=2), symbol="o", symbolSize=6,
+                                    symbolBrush=ADV_COLOUR)
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        self.curve.setToolTip("Accuracy of this model on MNIST test images attacked with untargeted FGSM, "
+                              "from the model file's metadata")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.text)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.curve, 1)
+        style_plot(self.curve)
+
+    def set_data(self, info: ModelInfo | None) -> None:
+        self.info = info
+        if info is None:
+            self.text.setText("No model loaded.")
+            self.line.setData([], [])
+            return
+        self.text.setText(describe(info))
+        curve = info.meta.get("fgsm_curve") if isinstance(info.meta.get("fgsm_curve"), dict) else None
+        if curve and len(curve.get("eps", [])) == len(curve.get("accuracy", [])):
+            eps = np.asarray(curve["eps"], dtype=float)
+            acc = np.asarray(curve["accuracy"], dtype=float) * 100
+            self.line.setData(eps, acc)
+            self.caption.setText(f"Robustness: untargeted FGSM (L∞, 1 step, no restarts), ε as shown, "
+                                 f"n = {curve.get('n', '?')} test images. No defense; a defense is only credited "
+                                 "with what it holds against an attacker who knows it.")
+        else:
+            self.line.setData([], [])
+            self.caption.setText("This model file records no robustness curve.")
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "curve"):
+            style_plot(self.curve)
+        super().changeEvent(event)

@@ -1,0 +1,530 @@
+"""The Training tab: method and settings, output file, checkpoint and Resume on the left; live training loss and
+accuracy, per-epoch clean test accuracy and PGD robust accuracy on the right. Defensive distillation runs its
+two stages (teacher, then student) as one run whose curves continue across a "student starts" line."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QLineEdit, QPushButton, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
+
+from advstudio.core.defenses.distillation import DEFAULT_TEMPERATURE
+from advstudio.core.model import MNIST_STD
+from advstudio.core.training import TrainConfig
+
+from advstudio.gui.theme import style_plot, text_colour
+from advstudio.gui.features.training.messages import (DISTILLATION, METHODS, TrainCancelled, TrainProgress, TrainResult,
+                                 method_summary, robust_label)
+from advstudio.gui.widgets.layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side
+
+LOSS_COLOUR = "#3a78c2"
+TRAIN_COLOUR = "#7f8c8d"
+TEST_COLOUR = "#2e7d32"
+ROBUST_COLOUR = "#d0402b"
+ALL = 0  # the spin boxes' "all" value
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class TrainingPanel(QWidget):
+    startRequested = Signal()
+    cancelRequested = Signal()
+    useModelRequested = Signal()
+    evaluateDefenseRequested = Signal()  # a distilled student: open it in the Defenses tab
+    browseRequested = Signal()
+    chooseFolderRequested = Signal()
+    outputEdited = Signal()  # the output path or the method changed: the checkpoint line needs refreshing
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("training_panel")
+        self.running = False
+        self.config_shown: TrainConfig | None = None
+        self.temperature_shown: float | None = None  # the run on the plots is defensive distillation at T
+        self.loss_x: list[float] = []
+        self.loss_y: list[float] = []
+        self.acc_x: list[float] = []
+        self.acc_y: list[float] = []
+        self.history: tuple = ()
+        self.test_samples: int | None = None  # images of the per-epoch clean test accuracy
+        self.robust_samples: int | None = None  # held-out test images of the per-epoch PGD check
+        self._build_controls()
+        self._build_views()
+        side_by_side(self, self.controls_scroll, self.views, (280, 900))
+        self._on_method()
+        self.set_running(False)
+
+    # ------------------------------------------------------------------ building
+    def _build_controls(self) -> None:
+        d = TrainConfig()
+        box = QWidget()
+        v = QVBoxLayout(box)
+        v.setContentsMargins(6, 6, 6, 6)
+
+        method = QGroupBox("Method")
+        ml = QVBoxLayout(method)
+        self.method = QComboBox()
+        self.method.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.method.setMinimumContentsLength(12)
+        for key, title in METHODS.items():
+            self.method.addItem(title, key)
+        self.method.setToolTip("Standard: plain cross-entropy on clean images (the article's recipe).\n"
+                               "FGSM with random start: one FGSM step from a random point in the ε-ball per "
+                               "batch (Wong et al. 2020, 'fast' adversarial training).\n"
+                               "PGD: several projected gradient steps per batch (Madry et al. 2018), the "
+                               "strongest and slowest.\n"
+                               "Defensive distillation (Papernot et al. 2016): a teacher trained with "
+                               "softmax(logits / T), then a student of the same shape on the teacher's soft labels "
+                               "at the same T, deployed at T = 1. FGSM's gradient vanishes on it; C&W does not "
+                               "care (Carlini & Wagner 2016): try both in the Defenses tab.")
+        ml.addWidget(self.method)
+        v.addWidget(method)
+
+        train = QGroupBox("Training")
+        f = QFormLayout(train)
+        f.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.epochs = self._spin(1, 500, d.epochs, "Passes over the training images")
+        self.batch_size = self._spin(1, 4096, d.batch_size, "Images per optimisation step")
+        self.lr = self._double(5, 0.00001, 1.0, 0.0001, d.lr, "Adam's learning rate")
+        self.schedule = QComboBox()
+        self.schedule.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.schedule.setMinimumContentsLength(8)
+        self.schedule.addItem("constant", "constant")
+        self.schedule.addItem("cosine decay to 0", "cosine")
+        self.seed = self._spin(0, 999_999, d.seed, "Seeds the initial weights, shuffling and random starts: "
+                                                     "the same settings give the same model")
+        self.limit = self._spin(ALL, 60000, ALL, "Train on the first N training images only (quick runs)")
+        self.limit.setSingleStep(1000)
+        self.limit.setSpecialValueText("all (60 000)")
+        self.eval_limit = self._spin(ALL, 10000, ALL, "Clean test accuracy after each epoch on the first N "
+                                                      "test images")
+        self.eval_limit.setSingleStep(500)
+        self.eval_limit.setSpecialValueText("all (10 000)")
+        f.addRow("Epochs:", self.epochs)
+        f.addRow("Batch size:", self.batch_size)
+        f.addRow("Learning rate:", self.lr)
+        f.addRow("LR schedule:", self.schedule)
+        f.addRow("Seed:", self.seed)
+        f.addRow("Training images:", self.limit)
+        f.addRow("Test images:", self.eval_limit)
+        v.addWidget(train)
+
+        adv = QGroupBox("Adversarial examples")
+        self.adv_box = adv
+        a = QFormLayout(adv)
+        a.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.eps = self._double(3, 0.0, 1.0, 0.01, d.adv_eps, "L∞ radius in pixel units (0–1)")
+        self.eps_equiv = QLabel()
+        self.eps_equiv.setWordWrap(True)
+        self.steps = self._spin(1, 200, d.adv_steps, "PGD steps per batch (FGSM with random start always takes one)")
+        self.step_size = self._double(4, 0.0, 1.0, 0.005, 0.0, "Step size α in pixel units; auto: 1.25·ε for FGSM "
+                                      "with random start, 2.5·ε/steps for PGD")
+        self.step_size.setSpecialValueText("auto")
+        self.step_auto = QLabel()
+        self.step_auto.setWordWrap(True)
+        self.ramp = self._spin(0, 100, d.adv_ramp_epochs, "ε grows linearly from 0 over this many epochs "
+                                                          "(helps FGSM with random start avoid catastrophic "
+                                                          "overfitting at large ε)")
+        self.share = self._spin(0, 100, int(round(d.adv_fraction * 100)), "Share of each batch replaced by its "
+                                                                           "adversarial version")
+        self.share.setSuffix(" %")
+        self.robust_n = self._spin(1, 10000, d.robust_eval_samples, "After each epoch, PGD accuracy at ε on the "
+                                                                     "first N test images (held out from training)")
+        self.robust_n.setSingleStep(100)
+        a.addRow("ε:", self.eps)
+        a.addRow(self.eps_equiv)
+        a.addRow("PGD steps:", self.steps)
+        a.addRow("Step size:", self.step_size)
+        a.addRow(self.step_auto)
+        a.addRow("ε ramp-up epochs:", self.ramp)
+        a.addRow("Adversarial share:", self.share)
+        a.addRow(f"PGD-{d.robust_eval_steps} check images:", self.robust_n)
+        v.addWidget(adv)
+
+        dist = QGroupBox("Defensive distillation")
+        self.distill_box = dist
+        df = QFormLayout(dist)
+        df.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.temperature = self._double(
+            1, 1.0, 1000.0, 5.0, DEFAULT_TEMPERATURE,
+            f"The softmax temperature T of both stages' training loss (default {DEFAULT_TEMPERATURE:g}, as "
+            "`advstudio distill`; Papernot et al. used T = 100 on MNIST). The student is deployed at T = 1, so its "
+            "logits come out about T times larger and its softmax saturates.")
+        self.distill_note = QLabel("Teacher, then student: Epochs, batch size, learning rate and seed apply to "
+                                   "each stage (constant learning rate).")
+        self.distill_note.setWordWrap(True)
+        df.addRow("Temperature T:", self.temperature)
+        df.addRow(self.distill_note)
+        v.addWidget(dist)
+
+        out = QGroupBox("Output")
+        o = QVBoxLayout(out)
+        row = QHBoxLayout()
+        self.output = QLineEdit()
+        self.output.setToolTip("The trained model (.safetensors); a checkpoint is written next to it after "
+                               "every epoch")
+        self.browse = QPushButton("…")
+        self.browse.setToolTip("Choose the output file")
+        self.browse.setMaximumWidth(32)
+        row.addWidget(self.output, 1)
+        row.addWidget(self.browse)
+        o.addLayout(row)
+        self.checkpoint_label = QLabel()
+        self.checkpoint_label.setWordWrap(True)
+        # a long file name must not widen the column: the label wraps what it can and the tooltip has it all
+        self.checkpoint_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.checkpoint_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.resume = QCheckBox("Resume from the checkpoint")
+        self.resume.setToolTip("Continue after the checkpoint's last finished epoch (same settings; Epochs may "
+                               "be raised)")
+        o.addWidget(self.checkpoint_label)
+        o.addWidget(self.resume)
+        v.addWidget(out)
+
+        v.addStretch(1)
+
+        run = QGroupBox("Run")
+        r = QVBoxLayout(run)
+        r.setContentsMargins(6, 4, 6, 4)
+        self.runner = RunControls("Start training", default=True)
+        self.start_button, self.cancel_button = self.runner.run, self.runner.cancel
+        self.progress, self.eta = self.runner.progress, self.runner.eta
+        self.use_button = QPushButton("Use as current model")
+        self.use_button.setToolTip("Open the trained model in the studio (drawing, attacks, activations)")
+        self.use_button.hide()
+        self.defense_button = QPushButton("Evaluate in the Defenses tab")
+        self.defense_button.setToolTip("Select the Defenses tab's distilled-model defense with this file (T from "
+                                       "its metadata): FGSM/PGD plain and adaptive, and C&W L2")
+        self.defense_button.hide()
+        self.status = QLabel("Set the method and press Start training.")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        buttons = self.runner.buttons()
+        buttons.addWidget(self.progress, 1)
+        buttons.addWidget(self.use_button)
+        buttons.addWidget(self.defense_button)
+        r.addLayout(buttons)
+        r.addWidget(self.eta)
+        r.addWidget(self.status)
+        self.run_box = run
+        self.data_message = DataMessage()
+        self.data_text, self.choose_folder = self.data_message.text, self.data_message.choose_folder
+        self.controls_scroll = scroll_area(box, 250)
+        self.method.currentIndexChanged.connect(self._on_method)
+        self.method.currentIndexChanged.connect(self.outputEdited)
+        for w in (self.eps, self.step_size):
+            w.valueChanged.connect(self._update_hints)
+        self.steps.valueChanged.connect(self._update_hints)
+        self.output.editingFinished.connect(self.outputEdited)
+        self.browse.clicked.connect(self.browseRequested)
+        self.start_button.clicked.connect(self.startRequested)
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        self.use_button.clicked.connect(self.useModelRequested)
+        self.defense_button.clicked.connect(self.evaluateDefenseRequested)
+        self.choose_folder.clicked.connect(self.chooseFolderRequested)
+
+    @staticmethod
+    def _double(decimals: int, lo: float, hi: float, step: float, value: float, tip: str) -> QDoubleSpinBox:
+        s = QDoubleSpinBox()
+        s.setDecimals(decimals)
+        s.setRange(lo, hi)
+        s.setSingleStep(step)
+        s.setValue(value)
+        s.setToolTip(tip)
+        return s
+
+    @staticmethod
+    def _spin(lo: int, hi: int, value: int, tip: str) -> QSpinBox:
+        s = QSpinBox()
+        s.setRange(lo, hi)
+        s.setValue(value)
+        s.setToolTip(tip)
+        return s
+
+    def _build_views(self) -> None:
+        self.views = QWidget()
+        v = QVBoxLayout(self.views)
+        v.setContentsMargins(4, 4, 4, 4)
+        self.loss_plot = fixed_plot("epoch", "training loss", 160)
+        self.loss_line = self.loss_plot.plot([], [], pen=pg.mkPen(LOSS_COLOUR, width=2), name="training loss")
+        self.acc_plot = fixed_plot("epoch", "accuracy %", 160)
+        self.acc_plot.setYRange(0, 100, padding=0.02)
+        self.train_acc_line = self.acc_plot.plot([], [], pen=pg.mkPen(TRAIN_COLOUR, width=1.5),
+                                                 name="training accuracy (running, this epoch)")
+        self.test_line = self.acc_plot.plot([], [], pen=pg.mkPen(TEST_COLOUR, width=2), symbol="o", symbolSize=7,
+                                            symbolBrush=TEST_COLOUR, symbolPen=TEST_COLOUR,
+                                            name="clean test accuracy")
+        self.robust_line = self.acc_plot.plot([], [], pen=pg.mkPen(ROBUST_COLOUR, width=2), symbol="s",
+                                              symbolSize=7, symbolBrush=ROBUST_COLOUR, symbolPen=ROBUST_COLOUR,
+                                              name="PGD robust accuracy")
+        self.stage_lines = [pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888888", width=1,
+                                                                                   style=Qt.PenStyle.DashLine),
+                                            label="student starts", labelOpts={"position": 0.9})
+                            for _ in range(2)]
+        for plot, line in zip((self.loss_plot, self.acc_plot), self.stage_lines):
+            line.setVisible(False)
+            plot.addItem(line, ignoreBounds=True)
+        self.acc_legend = QLabel()
+        self.acc_legend.setWordWrap(True)
+        self.caption = QLabel("Live curves appear here while a model trains.")
+        self.caption.setWordWrap(True)
+        self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        v.addWidget(self.run_box)
+        v.addWidget(self.data_message)
+        v.addWidget(self.loss_plot, 2)
+        v.addWidget(self.acc_plot, 3)
+        v.addWidget(self.acc_legend)
+        v.addWidget(self.caption)
+        self._restyle()
+
+    def _restyle(self) -> None:
+        for p in (self.loss_plot, self.acc_plot):
+            style_plot(p, self)
+        self._legend_text()
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "acc_legend"):
+            self._restyle()
+        super().changeEvent(event)
+
+    # ------------------------------------------------------------------ settings
+    def method_key(self) -> str | None:
+        return self.method.currentData()
+
+    def set_method(self, key: str | None) -> None:
+        """None or "standard", "fgsm_rs", "pgd" or "distillation"."""
+        self.method.setCurrentIndex(list(METHODS).index(None if key == "standard" else key))
+
+    def _on_method(self) -> None:
+        key = self.method_key()
+        self.adv_box.setEnabled(key in ("fgsm_rs", "pgd") and not self.running)
+        self.adv_box.setVisible(key != DISTILLATION)
+        self.distill_box.setVisible(key == DISTILLATION)
+        self.distill_box.setEnabled(not self.running)
+        self.steps.setEnabled(key == "pgd")
+        self._sync_distillation()
+        self._update_hints()
+
+    def _sync_distillation(self) -> None:
+        """Distillation trains with a constant learning rate and keeps no checkpoint: say so where it shows."""
+        distilling = self.method_key() == DISTILLATION
+        self.schedule.setEnabled(not self.running and not distilling)
+        self.schedule.setToolTip("Defensive distillation trains with a constant learning rate" if distilling else
+                                 "Constant, or cosine decay to 0 over all epochs")
+        if distilling:
+            self.resume.setEnabled(False)
+
+    def set_resume_available(self, available: bool, why: str = "") -> None:
+        """Resume needs a checkpoint; a method that writes none disables the box and says why."""
+        self.resume.setToolTip(why if not available else "Continue after the checkpoint's last finished epoch "
+                               "(same settings; Epochs may be raised)")
+        if not available:
+            self.resume.setChecked(False)
+            self.resume.setEnabled(False)
+
+    def temperature_value(self) -> float | None:
+        """T for defensive distillation, or None for the other methods."""
+        return float(self.temperature.value()) if self.method_key() == DISTILLATION else None
+
+    def _update_hints(self) -> None:
+        eps = self.eps.value()
+        self.eps_equiv.setText(f"ε = {eps * 255:.1f}/255 grey levels = {eps / MNIST_STD:.3f} normalized units")
+        key = self.method_key() if self.method_key() in ("fgsm_rs", "pgd") else "fgsm_rs"
+        if self.step_size.value() > 0:
+            self.step_auto.setText("")
+        else:
+            auto = TrainConfig(adversarial=key, adv_eps=eps, adv_steps=self.steps.value()).step_size()
+            rule = "1.25·ε" if key == "fgsm_rs" else "2.5·ε/steps"
+            self.step_auto.setText(f"auto step size = {auto:.4g} ({rule})")
+
+    def config(self) -> TrainConfig:
+        """The settings as a TrainConfig (ValueError with a readable message when they do not fit)."""
+        key = self.method_key()
+        step = self.step_size.value()
+        distilling = key == DISTILLATION
+        if distilling:
+            key = None
+        return TrainConfig(
+            epochs=self.epochs.value(), batch_size=self.batch_size.value(), lr=float(self.lr.value()),
+            seed=self.seed.value(), limit=self.limit.value() or None, eval_limit=self.eval_limit.value() or None,
+            adversarial=key, adv_eps=float(self.eps.value()), adv_steps=self.steps.value(),
+            adv_step_size=float(step) if step > 0 else None, adv_ramp_epochs=self.ramp.value(),
+            adv_fraction=self.share.value() / 100.0,
+            lr_schedule="constant" if distilling else self.schedule.currentData(),
+            robust_eval_samples=self.robust_n.value(),
+        )
+
+    def output_path(self) -> str:
+        return self.output.text().strip()
+
+    def set_checkpoint_text(self, text: str, tip: str = "") -> None:
+        self.checkpoint_label.setText(text)
+        self.checkpoint_label.setToolTip(tip)
+
+    def set_running(self, running: bool) -> None:
+        self.running = running
+        self.runner.set_running(running, (self.method, self.epochs, self.batch_size, self.lr, self.schedule,
+                                          self.seed, self.limit, self.eval_limit, self.output, self.browse,
+                                          self.resume, self.temperature))
+        self.adv_box.setEnabled(not running and self.method_key() in ("fgsm_rs", "pgd"))
+        self._sync_distillation()
+        if running:
+            self.use_button.hide()
+            self.defense_button.hide()
+
+    def show_data_error(self, message: str | None) -> None:
+        self.data_message.show_message(message)
+
+    # ------------------------------------------------------------------ plots
+    def begin(self, config: TrainConfig, temperature: float | None = None) -> None:
+        """Clear the plots for a new run of `config` (defensive distillation at `temperature` when given: two
+        stages of config.epochs each, shown one after the other)."""
+        self.config_shown = config
+        self.temperature_shown = temperature
+        span = config.epochs * (2 if temperature is not None else 1)
+        for line in self.stage_lines:
+            line.setPos(config.epochs)
+            line.setVisible(temperature is not None)
+        self.loss_x, self.loss_y, self.acc_x, self.acc_y = [], [], [], []
+        self.history = ()
+        self.test_samples = self.robust_samples = None
+        self.robust_line.setVisible(config.adversarial is not None)
+        self._legend_text()
+        self.acc_plot.setXRange(0, span, padding=0.02)
+        self.loss_plot.setXRange(0, span, padding=0.02)
+        self._redraw()
+        self.caption.setText(f"Training: {method_summary(config, temperature)}.")
+
+    def set_progress(self, p: TrainProgress) -> None:
+        cfg = self.config_shown
+        if p.train_samples and (self.test_samples, self.robust_samples) != (p.test_samples, p.robust_samples):
+            self.test_samples, self.robust_samples = p.test_samples, p.robust_samples or None
+            self._legend_text()
+        if p.history and len(p.history) != len(self.history):
+            self.history = tuple(p.history)
+            if not self.loss_x:  # resumed: start the training curves from the checkpoint's epochs
+                for h in self.history:
+                    self.loss_x.append(float(h["epoch"]))
+                    self.loss_y.append(float(h["train_loss"]))
+                    self.acc_x.append(float(h["epoch"]))
+                    self.acc_y.append(float(h["train_accuracy"]) * 100)
+        prog = p.progress
+        if prog is not None and (not self.loss_x or prog.epoch - 1 + prog.batch / prog.batches > self.loss_x[-1]):
+            x = prog.epoch - 1 + prog.batch / prog.batches
+            self.loss_x.append(x)
+            self.loss_y.append(prog.loss)
+            self.acc_x.append(x)
+            self.acc_y.append(prog.accuracy * 100)
+        self._redraw()
+        if prog is not None:
+            done = (prog.epoch - p.first_epoch) * prog.batches + prog.batch
+            total = (p.epochs - p.first_epoch + 1) * prog.batches
+            self.progress.setValue(int(round(1000 * done / max(1, total))))
+            eta = "estimating time left…" if p.elapsed < 1.0 and not prog.done else \
+                f"about {_duration(prog.eta_s)} left"
+            self.eta.setText(f"{p.stage} · batch {prog.batch}/{prog.batches} · {prog.samples_per_s:.0f} images/s · "
+                             f"{eta} (per-epoch evaluation extra) · loss {prog.loss:.4f}")
+        else:
+            self.eta.setText(p.stage)
+        if cfg is not None and p.train_samples:
+            resumed = f", resumed after epoch {p.first_epoch - 1}" if p.first_epoch > 1 else ""
+            test = f"clean test accuracy on {p.test_samples} test images"
+            robust = f"; PGD robust accuracy: {robust_label(cfg, p.robust_samples or None)} held-out test images" \
+                if cfg.adversarial else ""
+            stages = (" Epochs 1–{0}: the teacher; {1}–{2}: the student (its loss is the cross-entropy against the "
+                      "teacher's soft labels, so it does not fall as low).".format(cfg.epochs, cfg.epochs + 1,
+                                                                                   2 * cfg.epochs)
+                      if self.temperature_shown is not None else "")
+            self.caption.setText(f"{method_summary(cfg, self.temperature_shown)}; {p.train_samples} training "
+                                 f"images, batch "
+                                 f"{cfg.batch_size}, Adam lr {cfg.lr:g} ({cfg.lr_schedule}), seed {cfg.seed}"
+                                 f"{resumed}. Per epoch: {test}{robust}.{stages}")
+
+    def robust_legend(self) -> str:
+        cfg = self.config_shown
+        if cfg is None or cfg.adversarial is None:
+            return "PGD robust accuracy (adversarial methods only)"
+        return f"PGD robust accuracy ({robust_label(cfg, self.robust_samples)}, held-out test images)"
+
+    def _legend_text(self) -> None:
+        cfg = self.config_shown
+        n = self.test_samples or (cfg.eval_limit if cfg is not None else None)
+        test_n = f" (n={n})" if n else ""
+        entries = [(TRAIN_COLOUR, "━", "training accuracy (running mean over the epoch so far)"),
+                   (TEST_COLOUR, "●", f"clean test accuracy{test_n}"),
+                   (ROBUST_COLOUR, "■", self.robust_legend())]
+        fg = text_colour(self)
+        self.acc_legend.setText("&nbsp;&nbsp; ".join(
+            f'<span style="color:{c}">{sym}</span> <span style="color:{fg}">{html.escape(t)}</span>'
+            for c, sym, t in entries))
+
+    def _redraw(self) -> None:
+        self.loss_line.setData(np.asarray(self.loss_x, float), np.asarray(self.loss_y, float))
+        self.train_acc_line.setData(np.asarray(self.acc_x, float), np.asarray(self.acc_y, float))
+        tx, ty, rx, ry = [], [], [], []
+        for h in self.history:
+            if h.get("test_accuracy") is not None:
+                tx.append(float(h["epoch"]))
+                ty.append(float(h["test_accuracy"]) * 100)
+            if h.get("robust_accuracy") is not None:
+                rx.append(float(h["epoch"]))
+                ry.append(float(h["robust_accuracy"]) * 100)
+        self.test_line.setData(np.asarray(tx, float), np.asarray(ty, float))
+        self.robust_line.setData(np.asarray(rx, float), np.asarray(ry, float))
+
+    # ------------------------------------------------------------------ outcomes
+    def show_result(self, r: TrainResult) -> None:
+        self.set_running(False)
+        self.progress.setValue(1000)
+        h = r.history[-1] if r.history else {}
+        bits = []
+        if h.get("test_accuracy") is not None:
+            bits.append(f"clean test accuracy {h['test_accuracy'] * 100:.2f}% on {r.metadata.get('test_samples')} "
+                        "test images")
+        if h.get("robust_accuracy") is not None and self.config_shown is not None:
+            bits.append(f"{robust_label(self.config_shown, self.robust_samples)}: "
+                        f"{h['robust_accuracy'] * 100:.2f}%")
+        self.eta.setText(f"Done in {_duration(r.seconds)}.")
+        if r.temperature is not None:
+            bits[:1] = [f"the student's clean test accuracy {h['test_accuracy'] * 100:.2f}% on "
+                        f"{r.metadata.get('test_samples')} test images"] if bits else []
+            fgsm = r.metadata.get("fgsm_curve") or {}
+            if 0.1 in fgsm.get("eps", ()):
+                acc = fgsm["accuracy"][fgsm["eps"].index(0.1)]
+                bits.append(f"its FGSM accuracy at ε = 0.1 (n = {fgsm['n']}): {acc * 100:.2f}%, through a "
+                            "saturated softmax")
+            self.status.setText(f"Saved the distilled student (T = {r.temperature:g}) to {r.path} "
+                                f"({'; '.join(bits)}). It was added to the Robustness lab's models; evaluate it "
+                                "in the Defenses tab against the adaptive attack and C&W.")
+            self.defense_button.show()
+        else:
+            self.status.setText(f"Saved {r.path} ({'; '.join(bits)}). It was added to the Robustness lab's "
+                                "models.")
+        self.use_button.show()
+
+    def show_cancelled(self, c: TrainCancelled) -> None:
+        self.set_running(False)
+        self.eta.setText("Cancelled.")
+        if c.checkpoint:
+            self.status.setText(f"Training cancelled. The last finished epoch ({c.epochs_done} of {c.epochs}) is "
+                                f"kept in {c.checkpoint}: tick Resume and Start to continue from it. No model file "
+                                "was written.")
+        elif self.temperature_shown is not None:
+            self.status.setText("Distillation cancelled: nothing was kept (it writes no checkpoint).")
+        else:
+            self.status.setText("Training cancelled before the first epoch finished: nothing was kept.")
+
+    def show_problem(self, message: str) -> None:
+        self.set_running(False)
+        self.eta.setText("")
+        self.status.setText(message)

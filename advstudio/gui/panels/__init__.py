@@ -1,1 +1,0 @@
-"""One module per panel; each panel shows a frozen dataclass through set_data()."""
