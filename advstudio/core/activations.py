@@ -22,6 +22,7 @@ from torch import nn
 
 from advstudio.core.attacks import apply_perturbation, eval_mode, fgsm_direction
 from advstudio.core.types import ActivationComparison, ActivationStats, LayerShift, LayerStats
+from advstudio.core.errors import ActivationsCancelled  # noqa: F401 - re-exported
 
 __all__ = [
     "ActivationMonitor",
@@ -41,10 +42,6 @@ _CHUNK = 1 << 20  # values per histogram step: 4 MB of float32, which stays in c
 _HISTC_CHUNK = 1 << 24  # histc counts in floats: keep each call's counts exact (≤ 2**24)
 _NUMPY_FLOAT = {torch.float32: np.float32, torch.float64: np.float64}
 CLEAN, ADVERSARIAL = "clean", "adversarial"
-
-
-class ActivationsCancelled(Exception):
-    """Raised between batches when the cancel event is set."""
 
 
 def relu_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from advstudio.core.errors import DatasetError, InputImageError  # noqa: F401 - re-exported
 
 ENV_VAR = "ADVSTUDIO_MNIST_DIR"
 SPLIT_FILES = {
@@ -25,14 +26,6 @@ HOW_TO_GET = (
     "CC BY-SA 3.0) into one folder and point Adversarial Studio at it with --data DIR, the "
     f"{ENV_VAR} environment variable, or the dataset folder setting; when online, --download fetches them."
 )
-
-
-class DatasetError(Exception):
-    """MNIST is missing or unreadable; the message names the file, the problem and how to get the data."""
-
-
-class InputImageError(ValueError):
-    """An image that cannot be turned into a digit (unreadable file, or no ink)."""
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,12 @@ import re
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
+from advstudio.core.errors import LessonError  # noqa: F401 - re-exported
 
 FORMAT = "advstudio-lesson/1"
 LESSON_FILE = "lesson.json"
 DEFAULT_LANGUAGE = "en"
 MAX_LESSON_BYTES = 1024 * 1024
-
-
-class LessonError(ValueError):
-    """A lesson file that cannot be used; the message names the file, the step and the field."""
 
 
 # ---------------------------------------------------------------------------------------------- the schema

@@ -12,15 +12,12 @@ from pathlib import Path
 import torch
 
 from advstudio.core.model import ARCHITECTURE, MnistCNN
+from advstudio.core.errors import ModelFileError  # noqa: F401 - re-exported
 
 METADATA_KEY = "advstudio"
 MAX_MODEL_BYTES = 64 * 1024 * 1024
 BUNDLED_MODEL = "mnist_cnn.safetensors"
 PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"}
-
-
-class ModelFileError(Exception):
-    """A model file that cannot be used; the message says which file and why."""
 
 
 def expected_shapes() -> dict[str, tuple[int, ...]]:

@@ -17,10 +17,7 @@ from torch import nn
 from advstudio.core.data import MnistSplit
 from advstudio.core.info import library_versions, now_iso
 from advstudio.core.types import Progress
-
-
-class TrainingCancelled(Exception):
-    """Raised from the training generator when its cancel event is set (between batches)."""
+from advstudio.core.errors import TrainingCancelled  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)

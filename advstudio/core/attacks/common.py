@@ -16,14 +16,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from advstudio.core.errors import AttackCancelled  # noqa: F401 - re-exported
 
 # A pixel counts towards L0 when it moves by at least half a grey level: smaller changes vanish in an 8-bit image
 # (and the tanh reparametrization of C&W moves every pixel by ~1e-7 without meaning to).
 L0_TOLERANCE = 0.5 / 255
-
-
-class AttackCancelled(Exception):
-    """Raised inside an attack when its cancel Event is set (checked between steps)."""
 
 
 @contextmanager

@@ -24,6 +24,7 @@ from advstudio.core.activations import relu_modules
 from advstudio.core.attacks.common import eval_mode
 from advstudio.core.attacks import apply_perturbation, fgsm_direction
 from advstudio.core.defenses import roc_curve
+from advstudio.core.errors import DetectionCancelled  # noqa: F401 - re-exported
 
 __all__ = [
     "FEATURE_STATS", "relu_features", "feature_names", "ActivationDetector", "fit_detector",
@@ -32,10 +33,6 @@ __all__ = [
 
 FEATURE_STATS = ("mean", "std", "active", "max")
 SURROGATE_TEMPERATURE = 0.1  # width of the sigmoid whose gradient stands in for the active indicator's
-
-
-class DetectionCancelled(Exception):
-    """Raised between batches when the cancel event is set."""
 
 
 class _StepWithSurrogate(torch.autograd.Function):

@@ -12,16 +12,13 @@ from torch import nn
 
 from advstudio.core.attacks import apply_perturbation, eval_mode, fgsm_direction
 from advstudio.core.training import accuracy
+from advstudio.core.errors import EvaluationCancelled  # noqa: F401 - re-exported
 
 __all__ = [
     "RobustnessCurve", "fgsm_curve", "accuracy", "EvaluationCancelled",
 ]
 
 DEFAULT_EPS = (0.0, 0.05, 0.1, 0.2, 0.3)
-
-
-class EvaluationCancelled(Exception):
-    pass
 
 
 @dataclass(frozen=True)
