@@ -132,7 +132,7 @@ class DialogsMixin:
         return box
 
     def _last_dir(self) -> str:
-        return self.settings.value("paths/last_dir", str(Path.home()), str)
+        return self.ctx.last_dir()
 
     def _remember_dir(self, path: str) -> None:
-        self.settings.setValue("paths/last_dir", str(Path(path).parent))
+        self.ctx.remember_dir(path)

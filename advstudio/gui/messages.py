@@ -33,6 +33,7 @@ class Failure:
     kind: str
     generation: int
     message: str
+    error: str = "internal"  # what went wrong: advstudio.core.errors.KINDS (dataset, model_file, input, ...)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from advstudio.gui.features.studio.gallery_panel import GalleryPanel
 from advstudio.gui.features.studio.input_panel import InputPanel
 from advstudio.gui.features.studio.model_panel import ModelInfoPanel
 from advstudio.gui.features.studio.prediction_panel import PredictionPanel
+from advstudio.gui.context import AppContext
 from advstudio.gui.worker import Worker, WorkerThread
 
 MODEL_SUFFIXES = {".safetensors", ".pt", ".pth", ".ckpt", ".pkl", ".bin"}
@@ -35,29 +36,19 @@ ErrorReporter = Callable[[str, str], None]
 
 
 class MainWindow(DialogsMixin, QMainWindow):
-    analysisShown = Signal(object)  # the Analysis now on screen
-    modelReady = Signal(object)  # ModelInfo
-    flipFound = Signal(object)  # FlipResult
-    errorShown = Signal(str)
-    sidePanelsHidden = Signal(bool)
-
     def __init__(self, settings: QSettings | None = None, report_error: ErrorReporter | None = None,
                  model_path: str | None = None, data_dir: str | None = None, device: str | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Adversarial Studio")
         self.setAcceptDrops(True)
         self.settings = settings if settings is not None else QSettings()
-        self.report_error: ErrorReporter = report_error or self._message_box
-        self.errors: list[str] = []
-        self.model_info: ModelInfo | None = None
-        self.analysis: Analysis | None = None
-        self.flip: FlipResult | None = None
-        self.current_input: np.ndarray | None = None
+        self.worker = Worker()
+        self.ctx = AppContext(self.settings, self.worker, shell=self, parent_widget=self,
+                              report_error=report_error or self._message_box, data_dir=data_dir)
         self.docks: dict[str, QDockWidget] = {}
         self.tab_widgets: dict[str, QWidget] = {}
         self._hidden_docks: list[QDockWidget] = []  # the docks "Hide side panels" hid, to show them again
         self._latest: dict[str, int] = {}
-        self._closed = False
         self._fallback_model: str | None = None
         self._routes: dict[str, Callable[[object], None]] = {
             "load_model": self._show_model, "analyze": self._show_analysis,
@@ -68,7 +59,6 @@ class MainWindow(DialogsMixin, QMainWindow):
         self._build_status_bar()
         self.actions_ = build_menus(self)
         self._restore_settings()
-        self.worker = Worker()
         from advstudio.gui.features.studio.jobs import register_all
 
         register_all(self.worker, device)
@@ -81,8 +71,26 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.worker.failed.connect(self._on_failure)
         self.worker_thread = WorkerThread(self.worker)
         self.worker_thread.start()
+        self.ctx.openModelRequested.connect(self.open_model)
+        self.ctx.dataDirChanged.connect(self._on_data_dir)
         self._start_model(model_path)
-        self.data_dir = data_dir or self.settings.value("data/folder", "", str) or None
+
+    # ------------------------------------------------------------------ the shared state lives in the context
+    current_input = property(lambda self: self.ctx.current_input)
+    model_info = property(lambda self: self.ctx.model_info)
+    analysis = property(lambda self: self.ctx.analysis)
+    flip = property(lambda self: self.ctx.flip)
+    errors = property(lambda self: self.ctx.errors)
+    data_dir = property(lambda self: self.ctx.data_dir)
+    _closed = property(lambda self: self.ctx.closed)
+    analysisShown = property(lambda self: self.ctx.analysisShown)
+    modelReady = property(lambda self: self.ctx.modelReady)
+    flipFound = property(lambda self: self.ctx.flipFound)
+    errorShown = property(lambda self: self.ctx.errorShown)
+    sidePanelsHidden = property(lambda self: self.ctx.sidePanelsHidden)
+
+    def show_status(self, message: str, timeout_ms: int = 4000) -> None:
+        self.statusBar().showMessage(message, timeout_ms)
 
     # ------------------------------------------------------------------ layout: one place for docks and tabs
     def _build_panels(self) -> None:
@@ -258,20 +266,11 @@ class MainWindow(DialogsMixin, QMainWindow):
         return True
 
     def set_data_dir(self, folder: str | Path | None) -> None:
-        self.data_dir = str(folder) if folder else None
-        if self.data_dir:
-            self.settings.setValue("data/folder", self.data_dir)
-            self._share_data_dir(self.data_dir)
+        self.ctx.set_data_dir(folder)
+
+    @Slot(str)
+    def _on_data_dir(self, _folder: str) -> None:
         self._request_gallery()
-
-    def _share_data_dir(self, folder: str) -> None:
-        """Also store the folder where the headless CLI looks (core.settings), so `advstudio evaluate` finds it."""
-        from advstudio.core.settings import update_settings
-
-        try:
-            update_settings(mnist_dir=folder)
-        except OSError as exc:
-            self.statusBar().showMessage(f"Could not save the dataset folder for the command line: {exc}", 6000)
 
     def _request_gallery(self) -> None:
         from advstudio.core.data import resolve_data_dir
@@ -296,11 +295,10 @@ class MainWindow(DialogsMixin, QMainWindow):
         self._submit("flip", AnalyzeRequest(self.current_input, self.attack_panel.controls.settings()))
 
     def set_input(self, image: np.ndarray | None) -> None:
-        self.current_input = None if image is None else np.ascontiguousarray(image, dtype=np.float32).copy()
-        self.flip = None
-        if self.current_input is None:
+        if image is None:
             self._latest["analyze"] = -1  # drop answers still on the way
-            self.analysis = None
+        self.ctx.set_input(image)
+        if self.current_input is None:
             for panel in (self.prediction_panel, self.input_panel, self.attack_panel):
                 panel.set_data(None)
             self.activations.request()  # clears the dock
@@ -345,7 +343,6 @@ class MainWindow(DialogsMixin, QMainWindow):
         from advstudio.core.storage import bundled_model_path
 
         first = self.model_info is None
-        self.model_info = info
         self._fallback_model = None
         self.model_panel.set_data(info)
         self.status_device.setText(f"device: {info.device}")
@@ -358,19 +355,17 @@ class MainWindow(DialogsMixin, QMainWindow):
             self.settings.setValue("model/last", "" if bundled else info.path)
         if not first:
             self.statusBar().showMessage(f"Model loaded: {info.name}", 4000)
+        self.ctx.set_model(info)
         self._analyze()
         self._request_gallery()
-        self.modelReady.emit(info)
 
     def _show_analysis(self, analysis: Analysis) -> None:
-        self.analysis = analysis
         self.prediction_panel.set_data(analysis.prediction)
         self.input_panel.set_data(analysis.prediction)
         self.attack_panel.set_data(analysis.attack)
-        self.analysisShown.emit(analysis)
+        self.ctx.set_analysis(analysis)
 
     def _show_flip(self, result: FlipResult) -> None:
-        self.flip = result
         if result.found:
             self.statusBar().showMessage(
                 f"Smallest ε that flips it: {result.eps:.3f} ({result.clean_label} → {result.adv_label}); "
@@ -378,17 +373,14 @@ class MainWindow(DialogsMixin, QMainWindow):
             self.attack_panel.controls.set_eps(result.eps)
         else:
             self.statusBar().showMessage(f"No ε up to {result.eps:.1f} flips it with this attack.", 10000)
-        self.flipFound.emit(result)
+        self.ctx.set_flip(result)
 
     def _show_gallery(self, data: GalleryData) -> None:
         self.gallery_panel.set_data(data)
 
     # ------------------------------------------------------------------ errors, dialogs, drops, closing
     def _error(self, title: str, message: str) -> None:
-        self.errors.append(message)
-        self.statusBar().showMessage(f"{title}: {message.splitlines()[0]}", 8000)
-        self.errorShown.emit(message)
-        self.report_error(title, message)
+        self.ctx.report_error(title, message)
 
     def _message_box(self, title: str, message: str) -> None:
         """Show the error without blocking: the window stays responsive."""
@@ -412,8 +404,8 @@ class MainWindow(DialogsMixin, QMainWindow):
             self.open_image(path)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
-        if not self._closed:
-            self._closed = True
+        if not self.ctx.closed:
+            self.ctx.closed = True
             self.save_settings()
             self.worker_thread.stop(2000)
         super().closeEvent(event)

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from advstudio.core.errors import AdvStudioError, error_kind
 from advstudio.gui.messages import Failure, Reply, Request
 
 Handler = Callable[["JobContext", Any], Any]
@@ -121,7 +122,7 @@ class Worker(QObject):
             value = handler(JobContext(self, request), request.payload)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a readable message
             if not self.cancel_event.is_set():
-                self.failed.emit(Failure(request.kind, request.generation, _describe(exc)))
+                self.failed.emit(Failure(request.kind, request.generation, _describe(exc), error_kind(exc)))
             return
         if value is not None and not self.cancel_event.is_set():
             self.replied.emit(Reply(request.kind, request.generation, value))
@@ -129,8 +130,7 @@ class Worker(QObject):
 
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip()
-    known = exc.__class__.__name__ in ("ModelFileError", "DatasetError", "InputImageError")
-    if known and text:
+    if isinstance(exc, AdvStudioError) and text:
         return text
     tb = traceback.extract_tb(exc.__traceback__)
     where = f" (at {tb[-1].name}, line {tb[-1].lineno})" if tb else ""

@@ -171,7 +171,7 @@ def test_a_missing_dataset_shows_an_error_and_changes_nothing(qtbot, make_window
     # a folder whose files exist but do not belong together fails on the worker: same message, nothing changes
     bad = idx_folder(50)
     (bad / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(struct.pack(">II", 0x801, 40) + bytes(40)))
-    window.data_dir = str(bad)
+    window.ctx.data_dir = str(bad)
     lab.panel.show_data_error(None)
     with qtbot.waitSignal(lab.labFailed, timeout=20000):
         assert lab.run_lab([LabSpec(lab.models[0], "fgsm", {})], [0.0, 0.1], 100) is not None
@@ -179,7 +179,7 @@ def test_a_missing_dataset_shows_an_error_and_changes_nothing(qtbot, make_window
     assert not lab.panel.data_message.isHidden() and "40 labels" in lab.panel.data_text.text()
     # the message's button asks for a folder; a usable one hides the message
     good = idx_folder(60, seed=2)
-    monkeypatch.setattr(window, "set_data_dir", lambda folder: setattr(window, "data_dir", str(folder)))
+    monkeypatch.setattr(window, "set_data_dir", lambda folder: setattr(window.ctx, "data_dir", str(folder)))
     monkeypatch.setattr(window, "ask_data_dir", lambda: window.set_data_dir(good))
     lab.panel.choose_folder.click()
     assert lab.panel.data_message.isHidden() and window.data_dir == str(good)

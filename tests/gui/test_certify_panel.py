@@ -149,5 +149,5 @@ def test_a_missing_dataset_gives_a_clear_message(qtbot, make_window, monkeypatch
         assert studio.run_detect(samples=10) is not None
     assert not panel.detect_runner.running and panel.detection is None
     assert not panel.data_message.isHidden() and "MNIST" in panel.data_text.text()
-    window.data_dir = str(tmp_path / "nowhere")
+    window.ctx.data_dir = str(tmp_path / "nowhere")
     assert studio.run_curve(samples=10) is None and "does not exist" in panel.data_text.text()

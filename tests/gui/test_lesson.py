@@ -104,7 +104,7 @@ def test_each_steps_check_fires_when_its_action_is_done(qtbot, window, tmp_path)
 
 
 def test_the_curve_step_runs_fgsm_on_the_test_set(qtbot, window, mnist_dir):
-    window.data_dir = str(mnist_dir)
+    window.ctx.data_dir = str(mnist_dir)
     lesson = window.lesson
     lesson.start(lesson.lesson.index_of("curve"))
     assert not lesson.evaluate()

@@ -174,7 +174,7 @@ def test_a_missing_dataset_says_so_in_the_panel(qtbot, make_window, tmp_path, id
     p = t.panel
     assert p.data_message.isVisibleTo(p) and "nowhere" in p.data_text.text()
     assert p.start_button.isEnabled() and not t.running
-    window.data_dir = str(idx_folder(20))  # a test split alone is not enough to train
+    window.ctx.data_dir = str(idx_folder(20))  # a test split alone is not enough to train
     assert t.start() is None
     assert "train-images-idx3-ubyte" in p.data_text.text()
 

@@ -1,0 +1,137 @@
+"""The application context: what every feature shares, so that no feature reaches into the window or into
+another feature. The window makes one AppContext and hands it to each feature's controller.
+
+It holds the worker handle, the settings, the model registry, the studio's current input/model/analysis (set
+by the studio feature, read by everyone, announced by signals), error reporting and the status line, the
+dataset folder and the last folder of a file dialog; and, through a narrow Shell (the window), the places a
+feature may put its widgets: tabs and docks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+from PySide6.QtCore import QObject, QSettings, Qt, Signal
+from PySide6.QtWidgets import QDockWidget, QWidget
+
+from advstudio.gui.models import ModelInfo, ModelRegistry
+
+ErrorReporter = Callable[[str, str], None]
+
+
+class Shell(Protocol):
+    """What the window offers features: places for their widgets and the status line."""
+
+    def add_tab(self, key: str, title: str, widget: QWidget) -> None: ...
+    def add_dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea,
+                 tabify_with: str | None = None) -> QDockWidget: ...
+    def show_tab(self, key: str) -> bool: ...
+    def show_status(self, message: str, timeout_ms: int) -> None: ...
+    def hide_side_panels(self, on: bool) -> None: ...
+    def ask_data_dir(self) -> None: ...
+
+
+class AppContext(QObject):
+    inputChanged = Signal(object)  # the studio's current input (28×28 float32 in [0, 1]) or None
+    modelReady = Signal(object)  # ModelInfo: the studio's current model changed
+    analysisShown = Signal(object)  # the studio's Analysis now on screen
+    flipFound = Signal(object)  # the studio's FlipResult
+    errorShown = Signal(str)  # every reported error's message
+    dataDirChanged = Signal(str)  # the dataset folder changed ("" for none)
+    sidePanelsHidden = Signal(bool)
+    openModelRequested = Signal(str)  # a feature asks the studio to make this model file current
+
+    def __init__(self, settings: QSettings, worker, shell: Shell, parent_widget: QWidget,
+                 report_error: ErrorReporter, data_dir: str | None = None) -> None:
+        super().__init__(parent_widget)
+        self.settings = settings
+        self.worker = worker
+        self.shell = shell
+        self.parent_widget = parent_widget  # the parent of the features' dialogs
+        self.models = ModelRegistry(self)
+        self._report_error = report_error
+        self.errors: list[str] = []
+        self.closed = False
+        self.current_input: np.ndarray | None = None
+        self.model_info: ModelInfo | None = None
+        self.analysis = None  # the studio's Analysis now on screen
+        self.flip = None  # the studio's last FlipResult for this input
+        self.data_dir: str | None = data_dir or settings.value("data/folder", "", str) or None
+
+    # ------------------------------------------------------------------ the studio's state, announced
+    def set_input(self, image: np.ndarray | None) -> None:
+        self.current_input = None if image is None else np.ascontiguousarray(image, dtype=np.float32).copy()
+        self.flip = None
+        if image is None:
+            self.analysis = None
+        self.inputChanged.emit(self.current_input)
+
+    def set_model(self, info: ModelInfo) -> None:
+        self.model_info = info
+        self.modelReady.emit(info)
+
+    def set_analysis(self, analysis) -> None:
+        self.analysis = analysis
+        self.analysisShown.emit(analysis)
+
+    def set_flip(self, result) -> None:
+        self.flip = result
+        self.flipFound.emit(result)
+
+    def request_model(self, path: str | Path) -> None:
+        """Ask the studio to load this model file and make it current."""
+        self.openModelRequested.emit(str(path))
+
+    # ------------------------------------------------------------------ messages where the user looks
+    def report_error(self, title: str, message: str) -> None:
+        self.errors.append(message)
+        self.shell.show_status(f"{title}: {message.splitlines()[0] if message else ''}", 8000)
+        self.errorShown.emit(message)
+        self._report_error(title, message)
+
+    def status(self, message: str, timeout_ms: int = 4000) -> None:
+        self.shell.show_status(message, timeout_ms)
+
+    # ------------------------------------------------------------------ places for widgets
+    def add_tab(self, key: str, title: str, widget: QWidget) -> None:
+        self.shell.add_tab(key, title, widget)
+
+    def add_dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea,
+                 tabify_with: str | None = None) -> QDockWidget:
+        return self.shell.add_dock(key, title, widget, area, tabify_with)
+
+    def show_tab(self, key: str) -> bool:
+        return self.shell.show_tab(key)
+
+    def hide_side_panels(self, on: bool) -> None:
+        self.shell.hide_side_panels(on)
+
+    # ------------------------------------------------------------------ files and folders
+    def last_dir(self) -> str:
+        return self.settings.value("paths/last_dir", str(Path.home()), str)
+
+    def remember_dir(self, path: str | Path) -> None:
+        """Remember the folder of `path` for the next file dialog."""
+        self.settings.setValue("paths/last_dir", str(Path(path).parent))
+
+    def set_data_dir(self, folder: str | Path | None) -> None:
+        """Use this dataset folder (kept in the settings and shared with the command line)."""
+        self.data_dir = str(folder) if folder else None
+        if self.data_dir:
+            self.settings.setValue("data/folder", self.data_dir)
+            self._share_data_dir(self.data_dir)
+        self.dataDirChanged.emit(self.data_dir or "")
+
+    def ask_data_dir(self) -> None:
+        """Let the user pick the dataset folder (a dialog owned by the window)."""
+        self.shell.ask_data_dir()
+
+    def _share_data_dir(self, folder: str) -> None:
+        """Also store the folder where the headless CLI looks (core.settings), so `advstudio evaluate` finds it."""
+        from advstudio.core.settings import update_settings
+
+        try:
+            update_settings(mnist_dir=folder)
+        except OSError as exc:
+            self.status(f"Could not save the dataset folder for the command line: {exc}", 6000)
