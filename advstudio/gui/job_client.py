@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, Slot
 from advstudio.gui.messages import Failure, Reply
 
 if TYPE_CHECKING:
-    from advstudio.gui.window import MainWindow
+    from advstudio.gui.context import AppContext
     from advstudio.gui.worker import Worker
 
 
@@ -19,9 +19,9 @@ class JobClient(QObject):
     """Subclasses register their kinds and call listen() in attach(), submit with submit(), and implement
     on_reply / on_progress / on_failure (and data_problem, if their panel has a "Choose MNIST folder…" button)."""
 
-    def __init__(self, window: "MainWindow", kinds: tuple[str, ...]) -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, ctx: "AppContext", kinds: tuple[str, ...]) -> None:
+        super().__init__(ctx)
+        self.ctx = ctx
         self.worker: "Worker | None" = None
         self._gen: dict[str, int] = {kind: -1 for kind in kinds}
 
@@ -41,7 +41,7 @@ class JobClient(QObject):
         self._gen[kind] = -1
 
     def current(self, kind: str, generation: int) -> bool:
-        return not self.window._closed and kind in self._gen and self._gen[kind] == generation
+        return not self.ctx.closed and kind in self._gen and self._gen[kind] == generation
 
     # ------------------------------------------------------------------ what subclasses handle
     def on_reply(self, kind: str, value: Any) -> None:
@@ -74,11 +74,11 @@ class JobClient(QObject):
     def _route_failure(self, failure: Failure) -> None:
         if self.current(failure.kind, failure.generation):
             self.on_failure(failure)
-        elif not self.window._closed:
+        elif not self.ctx.closed:
             self.on_other_failure(failure)
 
     @Slot()
     def _choose_folder(self) -> None:
-        self.window.ask_data_dir()
+        self.ctx.ask_data_dir()
         if self.data_problem() is None:
             self.panel.show_data_error(None)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from advstudio.core.types import ActivationComparison, AttackResult, Prediction
+from advstudio.gui.models import ModelInfo  # noqa: F401 - re-exported
 
 UNTARGETED = "fgsm"
 TARGETED = "fgsm-targeted"
@@ -71,20 +72,6 @@ class FlipResult:
     adv_label: int
     evaluations: int
     settings: AttackSettings
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str
-    path: str
-    device: str
-    meta: dict = field(default_factory=dict)
-    bundled: bool = False
-
-    @property
-    def accuracy(self) -> float | None:
-        acc = self.meta.get("test_accuracy")
-        return float(acc) if isinstance(acc, (int, float)) else None
 
 
 @dataclass(frozen=True)

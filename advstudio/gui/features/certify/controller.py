@@ -34,7 +34,8 @@ class CertifyStudio(JobClient):
     progressShown = Signal(str, object)  # kind, CertifyProgress
 
     def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window, (CERTIFY_INPUT_KIND, CERTIFY_CURVE_KIND, DETECT_KIND))
+        super().__init__(window.ctx, (CERTIFY_INPUT_KIND, CERTIFY_CURVE_KIND, DETECT_KIND))
+        self.window = window
         self.panel = CertifyPanel()
         window.add_tab("certify", "Certify && detect", self.panel)
         self._curve_request: CertifyCurveRequest | None = None

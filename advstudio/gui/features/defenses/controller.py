@@ -28,7 +28,8 @@ class DefenseStudio(JobClient):
     defenseFailed = Signal(str)
 
     def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window, (DEFENSE_KIND,))
+        super().__init__(window.ctx, (DEFENSE_KIND,))
+        self.window = window
         self.panel = DefenseLabPanel()
         window.add_tab("defenses", "Defenses", self.panel)
         self._request: DefenseRequest | None = None

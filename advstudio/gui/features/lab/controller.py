@@ -39,7 +39,8 @@ class StudioLab(JobClient):
     labFailed = Signal(str)
 
     def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window, (INPUT_KIND, LAB_KIND))
+        super().__init__(window.ctx, (INPUT_KIND, LAB_KIND))
+        self.window = window
         from advstudio.core.storage import bundled_model_path, robust_model_path
 
         self.attack_panel = AttackLabPanel()

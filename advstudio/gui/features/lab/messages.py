@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from advstudio.gui.models import ModelEntry  # noqa: F401 - re-exported
+
 ATTACK_TITLES = {"fgsm": "FGSM", "bim": "BIM", "pgd": "PGD", "mifgsm": "MI-FGSM", "cw": "C&W L2",
                  "deepfool": "DeepFool"}
 DEFENSE_NOTE = ("A defense is only credited with what it holds against an attacker who knows it "
@@ -32,16 +34,6 @@ def short_label(attack: str, params: dict) -> str:
     if params.get("targeted"):
         text += f" → {params.get('target')}" if params.get("target") is not None else " (targeted)"
     return text
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """A model the lab can evaluate: a safetensors file, or (path None) a model trained in this session that
-    the worker keeps under `key` (lab_jobs.add_session_model)."""
-
-    key: str
-    name: str
-    path: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------- one input

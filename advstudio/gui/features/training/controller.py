@@ -30,7 +30,8 @@ class TrainingStudio(JobClient):
     trainingFailed = Signal(str)
 
     def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window, (TRAIN_KIND,))
+        super().__init__(window.ctx, (TRAIN_KIND,))
+        self.window = window
         self.panel = TrainingPanel()
         window.add_tab("training", "Training", self.panel)
         self._request: TrainRequest | None = None
