@@ -135,7 +135,7 @@ def main() -> int:
     # peers: the same torch work, called directly on this thread
     import torch
 
-    from advstudio.core.attacks import apply_perturbation, fgsm_direction
+    from advstudio.core.attacks.fgsm import apply_perturbation, fgsm_direction
     from advstudio.core.storage import bundled_model_path, load_model
 
     model, _ = load_model(bundled_model_path())

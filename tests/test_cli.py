@@ -16,7 +16,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from advstudio.cli import main
-from advstudio.core.attacks import FGSM
+from advstudio.core.attacks.fgsm import FGSM
 from advstudio.core.data import load_image_file
 from advstudio.core.storage import bundled_model_path, read_metadata
 

@@ -286,10 +286,6 @@ def _print_table(curve, name: str) -> None:
         print(f"{e:>6.3g}  {acc * 100:>8.2f}%")
 
 
-_ATTACK_TITLES = {"fgsm": "FGSM", "bim": "BIM", "pgd": "PGD", "mifgsm": "MI-FGSM", "cw": "C&W L2",
-                  "deepfool": "DeepFool"}
-
-
 def _attack_settings(args) -> dict | str:
     """The evaluate flags as the chosen attack's settings, or a message naming a flag it does not take."""
     names = {"steps": "steps", "step_size": "step_size", "restarts": "restarts", "momentum": "decay",
@@ -320,28 +316,14 @@ def _attack_settings(args) -> dict | str:
 
 def _print_attack_table(curve, name: str) -> None:
     """Every figure names its attack, ε, steps, restarts and sample count."""
+    from advstudio.core.describe import attack_details, attack_title
+
     p = curve.params
     l2 = p.get("eps_norm") == "l2"
-    bits = ["targeted → " + str(p["target"]) if p.get("targeted") else "untargeted", "L2" if l2 else "L∞"]
     steps = p.get("steps", 1)
-    bits.append(f"{steps} step{'s' if steps != 1 else ''}")
-    if p.get("step_size_rule"):
-        bits.append(f"step {p['step_size_rule'].replace('*', '·')}")
-    elif p.get("step_size") is not None:
-        bits.append(f"step {p['step_size']:g}")
-    if curve.attack == "pgd":
-        bits.append(f"{p['restarts']} restart{'s' if p['restarts'] != 1 else ''}")
-    if p.get("random_start"):
-        bits.append("random start")
-    if p.get("decay"):
-        bits.append(f"momentum {p['decay']:g}")
-    if "binary_search_steps" in p:
-        bits.append(f"c {p['c']:g}, {p['binary_search_steps']} search rounds, lr {p['lr']:g}")
-    if "overshoot" in p:
-        bits.append(f"overshoot {p['overshoot']:g}")
-    bits.append("early stop" if p.get("early_stop") else "full (every step)")
+    bits = attack_details(curve.attack, p)
     print(f"model: {name}")
-    print(f"attack: {_ATTACK_TITLES.get(curve.attack, curve.attack)} ({', '.join(bits)}), n = {curve.n} test images")
+    print(f"attack: {attack_title(curve.attack)} ({', '.join(bits)}), n = {curve.n} test images")
     if l2:
         print("robust at radius ε = not misclassified by a perturbation with ‖δ‖₂ ≤ ε found by the attack")
     print(f"clean accuracy: {curve.clean_accuracy * 100:.2f}%")
@@ -413,7 +395,7 @@ def cmd_attack(args) -> int:
     import numpy as np
     import torch
 
-    from advstudio.core.attacks import FGSM
+    from advstudio.core.attacks.fgsm import FGSM
     from advstudio.core.data import load_image_file, load_split
     from advstudio.core.render import diverging_rgb, to_gray_u8
 

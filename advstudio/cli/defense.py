@@ -226,12 +226,10 @@ class _Usage(Exception):
     pass
 
 
-_TITLES = {"fgsm": "FGSM", "pgd": "PGD"}
-
-
 def cmd_defend(args) -> int:
     from advstudio.cli import EXIT_USAGE, _setup_torch
     from advstudio.core.data import load_split
+    from advstudio.core.describe import attack_title
     from advstudio.core.evaluation.defense import attack_params, defense_curve
     from advstudio.core.storage import atomic_write_text
 
@@ -279,7 +277,7 @@ def cmd_defend(args) -> int:
                    if k not in ("member_paths", "features"))
     print(f"model: {name}")
     print(f"defense: {args.defense}({dp})")
-    print(f"attack: {_TITLES[args.attack]} (untargeted, L∞, {how}), n = {test.labels.shape[0]} test images")
+    print(f"attack: {attack_title(args.attack)} (untargeted, L∞, {how}), n = {test.labels.shape[0]} test images")
     print(f"  plain:    {labels[0]}")
     print(f"  adaptive: {labels[1]}")
     for note in setup.notes:

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from advstudio.core.attacks import apply_perturbation, eval_mode, fgsm_direction
+from advstudio.core.attacks.fgsm import apply_perturbation, fgsm_direction
+from advstudio.core.attacks.common import eval_mode
 from advstudio.core.types import ActivationComparison, ActivationStats, LayerShift, LayerStats
 from advstudio.core.errors import ActivationsCancelled  # noqa: F401 - re-exported
 

@@ -27,16 +27,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from advstudio.core.describe import DEFENSE_NOTE, attack_title
 from advstudio.core.render import diverging_rgb, to_gray_u8
 
 ImageSink = Callable[[bytes, str], str]  # (png bytes, alt text) -> the <img> src to use
 PIXEL_SCALE = 6  # 28×28 → 168×168, nearest neighbour: crisp in every viewer, tiny as PNG
 PERTURBATION_GAIN = 10.0  # δ × 10, as the window shows it (±0.1 saturates)
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
-TITLES = {"fgsm": "FGSM", "bim": "BIM", "pgd": "PGD", "mifgsm": "MI-FGSM", "cw": "C&W L2", "deepfool": "DeepFool"}
-DEFENSE_NOTE = ("A defense is only credited with what it holds against an attacker who knows it (BPDA for "
-                "non-differentiable transforms, EOT for randomized ones).")
-
 CSS = """
 body { font-family: "DejaVu Sans", "Segoe UI", Helvetica, Arial, sans-serif; color: #222; margin: 18pt auto;
        max-width: 720pt; font-size: 10.5pt; }
@@ -91,10 +88,6 @@ def _pct(value: object, digits: int = 1) -> str:
 def _short(value: object, limit: int = 300) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def attack_title(name: str) -> str:
-    return TITLES.get(name, str(name))
 
 
 def png_bytes(array: np.ndarray) -> bytes:

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from advstudio.core.attacks.common import eval_mode
+from advstudio.core.attacks.linf import linf_walk
 from advstudio.core.data import MnistSplit
 from advstudio.core.info import library_versions, now_iso
 from advstudio.core.types import Progress
@@ -115,22 +117,19 @@ def linf_pgd(
 ) -> torch.Tensor:
     """The training-time adversary: L∞ PGD in pixel space (steps=1 with a random start is FGSM-RS).
     Runs in eval mode (no dropout noise in the gradient) and restores the mode; input gradients only."""
-    was_training = model.training
-    model.eval()
-    try:
+    x = x.detach()
+    with eval_mode(model):
         if random_start:
             x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp_(0.0, 1.0)
         else:
             x_adv = x.clone()
-        for _ in range(steps):
-            with torch.enable_grad():
-                xg = x_adv.detach().requires_grad_(True)
-                loss = F.cross_entropy(model(xg), y, reduction="sum")
-                (grad,) = torch.autograd.grad(loss, xg)
-            x_adv = x_adv.detach() + step_size * grad.sign()
-            x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)
-    finally:
-        model.train(was_training)
+
+        def goal(xa: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            logits = model(xa)
+            return logits, F.cross_entropy(logits, y[idx], reduction="none")
+
+        linf_walk(goal, x_adv, (x - eps).clamp(0.0, 1.0), (x + eps).clamp(0.0, 1.0), step_size, steps,
+                  evaluate_last=False)
     return x_adv.detach()
 
 

@@ -21,7 +21,7 @@ from advstudio.core.activations import (
     nice_ceil,
     relu_modules,
 )
-from advstudio.core.attacks import apply_perturbation, fgsm_direction
+from advstudio.core.attacks.fgsm import apply_perturbation, fgsm_direction
 from advstudio.core.model import MnistCNN
 
 

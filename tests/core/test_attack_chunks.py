@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import advstudio.core.attacks.common as common
+import advstudio.core.attacks.base as base
 from advstudio.core.attacks import make_attack
 from advstudio.core.model import MnistCNN
 
@@ -19,9 +19,9 @@ def test_chunked_run_matches_one_batch(monkeypatch, name, settings):
     model = MnistCNN().eval()
     x, y = torch.rand(70, 1, 28, 28), torch.randint(0, 10, (70,))
     attack = make_attack(name, **settings)
-    monkeypatch.setattr(common, "CHUNK_SIZE", 1000)
+    monkeypatch.setattr(base, "CHUNK_SIZE", 1000)
     whole = attack.run(model, x, y)
-    monkeypatch.setattr(common, "CHUNK_SIZE", 16)  # 5 chunks, the last one short
+    monkeypatch.setattr(base, "CHUNK_SIZE", 16)  # 5 chunks, the last one short
     parts = attack.run(model, x, y)
     assert parts.n == whole.n == 70
     assert torch.equal(parts.success, whole.success) and torch.equal(parts.pred, whole.pred)

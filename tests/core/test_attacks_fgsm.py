@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from advstudio.core.attacks import FGSM, fgsm_direction
+from advstudio.core.attacks.fgsm import FGSM, fgsm_direction
 from advstudio.core.evaluation.curves import DEFAULT_EPS, fgsm_curve
 from advstudio.core.model import MnistCNN
 

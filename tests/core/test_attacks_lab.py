@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from advstudio.core.attacks import ATTACKS, FGSM, AttackOutput, make_attack
+from advstudio.core.attacks import ATTACKS, make_attack
+from advstudio.core.attacks.fgsm import FGSM
+from advstudio.core.attacks.common import AttackOutput
 
 # Cheap settings per attack, for the property tests.
 FAST = {
@@ -198,7 +200,7 @@ def test_deepfool_examples_stay_adversarial_when_re_evaluated(model, batch):
 
 
 def test_cancel_stops_an_attack_between_steps(model, batch):
-    from advstudio.core.attacks import AttackCancelled
+    from advstudio.core.errors import AttackCancelled
 
     cancel = threading.Event()
     cancel.set()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from advstudio.core.attacks import FGSM
+from advstudio.core.attacks.fgsm import FGSM
 from advstudio.core.defenses import (
     BitDepthReduction,
     DefendedModel,

@@ -45,7 +45,7 @@ def _perturbed(bundled_model, path, seed: int = 0, scale: float = 0.15):
 
 def _direct(model, image: np.ndarray, eps: float):
     """The model's own clean and adversarial probabilities under the studio's untargeted FGSM."""
-    from advstudio.core.attacks import fgsm_direction
+    from advstudio.core.attacks.fgsm import fgsm_direction
 
     x = torch.from_numpy(image[None, None].astype(np.float32).copy())
     with torch.inference_mode():

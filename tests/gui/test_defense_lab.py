@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from advstudio.gui.features.defenses.jobs import DefenseCancelled, DefenseResult, DefenseSpec
+from advstudio.gui.features.defenses.messages import DefenseCancelled, DefenseResult, DefenseSpec
 
 from qt_helpers import draw_digit, wait_settled
 
@@ -133,7 +133,7 @@ def _probs(model, image):
 
 
 def test_use_as_current_then_back_to_a_file(qtbot, dwindow, bundled_model, tmp_path):
-    from advstudio.core.attacks import apply_perturbation, fgsm_direction
+    from advstudio.core.attacks.fgsm import apply_perturbation, fgsm_direction
     from advstudio.core.defenses import BitDepthReduction, DefendedModel
     from advstudio.core.storage import bundled_model_path
 
@@ -285,7 +285,7 @@ def test_distilled_run_adds_cw_on_both_models_equal_to_core(qtbot, dwindow, mnis
 
 
 def test_cw_verdict_follows_the_numbers():
-    from advstudio.gui.features.defenses.jobs import cw_summary, cw_text
+    from advstudio.gui.features.defenses.messages import cw_summary, cw_text
 
     undefended = cw_summary("undefended", "base", [True] * 4, [True] * 4, [1.0, 1.2, 1.4, 9.0], 100, 5)
     masked = cw_summary("distilled", "d", [True, True, True, True], [True, True, True, False],

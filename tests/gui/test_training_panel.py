@@ -248,7 +248,7 @@ def test_defensive_distillation_trains_teacher_then_student_and_hands_it_to_defe
     assert window.tabs.currentWidget() is d and d.defense_kind() == "distillation"
     spec = d.spec()
     assert spec.distilled == str(out) and spec.temperature is None
-    from advstudio.gui.features.defenses.jobs import DefenseResult
+    from advstudio.gui.features.defenses.messages import DefenseResult
 
     with qtbot.waitSignal(window.defense.defenseFinished, timeout=120000) as done:
         window.defense.run(spec, "fgsm", 1, [0.0, 0.1], 16)

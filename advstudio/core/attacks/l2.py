@@ -11,13 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from advstudio.core.attacks.base import Attack
 from advstudio.core.attacks.common import (
-    in_chunks,
+    margin,
     AttackOutput,
     TrajectoryRecorder,
     build_output,
     check_cancel,
-    check_target,
     eval_mode,
     reached,
 )
@@ -28,7 +28,7 @@ __all__ = ["CW", "DeepFool"]
 _TANH_SQUEEZE = 1.0 - 1e-6
 
 
-class CW:
+class CW(Attack):
     """Carlini & Wagner L2 (2017): minimise ‖δ‖₂² + c·f(x+δ) with Adam over w, where x+δ = (tanh(w)+1)/2 keeps
     pixels in [0, 1]; f is the logit margin, floored at −κ. A binary search per sample shrinks c where an
     adversarial example was found and grows it (×10 until bracketed) where none was. x_adv is the smallest-L2
@@ -42,7 +42,6 @@ class CW:
 
     name = "cw"
     norm = "l2"
-    uses_eps = False
     iterative = True
 
     def __init__(
@@ -85,26 +84,8 @@ class CW:
             "norm": self.norm,
         }
 
-    def _margin(self, logits: torch.Tensor, y: torch.Tensor, tgt: torch.Tensor | None) -> torch.Tensor:
-        """How far the goal is from being met (≤ 0 once met): true logit − best other (untargeted), or best
-        other − target logit (targeted)."""
-        goal = y if tgt is None else tgt
-        goal_logit = logits.gather(1, goal[:, None]).squeeze(1)
-        others = logits.masked_fill(F.one_hot(goal, logits.shape[1]).bool(), float("-inf")).amax(1)
-        return goal_logit - others if tgt is None else others - goal_logit
-
-    @in_chunks
-    def run(
-        self,
-        model: nn.Module,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        target: torch.Tensor | None = None,
-        cancel: threading.Event | None = None,
-    ) -> AttackOutput:
-        x = x.detach()
-        y = y.to(x.device)
-        tgt = check_target(self.targeted, target, y)
+    def forward(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, tgt: torch.Tensor | None,
+                cancel: threading.Event | None) -> AttackOutput:
         recorder = TrajectoryRecorder(self.record_trajectory)
         evals = 0
         with eval_mode(model):
@@ -140,13 +121,13 @@ class CW:
                         xp = (torch.tanh(w0 + mod) + 1) / 2
                         logits = model(xp)
                         l2sq = (xp - xa).flatten(1).pow(2).sum(1)
-                        margin = self._margin(logits, ya, ta)
-                        loss = l2sq + c * margin.clamp_min(-self.kappa)
+                        short = -margin(logits, ya, ta)  # how far the goal is (≤ 0 once met)
+                        loss = l2sq + c * short.clamp_min(-self.kappa)
                         (grad,) = torch.autograd.grad(loss.sum(), mod)
                         evals += idx.numel()
                         mod = mod.detach()
                         with torch.no_grad():
-                            ok = reached(logits, ya, ta) & (margin <= -self.kappa)
+                            ok = reached(logits, ya, ta) & (short <= -self.kappa)
                             found |= ok
                             better = ok & (l2sq < best_l2sq[idx])
                             if better.any():
@@ -182,7 +163,7 @@ class CW:
         )
 
 
-class DeepFool:
+class DeepFool(Attack):
     """DeepFool (Moosavi-Dezfooli et al., 2016), minimal L2: linearize the classifier at the current point, add
     the step r to the nearest linearized decision boundary to the running total, and move to
     clamp(x + (1 + overshoot)·Σr, 0, 1); repeat until the class changes (each sample stops on its own) or
@@ -197,7 +178,6 @@ class DeepFool:
 
     name = "deepfool"
     norm = "l2"
-    uses_eps = False
     iterative = True
 
     def __init__(
@@ -227,18 +207,8 @@ class DeepFool:
             "norm": self.norm,
         }
 
-    @in_chunks
-    def run(
-        self,
-        model: nn.Module,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        target: torch.Tensor | None = None,
-        cancel: threading.Event | None = None,
-    ) -> AttackOutput:
-        x = x.detach()
-        y = y.to(x.device)
-        tgt = check_target(self.targeted, target, y)
+    def forward(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, tgt: torch.Tensor | None,
+                cancel: threading.Event | None) -> AttackOutput:
         recorder = TrajectoryRecorder(self.record_trajectory)
         evals = 0
         with eval_mode(model):

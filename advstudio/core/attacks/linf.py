@@ -8,31 +8,78 @@ step's success; full mode (early_stop=False) runs every step for every sample, f
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from advstudio.core.attacks.common import (
-    in_chunks,
-    AttackOutput,
-    TrajectoryRecorder,
-    build_output,
-    check_cancel,
-    check_target,
-    eval_mode,
-    objective,
-    reached,
-)
+from advstudio.core.attacks.base import Attack
+from advstudio.core.attacks.common import AttackOutput, TrajectoryRecorder, build_output, check_cancel, objective, reached
 
-__all__ = ["BIM", "PGD", "MIFGSM"]
+__all__ = ["BIM", "PGD", "MIFGSM", "linf_walk"]
 
 
-class _LinfIterative:
+Objective = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+Visit = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], "torch.Tensor | None"]
+
+
+def linf_walk(goal: Objective, x_cur: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, alpha: float,
+              steps: int, *, idx: torch.Tensor | None = None, decay: float = 0.0, visit: Visit | None = None,
+              cancel: threading.Event | None = None, first: tuple | None = None, evaluate_last: bool = True) -> int:
+    """The one L∞ loop (BIM, PGD, MI-FGSM, adversarial training, the detector-aware attack).
+
+    At t = 0 … steps: goal(xa, idx) gives (logits, per-sample objective) at the current iterate xa of the
+    samples idx; visit(t, idx, xa, logits, obj) sees them (detached) and may return which of them go on (early
+    stop); then, except after the last evaluation, every remaining sample steps
+    x ← min(max(x + α·sign(g), lo), hi) clamped to [0, 1], where g is the objective's input gradient or, with
+    decay μ > 0, the momentum sum g ← μ·g + ∇/mean|∇| (MI-FGSM). x_cur is updated in place. `first` may hand
+    in step 0's (input, logits, objective) of a pass already made on the whole batch; evaluate_last=False
+    skips the final, gradient-free evaluation (training needs the last iterate only). Returns the number of
+    gradient evaluations (samples × steps)."""
+    idx = torch.arange(x_cur.shape[0], device=x_cur.device) if idx is None else idx
+    momentum = torch.zeros_like(x_cur) if decay else None
+    evals = 0
+    for t in range(steps + 1 if evaluate_last else steps):
+        if idx.numel() == 0:
+            break
+        check_cancel(cancel)
+        last = t == steps
+        if first is not None:  # the caller's pass over the whole batch at x_cur
+            xg, logits_all, obj_all = first
+            first = None
+            xa, logits, obj = x_cur[idx], logits_all[idx], obj_all[idx]
+            grad_wrt, pick = xg, idx
+        else:
+            xa = x_cur[idx].detach().requires_grad_(not last)
+            with torch.set_grad_enabled(not last):
+                logits, obj = goal(xa, idx)
+            grad_wrt, pick = xa, None
+        keep = visit(t, idx, xa.detach(), logits.detach(), obj.detach()) if visit is not None else None
+        if last:
+            break
+        (grad,) = torch.autograd.grad(obj.sum(), grad_wrt)
+        if pick is not None:
+            grad = grad[pick]
+        evals += idx.numel()
+        xa = xa.detach()
+        if keep is not None:
+            idx, xa, grad = idx[keep], xa[keep], grad[keep]
+            if idx.numel() == 0:
+                break
+        if momentum is not None:
+            scale = grad.abs().mean(dim=tuple(range(1, grad.ndim)), keepdim=True).clamp_min(1e-12)
+            momentum[idx] = decay * momentum[idx] + grad / scale
+            direction = momentum[idx].sign()
+        else:
+            direction = grad.sign()
+        x_cur[idx] = torch.minimum(torch.maximum(xa + alpha * direction, lo[idx]), hi[idx]).clamp_(0.0, 1.0)
+    return evals
+
+
+class _LinfIterative(Attack):
     """The shared loop; subclasses fix the defaults and which options apply."""
 
-    name = ""
     norm = "linf"
-    uses_eps = True
     iterative = True
     step_size_factor = 2.5  # default step size = factor · ε / steps
 
@@ -50,8 +97,6 @@ class _LinfIterative:
         decay: float = 0.0,
         seed: int | None = 0,
     ) -> None:
-        if not 0.0 <= eps <= 1.0:
-            raise ValueError(f"ε must lie in [0, 1] pixel space, got {eps}")
         if steps < 1:
             raise ValueError(f"steps must be at least 1, got {steps}")
         if step_size is not None and step_size <= 0:
@@ -62,7 +107,7 @@ class _LinfIterative:
             raise ValueError("restarts without a random start would repeat the same deterministic run")
         if loss not in ("ce", "margin"):
             raise ValueError(f"unknown loss {loss!r}: use 'ce' or 'margin'")
-        self.eps = float(eps)
+        self.eps = self.check_eps(eps)
         self.steps = int(steps)
         self.step_size = None if step_size is None else float(step_size)
         self.targeted = bool(targeted)
@@ -97,20 +142,10 @@ class _LinfIterative:
             "norm": self.norm,
         }
 
-    @in_chunks
-    def run(
-        self,
-        model: nn.Module,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        target: torch.Tensor | None = None,
-        cancel: threading.Event | None = None,
-    ) -> AttackOutput:
-        """Attack a batch x (N×C×H×W in [0, 1]) with true classes y; `target` holds target classes when the
-        attack is targeted (a sample whose target is its own class is left alone and never counts as a success)."""
-        x = x.detach()
-        y = y.to(x.device)
-        tgt = check_target(self.targeted, target, y)
+    def forward(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, tgt: torch.Tensor | None,
+                cancel: threading.Event | None) -> AttackOutput:
+        """Per sample: the first iterate that reaches the goal (any restart), else the final iterate of the
+        restart with the highest objective."""
         eps, alpha = self.eps, self.alpha
         lo, hi = (x - eps).clamp(0.0, 1.0), (x + eps).clamp(0.0, 1.0)
         recorder = TrajectoryRecorder(self.record_trajectory)
@@ -118,88 +153,62 @@ class _LinfIterative:
         if self.random_start:
             gen = torch.Generator(device=x.device)
             gen.manual_seed(0 if self.seed is None else int(self.seed))
+        first = None  # without a random start, step 0 is the clean image: one forward pass serves both
+        if self.random_start:
+            with torch.no_grad():
+                clean_logits = model(x)
+        else:
+            xg = x.clone().requires_grad_(True)
+            with torch.enable_grad():
+                logits_g = model(xg)
+                first = (xg, logits_g, objective(logits_g, y, tgt, self.loss))
+            clean_logits = logits_g.detach()
+        clean_pred = clean_logits.argmax(1)
+        eligible = torch.ones_like(y, dtype=torch.bool) if tgt is None else tgt != y
+        success = reached(clean_logits, y, tgt) & eligible
+        success_step = torch.where(success, 0, -1)
+        best_x = x.clone()
+        best_logits = clean_logits.clone()
+        best_obj = torch.full(y.shape, float("-inf"), device=x.device)
+        cur_probs = torch.softmax(clean_logits, 1)
         evals = 0
-        with eval_mode(model):
-            first = None  # without a random start, step 0 is the clean image: one forward pass serves both
+
+        def goal(xa: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            logits = model(xa)
+            return logits, objective(logits, y[idx], None if tgt is None else tgt[idx], self.loss)
+
+        for r in range(self.restarts):
             if self.random_start:
-                with torch.no_grad():
-                    clean_logits = model(x)
+                noise = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) * (2 * eps) - eps
+                x_cur = (x + noise).clamp(0.0, 1.0)
             else:
-                xg = x.clone().requires_grad_(True)
-                with torch.enable_grad():
-                    logits_g = model(xg)
-                    first = (xg, logits_g, objective(logits_g, y, tgt, self.loss))
-                clean_logits = logits_g.detach()
-            clean_pred = clean_logits.argmax(1)
-            eligible = torch.ones_like(y, dtype=torch.bool) if tgt is None else tgt != y
-            success = reached(clean_logits, y, tgt) & eligible
-            success_step = torch.where(success, 0, -1)
-            best_x = x.clone()
-            best_logits = clean_logits.clone()
-            best_obj = torch.full(y.shape, float("-inf"), device=x.device)
-            cur_probs = torch.softmax(clean_logits, 1)
-            for r in range(self.restarts):
-                if self.random_start:
-                    noise = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) * (2 * eps) - eps
-                    x_cur = (x + noise).clamp(0.0, 1.0)
-                else:
-                    x_cur = x.clone()
-                momentum = torch.zeros_like(x) if self.decay else None
-                active = eligible & ~success if self.early_stop else eligible
-                idx = active.nonzero().squeeze(1)
-                for t in range(self.steps + 1):
-                    if idx.numel() == 0:
-                        break
-                    check_cancel(cancel)
-                    last = t == self.steps
-                    if first is not None:  # restart 0, step 0, no random start: reuse the clean pass
-                        xg, logits_g, obj_g = first
-                        first = None
-                        xa, logits, obj = x[idx], logits_g[idx], obj_g[idx]
-                        grad_wrt, pick = xg, idx
-                    else:
-                        xa = x_cur[idx].detach().requires_grad_(not last)
-                        with torch.set_grad_enabled(not last):
-                            logits = model(xa)
-                            obj = objective(logits, y[idx], None if tgt is None else tgt[idx], self.loss)
-                        grad_wrt, pick = xa, None
-                    hit = reached(logits.detach(), y[idx], None if tgt is None else tgt[idx])
-                    new = hit & ~success[idx]
-                    if new.any():
-                        j = idx[new]
-                        success[j] = True
-                        success_step[j] = r * (self.steps + 1) + t
-                        best_x[j] = xa.detach()[new]
-                        best_logits[j] = logits.detach()[new]
-                    if recorder.enabled:
-                        cur_probs[idx] = torch.softmax(logits.detach(), 1)
-                        recorder.add(x_cur, cur_probs, r, t)
-                    if last:
-                        # Never succeeded: keep the final iterate of the restart with the highest objective.
-                        fail = ~success[idx] & (obj.detach() > best_obj[idx])
-                        j = idx[fail]
-                        best_x[j] = xa.detach()[fail]
-                        best_logits[j] = logits.detach()[fail]
-                        best_obj[j] = obj.detach()[fail]
-                        break
-                    (grad,) = torch.autograd.grad(obj.sum(), grad_wrt)
-                    if pick is not None:
-                        grad = grad[pick]
-                    evals += idx.numel()
-                    xa = xa.detach()
-                    if self.early_stop:
-                        keep = ~hit
-                        idx, xa, grad = idx[keep], xa[keep], grad[keep]
-                        if idx.numel() == 0:
-                            break
-                    if momentum is not None:
-                        scale = grad.abs().mean(dim=tuple(range(1, grad.ndim)), keepdim=True).clamp_min(1e-12)
-                        momentum[idx] = self.decay * momentum[idx] + grad / scale
-                        direction = momentum[idx].sign()
-                    else:
-                        direction = grad.sign()
-                    x_new = torch.minimum(torch.maximum(xa + alpha * direction, lo[idx]), hi[idx])
-                    x_cur[idx] = x_new.clamp_(0.0, 1.0)
+                x_cur = x.clone()
+
+            def visit(t: int, idx: torch.Tensor, xa: torch.Tensor, logits: torch.Tensor, obj: torch.Tensor,
+                      r: int = r, x_cur: torch.Tensor = x_cur) -> torch.Tensor | None:
+                hit = reached(logits, y[idx], None if tgt is None else tgt[idx])
+                new = hit & ~success[idx]
+                if new.any():
+                    j = idx[new]
+                    success[j] = True
+                    success_step[j] = r * (self.steps + 1) + t
+                    best_x[j] = xa[new]
+                    best_logits[j] = logits[new]
+                if recorder.enabled:
+                    cur_probs[idx] = torch.softmax(logits, 1)
+                    recorder.add(x_cur, cur_probs, r, t)
+                if t == self.steps:  # never succeeded: keep the final iterate of the best restart
+                    fail = ~success[idx] & (obj > best_obj[idx])
+                    j = idx[fail]
+                    best_x[j] = xa[fail]
+                    best_logits[j] = logits[fail]
+                    best_obj[j] = obj[fail]
+                return ~hit if self.early_stop else None
+
+            active = eligible & ~success if self.early_stop else eligible
+            evals += linf_walk(goal, x_cur, lo, hi, alpha, self.steps, idx=active.nonzero().squeeze(1),
+                               decay=self.decay, visit=visit, cancel=cancel, first=first)
+            first = None
         return build_output(
             self.name, self.params(), x, best_x, best_logits, y, tgt, clean_pred, success, success_step, evals,
             recorder.result(),

@@ -21,8 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from advstudio.core.activations import relu_modules
-from advstudio.core.attacks.common import eval_mode
-from advstudio.core.attacks import apply_perturbation, fgsm_direction
+from advstudio.core.attacks.common import eval_mode, margin
+from advstudio.core.attacks.linf import linf_walk
+from advstudio.core.attacks.fgsm import apply_perturbation, fgsm_direction
 from advstudio.core.defenses import roc_curve
 from advstudio.core.errors import DetectionCancelled  # noqa: F401 - re-exported
 
@@ -214,25 +215,23 @@ def detector_aware_pgd(detector: ActivationDetector, x: torch.Tensor, y: torch.T
             x_adv = x.clone()
         best = x_adv.clone()
         best_det = torch.full((x.shape[0],), float("inf"), device=x.device)
-        for step in range(steps + 1):
-            with torch.enable_grad():
-                xg = x_adv.detach().requires_grad_(True)
-                logits, det = detector(xg)
-                if adaptive:
-                    others = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf")).amax(1)
-                    margin = others - logits.gather(1, y[:, None]).squeeze(1)
-                    loss = (margin.clamp(max=kappa) - lam * det).sum()
-                else:
-                    loss = F.cross_entropy(logits, y, reduction="sum")
-                grad = torch.autograd.grad(loss, xg)[0] if step < steps else None
+        seen: dict[str, torch.Tensor] = {}
+
+        def goal(xa: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            logits, det = detector(xa)
+            seen["det"] = det.detach()
             if adaptive:
-                better = (logits.detach().argmax(1) != y) & (det.detach() < best_det)
-                best = torch.where(better.view(-1, 1, 1, 1), x_adv, best)
-                best_det = torch.where(better, det.detach(), best_det)
-            if grad is None:
-                break
-            x_adv = x_adv.detach() + alpha * grad.sign()
-            x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0.0, 1.0)
+                return logits, margin(logits, y[idx]).clamp(max=kappa) - lam * det
+            return logits, F.cross_entropy(logits, y[idx], reduction="none")
+
+        def visit(t: int, idx: torch.Tensor, xa: torch.Tensor, logits: torch.Tensor, obj: torch.Tensor) -> None:
+            if adaptive:  # keep the misclassified iterate the detector likes best
+                det = seen["det"]
+                better = (logits.argmax(1) != y[idx]) & (det < best_det[idx])
+                best[idx[better]] = xa[better]
+                best_det[idx[better]] = det[better]
+
+        linf_walk(goal, x_adv, (x - eps).clamp(0.0, 1.0), (x + eps).clamp(0.0, 1.0), alpha, steps, visit=visit)
     if not adaptive:
         return x_adv.detach()
     never = torch.isinf(best_det)

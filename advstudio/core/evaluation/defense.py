@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from advstudio.core.attacks.common import eval_mode
-from advstudio.core.attacks import apply_perturbation, fgsm_direction
+from advstudio.core.attacks.fgsm import apply_perturbation, fgsm_direction
 from advstudio.core.evaluation.curves import EvaluationCancelled, RobustnessCurve
 from advstudio.core.training import linf_pgd
 

@@ -3,15 +3,13 @@ attack's own defaults, laid out in a compact grid. `settings()` gives make_attac
 
 from __future__ import annotations
 
-import inspect
-
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QSpinBox,
                                QWidget)
 
-from advstudio.core.attacks import ATTACKS, attack_settings
+from advstudio.core.attacks.registry import ATTACKS, REQUIRED, attack_settings
 
-from advstudio.gui.features.lab.messages import attack_title
+from advstudio.core.describe import attack_title
 
 # key: (label, tooltip, minimum, maximum, decimals, step)
 FIELDS = {
@@ -48,8 +46,8 @@ class AttackForm(QWidget):
         self.columns = columns
         self.overrides = dict(defaults or {})  # e.g. early_stop False for trajectories
         self.combo = QComboBox()
-        for name, cls in ATTACKS.items():
-            norm = "L∞" if cls.norm == "linf" else "minimal L2"
+        for name, spec in ATTACKS.items():
+            norm = "L∞" if spec.norm == "linf" else "minimal L2"
             self.combo.addItem(f"{attack_title(name)} ({norm})", name)
         self.combo.setToolTip("The attack; its settings appear below with the attack's defaults")
         self.targeted = QCheckBox("targeted, toward class")
@@ -138,7 +136,7 @@ class AttackForm(QWidget):
         keys = [k for k in defaults if k not in HIDDEN and (self.include_eps or k != "eps")]
         for i, key in enumerate(keys):
             default = self.overrides.get(key, defaults[key])
-            if key == "eps" and default is inspect.Parameter.empty:
+            if key == "eps" and default is REQUIRED:
                 default = 0.1
             if key in keep and key in ("eps", "early_stop"):  # carried over when switching attacks
                 default = keep[key]
@@ -175,7 +173,7 @@ class AttackForm(QWidget):
             w.setDecimals(decimals)
             w.setSingleStep(step)
             if key == "step_size":
-                rule = getattr(ATTACKS[self.attack()], "step_size_factor", 2.5)
+                rule = ATTACKS[self.attack()].step_size_factor or 2.5
                 w.setSpecialValueText("auto")
                 tip = f"{tip} ({rule:g}·ε/steps)"
             w.setValue(0.0 if default is None else float(default))

@@ -12,7 +12,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
 
 from advstudio.core.render import diverging_lut, diverging_rgb
 
-from advstudio.gui.features.lab.messages import InputAttackResult, attack_title, steps_text
+from advstudio.gui.features.lab.messages import InputAttackResult
+from advstudio.core.describe import attack_title, steps_text
 from advstudio.gui.theme import ADV_COLOUR, CLEAN_COLOUR, text_colour
 from advstudio.gui.features.any_attack.form import AttackForm
 from advstudio.gui.widgets.attack_views import _blank

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QGridLayout, QGroupBox, QLabel, Q
 
 from advstudio.gui.features.certify.jobs import (CertifyCurveResult, CertifyInputResult, CertifyProgress, DetectResult, SmoothingSettings,
                             linf_as_l2)
-from advstudio.gui.features.lab.messages import DEFENSE_NOTE
+from advstudio.core.describe import DEFENSE_NOTE
 from advstudio.gui.theme import style_plot
 from advstudio.gui.widgets.layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side
 

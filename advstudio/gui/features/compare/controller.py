@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from advstudio.gui.features.compare.jobs import COMPARE_KIND, CompareRequest, CompareResult, CompareSide, register_compare
 from advstudio.gui.features.lab.controller import BUNDLED_KEY
-from advstudio.gui.features.lab.messages import ModelEntry
+from advstudio.gui.models import ModelEntry
 from advstudio.gui.messages import Failure, Reply
 from advstudio.gui.features.compare.view import ComparePanel
 

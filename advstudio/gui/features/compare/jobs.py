@@ -136,7 +136,7 @@ def _direction(ctx: JobContext, model, model_key, x, image: np.ndarray, s: Attac
     """The FGSM sign direction and the clean probabilities for one model and input (cached)."""
     import torch
 
-    from advstudio.core.attacks import fgsm_direction
+    from advstudio.core.attacks.fgsm import fgsm_direction
 
     key = (model_key, hashlib.blake2b(image.tobytes(), digest_size=16).digest(), s.method,
            s.target if s.method == TARGETED else None)
@@ -165,7 +165,7 @@ def attack_side(ctx: JobContext, model, model_key, image: np.ndarray, s: AttackS
     """The studio's FGSM (gui/jobs.analyze_job) on this model: x_adv = clamp(x + ε·direction, 0, 1)."""
     import torch
 
-    from advstudio.core.attacks import apply_perturbation
+    from advstudio.core.attacks.fgsm import apply_perturbation
 
     x = torch.from_numpy(image.reshape(1, 1, 28, 28).copy()).to(_ensure_device(ctx))
     direction, clean = _direction(ctx, model, model_key, x, image, s)

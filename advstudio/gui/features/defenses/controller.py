@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QFileDialog
 
-from advstudio.gui.features.defenses.jobs import (DEFENSE_KIND, USE_KIND, DefenseCancelled, DefenseProgress, DefenseRequest,
-                           DefenseResult, UseDefenseRequest, register_defense)
+from advstudio.gui.features.defenses.messages import DEFENSE_KIND, DefenseCancelled, DefenseProgress, DefenseRequest, DefenseResult, USE_KIND, UseDefenseRequest
+from advstudio.gui.features.defenses.jobs import register_defense
 from advstudio.gui.job_client import JobClient
 from advstudio.gui.messages import Failure, ModelInfo
 from advstudio.gui.mnist_folder import mnist_folder

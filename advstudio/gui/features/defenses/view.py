@@ -14,8 +14,9 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox
                                QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSpinBox, QStackedWidget,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from advstudio.gui.features.defenses.jobs import CREDIT_NOTE, DefenseProgress, DefenseResult, DefenseSpec
-from advstudio.gui.features.lab.messages import ModelEntry
+from advstudio.core.describe import CREDIT_NOTE
+from advstudio.gui.features.defenses.messages import DefenseProgress, DefenseResult, DefenseSpec
+from advstudio.gui.models import ModelEntry
 from advstudio.gui.theme import style_plot
 from advstudio.gui.widgets.layout import RunControls, fixed_plot, scroll_area, side_by_side
 from advstudio.gui.features.lab.view import read_eps_list

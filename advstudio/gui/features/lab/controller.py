@@ -16,8 +16,8 @@ from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QFileDialog
 
 from advstudio.gui.features.lab.jobs import INPUT_KIND, LAB_KIND, register_lab
-from advstudio.gui.features.lab.messages import (InputAttackRequest, InputAttackResult, LabCancelled, LabProgress, LabRequest, LabResult,
-                           LabSpec, ModelEntry)
+from advstudio.gui.features.lab.messages import InputAttackRequest, InputAttackResult, LabCancelled, LabProgress, LabRequest, LabResult, LabSpec
+from advstudio.gui.models import ModelEntry
 from advstudio.gui.job_client import JobClient
 from advstudio.gui.messages import Failure, ModelInfo
 from advstudio.gui.mnist_folder import mnist_folder, mnist_problem

@@ -16,7 +16,8 @@ from PySide6.QtWidgets import QWidget
 from advstudio.core.storage import atomic_write_bytes, atomic_write_text
 
 from advstudio.gui.features.studio.export import png_bytes
-from advstudio.gui.features.lab.messages import DEFENSE_NOTE, LabCurve
+from advstudio.core.describe import DEFENSE_NOTE
+from advstudio.gui.features.lab.messages import LabCurve
 
 CSV_COLUMNS = ("model", "model_path", "attack", "eps_norm", "eps", "accuracy", "success_rate", "clean_accuracy",
                "n", "steps", "restarts", "step_size", "random_start", "early_stop", "targeted", "target", "params")

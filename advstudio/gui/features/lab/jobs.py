@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from advstudio.gui.features.lab.messages import (InputAttackRequest, InputAttackResult, LabCancelled, LabCurve, LabProgress, LabRequest,
-                           LabResult, ModelEntry, short_label)
+from advstudio.gui.features.lab.messages import InputAttackRequest, InputAttackResult, LabCancelled, LabCurve, LabProgress, LabRequest, LabResult
+from advstudio.gui.models import ModelEntry
+from advstudio.core.describe import short_label
 from advstudio.gui.worker import JobContext, Worker
 
 INPUT_KIND = "input_attack"
@@ -51,7 +52,8 @@ def input_attack_job(ctx: JobContext, req: InputAttackRequest) -> InputAttackRes
     """Attack the input away from the class the model reads (or toward req.target), recording every iterate."""
     import torch
 
-    from advstudio.core.attacks import ATTACKS, AttackCancelled, make_attack
+    from advstudio.core.attacks import ATTACKS, make_attack
+    from advstudio.core.errors import AttackCancelled
 
     model = ctx.state.model
     if model is None:

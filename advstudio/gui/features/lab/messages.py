@@ -8,33 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from advstudio.gui.models import ModelEntry  # noqa: F401 - re-exported
-
-ATTACK_TITLES = {"fgsm": "FGSM", "bim": "BIM", "pgd": "PGD", "mifgsm": "MI-FGSM", "cw": "C&W L2",
-                 "deepfool": "DeepFool"}
-DEFENSE_NOTE = ("A defense is only credited with what it holds against an attacker who knows it "
-                "(BPDA for non-differentiable transforms, EOT for randomized ones).")
-
-
-def attack_title(name: str) -> str:
-    return ATTACK_TITLES.get(name, name)
-
-
-def steps_text(attack: str, params: dict) -> str:
-    """"40 steps, 1 restart" (restarts: PGD's random restarts, C&W's binary-search rounds, else 1)."""
-    steps = int(params.get("steps", 1) or 1)
-    restarts = int(params.get("restarts", params.get("binary_search_steps", 1)) or 1)
-    kind = "search rounds" if attack == "cw" else ("restart" if restarts == 1 else "restarts")
-    return f"{steps} step{'s' if steps != 1 else ''}, {restarts} {kind}"
-
-
-def short_label(attack: str, params: dict) -> str:
-    """The attack's name, and its target class when it is targeted."""
-    text = attack_title(attack)
-    if params.get("targeted"):
-        text += f" → {params.get('target')}" if params.get("target") is not None else " (targeted)"
-    return text
-
+from advstudio.core.describe import attack_title, short_label, steps_text
+from advstudio.gui.models import ModelEntry
 
 # ---------------------------------------------------------------------------------------------- one input
 @dataclass(frozen=True)

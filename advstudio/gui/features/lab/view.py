@@ -12,7 +12,9 @@ from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, Q
 
 from advstudio.core.attacks import ATTACKS
 
-from advstudio.gui.features.lab.messages import DEFENSE_NOTE, LabCurve, LabProgress, ModelEntry, attack_title, steps_text
+from advstudio.core.describe import attack_title, DEFENSE_NOTE, steps_text
+from advstudio.gui.features.lab.messages import LabCurve, LabProgress
+from advstudio.gui.models import ModelEntry
 from advstudio.gui.theme import style_plot, text_colour
 from advstudio.gui.widgets.layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side
 

@@ -80,7 +80,7 @@ def _direction(ctx: JobContext, x, image: np.ndarray, method: str, target: int |
     """The FGSM sign direction and clean probabilities, cached per (model, input, method, target)."""
     import torch
 
-    from advstudio.core.attacks import fgsm_direction
+    from advstudio.core.attacks.fgsm import fgsm_direction
 
     key = (ctx.state.model_version, hashlib.blake2b(image.tobytes(), digest_size=16).digest(), method, target)
     cache: OrderedDict = ctx.state.values.setdefault("directions", OrderedDict())
@@ -106,7 +106,7 @@ def _direction(ctx: JobContext, x, image: np.ndarray, method: str, target: int |
 
 def analyze_job(ctx: JobContext, req: AnalyzeRequest) -> Analysis | None:
     """Classify the input and attack it at ε: one forward pass when the direction is cached."""
-    from advstudio.core.attacks import apply_perturbation
+    from advstudio.core.attacks.fgsm import apply_perturbation
 
     model = _require_model(ctx)
     image = np.ascontiguousarray(req.image, dtype=np.float32).reshape(28, 28)
@@ -134,7 +134,7 @@ def activations_job(ctx: JobContext, req: ActivationsRequest) -> ActivationsData
     """ReLU statistics, histograms and feature maps of the input and of its attacked version at ε (two forward
     passes with the monitor's hooks; the FGSM direction comes from the cache the analyze job fills)."""
     from advstudio.core.activations import ActivationMonitor
-    from advstudio.core.attacks import apply_perturbation
+    from advstudio.core.attacks.fgsm import apply_perturbation
 
     model = _require_model(ctx)
     image = np.ascontiguousarray(req.image, dtype=np.float32).reshape(28, 28)
@@ -155,7 +155,7 @@ def flip_job(ctx: JobContext, req: AnalyzeRequest) -> FlipResult | None:
     bisection inside the bracket pins it down with the same single-image path the slider uses."""
     import torch
 
-    from advstudio.core.attacks import apply_perturbation
+    from advstudio.core.attacks.fgsm import apply_perturbation
 
     model = _require_model(ctx)
     image = np.ascontiguousarray(req.image, dtype=np.float32).reshape(28, 28)

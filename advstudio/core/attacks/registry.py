@@ -1,0 +1,99 @@
+"""The attacks the CLI, the window and the report offer, in menu order: names, words and settings, without
+importing torch (views and argument parsers read it). The classes load on first use.
+
+Adding an attack: write its module (a subclass of attacks.base.Attack) and add one AttackSpec here; the lab
+tables, the attack form, `advstudio evaluate --attack` and the report's titles all read this table."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+REQUIRED = object()  # a setting with no default (ε)
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """What a caller needs to know of an attack without building it."""
+
+    name: str
+    title: str  # as figures and tables print it
+    module: str  # where its class lives
+    class_name: str
+    norm: str  # "linf": a budget ε; "l2": minimal-L2 (no budget, reports the norm it needed)
+    iterative: bool
+    summary: str  # one plain line
+    settings: tuple[tuple[str, Any], ...]  # (keyword, default) in the class's order
+    step_size_factor: float | None = None  # L∞ iterative: default step = factor·ε/steps
+
+    @property
+    def uses_eps(self) -> bool:
+        return self.norm == "linf"
+
+    def defaults(self) -> dict[str, Any]:
+        return dict(self.settings)
+
+
+_COMMON = (("targeted", False), ("early_stop", True), ("record_trajectory", False))
+ATTACKS: dict[str, AttackSpec] = {s.name: s for s in (
+    AttackSpec("fgsm", "FGSM", "advstudio.core.attacks.fgsm", "FGSM", "linf", False,
+               "one step of size ε along the sign of the loss gradient",
+               (("eps", REQUIRED), ("targeted", False))),
+    AttackSpec("bim", "BIM", "advstudio.core.attacks.linf", "BIM", "linf", True,
+               "FGSM repeated in small steps, kept inside the ε-box",
+               (("eps", REQUIRED), ("steps", 10), ("step_size", None), ("targeted", False), ("early_stop", True),
+                ("record_trajectory", False), ("loss", "ce")), 2.5),
+    AttackSpec("pgd", "PGD", "advstudio.core.attacks.linf", "PGD", "linf", True,
+               "BIM from random starting points in the ε-box (the standard strong L∞ attack)",
+               (("eps", REQUIRED), ("steps", 40), ("step_size", None), ("restarts", 1), ("random_start", True),
+                ("targeted", False), ("early_stop", True), ("record_trajectory", False), ("loss", "ce"),
+                ("seed", 0)), 2.5),
+    AttackSpec("mifgsm", "MI-FGSM", "advstudio.core.attacks.linf", "MIFGSM", "linf", True,
+               "BIM with momentum: steps follow a running sum of gradients",
+               (("eps", REQUIRED), ("steps", 10), ("step_size", None), ("decay", 1.0), ("targeted", False),
+                ("early_stop", True), ("record_trajectory", False), ("loss", "ce")), 1.0),
+    AttackSpec("cw", "C&W L2", "advstudio.core.attacks.l2", "CW", "l2", True,
+               "searches for the smallest change (L2) that flips the class",
+               (("c", 1.0), ("kappa", 0.0), ("steps", 100), ("lr", 0.1), ("binary_search_steps", 5)) + _COMMON),
+    AttackSpec("deepfool", "DeepFool", "advstudio.core.attacks.l2", "DeepFool", "l2", True,
+               "walks to the nearest decision boundary of the linearised network",
+               (("steps", 50), ("overshoot", 0.02)) + _COMMON),
+)}
+ATTACK_NAMES: tuple[str, ...] = tuple(ATTACKS)
+# Settings a caller may pass to any attack; an attack that has no use for them ignores them.
+UNIVERSAL_SETTINGS = frozenset({"early_stop", "record_trajectory"})
+
+
+def spec(name: str) -> AttackSpec:
+    try:
+        return ATTACKS[name]
+    except KeyError:
+        raise ValueError(f"unknown attack {name!r}; choose from {', '.join(ATTACKS)}") from None
+
+
+def attack_class(name: str) -> type:
+    """The attack's class (imports its module, and so torch)."""
+    s = spec(name)
+    return getattr(importlib.import_module(s.module), s.class_name)
+
+
+def attack_settings(name: str) -> dict[str, Any]:
+    """The settings an attack takes and their defaults (REQUIRED where there is none), for forms."""
+    return spec(name).defaults()
+
+
+def make_attack(name: str, **settings):
+    """An attack from the registry. Settings left None take the attack's defaults; a setting the attack does
+    not take raises ValueError (early_stop and record_trajectory are silently ignored by FGSM)."""
+    accepted = spec(name).defaults()
+    kwargs = {}
+    for key, value in settings.items():
+        if value is None:
+            continue
+        if key not in accepted:
+            if key in UNIVERSAL_SETTINGS:
+                continue
+            raise ValueError(f"{name} does not take the setting {key!r} (it takes {', '.join(accepted)})")
+        kwargs[key] = value
+    return attack_class(name)(**kwargs)
