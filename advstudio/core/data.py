@@ -63,19 +63,37 @@ def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
         from importlib.resources import files
 
         bundled = Path(str(files("advstudio") / "resources" / "mnist"))
-        if bundled.is_dir() and _find(bundled, SPLIT_FILES["test"][0]) is not None:
+        if bundled.is_dir() and find_split_file(bundled, SPLIT_FILES["test"][0]) is not None:
             return bundled
     except Exception:  # noqa: BLE001 - a missing resource simply means "not bundled"
         pass
     return None
 
 
-def _find(folder: Path, stem: str) -> Path | None:
+def find_split_file(folder: Path, stem: str) -> Path | None:
+    """An IDX file of MNIST under folder (plain or gzipped, also in torchvision's MNIST/raw layout)."""
     for base in (folder, folder / "MNIST" / "raw", folder / "raw"):
         for name in (stem, stem + ".gz", stem.replace("-idx", ".idx")):
             p = base / name
             if p.is_file():
                 return p
+    return None
+
+
+def mnist_problem(data_dir: str | None, splits: tuple[str, ...] = (), unset_note: str = "",
+                  missing_note: str = "") -> str | None:
+    """A readable reason MNIST cannot be read, or None when the folder looks usable: checked before a job that
+    needs it is submitted (the job still reports files it cannot parse). `splits` ("train", "test") must have
+    their files there; the notes end the "no folder" and "missing file" sentences."""
+    folder = resolve_data_dir(data_dir)
+    if folder is None:
+        return f"No MNIST folder is set{unset_note}. {HOW_TO_GET}"
+    if not folder.is_dir():
+        return f"The MNIST folder {folder} does not exist. {HOW_TO_GET}"
+    for split in splits:
+        for stem in SPLIT_FILES[split]:
+            if find_split_file(folder, stem) is None:
+                return f"{folder} has no {stem} (or {stem}.gz){missing_note}. {HOW_TO_GET}"
     return None
 
 
@@ -134,10 +152,10 @@ def load_split(folder: str | os.PathLike | None, split: str = "test", download: 
     if resolved is None:
         raise DatasetError(f"No MNIST folder is configured. {HOW_TO_GET}")
     img_stem, lbl_stem = SPLIT_FILES[split]
-    img_path, lbl_path = _find(resolved, img_stem), _find(resolved, lbl_stem)
+    img_path, lbl_path = find_split_file(resolved, img_stem), find_split_file(resolved, lbl_stem)
     if (img_path is None or lbl_path is None) and download:
         _download(resolved)
-        img_path, lbl_path = _find(resolved, img_stem), _find(resolved, lbl_stem)
+        img_path, lbl_path = find_split_file(resolved, img_stem), find_split_file(resolved, lbl_stem)
     for stem, path in ((img_stem, img_path), (lbl_stem, lbl_path)):
         if path is None:
             where = "does not exist" if not resolved.is_dir() else f"has no {stem} or {stem}.gz"

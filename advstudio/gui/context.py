@@ -1,10 +1,11 @@
 """The application context: what every feature shares, so that no feature reaches into the window or into
 another feature. The window makes one AppContext and hands it to each feature's controller.
 
-It holds the worker handle, the settings, the model registry, the studio's current input/model/analysis (set
-by the studio feature, read by everyone, announced by signals), error reporting and the status line, the
-dataset folder and the last folder of a file dialog; and, through a narrow Shell (the window), the places a
-feature may put its widgets: tabs and docks."""
+It holds the worker handle, the settings, the model registry, the studio's current input/model/analysis and
+attack settings (set by the studio feature, read by everyone, announced by signals), the requests other
+features may make of the studio (set ε, draw strokes, find the flip, open a model: signals the studio
+answers), error reporting and the status line, the dataset folder and the last folder of a file dialog; and,
+through a narrow Shell (the window), the places a feature may put its widgets: tabs and docks."""
 
 from __future__ import annotations
 
@@ -29,7 +30,12 @@ class Shell(Protocol):
     def show_tab(self, key: str) -> bool: ...
     def show_status(self, message: str, timeout_ms: int) -> None: ...
     def hide_side_panels(self, on: bool) -> None: ...
+    def side_panels_hidden(self) -> bool: ...
     def ask_data_dir(self) -> None: ...
+    def current_tab(self) -> str | None: ...
+    def has_tab(self, key: str) -> bool: ...
+    def dock_visible(self, key: str) -> bool | None: ...
+    def show_dock(self, key: str) -> bool: ...
 
 
 class AppContext(QObject):
@@ -41,6 +47,11 @@ class AppContext(QObject):
     dataDirChanged = Signal(str)  # the dataset folder changed ("" for none)
     sidePanelsHidden = Signal(bool)
     openModelRequested = Signal(str)  # a feature asks the studio to make this model file current
+    attackSettingsChanged = Signal(object)  # the studio's AttackSettings (method, target, ε)
+    epsRequested = Signal(float)  # a feature asks the studio to set ε
+    strokesRequested = Signal(object)  # a feature asks the studio to clear the canvas and draw these strokes
+    flipRequested = Signal()  # a feature asks the studio to search for the smallest flipping ε
+    tabChanged = Signal(str)  # the key of the tab now in front
 
     def __init__(self, settings: QSettings, worker, shell: Shell, parent_widget: QWidget,
                  report_error: ErrorReporter, data_dir: str | None = None) -> None:
@@ -57,6 +68,7 @@ class AppContext(QObject):
         self.model_info: ModelInfo | None = None
         self.analysis = None  # the studio's Analysis now on screen
         self.flip = None  # the studio's last FlipResult for this input
+        self.attack_settings = None  # the studio's AttackSettings
         self.data_dir: str | None = data_dir or settings.value("data/folder", "", str) or None
 
     # ------------------------------------------------------------------ the studio's state, announced
@@ -79,9 +91,24 @@ class AppContext(QObject):
         self.flip = result
         self.flipFound.emit(result)
 
+    def set_attack_settings(self, settings) -> None:
+        self.attack_settings = settings
+        self.attackSettingsChanged.emit(settings)
+
+    # ------------------------------------------------------------------ what a feature may ask of the studio
     def request_model(self, path: str | Path) -> None:
         """Ask the studio to load this model file and make it current."""
         self.openModelRequested.emit(str(path))
+
+    def request_eps(self, eps: float) -> None:
+        self.epsRequested.emit(float(eps))
+
+    def request_strokes(self, strokes: list) -> None:
+        """Clear the canvas and draw `strokes` (each a list of (x, y) points in canvas pixels)."""
+        self.strokesRequested.emit(list(strokes))
+
+    def request_flip(self) -> None:
+        self.flipRequested.emit()
 
     # ------------------------------------------------------------------ messages where the user looks
     def report_error(self, title: str, message: str) -> None:
@@ -107,6 +134,22 @@ class AppContext(QObject):
     def hide_side_panels(self, on: bool) -> None:
         self.shell.hide_side_panels(on)
 
+    def side_panels_hidden(self) -> bool:
+        return self.shell.side_panels_hidden()
+
+    def current_tab(self) -> str | None:
+        return self.shell.current_tab()
+
+    def has_tab(self, key: str) -> bool:
+        return self.shell.has_tab(key)
+
+    def dock_visible(self, key: str) -> bool | None:
+        """Whether the dock added under `key` is visible (None if there is none)."""
+        return self.shell.dock_visible(key)
+
+    def show_dock(self, key: str) -> bool:
+        return self.shell.show_dock(key)
+
     # ------------------------------------------------------------------ files and folders
     def last_dir(self) -> str:
         return self.settings.value("paths/last_dir", str(Path.home()), str)
@@ -126,6 +169,18 @@ class AppContext(QObject):
     def ask_data_dir(self) -> None:
         """Let the user pick the dataset folder (a dialog owned by the window)."""
         self.shell.ask_data_dir()
+
+    def data_problem(self, splits: tuple[str, ...] = ("test",), **notes: str) -> str | None:
+        """A readable reason the dataset folder cannot give these MNIST splits, or None when it looks usable."""
+        from advstudio.core.data import mnist_problem
+
+        return mnist_problem(self.data_dir, splits, **notes)
+
+    def data_folder(self) -> str:
+        """The dataset folder the jobs read (call after data_problem returned None)."""
+        from advstudio.core.data import resolve_data_dir
+
+        return str(resolve_data_dir(self.data_dir))
 
     def _share_data_dir(self, folder: str) -> None:
         """Also store the folder where the headless CLI looks (core.settings), so `advstudio evaluate` finds it."""

@@ -1,6 +1,6 @@
-"""What the tab controllers (robustness lab, Training, Defenses, Certify & detect) share: they submit their own
-job kinds to the one worker, keep the generation of each kind's newest request, and hear back only about those,
-and only while the window is open."""
+"""The base of every feature controller that talks to the worker: it submits its own job kinds, keeps the handle
+of each kind's newest request and hears back only about those (through the handle's own signals), and only
+while the window is open."""
 
 from __future__ import annotations
 
@@ -8,40 +8,44 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Slot
 
-from advstudio.gui.messages import Failure, Reply
+from advstudio.gui.worker import Failure, JobHandle, Reply
 
 if TYPE_CHECKING:
     from advstudio.gui.context import AppContext
-    from advstudio.gui.worker import Worker
 
 
 class JobClient(QObject):
-    """Subclasses register their kinds and call listen() in attach(), submit with submit(), and implement
-    on_reply / on_progress / on_failure (and data_problem, if their panel has a "Choose MNIST folder…" button)."""
+    """Subclasses submit with submit(), and implement on_reply / on_progress / on_failure (and data_problem, if
+    their panel has a "Choose MNIST folder…" button)."""
 
-    def __init__(self, ctx: "AppContext", kinds: tuple[str, ...]) -> None:
+    def __init__(self, ctx: "AppContext", kinds: tuple[str, ...] = ()) -> None:
         super().__init__(ctx)
         self.ctx = ctx
-        self.worker: "Worker | None" = None
-        self._gen: dict[str, int] = {kind: -1 for kind in kinds}
+        self.kinds = tuple(kinds)
+        self.handles: dict[str, JobHandle] = {}
 
-    def listen(self, worker: "Worker") -> None:
-        self.worker = worker
-        worker.replied.connect(self._route_reply)
-        worker.failed.connect(self._route_failure)
-        worker.progress.connect(self._route_progress)
+    @property
+    def worker(self):
+        return self.ctx.worker
 
-    def submit(self, kind: str, request: Any) -> int:
-        """Send `request` to the worker; only its answer (not an older one of this kind) is passed on."""
-        self._gen[kind] = self.worker.submit(kind, request)
-        return self._gen[kind]
+    def submit(self, kind: str, request: Any, keep_stale: bool = False) -> int:
+        """Send `request` to the worker; only its answers (not an older request's) are passed on, unless
+        keep_stale, which also passes on the answers of older requests of the kind that arrive later."""
+        handle = self.ctx.worker.submit(kind, request, keep_stale=keep_stale)
+        handle.progressed.connect(self._route_progress)
+        handle.finished.connect(self._route_reply)
+        handle.failed.connect(self._route_failure)
+        self.handles[kind] = handle
+        return handle.generation
 
     def forget(self, kind: str) -> None:
-        """Drop the answer still on its way for `kind`."""
-        self._gen[kind] = -1
+        """Drop the answers still on their way for `kind`."""
+        handle = self.handles.pop(kind, None)
+        if handle is not None:
+            handle.forget()
 
-    def current(self, kind: str, generation: int) -> bool:
-        return not self.ctx.closed and kind in self._gen and self._gen[kind] == generation
+    def waiting(self, kind: str) -> bool:
+        return kind in self.handles and not self.handles[kind].forgotten
 
     # ------------------------------------------------------------------ what subclasses handle
     def on_reply(self, kind: str, value: Any) -> None:
@@ -53,29 +57,24 @@ class JobClient(QObject):
     def on_failure(self, failure: Failure) -> None:
         pass
 
-    def on_other_failure(self, failure: Failure) -> None:
-        """A failure of a kind or generation this client is not waiting for (the window still open)."""
-
     def data_problem(self) -> str | None:
         return None
 
     # ------------------------------------------------------------------ routing
     @Slot(object)
     def _route_reply(self, reply: Reply) -> None:
-        if self.current(reply.kind, reply.generation):
+        if not self.ctx.closed:
             self.on_reply(reply.kind, reply.value)
 
     @Slot(object)
     def _route_progress(self, reply: Reply) -> None:
-        if self.current(reply.kind, reply.generation):
+        if not self.ctx.closed:
             self.on_progress(reply.kind, reply.value)
 
     @Slot(object)
     def _route_failure(self, failure: Failure) -> None:
-        if self.current(failure.kind, failure.generation):
+        if not self.ctx.closed:
             self.on_failure(failure)
-        elif not self.ctx.closed:
-            self.on_other_failure(failure)
 
     @Slot()
     def _choose_folder(self) -> None:

@@ -7,34 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from advstudio.core.types import ActivationComparison, AttackResult, Prediction
-from advstudio.gui.models import ModelInfo  # noqa: F401 - re-exported
 
 UNTARGETED = "fgsm"
 TARGETED = "fgsm-targeted"
-
-
-@dataclass(frozen=True)
-class Request:
-    """One unit of work for the worker; a newer request of the same kind supersedes an older one."""
-
-    kind: str
-    generation: int
-    payload: object = None
-
-
-@dataclass(frozen=True)
-class Reply:
-    kind: str
-    generation: int
-    value: object
-
-
-@dataclass(frozen=True)
-class Failure:
-    kind: str
-    generation: int
-    message: str
-    error: str = "internal"  # what went wrong: advstudio.core.errors.KINDS (dataset, model_file, input, ...)
 
 
 @dataclass(frozen=True)

@@ -172,7 +172,7 @@ def _checks_with_settings(report, frozen, t_entry, age_at_entry, settings_dir, l
     if data_dir is not None:
         counts = {}
         for split, (img_stem, lbl_stem) in data_mod.SPLIT_FILES.items():
-            img, lbl = data_mod._find(data_dir, img_stem), data_mod._find(data_dir, lbl_stem)
+            img, lbl = data_mod.find_split_file(data_dir, img_stem), data_mod.find_split_file(data_dir, lbl_stem)
             counts[split] = None if img is None or lbl is None else _idx_count(img)
         report.check(counts.get("test") == 10000 and counts.get("train") == 60000,
                      f"MNIST in {data_dir}: {counts.get('test')} test and {counts.get('train')} training images")

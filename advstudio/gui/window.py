@@ -22,7 +22,9 @@ from advstudio.gui.features.lesson.controller import LessonDock
 from advstudio.gui.presentation import PresentationMode
 from advstudio.gui.features.report.controller import SessionLog
 from advstudio.gui.features.training.controller import TrainingStudio
-from advstudio.gui.messages import Analysis, AnalyzeRequest, Failure, FlipResult, GalleryData, ModelInfo, Reply
+from advstudio.gui.messages import Analysis, AnalyzeRequest, FlipResult, GalleryData
+from advstudio.gui.worker import Failure, Reply
+from advstudio.gui.models import ModelInfo
 from advstudio.gui.features.studio.attack_panel import AttackPanel
 from advstudio.gui.features.studio.gallery_panel import GalleryPanel
 from advstudio.gui.features.studio.input_panel import InputPanel
@@ -233,7 +235,7 @@ class MainWindow(DialogsMixin, QMainWindow):
 
     # ------------------------------------------------------------------ requests to the worker
     def _submit(self, kind: str, payload: object = None) -> int:
-        gen = self.worker.submit(kind, payload)
+        gen = self.worker.submit(kind, payload).generation
         self._latest[kind] = gen
         return gen
 

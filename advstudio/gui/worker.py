@@ -1,33 +1,181 @@
 """The one long-lived thread that owns the model and makes every torch call.
 
 Requests go into a mailbox that keeps only the newest request of each kind, so dragging the ε slider or
-drawing never builds a queue: the worker wakes, takes the newest of each kind and answers it. Replies carry
-the request's generation so the GUI can drop stale ones. Handlers are registered by kind, so later features
-(activations, robustness lab, training) add a kind instead of a new thread."""
+drawing never builds a queue: the worker wakes, takes the newest of each kind (highest priority first) and
+answers it. `submit` returns a JobHandle whose own signals (progressed, finished, failed) carry only that
+request's answers, and only while it is the newest of its kind: stale answers are dropped. Failures carry a
+typed error (advstudio.core.errors.KINDS). Handlers are registered by kind, so a feature adds a kind instead
+of a thread. WorkerState holds the one device set-up and the one cache of model files."""
 
 from __future__ import annotations
 
 import threading
 import traceback
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from advstudio.core.errors import AdvStudioError, error_kind
-from advstudio.gui.messages import Failure, Reply, Request
+from advstudio.core.errors import AdvStudioError, ModelFileError, error_kind
 
 Handler = Callable[["JobContext", Any], Any]
+MODEL_CACHE = 6  # model files kept loaded on the worker (the studio's, the lab's, both sides of Compare, ...)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One unit of work for the worker; a newer request of the same kind supersedes an older one."""
+
+    kind: str
+    generation: int
+    payload: object = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    kind: str
+    generation: int
+    value: object
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: str
+    generation: int
+    message: str
+    error: str = "internal"  # what went wrong: advstudio.core.errors.KINDS (dataset, model_file, input, ...)
 
 
 @dataclass
 class WorkerState:
-    """What the worker thread owns: the model, its device, and caches keyed by the model's version."""
+    """What the worker thread owns: the studio's model, the device, the model files loaded so far, and caches
+    keyed by the model's version (values)."""
 
     model: Any = None
     device: Any = None
     model_version: int = 0
     values: dict = field(default_factory=dict)
+    models: OrderedDict = field(default_factory=OrderedDict)
+
+    def ensure_device(self):
+        """The one device set-up: torch's intra-op threads limited (the GUI keeps a core), then the preferred
+        device (settings' device_preference), else CUDA, else Apple MPS, else CPU."""
+        if self.device is None:
+            from advstudio.core.model import limit_threads, pick_device
+
+            limit_threads(reserve=1)
+            self.device = pick_device(self.values.get("device_preference"))
+        return self.device
+
+    def model_file(self, path: str | Path) -> tuple[Any, dict]:
+        """(model, metadata) of a safetensors file on this device, loaded once per (path, mtime, size); a file
+        that failed to load fails again with the same message until it changes on disk."""
+        from advstudio.core.storage import load_model
+
+        p = Path(path)
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            raise ModelFileError(f"{p.name}: no such file ({p})") from None
+        except OSError as exc:
+            raise ModelFileError(f"{p.name}: cannot be read ({exc.strerror or exc})") from None
+        resolved = str(p.resolve())
+        key = (resolved, st.st_mtime_ns, st.st_size)
+        if key not in self.models:
+            for old in [k for k in self.models if k[0] == resolved]:
+                del self.models[old]  # the file changed on disk: forget its old version
+            try:
+                self.models[key] = load_model(p, self.ensure_device())
+            except ModelFileError as exc:
+                self.models[key] = ModelFileError(str(exc))
+            while len(self.models) > MODEL_CACHE:
+                self.models.popitem(last=False)
+        self.models.move_to_end(key)
+        value = self.models[key]
+        if isinstance(value, ModelFileError):
+            raise ModelFileError(str(value))
+        return value
+
+    def session_model(self, key: str, name: str):
+        """A model trained in this session (not a file), by its registry key."""
+        model = self.values.get("session_models", {}).get(key)
+        if model is None:
+            raise ModelFileError(f"The session model {name!r} is no longer available.")
+        return model
+
+    def add_session_model(self, key: str, model) -> None:
+        self.values.setdefault("session_models", {})[key] = model
+
+    def require_model(self):
+        if self.model is None:
+            raise RuntimeError("No model is loaded yet; open a model file (File ▸ Open model…).")
+        return self.model
+
+
+class JobHandle(QObject):
+    """One submitted request, on the GUI thread, with its own signals: `progressed` (a Reply with a progress
+    value), `finished` (a Reply with the handler's value), `failed` (a Failure). By default they fire only
+    while this is the newest request of its kind (keep_stale=True: also after a newer one was submitted, for
+    views that show intermediate answers while the user drags), and never after forget()."""
+
+    progressed = Signal(object)
+    finished = Signal(object)
+    failed = Signal(object)
+
+    def __init__(self, kind: str, generation: int, keep_stale: bool = False) -> None:
+        super().__init__()
+        self.kind, self.generation, self.keep_stale = kind, generation, keep_stale
+        self.forgotten = False
+
+    def forget(self) -> None:
+        """Deliver nothing more for this request (its answer may still be computed)."""
+        self.forgotten = True
+
+
+class HandleRouter(QObject):
+    """Lives on the GUI thread: hands each answer from the worker thread to its request's handle, and drops
+    answers that are stale (a newer request of the kind exists) unless the handle keeps them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handles: dict[int, JobHandle] = {}
+        self.newest: dict[str, int] = {}
+
+    def track(self, handle: JobHandle, replaced: int | None) -> None:
+        self.newest[handle.kind] = handle.generation
+        self.handles[handle.generation] = handle
+        if replaced is not None:
+            self.handles.pop(replaced, None)  # it never ran: a newer request took its place in the mailbox
+
+    def live(self, kind: str, generation: int, final: bool) -> JobHandle | None:
+        h = self.handles.get(generation)
+        if final:
+            self.handles.pop(generation, None)
+            for g in [g for g, old in self.handles.items() if old.kind == kind and g < generation]:
+                del self.handles[g]  # older requests of the kind: their answers would come too late anyway
+        if h is None or h.forgotten or (not h.keep_stale and self.newest.get(kind) != generation):
+            return None
+        return h
+
+    @Slot(object)
+    def on_progress(self, reply: Reply) -> None:
+        h = self.live(reply.kind, reply.generation, final=False)
+        if h is not None:
+            h.progressed.emit(reply)
+
+    @Slot(object)
+    def on_reply(self, reply: Reply) -> None:
+        h = self.live(reply.kind, reply.generation, final=True)
+        if h is not None:
+            h.finished.emit(reply)
+
+    @Slot(object)
+    def on_failure(self, failure: Failure) -> None:
+        h = self.live(failure.kind, failure.generation, final=True)
+        if h is not None:
+            h.failed.emit(failure)
 
 
 class JobContext:
@@ -56,7 +204,10 @@ class JobContext:
 
 
 class Worker(QObject):
-    """Lives in its own QThread; `submit` is called from the GUI thread, handlers run in the worker's."""
+    """Lives in its own QThread; `submit` is called from the GUI thread, handlers run in the worker's.
+
+    replied / failed / progress carry every answer (the session log listens to them); a feature listens to
+    the handle its submit returned."""
 
     replied = Signal(object)  # Reply
     failed = Signal(object)  # Failure
@@ -65,6 +216,10 @@ class Worker(QObject):
 
     def __init__(self) -> None:
         super().__init__()
+        self.router = HandleRouter()  # not a child: it stays on the GUI thread when the worker moves
+        self.replied.connect(self.router.on_reply)
+        self.failed.connect(self.router.on_failure)
+        self.progress.connect(self.router.on_progress)
         self.state = WorkerState()
         self.cancel_event = threading.Event()
         self.interactive_kinds: set[str] = set()
@@ -81,19 +236,25 @@ class Worker(QObject):
         if interactive:
             self.interactive_kinds.add(kind)
 
-    def submit(self, kind: str, payload: Any = None) -> int:
-        """Queue `payload` as the newest request of `kind` (replacing any waiting one); returns its generation."""
+    def has_kind(self, kind: str) -> bool:
+        return kind in self._handlers
+
+    def submit(self, kind: str, payload: Any = None, keep_stale: bool = False) -> JobHandle:
+        """Queue `payload` as the newest request of `kind` (replacing any waiting one); from the GUI thread."""
         if kind not in self._handlers:
             raise KeyError(f"no handler for {kind!r}")
         with self._lock:
             self._generation += 1
             gen = self._generation
+            waiting = self._pending.get(kind)
             self._pending[kind] = Request(kind, gen, payload)
             post = not self._wake_posted
             self._wake_posted = True
+        handle = JobHandle(kind, gen, keep_stale)
+        self.router.track(handle, waiting.generation if waiting is not None else None)
         if post:
             self._wake.emit()  # queued into the worker thread's event loop
-        return gen
+        return handle
 
     def pending_generation(self, kind: str) -> int:
         with self._lock:

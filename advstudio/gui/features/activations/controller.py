@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Slot
 
-from advstudio.gui.messages import ActivationsData, ActivationsRequest, Failure, ModelInfo, Reply
+from advstudio.gui.messages import ActivationsData, ActivationsRequest
+from advstudio.gui.worker import Failure, Reply
+from advstudio.gui.models import ModelInfo
 from advstudio.gui.features.activations.view import ActivationsPanel
 
 if TYPE_CHECKING:
@@ -103,7 +105,7 @@ class ActivationsDock(QObject):
         same = (self.data is not None and self._data_model is w.model_info
                 and np.array_equal(self.data.image, w.current_input))
         ranges = self.data.comparison.clean.ranges if same else None  # fixed bins while ε moves
-        gen = w.worker.submit(KIND, ActivationsRequest(w.current_input, w.attack_panel.controls.settings(), ranges))
+        gen = w.worker.submit(KIND, ActivationsRequest(w.current_input, w.attack_panel.controls.settings(), ranges)).generation
         if self._floor_image is None or not np.array_equal(self._floor_image, w.current_input):
             self._floor, self._floor_image = gen, w.current_input  # older answers are about another input
 

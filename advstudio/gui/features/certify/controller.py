@@ -15,8 +15,7 @@ from PySide6.QtCore import Signal, Slot
 from advstudio.gui.features.certify.jobs import (CERTIFY_CURVE_KIND, CERTIFY_INPUT_KIND, DETECT_KIND, CertifyCancelled, CertifyCurveRequest,
                            CertifyInputRequest, DetectRequest, register_certify)
 from advstudio.gui.job_client import JobClient
-from advstudio.gui.messages import Failure
-from advstudio.gui.mnist_folder import mnist_folder, mnist_problem
+from advstudio.gui.worker import Failure
 from advstudio.gui.features.certify.view import CertifyPanel
 
 if TYPE_CHECKING:
@@ -50,7 +49,6 @@ class CertifyStudio(JobClient):
 
     def attach(self, worker: "Worker") -> None:
         register_certify(worker)
-        self.listen(worker)
 
     def _model_name(self) -> str:
         info = self.window.model_info
@@ -88,7 +86,7 @@ class CertifyStudio(JobClient):
     # ------------------------------------------------------------------ data
     def data_problem(self) -> str | None:
         """A readable reason there is no MNIST folder to read, or None (the worker reports unreadable files)."""
-        return mnist_problem(self.window.data_dir)
+        return self.ctx.data_problem(())
 
     def _data_dir(self) -> str | None:
         problem = self.data_problem()
@@ -96,7 +94,7 @@ class CertifyStudio(JobClient):
             self._data_error(problem)
             return None
         self.panel.show_data_error(None)
-        return mnist_folder(self.window.data_dir)
+        return self.ctx.data_folder()
 
     def _data_error(self, message: str) -> None:
         self.panel.show_data_error(message)

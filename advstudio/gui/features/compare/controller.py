@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QFileDialog
 from advstudio.gui.features.compare.jobs import COMPARE_KIND, CompareRequest, CompareResult, CompareSide, register_compare
 from advstudio.gui.features.lab.controller import BUNDLED_KEY
 from advstudio.gui.models import ModelEntry
-from advstudio.gui.messages import Failure, Reply
+from advstudio.gui.worker import Failure, Reply
 from advstudio.gui.features.compare.view import ComparePanel
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ class CompareStudio(QObject):
             return None
         req = CompareRequest(np.ascontiguousarray(w.current_input, dtype=np.float32).copy(), settings,
                              tuple(self.side(k) for k in range(len(self.panel.sides))))
-        self._gen = self.worker.submit(COMPARE_KIND, req)
+        self._gen = self.worker.submit(COMPARE_KIND, req).generation
         self.submitted += 1
         return self._gen
 

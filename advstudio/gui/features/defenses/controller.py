@@ -13,8 +13,8 @@ from PySide6.QtWidgets import QFileDialog
 from advstudio.gui.features.defenses.messages import DEFENSE_KIND, DefenseCancelled, DefenseProgress, DefenseRequest, DefenseResult, USE_KIND, UseDefenseRequest
 from advstudio.gui.features.defenses.jobs import register_defense
 from advstudio.gui.job_client import JobClient
-from advstudio.gui.messages import Failure, ModelInfo
-from advstudio.gui.mnist_folder import mnist_folder
+from advstudio.gui.worker import Failure
+from advstudio.gui.models import ModelInfo
 from advstudio.gui.features.defenses.view import DefenseLabPanel
 
 if TYPE_CHECKING:
@@ -50,7 +50,6 @@ class DefenseStudio(JobClient):
     def attach(self, worker: "Worker") -> None:
         """Register the job kinds and listen to the worker (called once the window made it)."""
         register_defense(worker)
-        self.listen(worker)
 
     # ------------------------------------------------------------------ models
     @Slot()
@@ -143,7 +142,7 @@ class DefenseStudio(JobClient):
             return None
         self.panel.show_data_error(None)
         req = DefenseRequest(spec, attack, int(steps), tuple(float(e) for e in eps), int(n),
-                             mnist_folder(self.window.data_dir), self._base_name(), threading.Event())
+                             self.ctx.data_folder(), self._base_name(), threading.Event())
         self._request = req
         self.panel.set_running(True)
         gen = self.submit(DEFENSE_KIND, req)

@@ -19,8 +19,8 @@ from advstudio.gui.features.lab.jobs import INPUT_KIND, LAB_KIND, register_lab
 from advstudio.gui.features.lab.messages import InputAttackRequest, InputAttackResult, LabCancelled, LabProgress, LabRequest, LabResult, LabSpec
 from advstudio.gui.models import ModelEntry
 from advstudio.gui.job_client import JobClient
-from advstudio.gui.messages import Failure, ModelInfo
-from advstudio.gui.mnist_folder import mnist_folder, mnist_problem
+from advstudio.gui.worker import Failure
+from advstudio.gui.models import ModelInfo
 from advstudio.gui.features.any_attack.view import AttackLabPanel
 from advstudio.gui.features.lab.view import RobustnessLabPanel
 
@@ -69,7 +69,6 @@ class StudioLab(JobClient):
     def attach(self, worker: "Worker") -> None:
         """Register the lab's job kinds and listen to the worker (called once the window made it)."""
         register_lab(worker)
-        self.listen(worker)
 
     # ------------------------------------------------------------------ model registry
     def add_model(self, entry: ModelEntry, checked: bool = True) -> None:
@@ -145,7 +144,7 @@ class StudioLab(JobClient):
     # ------------------------------------------------------------------ robustness lab
     def data_problem(self) -> str | None:
         """A readable reason the MNIST test set cannot be read, or None when the folder looks usable."""
-        return mnist_problem(self.window.data_dir, ("test",))
+        return self.ctx.data_problem(("test",))
 
     @Slot()
     def run_lab_from_panel(self) -> int | None:
@@ -172,7 +171,7 @@ class StudioLab(JobClient):
             self._data_error(problem)
             return None
         self.panel.show_data_error(None)
-        req = LabRequest(tuple(specs), tuple(float(e) for e in eps), int(n), mnist_folder(self.window.data_dir),
+        req = LabRequest(tuple(specs), tuple(float(e) for e in eps), int(n), self.ctx.data_folder(),
                          threading.Event(), target)
         self._lab_request = req
         self.panel.set_running(True)

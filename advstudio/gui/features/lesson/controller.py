@@ -18,7 +18,9 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, Q
 
 from advstudio.core.lesson import Lesson, LessonError, LessonStep, fill, load_lesson, model_facts
 
-from advstudio.gui.messages import Analysis, ModelInfo, Reply
+from advstudio.gui.messages import Analysis
+from advstudio.gui.models import ModelInfo
+from advstudio.gui.worker import Reply
 
 if TYPE_CHECKING:
     from advstudio.gui.window import MainWindow

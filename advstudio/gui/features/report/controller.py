@@ -17,7 +17,9 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QFileDialog
 
 from advstudio.gui.features.lab.messages import LabResult
-from advstudio.gui.messages import ActivationsData, Analysis, FlipResult, ModelInfo, Reply
+from advstudio.gui.messages import ActivationsData, Analysis, FlipResult
+from advstudio.gui.models import ModelInfo
+from advstudio.gui.worker import Reply
 
 if TYPE_CHECKING:
     from advstudio.gui.window import MainWindow

@@ -12,7 +12,8 @@ import numpy as np
 
 from advstudio.core.types import AttackResult, Prediction
 
-from advstudio.gui.messages import TARGETED, AnalyzeRequest, Analysis, FlipResult, GalleryData, ModelInfo
+from advstudio.gui.messages import Analysis, AnalyzeRequest, FlipResult, GalleryData, TARGETED
+from advstudio.gui.models import ModelInfo
 from advstudio.gui.messages import ActivationsData, ActivationsRequest
 from advstudio.gui.worker import JobContext, Worker
 

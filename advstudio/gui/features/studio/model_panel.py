@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from advstudio.gui.messages import ModelInfo
+from advstudio.gui.models import ModelInfo
 from advstudio.gui.theme import ADV_COLOUR, style_plot
 
 

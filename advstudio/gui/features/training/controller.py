@@ -11,8 +11,7 @@ from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QFileDialog
 
 from advstudio.gui.job_client import JobClient
-from advstudio.gui.messages import Failure
-from advstudio.gui.mnist_folder import mnist_folder, mnist_problem
+from advstudio.gui.worker import Failure
 from advstudio.gui.features.training.view import TrainingPanel
 from advstudio.gui.features.training.jobs import TRAIN_KIND, register_training
 from advstudio.gui.features.training.messages import (DISTILLATION, NO_CHECKPOINT_NOTE, TrainCancelled, TrainProblem, TrainProgress,
@@ -50,7 +49,6 @@ class TrainingStudio(JobClient):
 
     def attach(self, worker: "Worker") -> None:
         register_training(worker)
-        self.listen(worker)
 
     @property
     def running(self) -> bool:
@@ -118,7 +116,7 @@ class TrainingStudio(JobClient):
     # ------------------------------------------------------------------ dataset
     def data_problem(self) -> str | None:
         """A readable reason MNIST (train and test) cannot be read, or None when the folder looks usable."""
-        return mnist_problem(self.window.data_dir, ("train", "test"), unset_note=", and training needs it",
+        return self.ctx.data_problem(("train", "test"), unset_note=", and training needs it",
                              missing_note="; training needs both splits")
 
     # ------------------------------------------------------------------ running
@@ -148,7 +146,7 @@ class TrainingStudio(JobClient):
         self.panel.show_data_error(None)
         temperature = self.panel.temperature_value()
         resume = self.panel.resume.isChecked() and self.panel.resume.isEnabled() and temperature is None
-        req = TrainRequest(config, mnist_folder(self.window.data_dir), out, str(checkpoint_path(out)),
+        req = TrainRequest(config, self.ctx.data_folder(), out, str(checkpoint_path(out)),
                            resume, temperature)
         self._request = req
         self.result = None
