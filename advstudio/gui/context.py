@@ -36,6 +36,7 @@ class Shell(Protocol):
     def has_tab(self, key: str) -> bool: ...
     def dock_visible(self, key: str) -> bool | None: ...
     def show_dock(self, key: str) -> bool: ...
+    def unfocus_docks(self) -> None: ...
 
 
 class AppContext(QObject):
@@ -148,7 +149,11 @@ class AppContext(QObject):
         return self.shell.dock_visible(key)
 
     def show_dock(self, key: str) -> bool:
+        """Bring the dock added under `key` up (in presentation mode it makes room for it)."""
         return self.shell.show_dock(key)
+
+    def unfocus_docks(self) -> None:
+        self.shell.unfocus_docks()
 
     # ------------------------------------------------------------------ files and folders
     def last_dir(self) -> str:

@@ -148,12 +148,42 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.tabs.setCurrentWidget(widget)
         return True
 
+    def current_tab(self) -> str | None:
+        current = self.tabs.currentWidget()
+        return next((k for k, w in self.tab_widgets.items() if w is current), None)
+
+    def has_tab(self, key: str) -> bool:
+        return key in self.tab_widgets
+
+    def dock_visible(self, key: str) -> bool | None:
+        dock = self.docks.get(key)
+        return None if dock is None else dock.isVisible()
+
+    def show_dock(self, key: str) -> bool:
+        """Bring the dock added under `key` up (in presentation mode it makes room for it)."""
+        dock = self.docks.get(key)
+        if dock is None:
+            return False
+        if getattr(self, "presentation", None) is not None:
+            self.presentation.focus_dock(key)
+        else:
+            dock.show()
+            dock.raise_()
+        return True
+
+    def unfocus_docks(self) -> None:
+        """Presentation mode: the dock show_dock brought up makes room again."""
+        if getattr(self, "presentation", None) is not None:
+            self.presentation.unfocus()
+
     WIDE_TABS = ("attack_lab", "robustness", "training", "defenses", "certify")
     MIN_WIDE_TAB_WIDTH = 820  # below this the labs' plots get squeezed beside their controls
 
     @Slot(int)
     def _on_tab_changed(self, _index: int) -> None:
-        """On a small screen, say once per visit how to give a lab the whole window."""
+        """Tell the features which tab is in front; on a small screen, say once per visit how to give a lab
+        the whole window."""
+        self.ctx.tabChanged.emit(self.current_tab() or "")
         wide = {self.tab_widgets.get(k) for k in self.WIDE_TABS}
         if (self.tabs.currentWidget() in wide and not self.side_panels_hidden()
                 and self.tabs.width() < self.MIN_WIDE_TAB_WIDTH):
