@@ -131,9 +131,14 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.session_log = SessionLog(self)  # records the session for File ▸ Export report (gui/session_log.py)
         self.lesson = LessonDock(self)  # the guided lesson dock (gui/lesson_dock.py, text in resources/lessons)
         self.presentation = PresentationMode(self)  # F11: full screen, large fonts, thick lines (gui/presentation.py)
+        self._wire_features()
         bar = self.tabs.tabBar()
         bar.moveTab(self.tabs.indexOf(self.tab_widgets["compare"]), 1)  # beside the Attack tab it mirrors
         self.tabs.currentChanged.connect(self._on_tab_changed)
+
+    def _wire_features(self) -> None:
+        """Where one feature acts on another: a public signal of one, connected here to a public slot of the
+        other (features never reach into each other)."""
 
     def add_tab(self, key: str, title: str, widget: QWidget) -> None:
         widget.setObjectName(widget.objectName() or f"tab_{key}")
