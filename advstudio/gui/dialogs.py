@@ -1,11 +1,8 @@
-"""The window's file dialogs, saving, and the About and shortcut boxes (a mixin of MainWindow).
-
-Each `ask_*` method only asks for a path and hands it to a method that tests call directly."""
+"""The window's own dialogs (a mixin of MainWindow): the dataset folder, About, and the keyboard shortcuts."""
 
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
@@ -13,8 +10,6 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from advstudio.gui.about import ABOUT_HTML
 
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
-MODEL_FILTER = "Models (*.safetensors);;All files (*)"
 
 
 def _keys(sequences: list[QKeySequence]) -> str:
@@ -27,49 +22,10 @@ def _words(text: str) -> str:
 
 
 class DialogsMixin:
-    def ask_open_image(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open an image of a digit", self._last_dir(), IMAGE_FILTER)
-        if path:
-            self._remember_dir(path)
-            self.open_image(path)
-
-    def ask_open_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a model", self._last_dir(), MODEL_FILTER)
-        if path:
-            self._remember_dir(path)
-            self.open_model(path)
-
     def ask_data_dir(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder with the MNIST files", self.data_dir or "")
+        folder = QFileDialog.getExistingDirectory(self, "Folder with the MNIST files", self.ctx.data_dir or "")
         if folder:
-            self.set_data_dir(folder)
-
-    def ask_save_result(self) -> None:
-        if self.analysis is None:
-            self._error("Nothing to save yet", "Draw a digit or open an image first, then attack it.")
-            return
-        folder = QFileDialog.getExistingDirectory(self, "Save the attack into this folder", self._last_dir())
-        if folder:
-            self._remember_dir(folder + "/")
-            self.save_result(folder)
-
-    def save_result(self, folder: str | Path, stem: str | None = None) -> list[Path]:
-        """Write the adversarial image, the perturbation and the figure into `folder` (atomically)."""
-        from advstudio.gui.features.studio.export import save_attack
-
-        if self.analysis is None:
-            self._error("Nothing to save yet", "Draw a digit or open an image first, then attack it.")
-            return []
-        r = self.analysis.attack
-        stem = stem or f"{r.clean_label}_to_{r.adv_label}_eps{r.eps:.3f}".replace(".", "p")
-        name = self.model_info.name if self.model_info else ""
-        try:
-            paths = save_attack(r, folder, stem, name)
-        except OSError as exc:
-            self._error("Could not save", f"{folder}: {exc.strerror or exc}")
-            return []
-        self.statusBar().showMessage(f"Saved {len(paths)} files to {folder} ({stem}_*.png)", 8000)
-        return paths
+            self.ctx.set_data_dir(folder)
 
     def about(self) -> None:
         box = QMessageBox(self)
@@ -130,9 +86,3 @@ class DialogsMixin:
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
         return box
-
-    def _last_dir(self) -> str:
-        return self.ctx.last_dir()
-
-    def _remember_dir(self, path: str) -> None:
-        self.ctx.remember_dir(path)

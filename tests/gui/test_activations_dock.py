@@ -143,9 +143,9 @@ def test_no_activation_jobs_while_the_dock_is_hidden(qtbot, window):
     submitted: list[str] = []
     submit = window.worker.submit
 
-    def spy(kind, payload=None):
+    def spy(kind, payload=None, **kw):
         submitted.append(kind)
-        return submit(kind, payload)
+        return submit(kind, payload, **kw)
 
     window.worker.submit = spy
     dock = window.docks["activations"]

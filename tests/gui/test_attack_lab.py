@@ -179,8 +179,8 @@ def test_a_missing_dataset_shows_an_error_and_changes_nothing(qtbot, make_window
     assert not lab.panel.data_message.isHidden() and "40 labels" in lab.panel.data_text.text()
     # the message's button asks for a folder; a usable one hides the message
     good = idx_folder(60, seed=2)
-    monkeypatch.setattr(window, "set_data_dir", lambda folder: setattr(window.ctx, "data_dir", str(folder)))
-    monkeypatch.setattr(window, "ask_data_dir", lambda: window.set_data_dir(good))
+    monkeypatch.setattr(window.ctx, "set_data_dir", lambda folder: setattr(window.ctx, "data_dir", str(folder)))
+    monkeypatch.setattr(window, "ask_data_dir", lambda: window.ctx.set_data_dir(good))
     lab.panel.choose_folder.click()
     assert lab.panel.data_message.isHidden() and window.data_dir == str(good)
 

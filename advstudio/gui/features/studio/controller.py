@@ -1,0 +1,266 @@
+"""The studio: draw or open a digit, watch the model read it, attack it with the ε slider, find the flip, browse
+MNIST. It owns the Input, Prediction, Model and gallery docks and the Attack tab, its four job kinds
+("load_model", "analyze", "flip", "gallery"), and the studio's state in the context (input, model, analysis,
+attack settings), which every other feature reads and may ask to change (ε, strokes, flip, model file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtWidgets import QFileDialog
+
+from advstudio.gui.context import AppContext
+from advstudio.gui.features.studio.attack_panel import AttackPanel
+from advstudio.gui.features.studio.gallery_panel import GalleryPanel
+from advstudio.gui.features.studio.input_panel import InputPanel
+from advstudio.gui.features.studio.jobs import register_all
+from advstudio.gui.features.studio.model_panel import ModelInfoPanel
+from advstudio.gui.features.studio.prediction_panel import PredictionPanel
+from advstudio.gui.job_client import JobClient
+from advstudio.gui.messages import Analysis, AnalyzeRequest, FlipResult, GalleryData
+from advstudio.gui.models import ModelInfo
+from advstudio.gui.worker import Failure
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
+MODEL_FILTER = "Models (*.safetensors);;All files (*)"
+KINDS = ("load_model", "analyze", "flip", "gallery")
+FAILURE_TITLES = {"load_model": "Could not open the model", "gallery": "Could not read MNIST"}
+
+
+class Studio(JobClient):
+    def __init__(self, ctx: AppContext, device: str | None = None) -> None:
+        super().__init__(ctx, KINDS)
+        register_all(ctx.worker, device)
+        self.input_panel = InputPanel()
+        self.canvas = self.input_panel.canvas
+        self.prediction_panel = PredictionPanel()
+        self.attack_panel = AttackPanel()
+        self.model_panel = ModelInfoPanel()
+        self.gallery_panel = GalleryPanel()
+        self.controls = self.attack_panel.controls
+        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        ctx.add_tab("attack", "Attack", self.attack_panel)
+        ctx.add_dock("input", "Input: draw a digit", self.input_panel, left)
+        ctx.add_dock("prediction", "Prediction", self.prediction_panel, left)
+        ctx.add_dock("gallery", "MNIST gallery", self.gallery_panel, right)
+        ctx.add_dock("model", "Model", self.model_panel, right, tabify_with="gallery").raise_()
+        self._fallback_model: str | None = None
+        self._shown_model: ModelInfo | None = None
+        ctx.set_attack_settings(self.controls.settings())
+        self.canvas.inkChanged.connect(self._on_ink_changed)
+        self.input_panel.openImageRequested.connect(self.ask_open_image)
+        self.input_panel.brush.valueChanged.connect(self._remember_brush)
+        self.controls.settingsChanged.connect(self._on_attack_settings)
+        self.controls.flipRequested.connect(self.find_flip)
+        self.controls.saveRequested.connect(self.ask_save_result)
+        self.gallery_panel.digitPicked.connect(self._on_digit_picked)
+        self.gallery_panel.chooseFolderRequested.connect(ctx.ask_data_dir)
+        ctx.openModelRequested.connect(self.open_model)
+        ctx.dataDirChanged.connect(self._on_data_dir)
+        ctx.modelReady.connect(self._on_model_ready)
+        ctx.epsRequested.connect(self._on_eps_requested)
+        ctx.strokesRequested.connect(self._on_strokes_requested)
+        ctx.flipRequested.connect(self.find_flip)
+        self.input_panel.set_brush_width(int(ctx.settings.value("canvas/brush_width", 22, int)))
+
+    # ------------------------------------------------------------------ what the user asks
+    def start(self, explicit: str | None) -> None:
+        """Load the model given, else the last one used, else the bundled one (the fallback if another fails)."""
+        from advstudio.core.storage import bundled_model_path
+
+        bundled = str(bundled_model_path())
+        last = self.ctx.settings.value("model/last", "", str)
+        path = explicit or (last if last and Path(last).is_file() else bundled)
+        self._fallback_model = bundled if path != bundled else None
+        self.submit("load_model", path)
+
+    @Slot(str)
+    def open_model(self, path: str | Path) -> None:
+        """Load another model; on any failure the current one stays."""
+        self._fallback_model = None
+        self.ctx.status(f"Loading model {Path(path).name}…", 3000)
+        self.submit("load_model", str(path))
+
+    def open_image(self, path: str | Path) -> bool:
+        """Make an image file the current input; a bad file is reported and changes nothing."""
+        from advstudio.core.data import InputImageError, load_image_file
+
+        try:
+            digit = load_image_file(path)
+        except InputImageError as exc:
+            self.ctx.report_error("Cannot use this image", str(exc))
+            return False
+        self.canvas.set_base(digit)
+        self.ctx.status(f"Input: {Path(path).name}", 4000)
+        return True
+
+    @Slot()
+    def ask_open_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.ctx.parent_widget, "Open an image of a digit", self.ctx.last_dir(),
+                                              IMAGE_FILTER)
+        if path:
+            self.ctx.remember_dir(path)
+            self.open_image(path)
+
+    @Slot()
+    def ask_open_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.ctx.parent_widget, "Open a model", self.ctx.last_dir(), MODEL_FILTER)
+        if path:
+            self.ctx.remember_dir(path)
+            self.open_model(path)
+
+    @Slot()
+    def ask_save_result(self) -> None:
+        if self.ctx.analysis is None:
+            self.ctx.report_error("Nothing to save yet", "Draw a digit or open an image first, then attack it.")
+            return
+        folder = QFileDialog.getExistingDirectory(self.ctx.parent_widget, "Save the attack into this folder",
+                                                  self.ctx.last_dir())
+        if folder:
+            self.ctx.remember_dir(folder + "/")
+            self.save_result(folder)
+
+    def save_result(self, folder: str | Path, stem: str | None = None) -> list[Path]:
+        """Write the adversarial image, the perturbation and the figure into `folder` (atomically)."""
+        from advstudio.gui.features.studio.export import save_attack
+
+        if self.ctx.analysis is None:
+            self.ctx.report_error("Nothing to save yet", "Draw a digit or open an image first, then attack it.")
+            return []
+        r = self.ctx.analysis.attack
+        stem = stem or f"{r.clean_label}_to_{r.adv_label}_eps{r.eps:.3f}".replace(".", "p")
+        name = self.ctx.model_info.name if self.ctx.model_info else ""
+        try:
+            paths = save_attack(r, folder, stem, name)
+        except OSError as exc:
+            self.ctx.report_error("Could not save", f"{folder}: {exc.strerror or exc}")
+            return []
+        self.ctx.status(f"Saved {len(paths)} files to {folder} ({stem}_*.png)", 8000)
+        return paths
+
+    @Slot()
+    def find_flip(self) -> None:
+        if self.ctx.current_input is None:
+            self.ctx.report_error("Nothing to attack", "Draw a digit or open an image first.")
+            return
+        self.ctx.status("Searching for the smallest ε that flips the prediction…", 0)
+        self.submit("flip", AnalyzeRequest(self.ctx.current_input, self.controls.settings()))
+
+    def set_input(self, image: np.ndarray | None) -> None:
+        if image is None:
+            self.forget("analyze")  # drop answers still on the way
+        self.ctx.set_input(image)
+        if self.ctx.current_input is None:
+            for panel in (self.prediction_panel, self.input_panel, self.attack_panel):
+                panel.set_data(None)
+            return
+        self.analyze()
+
+    def analyze(self) -> None:
+        if self.ctx.current_input is None or self.ctx.model_info is None:
+            return
+        self.submit("analyze", AnalyzeRequest(self.ctx.current_input, self.controls.settings()))
+
+    def request_gallery(self) -> None:
+        from advstudio.core.data import resolve_data_dir
+
+        folder = resolve_data_dir(self.ctx.data_dir)
+        if folder is None or self.ctx.model_info is None:
+            return
+        self.gallery_panel.set_message(f"Reading MNIST test digits from {folder}…")
+        self.submit("gallery", str(folder))
+
+    # ------------------------------------------------------------------ signals from the panels and the context
+    @Slot()
+    def _on_ink_changed(self) -> None:
+        self.set_input(self.canvas.current_input())
+
+    @Slot(object)
+    def _on_attack_settings(self, settings: object) -> None:
+        self.ctx.set_attack_settings(settings)
+        self.analyze()
+
+    @Slot(object, int, int)
+    def _on_digit_picked(self, image: object, label: int, index: int) -> None:
+        self.canvas.set_base(np.asarray(image))
+        self.ctx.status(f"Input: MNIST test image #{index} (labelled {label})", 4000)
+
+    @Slot(int)
+    def _remember_brush(self, width: int) -> None:
+        self.ctx.settings.setValue("canvas/brush_width", int(width))
+
+    @Slot(str)
+    def _on_data_dir(self, _folder: str) -> None:
+        self.request_gallery()
+
+    @Slot(float)
+    def _on_eps_requested(self, eps: float) -> None:
+        self.ctx.show_tab("attack")
+        self.controls.set_eps(eps)
+
+    @Slot(object)
+    def _on_strokes_requested(self, strokes: object) -> None:
+        self.ctx.show_tab("attack")
+        self.canvas.clear()
+        for stroke in strokes:
+            self.canvas.add_stroke(stroke)
+
+    @Slot(object)
+    def _on_model_ready(self, info: ModelInfo) -> None:
+        """Any feature's model made current (a file loaded here, a defended model from the Defenses tab)."""
+        from advstudio.core.storage import bundled_model_path
+
+        first = self._shown_model is None
+        self._shown_model = info
+        self._fallback_model = None
+        self.model_panel.set_data(info)
+        if not info.defended:
+            bundled = Path(info.path).resolve() == bundled_model_path().resolve()
+            self.ctx.settings.setValue("model/last", "" if bundled else info.path)
+        if not first:
+            self.ctx.status(f"Model loaded: {info.name}", 4000)
+        self.analyze()
+        self.request_gallery()
+
+    # ------------------------------------------------------------------ answers from the worker
+    def on_reply(self, kind: str, value: object) -> None:
+        if kind in ("load_model", "use_defense"):  # TEMPORARY: use_defense until the Defenses tab submits it
+            self.ctx.set_model(value)
+        elif kind == "analyze":
+            self._show_analysis(value)
+        elif kind == "flip":
+            self._show_flip(value)
+        elif kind == "gallery":
+            self._show_gallery(value)
+
+    def on_failure(self, failure: Failure) -> None:
+        if failure.kind == "load_model" and self._fallback_model:
+            fallback, self._fallback_model = self._fallback_model, None
+            self.ctx.report_error("Could not load the last model",
+                                  failure.message + "\nUsing the bundled model instead.")
+            self.submit("load_model", fallback)
+            return
+        if failure.kind == "gallery":
+            self.gallery_panel.set_message(failure.message)
+        self.ctx.report_error(FAILURE_TITLES.get(failure.kind, "Something went wrong"), failure.message)
+
+    def _show_analysis(self, analysis: Analysis) -> None:
+        self.prediction_panel.set_data(analysis.prediction)
+        self.input_panel.set_data(analysis.prediction)
+        self.attack_panel.set_data(analysis.attack)
+        self.ctx.set_analysis(analysis)
+
+    def _show_flip(self, result: FlipResult) -> None:
+        if result.found:
+            self.ctx.status(
+                f"Smallest ε that flips it: {result.eps:.3f} ({result.clean_label} → {result.adv_label}); "
+                f"ε = {result.below:.3f} does not. {result.evaluations} forward passes.", 10000)
+            self.controls.set_eps(result.eps)
+        else:
+            self.ctx.status(f"No ε up to {result.eps:.1f} flips it with this attack.", 10000)
+        self.ctx.set_flip(result)
+
+    def _show_gallery(self, data: GalleryData) -> None:
+        self.gallery_panel.set_data(data)
