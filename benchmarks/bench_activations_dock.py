@@ -38,7 +38,7 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=120.0, help="mouse move events per second while dragging")
     args = ap.parse_args()
 
-    from advstudio.gui.app import make_app
+    from advstudio.gui.qtapp import make_app
 
     app = make_app()
     from PySide6.QtCore import QEvent, QObject, QPointF, QSettings

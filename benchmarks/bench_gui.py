@@ -62,7 +62,7 @@ def main() -> int:
     ap.add_argument("--starts", type=int, default=3, help="cold starts to time")
     args = ap.parse_args()
 
-    from advstudio.gui.app import make_app
+    from advstudio.gui.qtapp import make_app
 
     app = make_app()
     from PySide6.QtCore import QEvent, QSettings

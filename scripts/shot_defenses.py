@@ -4,7 +4,7 @@
 """
 import os, sys, tempfile
 sys.argv = ["advstudio"]
-from advstudio.gui.app import make_app
+from advstudio.gui.qtapp import make_app
 from PySide6.QtCore import QSettings, QTimer
 app = make_app()
 from advstudio.gui.window import MainWindow

@@ -4,6 +4,7 @@ them from. No torch, no Qt."""
 from __future__ import annotations
 
 from advstudio.core.attacks.registry import ATTACKS
+from advstudio.core.constants import MNIST_STD
 
 DEFENSE_NOTE = ("A defense is only credited with what it holds against an attacker who knows it "
                 "(BPDA for non-differentiable transforms, EOT for randomized ones).")
@@ -35,6 +36,12 @@ def attack_title(name: str) -> str:
     """"PGD", "C&W L2": as figures and tables print an attack (its registry name when unknown)."""
     spec = ATTACKS.get(str(name))
     return spec.title if spec is not None else str(name)
+
+
+def eps_text(eps: float) -> str:
+    """ε with its units and equivalents: pixel units, grey levels, normalized units."""
+    return (f"ε = {eps:.3f} pixel units (0–1)  ·  {eps * 255:.1f} of 255 grey levels  ·  "
+            f"{eps / MNIST_STD:.3f} normalized units (ε/σ, σ = {MNIST_STD})")
 
 
 def norm_text(norm: str) -> str:

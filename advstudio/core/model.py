@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-MNIST_MEAN = 0.1307
-MNIST_STD = 0.3081
+from advstudio.core.constants import MNIST_MEAN, MNIST_STD
 ARCHITECTURE = "MnistCNN"
 
 

@@ -6,17 +6,16 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from importlib.resources import files
 from pathlib import Path
 
 import torch
 
 from advstudio.core.model import ARCHITECTURE, MnistCNN
+from advstudio.core.resources import BUNDLED_MODEL, ROBUST_MODEL, bundled_model_path, robust_model_path  # noqa: F401
 from advstudio.core.errors import ModelFileError  # noqa: F401 - re-exported
 
 METADATA_KEY = "advstudio"
 MAX_MODEL_BYTES = 64 * 1024 * 1024
-BUNDLED_MODEL = "mnist_cnn.safetensors"
 PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"}
 
 
@@ -172,18 +171,6 @@ def _read(path: Path, want_tensors: bool) -> tuple[dict, dict]:
         if not torch.isfinite(t).all():
             raise ModelFileError(f"{name}: tensor {key} holds NaN or infinite values")
     return tensors, meta
-
-
-def bundled_model_path() -> Path:
-    return Path(str(files("advstudio") / "resources" / BUNDLED_MODEL))
-
-
-ROBUST_MODEL = "mnist_cnn_robust.safetensors"
-
-
-def robust_model_path() -> Path:
-    """The bundled adversarially trained model (issue 6); check .is_file() — older checkouts lack it."""
-    return Path(str(files("advstudio") / "resources" / ROBUST_MODEL))
 
 
 def model_display_name(path: str | os.PathLike, meta: dict) -> str:

@@ -32,30 +32,6 @@ def _prepare_environment() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) - 1)))
 
 
-def make_app(argv: list[str] | None = None):
-    from PySide6.QtCore import QCoreApplication, Qt
-    from PySide6.QtGui import QGuiApplication
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication.instance()
-    if app is None:
-        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
-        app = QApplication([sys.argv[0] if sys.argv else "advstudio", *(argv or [])])
-    from importlib.resources import files
-
-    from PySide6.QtGui import QIcon
-
-    icon = files("advstudio") / "resources" / "icons" / "advstudio.png"
-    if icon.is_file():
-        app.setWindowIcon(QIcon(str(icon)))
-    QCoreApplication.setOrganizationName("AdversarialStudio")
-    QCoreApplication.setApplicationName("advstudio")
-    import pyqtgraph as pg
-
-    pg.setConfigOptions(imageAxisOrder="row-major", useOpenGL=False)
-    return app
-
-
 def run(argv: list[str] | None = None) -> int:
     from advstudio.applog import install_excepthook, setup_logging
 
@@ -66,6 +42,8 @@ def run(argv: list[str] | None = None) -> int:
 
         return run_self_test(argv)
     _prepare_environment()
+    from advstudio.gui.qtapp import make_app
+
     app = make_app()
     install_excepthook()
     from PySide6.QtCore import QSettings, QTimer

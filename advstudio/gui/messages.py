@@ -1,13 +1,17 @@
-"""Frozen requests and replies that cross between the GUI thread and the worker (numpy copies only)."""
+"""What the studio shares with the other features (through the AppContext) and sends to the worker: the attack
+settings and the ε grid, the analysis and flip results; frozen dataclasses holding numpy copies."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from advstudio.core.types import ActivationComparison, AttackResult, Prediction
 
+EPS_MAX = 0.5  # the ε slider's range in pixel units
+EPS_STEP = 0.001  # its resolution; the flip search answers on this grid
+SLIDER_STEPS = round(EPS_MAX / EPS_STEP)
 UNTARGETED = "fgsm"
 TARGETED = "fgsm-targeted"
 

@@ -58,7 +58,7 @@ class ModelRegistry(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        from advstudio.core.storage import bundled_model_path, robust_model_path
+        from advstudio.core.resources import bundled_model_path, robust_model_path
 
         self._entries: list[ModelEntry] = [ModelEntry(BUNDLED_KEY, "bundled model", str(bundled_model_path()))]
         robust = robust_model_path()

@@ -8,15 +8,11 @@ while it is on. A panel that draws something of its own can consult presentation
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pyqtgraph as pg
 from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QFont, QKeySequence, QShortcut
-from PySide6.QtWidgets import QApplication, QGraphicsTextItem, QToolBar, QWidget
+from PySide6.QtWidgets import QApplication, QGraphicsTextItem, QMainWindow, QToolBar, QWidget
 
-if TYPE_CHECKING:
-    from advstudio.gui.window import MainWindow
 
 FONT_SCALE = 1.4  # 1.6 reads better from the back row, but then the Attack tab no longer fits 1280 px
 LABEL_SCALE = 1.2  # plot titles: already large, and wider ones squeeze the plots beside them
@@ -56,7 +52,7 @@ def _scaled_css_size(size: str, factor: float) -> str:
 class PresentationMode(QObject):
     toggled = Signal(bool)
 
-    def __init__(self, window: "MainWindow") -> None:
+    def __init__(self, window: QMainWindow) -> None:
         super().__init__(window)
         self.window = window
         self.active = False

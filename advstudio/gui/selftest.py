@@ -114,7 +114,7 @@ def _run_checks(report: Report, frozen: bool, t_entry: float, age_at_entry: floa
 
     from PySide6.QtWidgets import QApplication
 
-    from advstudio.gui.app import make_app
+    from advstudio.gui.qtapp import make_app
 
     log = logging.getLogger("advstudio.selftest")
     _route_qt_messages(log)

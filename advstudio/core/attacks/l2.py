@@ -8,7 +8,6 @@ import math
 import threading
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from advstudio.core.attacks.base import Attack

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QBoxLayout, QComboBox, QHBoxLayout, QLabel, QPush
 from advstudio.gui.features.compare.jobs import CompareResult, SideResult
 from advstudio.gui.messages import TARGETED, AttackSettings
 from advstudio.gui.theme import FLIP_COLOUR, HOLD_COLOUR
-from advstudio.gui.features.studio.attack_controls import EPS_MAX, SLIDER_STEPS
+from advstudio.gui.messages import EPS_MAX, SLIDER_STEPS
 from advstudio.gui.widgets.attack_views import AttackViews
 
 WIDE = 1040  # narrower than this, the two sides stack (one above the other) so each keeps its three images

@@ -6,17 +6,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider,
                                QWidget)
 
-from advstudio.core.model import MNIST_STD  # a constant; core.model imports torch, already loaded by the worker
+from advstudio.core.describe import eps_text
 
-from advstudio.gui.messages import TARGETED, UNTARGETED, AttackSettings
+from advstudio.gui.messages import EPS_MAX, SLIDER_STEPS, TARGETED, UNTARGETED, AttackSettings
 
-EPS_MAX = 0.5
-SLIDER_STEPS = 500  # 0.001 per step
-
-
-def eps_readout(eps: float) -> str:
-    return (f"ε = {eps:.3f} pixel units (0–1)  ·  {eps * 255:.1f} of 255 grey levels  ·  "
-            f"{eps / MNIST_STD:.3f} normalized units (ε/σ, σ = {MNIST_STD})")
 
 
 class AttackControls(QWidget):
@@ -109,7 +102,7 @@ class AttackControls(QWidget):
         self.spin.blockSignals(True)
         self.spin.setValue(self.eps())
         self.spin.blockSignals(False)
-        self.readout.setText(eps_readout(self.eps()))
+        self.readout.setText(eps_text(self.eps()))
 
     def _on_method(self) -> None:
         self.target.setEnabled(self.method.currentData() == TARGETED)

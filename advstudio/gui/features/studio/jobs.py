@@ -12,13 +12,11 @@ import numpy as np
 
 from advstudio.core.types import AttackResult, Prediction
 
-from advstudio.gui.messages import Analysis, AnalyzeRequest, FlipResult, GalleryData, TARGETED
+from advstudio.gui.messages import EPS_MAX, EPS_STEP, TARGETED, Analysis, AnalyzeRequest, FlipResult, GalleryData
 from advstudio.gui.models import ModelInfo
 from advstudio.gui.messages import ActivationsData, ActivationsRequest
 from advstudio.gui.worker import JobContext, Worker
 
-EPS_MAX = 0.5
-EPS_STEP = 0.001  # the slider's resolution; the flip search answers on this grid
 DIRECTION_CACHE = 16
 GALLERY_BATCH = 200  # small enough that cancelling a gallery job takes well under a second
 
