@@ -61,12 +61,17 @@ def test_the_private_name_check_sees_one(tmp_path):
 
 
 def _is_view(name: str) -> bool:
+    """Widgets, a feature's view modules and its messages (everything but controller, jobs and the package)."""
     parts = name.split(".")
     if name.startswith("advstudio.gui.widgets"):
         return True
     return (name.startswith("advstudio.gui.features.") and len(parts) == 5
             and parts[-1] not in ("controller", "jobs", "__init__") and not parts[-1].endswith("_controller")
             and not parts[-1].endswith("_jobs"))
+
+
+def _views() -> list[str]:
+    return [n for n in map(_name, _modules()) if _is_view(n)]
 
 
 def test_views_import_neither_torch_nor_jobs_nor_the_worker():
@@ -81,6 +86,18 @@ def test_views_import_neither_torch_nor_jobs_nor_the_worker():
                     or module.endswith(".jobs") or ".jobs." in module):
                 bad.append(f"{name}:{line} imports {module}")
     assert not bad, "\n".join(bad)
+
+
+def test_importing_every_view_loads_no_torch():
+    """At run time too: a fresh interpreter that imports every view, widget and message module has not loaded
+    torch (the window then draws before torch has loaded, and a view cannot call it by accident)."""
+    views = _views()
+    assert len(views) > 20, views  # the check sees the views
+    code = "import sys\n" + "".join(f"import {v}\n" for v in views) + "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300,
+                         env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "[]", out.stdout[-2000:]
 
 
 def test_import_contracts_hold():

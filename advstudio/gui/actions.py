@@ -28,13 +28,13 @@ def build_menus(w) -> SimpleNamespace:
     a = SimpleNamespace()
     mb = w.menuBar()
     f = mb.addMenu("&File")
-    a.open_image = _action(w, f, "Open &image…", w.ask_open_image, QKeySequence.StandardKey.Open,
+    a.open_image = _action(w, f, "Open &image…", w.studio.ask_open_image, QKeySequence.StandardKey.Open,
                            "Use a PNG, JPEG or BMP of a digit as the input")
-    a.open_model = _action(w, f, "Open &model…", w.ask_open_model, "Ctrl+M", "Load another model (.safetensors)")
+    a.open_model = _action(w, f, "Open &model…", w.studio.ask_open_model, "Ctrl+M", "Load another model (.safetensors)")
     a.data_dir = _action(w, f, "Set MNIST &folder…", w.ask_data_dir, None,
                          "Choose the folder with the MNIST files for the gallery")
     f.addSeparator()
-    a.save = _action(w, f, "&Save result…", w.ask_save_result, QKeySequence.StandardKey.Save,
+    a.save = _action(w, f, "&Save result…", w.studio.ask_save_result, QKeySequence.StandardKey.Save,
                      "Save the adversarial image, the perturbation and a side-by-side figure")
     a.keep_attack = _action(w, f, "Add this attack to the &report", w.session_log.keep_current, "Ctrl+K",
                             "Keep the attack on screen for the session report")
@@ -45,23 +45,23 @@ def build_menus(w) -> SimpleNamespace:
     a.quit = _action(w, f, "&Quit", w.close, "Ctrl+Q")
 
     e = mb.addMenu("&Edit")
-    c = w.canvas
+    c = w.studio.canvas
     a.undo = _action(w, e, "&Undo stroke", c.undo, "Ctrl+Z")
     a.redo = _action(w, e, "&Redo stroke", c.redo, "Ctrl+Shift+Z")
     a.redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
     a.clear = _action(w, e, "&Clear canvas", c.clear, "Delete")
     e.addSeparator()
     a.eraser = QAction("&Eraser", w, checkable=True, shortcut=QKeySequence("E"))
-    a.eraser.toggled.connect(w.input_panel.eraser.setChecked)
-    w.input_panel.eraser.toggled.connect(a.eraser.setChecked)
+    a.eraser.toggled.connect(w.studio.input_panel.eraser.setChecked)
+    w.studio.input_panel.eraser.toggled.connect(a.eraser.setChecked)
     e.addAction(a.eraser)
-    brush = w.input_panel.brush
+    brush = w.studio.input_panel.brush
     a.thinner = _action(w, e, "Thinner brush", lambda: brush.setValue(brush.value() - 2), "[")
     a.thicker = _action(w, e, "Thicker brush", lambda: brush.setValue(brush.value() + 2), "]")
 
     k = mb.addMenu("&Attack")
-    ctl = w.attack_panel.controls
-    a.flip = _action(w, k, "Find smallest ε that &flips it", w.find_flip, "Ctrl+F")
+    ctl = w.studio.attack_panel.controls
+    a.flip = _action(w, k, "Find smallest ε that &flips it", w.studio.find_flip, "Ctrl+F")
     a.eps_up = _action(w, k, "ε up by 0.01", lambda: ctl.set_eps(ctl.eps() + 0.01), "Ctrl+Right")
     a.eps_down = _action(w, k, "ε down by 0.01", lambda: ctl.set_eps(ctl.eps() - 0.01), "Ctrl+Left")
     a.targeted = _action(w, k, "&Targeted attack", lambda on: ctl.set_method(TARGETED if on else UNTARGETED),

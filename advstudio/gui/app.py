@@ -63,7 +63,7 @@ def run(argv: list[str] | None = None) -> int:
         state["ready"] = True
         print("advstudio: window ready", flush=True)
         if args.lesson and not window.lesson.load(args.lesson):
-            print(f"advstudio: {window.errors[-1]}", file=sys.stderr)
+            print(f"advstudio: {window.ctx.errors[-1]}", file=sys.stderr)
         if args.lesson or args.lesson_step:
             window.lesson.start(max(0, (args.lesson_step or 1) - 1))
         if args.present:
@@ -81,7 +81,7 @@ def run(argv: list[str] | None = None) -> int:
         if args.quit_after is not None:
             QTimer.singleShot(max(0, args.quit_after), window.close)
 
-    window.modelReady.connect(on_ready)
+    window.ctx.modelReady.connect(on_ready)
     return int(app.exec())
 
 
@@ -97,11 +97,11 @@ def start_lab_demo(window, n: int, then=None) -> None:
             then()
 
     for stroke in digit_strokes(3):
-        window.canvas.add_stroke(stroke)
+        window.studio.canvas.add_stroke(stroke)
     lab = window.lab
     entry = next((m for m in lab.models if m.key == "bundled"), lab.models[0])
-    if window.model_info is not None and not window.model_info.bundled:
-        entry = lab.add_model_file(window.model_info.path)
+    if window.ctx.model_info is not None and not window.ctx.model_info.bundled:
+        entry = lab.add_model_file(window.ctx.model_info.path)
     lab.panel.samples.setValue(int(n))
     lab.panel.full_width.setChecked(True)
     lab.panel.form.set_attack("pgd", steps=40)
@@ -127,18 +127,18 @@ def start_demo(window, then=None) -> None:
     from advstudio.gui.demo import digit_strokes
 
     def flipped(_result) -> None:
-        window.flipFound.disconnect(flipped)
+        window.ctx.flipFound.disconnect(flipped)
         if then is not None:
             then()
 
     def analysed(_analysis) -> None:
-        window.analysisShown.disconnect(analysed)
-        window.flipFound.connect(flipped)
-        window.find_flip()
+        window.ctx.analysisShown.disconnect(analysed)
+        window.ctx.flipFound.connect(flipped)
+        window.studio.find_flip()
 
-    window.analysisShown.connect(analysed)
+    window.ctx.analysisShown.connect(analysed)
     for stroke in digit_strokes(3):
-        window.canvas.add_stroke(stroke)
+        window.studio.canvas.add_stroke(stroke)
 
 
 if __name__ == "__main__":

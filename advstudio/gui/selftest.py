@@ -252,10 +252,10 @@ def _checks_with_settings(report, frozen, t_entry, age_at_entry, settings_dir, l
 
     window = MainWindow(settings=settings, report_error=lambda title, msg: errors.append(f"{title}: {msg}"),
                         model_path=str(bundled_model_path()), data_dir=str(data_dir) if data_dir else None)
-    window.modelReady.connect(rec.on_model)
-    window.analysisShown.connect(rec.on_analysis)
-    window.flipFound.connect(rec.on_flip)
-    window.errorShown.connect(rec.on_error)
+    window.ctx.modelReady.connect(rec.on_model)
+    window.ctx.analysisShown.connect(rec.on_analysis)
+    window.ctx.flipFound.connect(rec.on_flip)
+    window.ctx.errorShown.connect(rec.on_error)
     try:
         window.show()
         wait_for(lambda: window.isVisible() and window.windowHandle() is not None
@@ -271,15 +271,15 @@ def _checks_with_settings(report, frozen, t_entry, age_at_entry, settings_dir, l
 
         # ---- the gallery: the whole test set classified by the worker, as the window shows it
         if data_dir is not None:
-            wait_for(lambda: getattr(window.gallery_panel, "data", None) is not None, "the MNIST gallery")
-            g = window.gallery_panel.data
+            wait_for(lambda: getattr(window.studio.gallery_panel, "data", None) is not None, "the MNIST gallery")
+            g = window.studio.gallery_panel.data
             acc = float((g.labels == g.predictions).mean())
             report.check(len(g.labels) == 10000 and acc >= MIN_CLEAN_ACCURACY,
                          f"gallery: {len(g.labels)} MNIST test digits classified, accuracy {acc:.2%} "
                          f"(needs ≥ {MIN_CLEAN_ACCURACY:.0%})")
 
             # ---- 100 test digits through the input path, attacked at ε = 0.3 by the attack panel
-            controls = window.attack_panel.controls
+            controls = window.studio.attack_panel.controls
             controls.set_method(UNTARGETED)
             controls.set_eps(FGSM_EPS)
             rng = np.random.default_rng(0)
@@ -289,7 +289,7 @@ def _checks_with_settings(report, frozen, t_entry, age_at_entry, settings_dir, l
             for idx in picks:
                 expected = g.images[idx].astype(np.float32) / 255.0
                 before = len(rec.analyses)
-                window.gallery_panel.pick(int(idx))
+                window.studio.gallery_panel.pick(int(idx))
 
                 def arrived(expected=expected, before=before) -> bool:
                     return any(np.array_equal(a.prediction.image, expected) for a in rec.analyses[before:])
@@ -308,11 +308,11 @@ def _checks_with_settings(report, frozen, t_entry, age_at_entry, settings_dir, l
             report.check(eps_seen == {FGSM_EPS} and adv_acc <= MAX_FGSM_ACCURACY,
                          f"FGSM (untargeted, L∞, 1 step) at ε = {FGSM_EPS} from the attack panel on those "
                          f"{SAMPLE}: accuracy {clean_acc:.0%} → {adv_acc:.0%} (needs ≤ {MAX_FGSM_ACCURACY:.0%})")
-            window.canvas.clear()
+            window.studio.canvas.clear()
 
         # ---- a digit drawn with the mouse on the canvas, then the flip search
-        canvas = window.canvas
-        controls = window.attack_panel.controls
+        canvas = window.studio.canvas
+        controls = window.studio.attack_panel.controls
         controls.set_eps(0.0)
         before = len(rec.analyses)
         drawn_by = _draw_with_mouse(canvas, digit_strokes(DRAWN_DIGIT), QMouseEvent, QPointF, Qt, QCoreApplication)
@@ -320,32 +320,32 @@ def _checks_with_settings(report, frozen, t_entry, age_at_entry, settings_dir, l
             for stroke in digit_strokes(DRAWN_DIGIT):
                 canvas.add_stroke(stroke)
             drawn_by = "add_stroke"
-        wait_for(lambda: len(rec.analyses) > before and window.analysis is rec.analyses[-1]
-                 and window.current_input is not None
-                 and np.array_equal(rec.analyses[-1].prediction.image, window.current_input),
+        wait_for(lambda: len(rec.analyses) > before and window.ctx.analysis is rec.analyses[-1]
+                 and window.ctx.current_input is not None
+                 and np.array_equal(rec.analyses[-1].prediction.image, window.ctx.current_input),
                  "the drawn digit's analysis")
         pred = rec.analyses[-1].prediction
         report.check(pred.label == DRAWN_DIGIT,
                      f"a {DRAWN_DIGIT} drawn on the canvas ({drawn_by}) is read as {pred.label} "
                      f"with p = {pred.confidence:.2f}")
-        digit_label = getattr(window.prediction_panel, "digit", None)
+        digit_label = getattr(window.studio.prediction_panel, "digit", None)
         if digit_label is not None:
             report.check(digit_label.text().strip() == str(pred.label),
                          f"the prediction panel shows '{digit_label.text()}'")
 
         flips_before = len(rec.flips)
-        window.find_flip()
+        window.studio.find_flip()
         wait_for(lambda: len(rec.flips) > flips_before, "the flip search")
         flip = rec.flips[-1]
         report.check(flip.found and 0.0 < flip.eps <= MAX_FLIP_EPS,
                      f"flip search on the drawn {DRAWN_DIGIT}: smallest ε that flips it = {flip.eps:.3f} "
                      f"({flip.clean_label} → {flip.adv_label}, {flip.evaluations} forward passes)")
         if flip.found:
-            wait_for(lambda: window.analysis is not None and abs(window.analysis.attack.eps - flip.eps) < 1e-6,
+            wait_for(lambda: window.ctx.analysis is not None and abs(window.ctx.analysis.attack.eps - flip.eps) < 1e-6,
                      "the attack view at the flipping ε")
-            report.check(window.analysis.attack.flipped,
+            report.check(window.ctx.analysis.attack.flipped,
                          f"the attack view at ε = {flip.eps:.3f} shows the flip "
-                         f"({window.analysis.attack.clean_label} → {window.analysis.attack.adv_label})")
+                         f"({window.ctx.analysis.attack.clean_label} → {window.ctx.analysis.attack.adv_label})")
         _check_bundled_extras(report)
         report.check(not errors, "no error dialogs" + (f": {errors}" if errors else ""))
     finally:

@@ -42,6 +42,15 @@ class Attack:
             raise ValueError(f"ε must lie in [0, 1] pixel space, got {eps}")
         return float(eps)
 
+    def set_modes(self, targeted: bool, early_stop: bool = True, record_trajectory: bool = False) -> None:
+        """The settings every iterative attack takes."""
+        self.targeted = bool(targeted)
+        self.early_stop = bool(early_stop)
+        self.record_trajectory = bool(record_trajectory)
+
+    def mode_params(self) -> dict:
+        return {"targeted": self.targeted, "early_stop": getattr(self, "early_stop", False), "norm": self.norm}
+
     def params(self) -> dict:
         """The settings as used (defaults resolved), for results, reports and exports."""
         raise NotImplementedError

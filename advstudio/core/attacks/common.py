@@ -128,6 +128,15 @@ def objective(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None
     raise ValueError(f"unknown loss {loss!r}: use 'ce' or 'margin'")
 
 
+def starting_point(x: torch.Tensor, clean_logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None):
+    """Where every attack starts: which samples may count (a target equal to the true class never does),
+    which already reach the goal clean (success at step 0), and the best iterate and logits so far (the clean
+    ones). Returns (eligible, success, success_step, best_x, best_logits)."""
+    eligible = torch.ones_like(y, dtype=torch.bool) if target is None else target != y
+    success = reached(clean_logits, y, target) & eligible
+    return eligible, success, torch.where(success, 0, -1), x.clone(), clean_logits.clone()
+
+
 def check_target(targeted: bool, target: torch.Tensor | None, y: torch.Tensor) -> torch.Tensor | None:
     """The target classes as a tensor on y's device, or None for an untargeted attack."""
     if not targeted:

@@ -12,6 +12,7 @@ from torch import nn
 
 from advstudio.core.attacks.base import Attack
 from advstudio.core.attacks.common import (
+    starting_point,
     margin,
     AttackOutput,
     TrajectoryRecorder,
@@ -67,9 +68,7 @@ class CW(Attack):
         self.steps = int(steps)
         self.lr = float(lr)
         self.binary_search_steps = int(binary_search_steps)
-        self.targeted = bool(targeted)
-        self.early_stop = bool(early_stop)
-        self.record_trajectory = bool(record_trajectory)
+        self.set_modes(targeted, early_stop, record_trajectory)
 
     def params(self) -> dict:
         return {
@@ -78,9 +77,7 @@ class CW(Attack):
             "steps": self.steps,
             "lr": self.lr,
             "binary_search_steps": self.binary_search_steps,
-            "targeted": self.targeted,
-            "early_stop": self.early_stop,
-            "norm": self.norm,
+            **self.mode_params(),
         }
 
     def forward(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, tgt: torch.Tensor | None,
@@ -91,11 +88,7 @@ class CW(Attack):
             with torch.no_grad():
                 clean_logits = model(x)
             clean_pred = clean_logits.argmax(1)
-            eligible = torch.ones_like(y, dtype=torch.bool) if tgt is None else tgt != y
-            success = reached(clean_logits, y, tgt) & eligible
-            success_step = torch.where(success, 0, -1)
-            best_x = x.clone()
-            best_logits = clean_logits.clone()
+            eligible, success, success_step, best_x, best_logits = starting_point(x, clean_logits, y, tgt)
             best_l2sq = torch.where(success, 0.0, math.inf).to(x.dtype)
             cur_x = x.clone()
             cur_probs = torch.softmax(clean_logits, 1)
@@ -193,17 +186,13 @@ class DeepFool(Attack):
             raise ValueError(f"overshoot must be non-negative, got {overshoot}")
         self.steps = int(steps)
         self.overshoot = float(overshoot)
-        self.targeted = bool(targeted)
-        self.early_stop = bool(early_stop)
-        self.record_trajectory = bool(record_trajectory)
+        self.set_modes(targeted, early_stop, record_trajectory)
 
     def params(self) -> dict:
         return {
             "steps": self.steps,
             "overshoot": self.overshoot,
-            "targeted": self.targeted,
-            "early_stop": self.early_stop,
-            "norm": self.norm,
+            **self.mode_params(),
         }
 
     def forward(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, tgt: torch.Tensor | None,
@@ -215,11 +204,7 @@ class DeepFool(Attack):
                 clean_logits = model(x)
             clean_pred = clean_logits.argmax(1)
             classes = clean_logits.shape[1]
-            eligible = torch.ones_like(y, dtype=torch.bool) if tgt is None else tgt != y
-            success = reached(clean_logits, y, tgt) & eligible
-            success_step = torch.where(success, 0, -1)
-            best_x = x.clone()
-            best_logits = clean_logits.clone()
+            eligible, success, success_step, best_x, best_logits = starting_point(x, clean_logits, y, tgt)
             x_cur = x.clone()
             r_tot = torch.zeros_like(x)
             cur_probs = torch.softmax(clean_logits, 1)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from advstudio.core.attacks.base import Attack
-from advstudio.core.attacks.common import AttackOutput, TrajectoryRecorder, build_output, check_cancel, objective, reached
+from advstudio.core.attacks.common import AttackOutput, TrajectoryRecorder, build_output, check_cancel, objective, reached, starting_point
 
 __all__ = ["BIM", "PGD", "MIFGSM", "linf_walk"]
 
@@ -110,9 +110,7 @@ class _LinfIterative(Attack):
         self.eps = self.check_eps(eps)
         self.steps = int(steps)
         self.step_size = None if step_size is None else float(step_size)
-        self.targeted = bool(targeted)
-        self.early_stop = bool(early_stop)
-        self.record_trajectory = bool(record_trajectory)
+        self.set_modes(targeted, early_stop, record_trajectory)
         self.loss = loss
         self.restarts = int(restarts)
         self.random_start = bool(random_start)
@@ -136,10 +134,8 @@ class _LinfIterative(Attack):
             "random_start": self.random_start,
             "decay": self.decay,
             "loss": self.loss,
-            "targeted": self.targeted,
-            "early_stop": self.early_stop,
             "seed": self.seed,
-            "norm": self.norm,
+            **self.mode_params(),
         }
 
     def forward(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, tgt: torch.Tensor | None,
@@ -164,11 +160,7 @@ class _LinfIterative(Attack):
                 first = (xg, logits_g, objective(logits_g, y, tgt, self.loss))
             clean_logits = logits_g.detach()
         clean_pred = clean_logits.argmax(1)
-        eligible = torch.ones_like(y, dtype=torch.bool) if tgt is None else tgt != y
-        success = reached(clean_logits, y, tgt) & eligible
-        success_step = torch.where(success, 0, -1)
-        best_x = x.clone()
-        best_logits = clean_logits.clone()
+        eligible, success, success_step, best_x, best_logits = starting_point(x, clean_logits, y, tgt)
         best_obj = torch.full(y.shape, float("-inf"), device=x.device)
         cur_probs = torch.softmax(clean_logits, 1)
         evals = 0
