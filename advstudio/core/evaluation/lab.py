@@ -43,6 +43,14 @@ def _check_eps(attack: str, eps_list: Sequence[float]) -> list[float]:
     return out
 
 
+def batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, device, cancel=None):
+    """(start, images, labels) of consecutive batches on `device`; EvaluationCancelled between batches."""
+    for start in range(0, len(labels), batch_size):
+        if cancel is not None and cancel.is_set():
+            raise EvaluationCancelled("evaluation cancelled")
+        yield start, images[start : start + batch_size].to(device), labels[start : start + batch_size].to(device)
+
+
 def _targets(target: int | torch.Tensor | None, y: torch.Tensor) -> torch.Tensor | None:
     if target is None:
         return None
@@ -95,11 +103,7 @@ def attack_curve(
     clean_correct = 0
     evals = 0
     start_time = time.perf_counter()
-    for start in range(0, n, batch_size):
-        if cancel is not None and cancel.is_set():
-            raise EvaluationCancelled("evaluation cancelled")
-        xb = images[start : start + batch_size].to(device)
-        yb = labels[start : start + batch_size].to(device)
+    for start, xb, yb in batches(images, labels, batch_size, device, cancel):
         tb = _targets(target, yb)
         with torch.no_grad():
             was_training = model.training
@@ -285,11 +289,7 @@ def evaluate_attack(
     parts: dict[str, list[np.ndarray]] = {f: [] for f in fields}
     images_clean: list[np.ndarray] = []
     start_time = time.perf_counter()
-    for start in range(0, n, batch_size):
-        if cancel is not None and cancel.is_set():
-            raise EvaluationCancelled("evaluation cancelled")
-        xb = images[start : start + batch_size].to(device)
-        yb = labels[start : start + batch_size].to(device)
+    for start, xb, yb in batches(images, labels, batch_size, device, cancel):
         out = _run(attack, model, xb, yb, _targets(target, yb), cancel)
         for f in fields:  # numpy copies only; the batch's tensors are dropped
             parts[f].append(_np(getattr(out, f)))
