@@ -170,7 +170,36 @@ def test_missing_streams_before_logging_is_set_up_do_not_loop(monkeypatch):
     monkeypatch.setattr(sys, "stderr", None)
     root = logging.getLogger()
     monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", logging.WARNING)
+
+    class LastResort(logging.StreamHandler):
+        """logging's own last resort (it writes to whatever sys.stderr is at the time), recording each message."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.messages: list[str] = []
+
+        @property
+        def stream(self):
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, _value) -> None:
+            pass
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+            super().emit(record)
+
+    last = LastResort()
+    last.setLevel(logging.WARNING)
+    monkeypatch.setattr(logging, "lastResort", last)
     applog.ensure_std_streams()
-    print("no handler yet")
-    sys.stderr.write("to a stream that logs\n")
+    assert (sys.stdout.name, sys.stderr.name) == ("<stdout>", "<stderr>")
+    assert not sys.stdout.isatty() and sys.stderr.writable()
+    print("no handler yet")  # INFO: below the root's level, dropped quietly
+    assert sys.stderr.write("to a stream that logs\n") == len("to a stream that logs\n")
     logging.getLogger("advstudio.test").warning("a warning with nowhere to go")
+    # each message reaches the last resort, which writes it to sys.stderr, the log stream: it is logged once more
+    # from there, and that second write, already inside the stream, stops instead of going round again
+    assert last.messages == ["to a stream that logs", "a warning with nowhere to go", "a warning with nowhere to go"]

@@ -377,18 +377,10 @@ def cmd_evaluate(args) -> int:
 
 
 def _save_png(arr, path: Path, scale: int = 1) -> None:
-    import numpy as np
-    from PIL import Image
-
+    from advstudio.core.render import enlarge, png_bytes
     from advstudio.core.storage import atomic_write_bytes
-    import io
 
-    img = Image.fromarray(np.ascontiguousarray(arr), mode="RGB" if arr.ndim == 3 else "L")
-    if scale > 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, png_bytes(enlarge(arr, scale) if scale > 1 else arr))
 
 
 def cmd_attack(args) -> int:

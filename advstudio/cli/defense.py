@@ -308,6 +308,7 @@ def cmd_certify(args) -> int:
     import torch
 
     from advstudio.cli import _load, _setup_torch
+    from advstudio.core.certification import max_certifiable_radius
     from advstudio.core.data import load_split
     from advstudio.core.defenses import certified_accuracy, certify
     from advstudio.core.storage import atomic_write_text
@@ -339,9 +340,7 @@ def cmd_certify(args) -> int:
     print("This certifies L2 radii (‖δ‖₂ ≤ r) of the smoothed classifier, not the L∞ ball (‖δ‖∞ ≤ ε) the attacks "
           "use: an L∞ ball of ε = 0.3 holds perturbations up to ‖δ‖₂ = 8.4 on a 28×28 image, far beyond any "
           "radius certified here.")
-    from statistics import NormalDist
-
-    cap = args.sigma * NormalDist().inv_cdf(args.alpha ** (1.0 / args.n))
+    cap = max_certifiable_radius(args.sigma, args.n, args.alpha)
     print(f"With n = {args.n} and α = {args.alpha:g} no radius above σ·Φ⁻¹(α^(1/n)) = {cap:.3f} can be certified "
           f"(more samples raise this cap).")
     print(f"abstained: {abstained}, certified a wrong class: {wrong}, certified correct: {len(correct_radii)}"

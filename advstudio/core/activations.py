@@ -11,7 +11,6 @@ modules and cannot be hooked; a module used twice in one forward pass appears as
 
 from __future__ import annotations
 
-import math
 import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -20,165 +19,29 @@ import numpy as np
 import torch
 from torch import nn
 
-from advstudio.core.attacks.fgsm import apply_perturbation, fgsm_direction
+from advstudio.core.activation_stats import HistogramScratch, LayerAccumulator, ShiftAccumulator, histogram, nice_ceil
 from advstudio.core.attacks.common import eval_mode
-from advstudio.core.types import ActivationComparison, ActivationStats, LayerShift, LayerStats
-from advstudio.core.errors import ActivationsCancelled  # noqa: F401 - re-exported
+from advstudio.core.attacks.fgsm import apply_perturbation, fgsm_direction
+from advstudio.core.errors import ActivationsCancelled
+from advstudio.core.types import ActivationComparison, ActivationStats
 
 __all__ = [
     "ActivationMonitor",
-    "ActivationsCancelled",
     "relu_modules",
     "fgsm_activations",
     "compare_activations",
-    "nice_ceil",
     "DEFAULT_BINS",
     "HEADROOM",
 ]
 
 DEFAULT_BINS = 32
 HEADROOM = 1.25  # a layer's top edge: nice_ceil(HEADROOM × the largest value the first time it is seen)
-_NICE = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
-_CHUNK = 1 << 20  # values per histogram step: 4 MB of float32, which stays in cache
-_HISTC_CHUNK = 1 << 24  # histc counts in floats: keep each call's counts exact (≤ 2**24)
-_NUMPY_FLOAT = {torch.float32: np.float32, torch.float64: np.float64}
 CLEAN, ADVERSARIAL = "clean", "adversarial"
 
 
 def relu_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """Every nn.ReLU (or subclass) in the model, in registration order, with its qualified name."""
     return [(name or "<root>", m) for name, m in model.named_modules() if isinstance(m, nn.ReLU)]
-
-
-def nice_ceil(x: float) -> float:
-    """The smallest of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k that is ≥ x (1.0 for x ≤ 0 or not finite)."""
-    if not (x > 0.0 and math.isfinite(x)):
-        return 1.0
-    k = math.floor(math.log10(x))
-    for m in _NICE:
-        # m / 10**-k rather than m * 10**k, so that 0.3 comes out as 0.3, not 0.30000000000000004
-        v = m * 10.0**k if k >= 0 else m / 10.0**-k
-        if v >= x * (1 - 1e-12):
-            return v
-    return 10.0 ** (k + 1)
-
-
-class _Scratch:
-    """Reusable chunk-sized buffers for the histogram, so no batch allocates (and page-faults) its own."""
-
-    def __init__(self) -> None:
-        self._buffers: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def get(self, like: torch.Tensor, index_dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        key = (like.device, like.dtype, index_dtype)
-        if key not in self._buffers:
-            self._buffers.clear()
-            n = _CHUNK
-            self._buffers[key] = (torch.empty(n, dtype=like.dtype, device=like.device),
-                                  torch.empty(n, dtype=index_dtype, device=like.device))
-        return self._buffers[key]
-
-
-def _histogram(
-    flat: torch.Tensor, bins: int, top: float, scratch: _Scratch, method: str | None = None, mx: float | None = None
-) -> np.ndarray:
-    """Counts of a flat non-negative tensor: [zeros, bin 1 … bin `bins`, above top], bin k holding the values
-    between (k−1)·w and k·w for w = top / bins (a value exactly on an inner edge may go either way).
-
-    Two ways, picked by `method` or else by torch's thread count: "bincount" (one thread): ceil(x / w) is the
-    index, 0 exactly for x = 0, so one bincount over small integers counts zeros, bins and overflow at once,
-    chunk by chunk in cache with reused buffers; "histc" (several threads): torch.histc is parallel where
-    bincount is not, and its lower bound at the smallest positive float leaves the zeros out."""
-    if method is None:
-        method = "bincount" if torch.get_num_threads() == 1 or flat.numel() <= _CHUNK else "histc"
-    total = torch.zeros(bins + 2, dtype=torch.int64, device=flat.device)
-    if method == "histc":
-        smallest = float(np.nextafter(np.zeros(1, dtype=_NUMPY_FLOAT[flat.dtype]), 1)[0])
-        for chunk in flat.split(_HISTC_CHUNK):
-            total[1:-1] += torch.histc(chunk, bins, min=smallest, max=top).to(torch.int64)
-        if (float(flat.amax()) if mx is None else mx) > top:
-            total[-1] = torch.count_nonzero(flat > top)
-        total[0] = flat.numel() - total[1:].sum()
-        return total.cpu().numpy()
-    index_dtype = torch.uint8 if bins + 1 <= 255 else torch.int32
-    values, index = scratch.get(flat, index_dtype)
-    scale = bins / top
-    for chunk in flat.split(_CHUNK):
-        n = chunk.numel()
-        v, i = values[:n], index[:n]
-        torch.mul(chunk, scale, out=v)
-        v.ceil_().clamp_(0, bins + 1)
-        i.copy_(v)
-        total += torch.bincount(i, minlength=bins + 2)
-    return total.cpu().numpy()
-
-
-class _Accumulator:
-    """Running totals of one layer for one tag."""
-
-    __slots__ = ("name", "shape", "samples", "total", "total_sq", "max", "min", "hist", "overflow", "active", "map")
-
-    def __init__(self, name: str, shape: tuple[int, ...], bins: int) -> None:
-        self.name = name
-        self.shape = shape
-        self.samples = 0
-        self.total = 0.0
-        self.total_sq = 0.0
-        self.max = -math.inf
-        self.min = math.inf
-        self.hist = np.zeros(bins, dtype=np.int64)
-        self.overflow = 0
-        self.active = 0
-        self.map: np.ndarray | None = None
-
-    @property
-    def count(self) -> int:
-        return self.samples * (int(np.prod(self.shape)) if self.shape else 1)
-
-    def snapshot(self, edges: np.ndarray) -> LayerStats:
-        n = self.count
-        mean = self.total / n if n else math.nan
-        var = max(self.total_sq / n - mean * mean, 0.0) if n else math.nan
-        return LayerStats(
-            name=self.name,
-            shape=self.shape,
-            samples=self.samples,
-            mean=mean,
-            std=math.sqrt(var) if n else math.nan,
-            min=self.min if n else math.nan,
-            max=self.max if n else math.nan,
-            active_fraction=self.active / n if n else math.nan,
-            hist_counts=self.hist,
-            hist_edges=edges,
-            overflow=self.overflow,
-            active_count=self.active,
-        )
-
-
-class _ShiftAccumulator:
-    __slots__ = ("abs_change", "clean_abs", "flips", "on_to_off", "count")
-
-    def __init__(self) -> None:
-        self.abs_change = 0.0
-        self.clean_abs = 0.0
-        self.flips = 0
-        self.on_to_off = 0
-        self.count = 0
-
-    def snapshot(self, name: str) -> LayerShift:
-        n = self.count
-        if not n:
-            return LayerShift(name, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan)
-        change, clean = self.abs_change / n, self.clean_abs / n
-        return LayerShift(
-            name=name,
-            mean_abs_change=change,
-            clean_mean_abs=clean,
-            relative_shift=change / clean if clean > 0 else math.nan,
-            flip_fraction=self.flips / n,
-            on_to_off_fraction=self.on_to_off / n,
-            off_to_on_fraction=(self.flips - self.on_to_off) / n,
-        )
 
 
 class ActivationMonitor:
@@ -220,13 +83,13 @@ class ActivationMonitor:
         self._tops: dict[str, float] = {k: float(v) for k, v in (ranges or {}).items()}
         self._calls: dict[str, int] = {}
         self._in_forward = 0
-        self._stats: dict[str, dict[str, _Accumulator]] = {}
-        self._shifts: dict[str, _ShiftAccumulator] = {}
+        self._stats: dict[str, dict[str, LayerAccumulator]] = {}
+        self._shifts: dict[str, ShiftAccumulator] = {}
         self._keep_clean = False
         self._diff = False
         self._clean_store: dict[str, tuple[torch.Tensor, int, float]] = {}
         self._pred = {"n": 0, "changed": 0, "labeled": 0, "clean_ok": 0, "adv_ok": 0}
-        self._scratch = _Scratch()
+        self._scratch = HistogramScratch()
 
     # hooks ------------------------------------------------------------------------------------------
 
@@ -264,7 +127,7 @@ class ActivationMonitor:
         self._calls.clear()
         self._in_forward = 0
         self._clean_store.clear()
-        self._scratch = _Scratch()  # let the histogram buffers go with the hooks
+        self._scratch = HistogramScratch()  # let the histogram buffers go with the hooks
 
     def __enter__(self) -> "ActivationMonitor":
         return self.attach()
@@ -321,7 +184,7 @@ class ActivationMonitor:
         accs = self._stats.setdefault(self.tag, {})
         acc = accs.get(key)
         if acc is None:
-            acc = accs[key] = _Accumulator(key, shape, self.bins if self.histograms else 0)
+            acc = accs[key] = LayerAccumulator(key, shape, self.bins if self.histograms else 0)
         elif acc.shape != shape:
             raise ValueError(f"layer {key}: activation shape {shape} differs from the {acc.shape} seen before")
 
@@ -335,7 +198,7 @@ class ActivationMonitor:
         acc.max = max(acc.max, mx)
 
         if self.histograms:
-            counts = _histogram(t.reshape(-1), self.bins, top, self._scratch, mx=mx)
+            counts = histogram(t.reshape(-1), self.bins, top, self._scratch, mx=mx)
             acc.hist += counts[1:-1]
             acc.overflow += int(counts[-1])
             active = t.numel() - int(counts[0])
@@ -362,7 +225,7 @@ class ActivationMonitor:
         clean, clean_active, clean_total = stored
         if clean.shape != adv.shape:
             raise ValueError(f"layer {key}: clean {tuple(clean.shape)} and adversarial {tuple(adv.shape)} differ")
-        acc = self._shifts.setdefault(key, _ShiftAccumulator())
+        acc = self._shifts.setdefault(key, ShiftAccumulator())
         n = int(clean.shape[0]) if clean.dim() > 1 else 1
         acc.abs_change += float(torch.linalg.vector_norm((adv - clean).reshape(n, -1), 1, dim=1).double().sum())
         acc.clean_abs += clean_total  # = Σ|a_clean|, since a ReLU's output is ≥ 0
@@ -454,9 +317,6 @@ class ActivationMonitor:
         self._shifts.clear()
         self._clean_store.clear()
         self._pred = dict.fromkeys(self._pred, 0)
-
-    def tags(self) -> tuple[str, ...]:
-        return tuple(self._stats)
 
     def stats(self, tag: str = CLEAN) -> ActivationStats:
         accs = self._stats.get(tag, {})

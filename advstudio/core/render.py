@@ -1,6 +1,9 @@
-"""Turning arrays into displayable images: grey levels, and a diverging colour map for perturbations."""
+"""Turning arrays into displayable images: grey levels, a diverging colour map for perturbations, nearest-neighbour
+enlargement, and PNG encoding in memory."""
 
 from __future__ import annotations
+
+import io
 
 import numpy as np
 
@@ -26,3 +29,18 @@ def diverging_rgb(values: np.ndarray, limit: float = 1.0) -> np.ndarray:
 def diverging_lut(n: int = 256) -> np.ndarray:
     """The same map as a lookup table (n×3 uint8) for image widgets."""
     return diverging_rgb(np.linspace(-1.0, 1.0, n))
+
+
+def enlarge(array: np.ndarray, k: int) -> np.ndarray:
+    """Nearest-neighbour enlargement: every pixel becomes a k×k block (crisp in every viewer)."""
+    return np.repeat(np.repeat(array, k, axis=0), k, axis=1)
+
+
+def png_bytes(array: np.ndarray, *, optimize: bool = False) -> bytes:
+    """Encode a uint8 (H, W) grey or (H, W, 3) RGB array as PNG in memory: the one PNG encoder of the app (the
+    report, the CLI and the window's exports all use it). `optimize` trades time for a smaller file."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array)).save(buf, format="PNG", optimize=optimize)
+    return buf.getvalue()

@@ -12,15 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from advstudio.core.activations import (
-    _CHUNK,
-    ActivationMonitor,
-    _histogram,
-    _Scratch,
-    fgsm_activations,
-    nice_ceil,
-    relu_modules,
-)
+from advstudio.core.activation_stats import CHUNK, HistogramScratch, histogram, nice_ceil
+from advstudio.core.activations import ActivationMonitor, fgsm_activations, relu_modules
 from advstudio.core.attacks.fgsm import apply_perturbation, fgsm_direction
 from advstudio.core.model import MnistCNN
 
@@ -217,9 +210,9 @@ def test_compare_equals_a_direct_computation(cnn, images):
 @pytest.mark.parametrize("bins", [20, 300])  # 8-bit and 32-bit bin indices
 def test_histogram_over_several_chunks(bins, method):
     g = torch.Generator().manual_seed(3)
-    flat = torch.relu(torch.randn(_CHUNK * 2 + 123, generator=g)) * 2
+    flat = torch.relu(torch.randn(CHUNK * 2 + 123, generator=g)) * 2
     flat[:5] = torch.tensor([5.0, 5.0 + 1e-6, 1e-40, 2.5, 0.0])  # on the top, just above, subnormal, an edge
-    counts = _histogram(flat, bins, 5.0, _Scratch(), method)
+    counts = histogram(flat, bins, 5.0, HistogramScratch(), method)
     values = flat.double().numpy()
     assert counts[0] == int((values == 0).sum())
     assert counts.sum() == values.size

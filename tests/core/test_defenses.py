@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from advstudio.core.attacks.fgsm import FGSM
+from advstudio.core.certification import binomial_lower_bound, max_certifiable_radius
 from advstudio.core.defenses import (
     BitDepthReduction,
     DefendedModel,
@@ -15,7 +16,6 @@ from advstudio.core.defenses import (
     GaussianNoise,
     JpegCompression,
     MedianFilter,
-    binomial_lower_bound,
     certified_accuracy,
     certify,
     roc_curve,
@@ -110,10 +110,29 @@ def test_adaptive_attack_breaks_preprocessing_defenses(bundled_model, mnist_test
     assert adaptive < plain, results
 
 
-def test_binomial_lower_bound_is_a_valid_bound():
-    assert binomial_lower_bound(0, 100, 0.001) == 0.0
-    lb = binomial_lower_bound(990, 1000, 0.001)
-    assert 0.97 < lb < 0.99
+@pytest.mark.parametrize("n", [1, 2, 10, 100, 200, 1000])
+@pytest.mark.parametrize("alpha", [0.5, 0.05, 0.001, 1e-6])
+def test_binomial_lower_bound_is_the_clopper_pearson_bound(n, alpha):
+    """The one-sided Clopper–Pearson lower bound is the α quantile of Beta(k, n − k + 1): scipy's, to 1e-10."""
+    from scipy.stats import beta  # a test extra: the oracle, never a dependency of the app
+
+    assert binomial_lower_bound(0, n, alpha) == 0.0
+    ks = sorted(k for k in {1, 2, n // 2, n - 1, n, *range(1, n + 1, 37)} if 1 <= k <= n)
+    for k in ks:
+        assert binomial_lower_bound(k, n, alpha) == pytest.approx(float(beta.ppf(alpha, k, n - k + 1)), rel=1e-10,
+                                                                  abs=1e-15), (k, n, alpha)
+
+
+def test_max_certifiable_radius_is_the_radius_of_a_unanimous_vote():
+    """σ·Φ⁻¹ of the bound when all n samples agree, against scipy's Beta(n, 1) quantile and normal quantile."""
+    from scipy.stats import beta, norm
+
+    for sigma, n, alpha in ((0.25, 1000, 0.001), (0.5, 100, 0.05), (1.0, 100000, 0.001)):
+        expected = sigma * float(norm.ppf(beta.ppf(alpha, n, 1)))
+        assert max_certifiable_radius(sigma, n, alpha) == pytest.approx(expected, rel=1e-9)
+
+
+def test_binomial_lower_bound_covers_the_true_p():
     # coverage: the bound lies below the true p in at least 1 − α of draws (checked loosely)
     rng = np.random.default_rng(0)
     p = 0.8

@@ -1,4 +1,4 @@
-"""The session report builder (core/report.py): one self-contained HTML page holding the session's model, attacks,
+"""The session report builder (core/report/): one self-contained HTML page holding the session's model, attacks,
 curves and activation shifts, with every user- or file-provided text escaped."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import re
 import numpy as np
 from PIL import Image
 
-from advstudio.core.report import build_report_html, curves_png
+from advstudio.core.report.figures import curves_png
+from advstudio.core.report.page import build_report_html
 
 HOSTILE = '<script>alert("x")</script>'
 

@@ -63,10 +63,10 @@ def test_targeted_attack_and_its_flip_search(qtbot, window):
     with qtbot.waitSignal(window.flipFound, timeout=20000) as sig:
         window.find_flip()
     found = sig.args[0]
-    if found.found:
-        wait_settled(qtbot, window)
-        assert window.analysis.attack.adv_label == 8
-        assert window.analysis.attack.adv_label != set_eps(qtbot, window, round(found.eps - 0.001, 6)).adv_label
+    assert found.found and found.adv_label == 8 and 0 < found.eps <= 1.0  # FGSM and the drawing are deterministic
+    wait_settled(qtbot, window)
+    assert window.analysis.attack.adv_label == 8
+    assert window.analysis.attack.adv_label != set_eps(qtbot, window, round(found.eps - 0.001, 6)).adv_label
     window.attack_panel.controls.set_method(UNTARGETED)
     wait_settled(qtbot, window)
     assert window.analysis.attack.target is None

@@ -51,8 +51,8 @@ def test_every_step_can_be_reached_with_next_and_back(qtbot, window):
     assert lesson.panel.dots.text().count("○") == n - 1  # the rest are not done; the current (read) one is ◉
 
 
-def test_each_steps_check_fires_when_its_action_is_done(qtbot, window, tmp_path):
-    from advstudio.core.storage import bundled_model_path, robust_model_path
+def test_each_steps_check_fires_when_its_action_is_done(qtbot, window):
+    from advstudio.core.storage import robust_model_path
 
     lesson = window.lesson
     lesson.start(0)
@@ -88,19 +88,31 @@ def test_each_steps_check_fires_when_its_action_is_done(qtbot, window, tmp_path)
     assert window.activations.data is not None
     lesson.next()
     assert lesson.step.id == "defend"
-    if robust_model_path().is_file():
-        _fire(qtbot, lesson, "defend")
-        assert window.model_info.path == str(robust_model_path())
-    else:
-        assert "not bundled" in lesson.panel.note.text() and lesson.panel.note.isVisible()
-        assert lesson.perform_action() is False
-        assert "is not in this installation" in window.errors[-1]
-        other = tmp_path / "my_robust.safetensors"  # any model other than the bundled one counts
-        shutil.copy(bundled_model_path(), other)
-        with qtbot.waitSignal(lesson.checkPassed, timeout=30000, check_params_cb=lambda sid: sid == "defend"):
-            window.open_model(other)
+    assert robust_model_path().is_file(), "the robust model ships with the app (resources/)"
+    assert not lesson.panel.note.isVisible()
+    _fire(qtbot, lesson, "defend")
+    assert window.model_info.path == str(robust_model_path())
     assert not window.model_info.bundled
     assert window.analysis.attack.eps >= 0.1
+
+
+def test_the_defend_step_without_a_bundled_robust_model(qtbot, window, tmp_path, monkeypatch):
+    """An installation without the robust model says so, and any model but the bundled one passes the step."""
+    from advstudio.core import storage
+
+    monkeypatch.setattr(storage, "robust_model_path", lambda: tmp_path / "absent_robust.safetensors")
+    draw_digit(qtbot, window, 3)
+    set_eps(qtbot, window, 0.2)
+    lesson = window.lesson
+    lesson.start(lesson.lesson.index_of("defend"))
+    assert "not bundled" in lesson.panel.note.text() and lesson.panel.note.isVisible()
+    assert lesson.perform_action() is False
+    assert "is not in this installation" in window.errors[-1]
+    other = tmp_path / "my_robust.safetensors"  # any model other than the bundled one counts
+    shutil.copy(storage.bundled_model_path(), other)
+    with qtbot.waitSignal(lesson.checkPassed, timeout=30000, check_params_cb=lambda sid: sid == "defend"):
+        window.open_model(other)
+    assert not window.model_info.bundled and window.analysis.attack.eps >= 0.1
 
 
 def test_the_curve_step_runs_fgsm_on_the_test_set(qtbot, window, mnist_dir):

@@ -8,15 +8,15 @@ random draws), so any gradient attack in core.attacks becomes the adaptive attac
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from advstudio.core.certification import binomial_lower_bound, certified_radius
 
 
 class InputTransform(nn.Module):
@@ -212,32 +212,6 @@ class Certificate:
     alpha: float
 
 
-def binomial_lower_bound(k: int, n: int, alpha: float) -> float:
-    """One-sided Clopper–Pearson lower bound: the p with P(Bin(n, p) ≥ k) = α (0 when k = 0)."""
-    if k <= 0:
-        return 0.0
-    if k >= n:
-        return alpha ** (1.0 / n)
-    j = np.arange(k, n + 1)
-    log_binom = np.array([math.lgamma(n + 1) - math.lgamma(v + 1) - math.lgamma(n - v + 1) for v in j])
-
-    def tail(p: float) -> float:
-        logs = log_binom + j * math.log(p) + (n - j) * math.log1p(-p)
-        m = logs.max()
-        return float(math.exp(m) * np.exp(logs - m).sum())
-
-    lo, hi = 0.0, k / n
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        if mid <= 0.0:
-            break
-        if tail(mid) < alpha:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
 @torch.no_grad()
 def _sample_counts(model: nn.Module, x: torch.Tensor, sigma: float, num: int, batch: int) -> np.ndarray:
     counts = np.zeros(10, dtype=np.int64)
@@ -265,8 +239,8 @@ def certify(model: nn.Module, x: torch.Tensor, sigma: float = 0.25, n0: int = 10
     p_lower = binomial_lower_bound(int(counts[guess]), n, alpha)
     if p_lower <= 0.5:
         return Certificate(None, 0.0, p_lower, tuple(int(c) for c in counts), sigma, n0, n, alpha)
-    radius = sigma * NormalDist().inv_cdf(p_lower)
-    return Certificate(guess, float(radius), p_lower, tuple(int(c) for c in counts), sigma, n0, n, alpha)
+    radius = certified_radius(sigma, p_lower)
+    return Certificate(guess, radius, p_lower, tuple(int(c) for c in counts), sigma, n0, n, alpha)
 
 
 def certified_accuracy(certificates: Sequence[Certificate], labels: Sequence[int],

@@ -6,30 +6,19 @@ them), and everything handed back is a numpy copy or plain Python values."""
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from dataclasses import dataclass, field
-from statistics import NormalDist
 
 import numpy as np
 
+from advstudio.core.certification import max_certifiable_radius
 from advstudio.gui.worker import JobContext, Worker
 
 CERTIFY_INPUT_KIND = "certify_input"
 CERTIFY_CURVE_KIND = "certify_curve"
 DETECT_KIND = "detect"
 CURVE_POINTS = 161  # radii on the curve's grid (the certified radii themselves are added to it)
-
-
-def max_certifiable_radius(sigma: float, n: int, alpha: float) -> float:
-    """σ·Φ⁻¹(α^(1/n)): the radius when all n samples agree; no larger radius can be certified with this n, α."""
-    return float(sigma * NormalDist().inv_cdf(alpha ** (1.0 / n)))
-
-
-def linf_as_l2(eps: float, shape: tuple[int, ...] = (28, 28)) -> float:
-    """The largest L2 norm inside an L∞ ball of radius ε over an image of this shape: ε·√(pixels)."""
-    return float(eps * math.sqrt(int(np.prod(shape))))
 
 
 # ---------------------------------------------------------------------------------------------- messages

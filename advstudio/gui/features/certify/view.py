@@ -11,9 +11,10 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (QDoubleSpinBox, QGridLayout, QGroupBox, QLabel, QPushButton, QSpinBox, QSplitter,
                                QVBoxLayout, QWidget)
 
-from advstudio.gui.features.certify.jobs import (CertifyCurveResult, CertifyInputResult, CertifyProgress, DetectResult, SmoothingSettings,
-                            linf_as_l2)
+from advstudio.core.certification import linf_as_l2
 from advstudio.core.describe import DEFENSE_NOTE
+from advstudio.gui.features.certify.jobs import (CertifyCurveResult, CertifyInputResult, CertifyProgress, DetectResult,
+                                                 SmoothingSettings)
 from advstudio.gui.theme import style_plot
 from advstudio.gui.widgets.layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side
 

@@ -15,9 +15,9 @@ from PySide6.QtWidgets import QWidget
 
 from advstudio.core.storage import atomic_write_bytes, atomic_write_text
 
-from advstudio.gui.features.studio.export import png_bytes
 from advstudio.core.describe import DEFENSE_NOTE
 from advstudio.gui.features.lab.messages import LabCurve
+from advstudio.gui.widgets.images import qimage_png
 
 CSV_COLUMNS = ("model", "model_path", "attack", "eps_norm", "eps", "accuracy", "success_rate", "clean_accuracy",
                "n", "steps", "restarts", "step_size", "random_start", "early_stop", "targeted", "target", "params")
@@ -72,7 +72,7 @@ def plot_png(plot: QWidget, curves: list[LabCurve]) -> bytes:
                    text)
         y += line_h
     p.end()
-    return png_bytes(img)
+    return qimage_png(img)
 
 
 def write_export(kind: str, path: str | Path, curves: list[LabCurve], plot: QWidget | None = None) -> Path:

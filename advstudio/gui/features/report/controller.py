@@ -1,6 +1,6 @@
 """The session log: listens to the window and keeps, as plain Python and numpy data, what a report needs (the
 models, the attacks the student kept, the robustness-lab curves, the activation shifts), and exports the report
-(core/report.py) as one HTML file or, through Qt's rich text, as PDF.
+(core/report/) as one HTML file or, through Qt's rich text, as PDF.
 
 An attack is kept when a flip search finds its ε (once the window shows the attack at that ε), when the result is
 saved, and with File ▸ Add this attack to the report. Activations come from the Activations dock's replies: the
@@ -238,7 +238,7 @@ class SessionLog(QObject):
                 "attacks": list(self.attacks), "labs": list(self.labs), "activations": activations}
 
     def html(self, raster: bool = False) -> str:
-        from advstudio.core.report import build_report_html
+        from advstudio.core.report.page import build_report_html
 
         return build_report_html(self.session_data(), raster=raster)
 
@@ -288,7 +288,7 @@ def report_pdf(session: dict) -> bytes:
         from PySide6.QtGui import QImage, QPageLayout, QPageSize, QPdfWriter, QTextDocument
     except ImportError as exc:  # pragma: no cover - PySide6-Essentials ships QPdfWriter
         raise PdfUnavailable(str(exc)) from exc
-    from advstudio.core.report import build_report_html
+    from advstudio.core.report.page import build_report_html
 
     doc = QTextDocument()
     images: list[QImage] = []

@@ -4,45 +4,31 @@ Every file is encoded in memory and written atomically (temporary file, fsync, r
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRectF, Qt
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 
-from advstudio.core.render import diverging_rgb, to_gray_u8
+from advstudio.core.render import diverging_rgb, enlarge, png_bytes, to_gray_u8
 from advstudio.core.storage import atomic_write_bytes
 from advstudio.core.types import AttackResult
 
 from advstudio.gui.messages import TARGETED
 from advstudio.gui.features.studio.attack_results import verdict_text
 from advstudio.gui.widgets.attack_views import MAGNIFY
+from advstudio.gui.widgets.images import qimage_from_array, qimage_png
 
 SCALE = 10
 
 
-def _png(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(array)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def _big(array: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.repeat(np.repeat(array, SCALE, axis=0), SCALE, axis=1))
+    return enlarge(array, SCALE)
 
 
 def perturbation_rgb(result: AttackResult) -> np.ndarray:
     """δ × 10 in the diverging map the window uses (±0.1 saturates, zero is white)."""
     return diverging_rgb(result.perturbation * MAGNIFY, limit=1.0)
-
-
-def _qimage(array: np.ndarray) -> QImage:
-    a = np.ascontiguousarray(array)
-    if a.ndim == 2:
-        return QImage(a.data, a.shape[1], a.shape[0], a.strides[0], QImage.Format.Format_Grayscale8).copy()
-    return QImage(a.data, a.shape[1], a.shape[0], a.strides[0], QImage.Format.Format_RGB888).copy()
 
 
 def describe_attack(result: AttackResult) -> str:
@@ -71,7 +57,7 @@ def figure_png(result: AttackResult, model_name: str = "") -> bytes:
     for k, (array, title) in enumerate(panels):
         x = gap + k * (side + gap)
         p.drawText(QRectF(x, 8, side, top - 12), Qt.AlignmentFlag.AlignCenter, title)
-        p.drawImage(QRectF(x, top, side, side), _qimage(array))
+        p.drawImage(QRectF(x, top, side, side), qimage_from_array(array))
     p.drawText(QRectF(gap, top + side + 8, width - 2 * gap, 30), Qt.AlignmentFlag.AlignCenter, verdict_text(result))
     font.setPixelSize(14)
     p.setFont(font)
@@ -80,7 +66,7 @@ def figure_png(result: AttackResult, model_name: str = "") -> bytes:
     p.drawText(QRectF(gap, top + side + 42, width - 2 * gap, 50),
                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, footer)
     p.end()
-    return png_bytes(img)
+    return qimage_png(img)
 
 
 def save_attack(result: AttackResult, folder: str | Path, stem: str = "attack", model_name: str = "") -> list[Path]:
@@ -88,10 +74,10 @@ def save_attack(result: AttackResult, folder: str | Path, stem: str = "attack", 
     folder = Path(folder)
     adv, pert = to_gray_u8(result.adversarial), perturbation_rgb(result)
     files = {
-        f"{stem}_adversarial_28x28.png": _png(adv),
-        f"{stem}_adversarial_280x280.png": _png(_big(adv)),
-        f"{stem}_perturbation_x10_28x28.png": _png(pert),
-        f"{stem}_perturbation_x10_280x280.png": _png(_big(pert)),
+        f"{stem}_adversarial_28x28.png": png_bytes(adv),
+        f"{stem}_adversarial_280x280.png": png_bytes(_big(adv)),
+        f"{stem}_perturbation_x10_28x28.png": png_bytes(pert),
+        f"{stem}_perturbation_x10_280x280.png": png_bytes(_big(pert)),
         f"{stem}_figure.png": figure_png(result, model_name),
     }
     paths = []
@@ -100,12 +86,3 @@ def save_attack(result: AttackResult, folder: str | Path, stem: str = "attack", 
         paths.append(folder / name)
     return paths
 
-
-def png_bytes(img: QImage) -> bytes:
-    """A QImage encoded as PNG in memory (the figures are written atomically by the caller)."""
-    data = QByteArray()
-    buf = QBuffer(data)
-    buf.open(QIODevice.OpenModeFlag.WriteOnly)
-    img.save(buf, "PNG")
-    buf.close()
-    return bytes(data.data())
