@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QListView, QPushButton, QVBoxLayout, QWidget
 
+from advstudio.gui.widgets.images import qimage_from_array
 from advstudio.gui.messages import GalleryData
 
 THUMB = 56
@@ -39,8 +40,7 @@ class DigitListModel(QAbstractListModel):
             return f"{label} ✓" if label == pred else f"{label} ✗ {pred}"
         if role == Qt.ItemDataRole.DecorationRole:
             if i not in self._pixmaps:
-                u8 = np.ascontiguousarray(self.data_.images[i])
-                img = QImage(u8.data, 28, 28, 28, QImage.Format.Format_Grayscale8).copy()
+                img = qimage_from_array(self.data_.images[i])
                 self._pixmaps[i] = QPixmap.fromImage(img).scaled(THUMB, THUMB)
             return self._pixmaps[i]
         if role == Qt.ItemDataRole.ToolTipRole:

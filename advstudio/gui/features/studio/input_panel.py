@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSlider, QToolButton, QVBoxLayout, QWidget)
 
+from advstudio.gui.widgets.images import qimage_from_array
 from advstudio.core.render import to_gray_u8
 from advstudio.core.types import Prediction
 
@@ -30,8 +31,7 @@ class ModelInputPreview(QLabel):
 
     def set_image(self, image: np.ndarray | None) -> None:
         self.image = np.zeros((28, 28), np.float32) if image is None else np.asarray(image, np.float32).copy()
-        u8 = np.ascontiguousarray(to_gray_u8(self.image))
-        qimg = QImage(u8.data, 28, 28, 28, QImage.Format.Format_Grayscale8).copy()
+        qimg = qimage_from_array(to_gray_u8(self.image))
         self.setPixmap(QPixmap.fromImage(qimg).scaled(28 * PREVIEW_SCALE, 28 * PREVIEW_SCALE))
 
 
