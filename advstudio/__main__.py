@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import sys
 
-CLI_COMMANDS = {"train", "evaluate", "attack", "predict", "activations"}
-
 
 def _is_cli(argv: list[str]) -> bool:
-    """A subcommand (after an optional global --device X), or a bare -h/--help, selects the command line."""
+    """A subcommand (any word after an optional global --device X; the CLI names the unknown ones), or a bare
+    -h/--help, selects the command line."""
     rest = list(argv)
     if rest[:1] == ["--device"]:
         rest = rest[2:]
     elif rest and rest[0].startswith("--device="):
         rest = rest[1:]
-    return bool(rest) and (rest[0] in CLI_COMMANDS or not rest[0].startswith("-")) or argv[:1] in (["-h"], ["--help"])
+    return bool(rest) and not rest[0].startswith("-") or argv[:1] in (["-h"], ["--help"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -99,71 +99,62 @@ def _entry_model(ctx: JobContext, entry: ModelEntry):
 
 
 def _temperature(spec: DefenseSpec, meta: dict) -> float:
-    t = spec.temperature or (meta.get("recipe") or {}).get("temperature")
+    from advstudio.core.defenses.builders import recorded_temperature
+
+    t = spec.temperature or recorded_temperature(meta)
     if not t:
         raise ValueError("This model file does not record a distillation temperature: set T in the Defenses tab.")
     return float(t)
 
 
-def _distilled_for_studio(model, temperature: float):
-    """The distilled model for the live studio: its own logits for predictions, logits / T whenever a gradient
-    is taken (the attacker who knows the defense, as BPDA is for a transform)."""
-    from torch import nn
-
-    import torch
-
-    class DistilledDeployed(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-            self.temperature = temperature
-
-        def forward(self, x):
-            z = self.model(x)
-            return z / self.temperature if torch.is_grad_enabled() else z
-
-    return DistilledDeployed().eval()
-
-
-def build_defended(ctx: JobContext, spec: DefenseSpec, base_name: str):
-    """(deployed model for the studio, its name, metadata): what "Use as current model" installs."""
-    from advstudio.core import defenses as D
+def _build(ctx: JobContext, spec: DefenseSpec, transfer: bool = True):
+    """(BuiltDefense, file metadata or None) for `spec`, with the tab's own messages. Transforms wrap the studio's
+    undefended model; `transfer` False: the ensemble's transfer member is not used (nor checked)."""
+    from advstudio.core.defenses import builders as B
 
     if spec.kind in TRANSFORM_KINDS:
         base = undefended_model(ctx)
-        kw = {"bit_depth": {"bits": spec.bits}, "median": {"size": spec.size}, "jpeg": {"quality": spec.quality},
-              "gaussian_noise": {"sigma": spec.sigma}}[spec.kind]
-        t = D.TRANSFORMS[spec.kind](**kw)
-        wrapper = D.DefendedModel(base, t, adaptive=True, eot_samples=spec.eot_samples).eval()
-        name = f"{base_name} + {spec.short()}"
-        meta = {"defense": spec.kind, "defense_params": dict(t.params()), "base_model": base_name,
-                "attacker_gradient": spec.adaptive_how()}
-        if t.randomized:
-            meta["defense_params"]["eot_samples"] = spec.eot_samples
-        return wrapper, base, name, meta
+        built = B.transform_defense(base, spec.kind, eot_samples=spec.eot_samples, bits=spec.bits, size=spec.size,
+                                    quality=spec.quality, sigma=spec.sigma)
+        return built, None
     if spec.kind == "ensemble":
         if len(spec.members) < 2:
             raise ValueError("An ensemble needs at least two models: tick two or more.")
+        if transfer and not 0 <= spec.transfer_from < len(spec.members):
+            raise ValueError(f"Member {spec.transfer_from} is not in the ensemble.")
         members = [_entry_model(ctx, m) for m in spec.members]
-        wrapper = D.Ensemble(members).eval()
-        meta = {"defense": "ensemble", "defense_params": {"members": [m.name for m in spec.members]},
-                "attacker_gradient": spec.adaptive_how()}
-        return wrapper, undefended_model(ctx), spec.short(), meta
+        return B.ensemble_defense(members, spec.transfer_from if transfer else 0), None
     if spec.kind == "distillation":
         if not spec.distilled:
             raise ValueError("Choose the distilled model file first.")
         model, file_meta = _load_file(ctx, spec.distilled)
-        t = _temperature(spec, file_meta)
-        from advstudio.core.storage import model_display_name
-
-        name = f"{model_display_name(spec.distilled, file_meta)} (distilled, T={t:g})"
-        meta = {"defense": "distillation", "defense_params": {"temperature": t}, "distilled_file": spec.distilled,
-                "attacker_gradient": spec.adaptive_how()}
-        acc = file_meta.get("test_accuracy")
-        if isinstance(acc, (int, float)):
-            meta["test_accuracy"], meta["test_samples"] = acc, file_meta.get("test_samples", "?")
-        return _distilled_for_studio(model, t), undefended_model(ctx), name, meta
+        return B.distillation_defense(model, _temperature(spec, file_meta)), file_meta
     raise ValueError(f"Unknown defense {spec.kind!r}")
+
+
+def build_defended(ctx: JobContext, spec: DefenseSpec, base_name: str):
+    """(deployed model for the studio, its name, metadata): what "Use as current model" installs."""
+    built, file_meta = _build(ctx, spec, transfer=False)
+    if spec.kind in TRANSFORM_KINDS:
+        base = built.plain.model  # the undefended model the transform wraps
+        name = f"{base_name} + {spec.short()}"
+        meta = {"defense": spec.kind, "defense_params": dict(built.params), "base_model": base_name,
+                "attacker_gradient": spec.adaptive_how()}
+        return built.live, base, name, meta
+    if spec.kind == "ensemble":
+        meta = {"defense": "ensemble", "defense_params": {"members": [m.name for m in spec.members]},
+                "attacker_gradient": spec.adaptive_how()}
+        return built.live, undefended_model(ctx), spec.short(), meta
+    from advstudio.core.storage import model_display_name
+
+    t = built.params["temperature"]
+    name = f"{model_display_name(spec.distilled, file_meta)} (distilled, T={t:g})"
+    meta = {"defense": "distillation", "defense_params": {"temperature": t}, "distilled_file": spec.distilled,
+            "attacker_gradient": spec.adaptive_how()}
+    acc = file_meta.get("test_accuracy")
+    if isinstance(acc, (int, float)):
+        meta["test_accuracy"], meta["test_samples"] = acc, file_meta.get("test_samples", "?")
+    return built.live, undefended_model(ctx), name, meta
 
 
 def use_defense_job(ctx: JobContext, req: UseDefenseRequest) -> ModelInfo:
@@ -184,50 +175,30 @@ def use_defense_job(ctx: JobContext, req: UseDefenseRequest) -> ModelInfo:
 
 def _setup(ctx: JobContext, req: DefenseRequest):
     """(deployed, plain craft, adaptive craft, undefended model, undefended craft, names, notes)."""
-    from advstudio.core import defenses as D
-    from advstudio.core.evaluation.defense import TemperatureScaled, craft_linf
+    from advstudio.core.evaluation.defense import craft_linf
 
     spec = req.spec
-
-    def craft(m):
-        return craft_linf(m, req.attack, req.steps)
-
+    built, file_meta = _build(ctx, spec)
+    plain, adaptive = built.crafts(req.attack, req.steps)
     if spec.kind in TRANSFORM_KINDS:
-        base = undefended_model(ctx)
-        kw = {"bit_depth": {"bits": spec.bits}, "median": {"size": spec.size}, "jpeg": {"quality": spec.quality},
-              "gaussian_noise": {"sigma": spec.sigma}}[spec.kind]
-        t = D.TRANSFORMS[spec.kind](**kw)
-        plain = D.DefendedModel(base, t, adaptive=False).eval()
-        adaptive = D.DefendedModel(base, t, adaptive=True, eot_samples=spec.eot_samples).eval()
-        return (plain, craft(plain), craft(adaptive), base, craft(base), f"{req.base_name} + {spec.short()}",
-                req.base_name, ())
+        base = built.plain.model  # the undefended model the transform wraps
+        return (built.deployed, plain, adaptive, base, craft_linf(base, req.attack, req.steps),
+                f"{req.base_name} + {spec.short()}", req.base_name, ())
     if spec.kind == "ensemble":
-        if len(spec.members) < 2:
-            raise ValueError("An ensemble needs at least two models: tick two or more.")
-        if not 0 <= spec.transfer_from < len(spec.members):
-            raise ValueError(f"Member {spec.transfer_from} is not in the ensemble.")
-        members = [_entry_model(ctx, m) for m in spec.members]
-        ens = D.Ensemble(members).eval()
-        src = members[spec.transfer_from]
-        return (ens, craft(src), craft(ens), src, craft(src), spec.short(), spec.members[spec.transfer_from].name,
+        src = built.plain  # the member the plain attacker transfers from: the undefended reference
+        return (built.deployed, plain, adaptive, src, plain, spec.short(), spec.members[spec.transfer_from].name,
                 ())
-    if spec.kind == "distillation":
-        if not spec.distilled:
-            raise ValueError("Choose the distilled model file first.")
-        model, meta = _load_file(ctx, spec.distilled)
-        t = _temperature(spec, meta)
-        base = undefended_model(ctx)
-        notes = []
-        if not (meta.get("recipe") or {}).get("temperature"):
-            notes.append("The model file's metadata does not say it was distilled.")
-        notes.append(f"The undefended curve is the studio's model ({req.base_name}), not the distilled model's "
-                     "teacher.")
-        from advstudio.core.storage import model_display_name
+    base = undefended_model(ctx)
+    notes = []
+    if not (file_meta.get("recipe") or {}).get("temperature"):
+        notes.append("The model file's metadata does not say it was distilled.")
+    notes.append(f"The undefended curve is the studio's model ({req.base_name}), not the distilled model's "
+                 "teacher.")
+    from advstudio.core.storage import model_display_name
 
-        name = f"{model_display_name(spec.distilled, meta)} (distilled, T={t:g})"
-        return (model.eval(), craft(model), craft(TemperatureScaled(model, t)), base, craft(base), name,
-                req.base_name, tuple(notes))
-    raise ValueError(f"Unknown defense {spec.kind!r}")
+    name = f"{model_display_name(spec.distilled, file_meta)} (distilled, T={built.params['temperature']:g})"
+    return (built.deployed, plain, adaptive, base, craft_linf(base, req.attack, req.steps), name, req.base_name,
+            tuple(notes))
 
 
 def defense_job(ctx: JobContext, req: DefenseRequest) -> DefenseResult | DefenseCancelled:

@@ -15,11 +15,11 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from advstudio.core.describe import CREDIT_NOTE
+from advstudio.core.eps import parse_eps_field
 from advstudio.gui.features.defenses.messages import DefenseProgress, DefenseResult, DefenseSpec
 from advstudio.gui.models import ModelEntry
 from advstudio.gui.theme import style_plot
 from advstudio.gui.widgets.layout import RunControls, fixed_plot, scroll_area, side_by_side
-from advstudio.gui.features.lab.view import read_eps_list
 
 DEFAULT_EPS = "0, 0.1, 0.2, 0.3"
 DEFENSE_CHOICES = (("bit_depth", "Bit-depth reduction"), ("median", "Median filter"),
@@ -35,10 +35,7 @@ ROLE_TITLES = {"undefended": "undefended", "plain": "plain attack", "adaptive": 
 
 def parse_eps(text: str) -> list[float]:
     """"0, 0.1 0.3" -> [0.0, 0.1, 0.3] (sorted, unique, each in [0, 1]); ValueError with a readable message."""
-    values = read_eps_list(text)
-    if values[0] < 0 or values[-1] > 1:
-        raise ValueError("ε is in pixel units: every value must lie in [0, 1]")
-    return values
+    return parse_eps_field(text, upper=1.0, out_of_range="ε is in pixel units: every value must lie in [0, 1]")
 
 
 class DefenseLabPanel(QWidget):

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, Q
 from advstudio.core.attacks import ATTACKS
 
 from advstudio.core.describe import attack_title, DEFENSE_NOTE, steps_text
+from advstudio.core.eps import parse_eps_field
 from advstudio.gui.features.lab.messages import LabCurve, LabProgress
 from advstudio.gui.models import ModelEntry
 from advstudio.gui.theme import style_plot, text_colour
@@ -28,24 +29,9 @@ GAP = 3  # between tiles, in image pixels
 CAPTION = 9  # room above each tile for its caption
 
 
-def read_eps_list(text: str) -> list[float]:
-    """"0, 0.05 0.1" -> [0.0, 0.05, 0.1] (sorted, unique, any sign); ValueError with a readable message."""
-    parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p.strip()]
-    if not parts:
-        raise ValueError("Enter at least one ε, e.g. 0, 0.1, 0.2, 0.3")
-    try:
-        values = sorted({float(p) for p in parts})
-    except ValueError:
-        raise ValueError(f"Could not read the ε list {text!r}: use numbers separated by commas") from None
-    return values
-
-
 def parse_eps(text: str) -> list[float]:
     """"0, 0.05 0.1" -> [0.0, 0.05, 0.1] (sorted, unique); ValueError with a readable message otherwise."""
-    values = read_eps_list(text)
-    if values[0] < 0:
-        raise ValueError("ε cannot be negative")
-    return values
+    return parse_eps_field(text, upper=float("inf"), out_of_range="ε cannot be negative")
 
 
 def mosaic(images: np.ndarray, columns: int = GALLERY_COLUMNS) -> np.ndarray:

@@ -20,7 +20,7 @@ from advstudio.core.attacks.fgsm import FGSM
 from advstudio.core.data import load_image_file
 from advstudio.core.storage import bundled_model_path, read_metadata
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -1,0 +1,139 @@
+"""`advstudio evaluate`: clean accuracy and a robustness curve under any attack of the registry (FGSM by
+default), as a table that names the attack, ε, steps and sample count, and as JSON."""
+
+from __future__ import annotations
+
+import json
+
+from advstudio.cli.common import (
+    class_index,
+    end_progress,
+    load_model,
+    positive_float,
+    positive_int,
+    radius_list,
+    setup_torch,
+    tty_progress,
+    usage_error,
+)
+from advstudio.core.attacks.registry import ATTACK_NAMES, ATTACKS, attack_settings
+from advstudio.core.describe import attack_details, attack_title
+
+
+def add_parser(sub) -> None:
+    e = sub.add_parser("evaluate", help="clean accuracy and a robustness curve (FGSM by default)")
+    e.add_argument("--model", help="a .safetensors model (default: the bundled one)")
+    e.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
+    e.add_argument("--attack", choices=ATTACK_NAMES, default="fgsm",
+                   help="the attack (default fgsm); cw and deepfool are minimal-L2 attacks without an ε")
+    e.add_argument("--eps", type=radius_list, default=None,
+                   help="comma-separated ε: L∞ in [0, 1] pixel space (default 0,0.05,0.1,0.2,0.3); for cw and "
+                        "deepfool, L2 radii (default 0,0.5,1,1.5,2,2.5,3)")
+    e.add_argument("--steps", type=positive_int, help="iterations (bim 10, pgd 40, mifgsm 10, cw 100, deepfool 50)")
+    e.add_argument("--step-size", type=positive_float,
+                   help="L∞ step α in pixel space (default 2.5·ε/steps; mifgsm ε/steps); for cw, Adam's lr (0.1)")
+    e.add_argument("--restarts", type=positive_int, help="pgd random restarts (default 1)")
+    e.add_argument("--momentum", type=float, help="mifgsm momentum decay μ (default 1.0)")
+    e.add_argument("--c", type=positive_float, help="cw: initial trade-off constant c (default 1)")
+    e.add_argument("--search-steps", type=positive_int, help="cw: binary-search rounds over c (default 5)")
+    e.add_argument("--overshoot", type=float, help="deepfool overshoot (default 0.02)")
+    e.add_argument("--full", action="store_true",
+                   help="run every step for every sample (default: stop a sample once it is misclassified, "
+                        "which gives the same or lower robust accuracy at a fraction of the cost)")
+    e.add_argument("--target", type=class_index, help="targeted attack toward this class")
+    e.add_argument("--limit", type=positive_int, help="the first N test samples only")
+    e.add_argument("--batch-size", type=positive_int, default=250)
+    e.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+
+
+
+def _print_table(curve, name: str) -> None:
+    print(f"model: {name}")
+    print(f"attack: FGSM (untargeted, L∞, one step), n = {curve.n} test images")
+    print(f"clean accuracy: {curve.clean_accuracy * 100:.2f}%")
+    print(f"{'eps':>6}  {'accuracy':>9}")
+    for e, acc in zip(curve.eps, curve.accuracy):
+        print(f"{e:>6.3g}  {acc * 100:>8.2f}%")
+
+
+def _attack_settings(args) -> dict | str:
+    """The evaluate flags as the chosen attack's settings, or a message naming a flag it does not take."""
+    names = {"steps": "steps", "step_size": "step_size", "restarts": "restarts", "momentum": "decay",
+             "c": "c", "search_steps": "binary_search_steps", "overshoot": "overshoot"}
+    if args.attack == "cw":
+        names["step_size"] = "lr"
+    accepted = attack_settings(args.attack)
+    settings: dict = {}
+    for flag, key in names.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if key not in accepted:
+            return f"--{flag.replace('_', '-')} does not apply to {args.attack}"
+        settings[key] = value
+    if args.full:
+        settings["early_stop"] = False
+    if args.target is not None:
+        settings["targeted"] = True
+    if args.eps is not None and ATTACKS[args.attack].uses_eps:
+        bad = [e for e in args.eps if e > 1.0]
+        if bad:
+            return f"ε {bad[0]:g} is outside [0, 1] pixel space"
+    return settings
+
+
+def _print_attack_table(curve, name: str) -> None:
+    """Every figure names its attack, ε, steps, restarts and sample count."""
+    p = curve.params
+    l2 = p.get("eps_norm") == "l2"
+    steps = p.get("steps", 1)
+    bits = attack_details(curve.attack, p)
+    print(f"model: {name}")
+    print(f"attack: {attack_title(curve.attack)} ({', '.join(bits)}), n = {curve.n} test images")
+    if l2:
+        print("robust at radius ε = not misclassified by a perturbation with ‖δ‖₂ ≤ ε found by the attack")
+    print(f"clean accuracy: {curve.clean_accuracy * 100:.2f}%")
+    restarts = p.get("restarts", 1)
+    head = "L2 ≤" if l2 else "eps"
+    print(f"{'attack':<9} {head:>6} {'steps':>6} {'restarts':>8} {'n':>6} {'accuracy':>9} {'success':>8}")
+    success = curve.extra.get("success_rate", [float("nan")] * len(curve.eps))
+    for e, acc, sr in zip(curve.eps, curve.accuracy, success):
+        print(f"{curve.attack:<9} {e:>6.3g} {steps:>6} {restarts:>8} {curve.n:>6} {acc * 100:>8.2f}% {sr * 100:>7.2f}%")
+
+
+def run(args) -> int:
+    """Check the flags against the attack, run the curve, print the table (and write JSON)."""
+    from advstudio.core.data import load_split
+    from advstudio.core.evaluation.curves import fgsm_curve
+    from advstudio.core.storage import atomic_write_text
+
+    settings = _attack_settings(args)
+    if isinstance(settings, str):
+        return usage_error("evaluate", settings)
+    device = setup_torch(args)
+    model, _, name, path = load_model(args.model, device)
+    test = load_split(args.data, "test").head(args.limit)
+    if args.attack == "fgsm" and not settings:
+        eps = args.eps if args.eps is not None else [0.0, 0.05, 0.1, 0.2, 0.3]
+        curve = fgsm_curve(model, test.images, test.labels, eps, batch_size=args.batch_size, progress=tty_progress)
+        curve.params.update(steps=1, early_stop=False, norm="linf")
+    else:
+        from advstudio.core.evaluation.lab import attack_curve
+
+        try:
+            curve = attack_curve(model, test.images, test.labels, args.attack, args.eps, settings,
+                                 target=args.target, batch_size=args.batch_size, progress=tty_progress)
+        except ValueError as exc:
+            return usage_error("evaluate", str(exc))
+    end_progress()
+    if args.attack == "fgsm" and not settings:
+        _print_table(curve, name)
+    else:
+        _print_attack_table(curve, name)
+    if args.json:
+        doc = curve.to_json(name)
+        doc["model_path"] = str(path)
+        atomic_write_text(args.json, json.dumps(doc, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+

@@ -1,0 +1,49 @@
+"""`advstudio predict`: classify image files the MNIST way (exit code 1 when any file could not be read)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from advstudio.cli.common import EXIT_FAILED, load_model, setup_torch
+
+
+def add_parser(sub) -> None:
+    pr = sub.add_parser("predict", help="classify image files (MNIST-style preprocessing)")
+    pr.add_argument("images", nargs="+", help="image files")
+    pr.add_argument("--model", help="a .safetensors model (default: the bundled one)")
+    pr.add_argument("--json", action="store_true", help="print machine-readable output")
+
+
+def run(args) -> int:
+    """Classify each file; a file that cannot be read is reported and the others still classified."""
+    import torch
+
+    from advstudio.core.data import InputImageError, load_image_file
+
+    device = setup_torch(args)
+    model, _, name, _ = load_model(args.model, device)
+    results = []
+    failed = 0
+    for f in args.images:
+        try:
+            img = load_image_file(f)
+        except InputImageError as exc:
+            failed += 1
+            results.append({"file": f, "error": str(exc)})
+            continue
+        with torch.inference_mode():
+            probs = torch.softmax(model(torch.from_numpy(img).reshape(1, 1, 28, 28).to(device)), 1)[0].cpu()
+        results.append({"file": f, "class": int(probs.argmax()), "confidence": float(probs.max()),
+                        "probs": [round(float(v), 6) for v in probs]})
+    if args.json:
+        print(json.dumps({"model": name, "predictions": results}, indent=2))
+    else:
+        for r in results:
+            if "error" in r:
+                print(f"{r['file']}: error: {r['error']}", file=sys.stderr)
+            else:
+                probs = " ".join(f"{i}:{p * 100:.1f}%" for i, p in enumerate(r["probs"]))
+                print(f"{r['file']}: {r['class']} ({r['confidence'] * 100:.1f}%)  [{probs}]")
+    return EXIT_FAILED if failed else 0
+

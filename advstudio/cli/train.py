@@ -1,0 +1,146 @@
+"""`advstudio train`: the CNN on MNIST (the article's recipe by default, or adversarial training), with a
+progress line, checkpoints and the model's metadata."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+from advstudio.cli.common import (
+    command_line,
+    eps_value,
+    fail,
+    positive_int,
+    setup_torch,
+)
+
+
+def add_parser(sub) -> None:
+    t = sub.add_parser("train", help="train the CNN (the article's recipe by default)")
+    t.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
+    t.add_argument("--download", action="store_true", help="download MNIST into --data when it is missing")
+    t.add_argument("--out", required=True, help="output .safetensors file")
+    t.add_argument("--epochs", type=positive_int, default=5)
+    t.add_argument("--batch-size", type=positive_int, default=64)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--limit", type=positive_int, help="train on the first N samples only (quick runs)")
+    t.add_argument("--eval-limit", type=positive_int, help="evaluate on the first N test samples only")
+    t.add_argument("--name", help="the model's display name (default: the file name)")
+    t.add_argument("--no-curve", action="store_true", help="skip the FGSM curve stored in the metadata")
+    t.add_argument("--adversarial", choices=["fgsm_rs", "pgd"],
+                   help="adversarial training: fgsm_rs (fast, FGSM with random start) or pgd (Madry)")
+    t.add_argument("--adv-eps", type=eps_value, default=0.3, help="adversarial training radius ε (L∞, pixels)")
+    t.add_argument("--adv-steps", type=positive_int, default=10, help="PGD steps per batch (pgd only)")
+    t.add_argument("--adv-step-size", type=float, help="step size (default 1.25·ε for fgsm_rs, 2.5·ε/steps for pgd)")
+    t.add_argument("--adv-ramp-epochs", type=int, default=0, help="ramp ε up linearly over this many epochs")
+    t.add_argument("--adv-fraction", type=float, default=1.0, help="share of each batch made adversarial (0–1)")
+    t.add_argument("--robust-eval-samples", type=positive_int, default=500,
+                   help="held-out test images for the per-epoch PGD robust accuracy")
+    t.add_argument("--checkpoint", help="write an atomic checkpoint here after every epoch")
+    t.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
+    t.add_argument("--init", metavar="MODEL", help="start from the weights of this .safetensors model "
+                   "(fine-tuning) instead of a random initialization")
+    t.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                   help="learning rate: constant (the article's recipe) or cosine decay to 0 over the epochs")
+
+
+
+def run(args) -> int:
+    import torch
+
+    from advstudio.core.data import load_split
+    from advstudio.core.evaluation.curves import fgsm_curve
+    from advstudio.core.model import MnistCNN, device_label
+    from advstudio.core.storage import save_model
+    from advstudio.core.training import (
+        TrainConfig,
+        TrainingCancelled,
+        model_metadata,
+        train,
+    )
+
+    device = setup_torch(args)
+    train_split = load_split(args.data, "train", download=args.download)
+    test_split = load_split(args.data, "test", download=args.download)
+    cfg = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        limit=args.limit,
+        eval_limit=args.eval_limit,
+        adversarial=args.adversarial,
+        adv_eps=args.adv_eps,
+        adv_steps=args.adv_steps,
+        adv_step_size=args.adv_step_size,
+        adv_ramp_epochs=args.adv_ramp_epochs,
+        adv_fraction=args.adv_fraction,
+        robust_eval_samples=args.robust_eval_samples,
+        lr_schedule=args.lr_schedule,
+    )
+    if args.resume and not args.checkpoint:
+        return fail("--resume needs --checkpoint PATH")
+    torch.manual_seed(cfg.seed)
+    model = MnistCNN().to(device)
+    init_meta = None
+    if args.init:
+        from advstudio.core.storage import (
+            ModelFileError,
+            load_model,
+            model_display_name,
+        )
+
+        try:
+            init_model, init_meta = load_model(Path(args.init), device)
+        except (ModelFileError, OSError) as exc:
+            return fail(str(exc))
+        model.load_state_dict(init_model.state_dict())
+        print(f"starting from the weights of {model_display_name(Path(args.init), init_meta)}")
+    n = len(train_split.head(cfg.limit))
+    print(f"training on {n} samples, {cfg.epochs} epochs, batch {cfg.batch_size}, Adam lr {cfg.lr}, "
+          f"seed {cfg.seed}, device {device_label(device)}")
+    if cfg.adversarial:
+        print(f"adversarial training: {cfg.adversarial}, ε = {cfg.adv_eps:g}, step {cfg.step_size():.4g}, "
+              f"{1 if cfg.adversarial == 'fgsm_rs' else cfg.adv_steps} step(s), ramp {cfg.adv_ramp_epochs} epoch(s), "
+              f"adversarial share {cfg.adv_fraction:g}")
+    cancel = threading.Event()
+    start = time.perf_counter()
+    last = None
+    try:
+        for prog in train(model, train_split, test_split, cfg, cancel=cancel, checkpoint=args.checkpoint,
+                          resume=args.resume):
+            last = prog
+            line = (f"\repoch {prog.epoch}/{prog.epochs} batch {prog.batch}/{prog.batches} "
+                    f"loss {prog.loss:.4f} acc {prog.accuracy * 100:.2f}% {prog.samples_per_s:.0f} samples/s "
+                    f"ETA {prog.eta_s:.0f}s   ")
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            if prog.test_accuracy is not None:
+                robust = (f", PGD-{cfg.robust_eval_steps} accuracy at ε = {cfg.adv_eps:g} on "
+                          f"{cfg.robust_eval_samples} test images {prog.robust_accuracy * 100:.2f}%"
+                          if prog.robust_accuracy is not None else "")
+                sys.stdout.write(f"\nepoch {prog.epoch}: test accuracy {prog.test_accuracy * 100:.2f}%{robust}\n")
+    except (KeyboardInterrupt, TrainingCancelled):
+        if args.checkpoint and Path(args.checkpoint).exists():
+            print(f"\ntraining interrupted: the model was not written; the last finished epoch is in "
+                  f"{args.checkpoint} (continue with --resume)")
+        else:
+            print("\ntraining interrupted: nothing was written")
+        return 130
+    seconds = time.perf_counter() - start
+    assert last is not None
+    curve = None
+    if not args.no_curve:
+        ev = test_split.head(args.eval_limit)
+        curve = fgsm_curve(model, ev.images, ev.labels)
+    command = command_line()
+    meta = model_metadata(cfg, last, name=args.name or Path(args.out).stem, train_samples=n,
+                          test_samples=len(test_split.head(cfg.eval_limit)), seconds=seconds,
+                          device=device_label(device), command=command, init_meta=init_meta, fgsm_curve=curve)
+    out = save_model(model, args.out, meta)
+    print(f"saved {out} (test accuracy {last.test_accuracy * 100:.2f}%, {seconds:.0f}s)")
+    return 0
+
