@@ -20,8 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
-    from advstudio.core.data import DatasetError, InputImageError
-    from advstudio.core.storage import ModelFileError
+    from advstudio.core.errors import DatasetError, InputImageError, ModelFileError
 
     try:
         return COMMANDS[args.command](args)

@@ -19,7 +19,8 @@ def run(args) -> int:
     """Classify each file; a file that cannot be read is reported and the others still classified."""
     import torch
 
-    from advstudio.core.data import InputImageError, load_image_file
+    from advstudio.core.errors import InputImageError
+    from advstudio.core.images import load_image_file
 
     device = setup_torch(args)
     model, _, name, _ = load_model(args.model, device)

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 
 from advstudio.cli import main
 from advstudio.core.attacks.fgsm import FGSM
-from advstudio.core.data import load_image_file
+from advstudio.core.images import load_image_file
 from advstudio.core.storage import bundled_model_path, read_metadata
 
 REPO = Path(__file__).resolve().parents[2]

@@ -76,7 +76,8 @@ class DrawingCanvas(QWidget):
         """The 28×28 digit the model should see, or None when the canvas is empty."""
         if self._base_digit is not None and not self._strokes:
             return self._base_digit.copy()
-        from advstudio.core.data import InputImageError, preprocess_ink
+        from advstudio.core.errors import InputImageError
+        from advstudio.core.images import preprocess_ink
 
         try:
             return preprocess_ink(self.ink())

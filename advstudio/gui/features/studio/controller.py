@@ -85,7 +85,8 @@ class Studio(JobClient):
 
     def open_image(self, path: str | Path) -> bool:
         """Make an image file the current input; a bad file is reported and changes nothing."""
-        from advstudio.core.data import InputImageError, load_image_file
+        from advstudio.core.errors import InputImageError
+        from advstudio.core.images import load_image_file
 
         try:
             digit = load_image_file(path)
