@@ -37,7 +37,8 @@ def load_inputs(n: int) -> tuple[torch.Tensor, str]:
 
 
 def load_model() -> tuple[torch.nn.Module, str]:
-    from advstudio.core.storage import bundled_model_path, load_model as load
+    from advstudio.core.storage import bundled_model_path
+    from advstudio.core.storage import load_model as load
 
     path = bundled_model_path()
     if path.is_file():
@@ -78,7 +79,7 @@ def bench(x: torch.Tensor, model: torch.nn.Module, rounds: int) -> dict[str, lis
             for r in range(rounds + 1):
                 sample = {"plain": timed(lambda: [plain(x) for _ in range(inner)])}
                 for label, (m, mon) in variants.items():
-                    sample[label] = timed(lambda: [m(x) for _ in range(inner)])
+                    sample[label] = timed(lambda m=m: [m(x) for _ in range(inner)])
                     mon.reset()
                 sample["compare"] = timed(lambda: [cmp_mon.compare(x, x_adv) for _ in range(inner)])
                 cmp_mon.reset()

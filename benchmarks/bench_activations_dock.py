@@ -43,10 +43,10 @@ def main() -> int:
     app = make_app()
     from PySide6.QtCore import QEvent, QObject, QPointF, QSettings
     from PySide6.QtWidgets import QStyle, QStyleOptionSlider
+    from qt_helpers import send_mouse
 
     from advstudio.gui.demo import digit_strokes
     from advstudio.gui.window import MainWindow
-    from qt_helpers import send_mouse
 
     tmp = tempfile.TemporaryDirectory()
     window = MainWindow(settings=QSettings(f"{tmp.name}/bench.ini", QSettings.Format.IniFormat),

@@ -66,9 +66,9 @@ def main() -> int:
 
     app = make_app()
     from PySide6.QtCore import QEvent, QSettings
+    from qt_helpers import ink_to_widget, send_mouse
 
     from advstudio.gui.window import MainWindow
-    from qt_helpers import ink_to_widget, send_mouse
 
     tmp = tempfile.TemporaryDirectory()
     window = MainWindow(settings=QSettings(f"{tmp.name}/bench.ini", QSettings.Format.IniFormat),

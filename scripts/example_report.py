@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from advstudio.gui.qtapp import make_app
     from advstudio.gui.demo import digit_strokes
     from advstudio.gui.features.lab.messages import LabSpec
+    from advstudio.gui.qtapp import make_app
     from advstudio.gui.window import MainWindow
 
     app = make_app()

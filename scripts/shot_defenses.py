@@ -2,26 +2,37 @@
 
     ADVSTUDIO_MNIST_DIR=../shared/mnist ../shared/tools/screenshot -w 100 docs/screenshot-defenses.png -- .venv/bin/python scripts/shot_defenses.py
 """
-import os, sys, tempfile
-sys.argv = ["advstudio"]
-from advstudio.gui.qtapp import make_app
-from PySide6.QtCore import QSettings, QTimer
-app = make_app()
-from advstudio.gui.window import MainWindow
+import os
+import sys
+import tempfile
+
+from PySide6.QtCore import QSettings
+
 from advstudio.gui.demo import digit_strokes
+from advstudio.gui.qtapp import make_app
+from advstudio.gui.window import MainWindow
+
+sys.argv = ["advstudio"]
+app = make_app()
+
 w = MainWindow(settings=QSettings(tempfile.mktemp(suffix=".ini"), QSettings.Format.IniFormat), data_dir=os.environ["ADVSTUDIO_MNIST_DIR"])
 for k in ("activations", "model", "gallery"):
     w.docks[k].hide()
 w.show()
+
+
 def go(_info=None):
-    try: w.modelReady.disconnect(go)
-    except Exception: pass
-    for s in digit_strokes(3): w.canvas.add_stroke(s)
+    w.ctx.modelReady.disconnect(go)
+    w.ctx.request_strokes(digit_strokes(3))
     p = w.defense.panel
     for i in range(p.defense_combo.count()):
-        if "JPEG" in p.defense_combo.itemText(i): p.defense_combo.setCurrentIndex(i)
-    p.samples.setValue(200); p.steps.setValue(20)
+        if "JPEG" in p.defense_combo.itemText(i):
+            p.defense_combo.setCurrentIndex(i)
+    p.samples.setValue(200)
+    p.steps.setValue(20)
     w.show_tab("defenses")
     w.defense.run_from_panel()
-w.modelReady.connect(go)
+
+
+w.ctx.modelReady.connect(go)
 app.exec()

@@ -45,8 +45,8 @@ def run(args) -> int:
     import torch
 
     from advstudio.core.attacks.fgsm import FGSM
-    from advstudio.core.images import load_image_file
     from advstudio.core.data import load_split
+    from advstudio.core.images import load_image_file
     from advstudio.core.render import diverging_rgb, to_gray_u8
 
     device = setup_torch(args)

@@ -12,8 +12,8 @@ modules and cannot be hooked; a module used twice in one forward pass appears as
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 import numpy as np
 import torch

@@ -7,10 +7,11 @@ import os
 import struct
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
 from advstudio.core.errors import DatasetError
 
 if TYPE_CHECKING:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
+
 from advstudio.core.errors import LessonError  # noqa: F401 - re-exported
 
 FORMAT = "advstudio-lesson/1"

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from advstudio.core.constants import MNIST_MEAN, MNIST_STD
+
 ARCHITECTURE = "MnistCNN"
 
 

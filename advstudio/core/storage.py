@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 
+from advstudio.core.errors import ModelFileError  # noqa: F401 - re-exported
 from advstudio.core.model import ARCHITECTURE, MnistCNN
 from advstudio.core.resources import BUNDLED_MODEL, ROBUST_MODEL, bundled_model_path, robust_model_path  # noqa: F401
-from advstudio.core.errors import ModelFileError  # noqa: F401 - re-exported
 
 METADATA_KEY = "advstudio"
 MAX_MODEL_BYTES = 64 * 1024 * 1024

@@ -6,9 +6,9 @@ import json
 import math
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -17,9 +17,9 @@ from torch import nn
 from advstudio.core.attacks.common import eval_mode
 from advstudio.core.attacks.linf import linf_walk
 from advstudio.core.data import MnistSplit
+from advstudio.core.errors import TrainingCancelled  # noqa: F401 - re-exported
 from advstudio.core.info import library_versions, now_iso
 from advstudio.core.types import Progress
-from advstudio.core.errors import TrainingCancelled  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)

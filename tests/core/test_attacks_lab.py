@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from advstudio.core.attacks import ATTACKS, make_attack
-from advstudio.core.attacks.fgsm import FGSM
 from advstudio.core.attacks.common import AttackOutput
+from advstudio.core.attacks.fgsm import FGSM
 
 # Cheap settings per attack, for the property tests.
 FAST = {

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from advstudio.core.data import DatasetError, ENV_VAR, IMAGE_MAGIC, LABEL_MAGIC, load_split
+from advstudio.core.data import ENV_VAR, IMAGE_MAGIC, LABEL_MAGIC, DatasetError, load_split
 from advstudio.core.errors import InputImageError
 from advstudio.core.images import image_to_ink, load_image_file, preprocess_ink
 

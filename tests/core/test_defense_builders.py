@@ -7,8 +7,14 @@ import torch
 from torch import nn
 
 from advstudio.core.defenses import DefendedModel, Ensemble
-from advstudio.core.defenses.builders import (DistilledDeployed, distillation_defense, ensemble_defense,
-                                              make_transform, recorded_temperature, transform_defense)
+from advstudio.core.defenses.builders import (
+    DistilledDeployed,
+    distillation_defense,
+    ensemble_defense,
+    make_transform,
+    recorded_temperature,
+    transform_defense,
+)
 from advstudio.core.evaluation.defense import TemperatureScaled
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from advstudio.core.attacks.l2 import CW
 from advstudio.core.attacks.fgsm import FGSM
+from advstudio.core.attacks.l2 import CW
 from advstudio.core.data import MnistSplit
-from advstudio.core.evaluation.defense import TemperatureScaled
 from advstudio.core.defenses.distillation import distill, distillation_recipe, soft_labels, train_at_temperature
+from advstudio.core.evaluation.defense import TemperatureScaled
 from advstudio.core.model import MnistCNN
 from advstudio.core.training import TrainConfig, TrainingCancelled, train
 

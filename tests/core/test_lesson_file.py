@@ -8,8 +8,17 @@ import json
 
 import pytest
 
-from advstudio.core.lesson import (ACTIONS, CHECKS, LessonError, available_languages, fill, lesson_path, load_lesson,
-                                   model_facts, parse_lesson)
+from advstudio.core.lesson import (
+    ACTIONS,
+    CHECKS,
+    LessonError,
+    available_languages,
+    fill,
+    lesson_path,
+    load_lesson,
+    model_facts,
+    parse_lesson,
+)
 
 
 def bundled() -> dict:

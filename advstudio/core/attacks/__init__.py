@@ -7,6 +7,13 @@ common: AttackOutput, norms, the margin and objective, trajectories.
 
 This package imports only the registry, so reading it costs no torch import."""
 
-from advstudio.core.attacks.registry import ATTACK_NAMES, ATTACKS, AttackSpec, attack_class, attack_settings, make_attack
+from advstudio.core.attacks.registry import (
+    ATTACK_NAMES,
+    ATTACKS,
+    AttackSpec,
+    attack_class,
+    attack_settings,
+    make_attack,
+)
 
 __all__ = ["ATTACK_NAMES", "ATTACKS", "AttackSpec", "attack_class", "attack_settings", "make_attack"]

@@ -5,14 +5,15 @@ The attack modules (fgsm, linf, l2) and the base class import it; nothing here i
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from advstudio.core.errors import AttackCancelled  # noqa: F401 - re-exported
 
 # A pixel counts towards L0 when it moves by at least half a grey level: smaller changes vanish in an 8-bit image

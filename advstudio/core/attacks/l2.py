@@ -12,14 +12,14 @@ from torch import nn
 
 from advstudio.core.attacks.base import Attack
 from advstudio.core.attacks.common import (
-    starting_point,
-    margin,
     AttackOutput,
     TrajectoryRecorder,
     build_output,
     check_cancel,
     eval_mode,
+    margin,
     reached,
+    starting_point,
 )
 
 __all__ = ["CW", "DeepFool"]

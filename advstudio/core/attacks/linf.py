@@ -14,7 +14,15 @@ import torch
 from torch import nn
 
 from advstudio.core.attacks.base import Attack
-from advstudio.core.attacks.common import AttackOutput, TrajectoryRecorder, build_output, check_cancel, objective, reached, starting_point
+from advstudio.core.attacks.common import (
+    AttackOutput,
+    TrajectoryRecorder,
+    build_output,
+    check_cancel,
+    objective,
+    reached,
+    starting_point,
+)
 
 __all__ = ["BIM", "PGD", "MIFGSM", "linf_walk"]
 

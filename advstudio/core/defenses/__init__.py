@@ -8,8 +8,8 @@ random draws), so any gradient attack in core.attacks becomes the adaptive attac
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch

@@ -12,8 +12,8 @@ CE(model(x), y) − λ·detector_logit(x) and pushes the detector's score down w
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -22,8 +22,8 @@ from torch import nn
 
 from advstudio.core.activations import relu_modules
 from advstudio.core.attacks.common import eval_mode, margin
-from advstudio.core.attacks.linf import linf_walk
 from advstudio.core.attacks.fgsm import apply_perturbation, fgsm_direction
+from advstudio.core.attacks.linf import linf_walk
 from advstudio.core.defenses import roc_curve
 from advstudio.core.errors import DetectionCancelled  # noqa: F401 - re-exported
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from advstudio.core.attacks.fgsm import apply_perturbation, fgsm_direction
 from advstudio.core.attacks.common import eval_mode
-from advstudio.core.training import accuracy
+from advstudio.core.attacks.fgsm import apply_perturbation, fgsm_direction
 from advstudio.core.errors import EvaluationCancelled  # noqa: F401 - re-exported
+from advstudio.core.training import accuracy
 
 __all__ = [
     "RobustnessCurve", "fgsm_curve", "accuracy", "EvaluationCancelled",

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from advstudio.core.attacks.common import AttackCancelled, AttackOutput
 from advstudio.core.attacks import ATTACKS, make_attack
+from advstudio.core.attacks.common import AttackCancelled, AttackOutput
 from advstudio.core.evaluation.curves import DEFAULT_EPS, EvaluationCancelled, RobustnessCurve
 
 DEFAULT_L2_EPS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
@@ -103,7 +103,7 @@ def attack_curve(
     clean_correct = 0
     evals = 0
     start_time = time.perf_counter()
-    for start, xb, yb in batches(images, labels, batch_size, device, cancel):
+    for _, xb, yb in batches(images, labels, batch_size, device, cancel):
         tb = _targets(target, yb)
         with torch.no_grad():
             was_training = model.training

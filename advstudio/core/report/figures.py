@@ -3,7 +3,7 @@ PIL-drawn PNG for Qt's PDF writer, with their table) and the per-layer activatio
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -172,7 +172,7 @@ def curve_figure(curves: list[dict], title: str, settings: list[str], x_label: s
 
 
 def shift_bars_svg(layers: list[dict]) -> str:
-    rows = [(str(l.get("name", "?")), num(l.get("relative_shift"))) for l in layers]
+    rows = [(str(layer.get("name", "?")), num(layer.get("relative_shift"))) for layer in layers]
     top = max([v for _, v in rows if v is not None] + [0.5])
     w, bar_h, left = 420, 20, 70
     h = len(rows) * (bar_h + 6) + 6
@@ -192,7 +192,7 @@ def shift_bars_svg(layers: list[dict]) -> str:
 def shift_bars_png(layers: list[dict], scale: int = 2) -> bytes:
     from PIL import Image, ImageDraw
 
-    rows = [(str(l.get("name", "?")), num(l.get("relative_shift"))) for l in layers]
+    rows = [(str(layer.get("name", "?")), num(layer.get("relative_shift"))) for layer in layers]
     top = max([v for _, v in rows if v is not None] + [0.5])
     w, bar_h, left, s = 420, 20, 70, scale
     h = len(rows) * (bar_h + 6) + 6

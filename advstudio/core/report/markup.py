@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections.abc import Callable
 from html import escape
-from typing import Callable
 
 ImageSink = Callable[[bytes, str], str]  # (png bytes, alt text) -> the <img> src to use
 

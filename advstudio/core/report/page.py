@@ -19,8 +19,7 @@ and may hand the same page, with raster curves, to Qt for a PDF.
 from __future__ import annotations
 
 from advstudio.core.report.markup import ImageSink, data_uri, esc
-from advstudio.core.report.sections import (activations_section, attacks_section, header, labs_section,
-                                            model_section)
+from advstudio.core.report.sections import activations_section, attacks_section, header, labs_section, model_section
 from advstudio.core.report.style import CSS, QT_CSS
 
 

@@ -155,7 +155,7 @@ def labs_section(session: dict, raster: bool, sink: ImageSink) -> str:
 
 
 def activation_figure(act: dict, number: int, attack_numbers: dict, raster: bool, sink: ImageSink) -> str:
-    layers = [l for l in act.get("layers") or [] if isinstance(l, dict)]
+    layers = [layer for layer in act.get("layers") or [] if isinstance(layer, dict)]
     eps = num(act.get("eps")) or 0.0
     ref = attack_numbers.get(act.get("attack_id"))
     what = f"attack {ref}" if ref else "the input on screen"
@@ -163,11 +163,11 @@ def activation_figure(act: dict, number: int, attack_numbers: dict, raster: bool
             "<th class='num'>mean<br>|Δa|</th><th class='num'>rel.<br>shift</th><th class='num'>units<br>switched</th>"
             "<th class='num'>on→<br>off</th><th class='num'>off→<br>on</th></tr>")
     rows = "".join(
-        f"<tr><td>{esc(l.get('name', '?'))}</td><td>{esc('×'.join(str(s) for s in (l.get('shape') or [])))}</td>"
-        f"<td class='num'>{fmt(l.get('clean_mean'))}</td><td class='num'>{fmt(l.get('adv_mean'))}</td>"
-        f"<td class='num'>{fmt(l.get('mean_abs_change'))}</td><td class='num'>{pct(l.get('relative_shift'))}</td>"
-        f"<td class='num'>{pct(l.get('flip_fraction'), 2)}</td><td class='num'>{pct(l.get('on_to_off'), 2)}</td>"
-        f"<td class='num'>{pct(l.get('off_to_on'), 2)}</td></tr>" for l in layers)
+        f"<tr><td>{esc(layer.get('name', '?'))}</td><td>{esc('×'.join(str(s) for s in (layer.get('shape') or [])))}</td>"
+        f"<td class='num'>{fmt(layer.get('clean_mean'))}</td><td class='num'>{fmt(layer.get('adv_mean'))}</td>"
+        f"<td class='num'>{fmt(layer.get('mean_abs_change'))}</td><td class='num'>{pct(layer.get('relative_shift'))}</td>"
+        f"<td class='num'>{pct(layer.get('flip_fraction'), 2)}</td><td class='num'>{pct(layer.get('on_to_off'), 2)}</td>"
+        f"<td class='num'>{pct(layer.get('off_to_on'), 2)}</td></tr>" for layer in layers)
     bars = img_tag(sink, shift_bars_png(layers), "relative shift per layer", 420,
                    len(layers) * 26 + 6) if raster else shift_bars_svg(layers)
     c, v = act.get("clean_label", "?"), act.get("adv_label", "?")
