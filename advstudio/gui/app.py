@@ -99,9 +99,10 @@ def start_lab_demo(window, n: int, then=None) -> None:
     for stroke in digit_strokes(3):
         window.studio.canvas.add_stroke(stroke)
     lab = window.lab
-    entry = next((m for m in lab.models if m.key == "bundled"), lab.models[0])
+    models = window.ctx.models
+    entry = models.get("bundled") or models.entries()[0]
     if window.ctx.model_info is not None and not window.ctx.model_info.bundled:
-        entry = lab.add_model_file(window.ctx.model_info.path)
+        entry = models.add_file(window.ctx.model_info.path)
     lab.panel.samples.setValue(int(n))
     lab.panel.full_width.setChecked(True)
     lab.panel.form.set_attack("pgd", steps=40)
@@ -111,9 +112,9 @@ def start_lab_demo(window, n: int, then=None) -> None:
 
     from advstudio.core.storage import robust_model_path
 
-    robust = next((m for m in lab.models if m.path and Path(m.path).resolve() == robust_model_path().resolve()), None)
+    robust = next((m for m in models if m.path and Path(m.path).resolve() == robust_model_path().resolve()), None)
     if robust is not None and robust is not entry:
-        lab.panel.set_models(lab.models, {entry.key, robust.key})
+        lab.panel.set_models(models.entries(), {entry.key, robust.key})
         specs.append(LabSpec(robust, "pgd", {"steps": 40}))
     if lab.run_lab(specs, [0.0, 0.05, 0.1, 0.15, 0.2, 0.3], int(n)) is None:
         lab.labFinished.disconnect(finished)

@@ -15,6 +15,7 @@ from advstudio.gui.actions import build_menus
 from advstudio.gui.context import AppContext
 from advstudio.gui.dialogs import DialogsMixin
 from advstudio.gui.features.activations.controller import ActivationsDock
+from advstudio.gui.features.any_attack.controller import AnyAttack
 from advstudio.gui.features.certify.controller import CertifyStudio
 from advstudio.gui.features.compare.controller import CompareStudio
 from advstudio.gui.features.defenses.controller import DefenseStudio
@@ -50,11 +51,12 @@ class MainWindow(DialogsMixin, QMainWindow):
         # Each feature owns its tabs or docks, its job kinds and its traffic with the worker.
         self.studio = Studio(self.ctx, device)  # Attack tab; Input, Prediction, gallery and Model docks
         self.activations = ActivationsDock(self)  # Activations dock: its own jobs, only while it is shown
-        self.lab = StudioLab(self)  # "Any attack" and "Robustness lab" tabs
-        self.compare = CompareStudio(self)  # "Side by side": one attack on two models
+        self.any_attack = AnyAttack(self.ctx)  # "Any attack": any attack on the input, its trajectory
+        self.lab = StudioLab(self.ctx)  # "Robustness lab": curves over the test set
+        self.compare = CompareStudio(self.ctx)  # "Side by side": one attack on two models
         self.training = TrainingStudio(self)  # "Training": the train job
-        self.defense = DefenseStudio(self)  # "Defenses": plain vs adaptive attack
-        self.certify = CertifyStudio(self)  # "Certify & detect": smoothing and detection jobs
+        self.defense = DefenseStudio(self.ctx)  # "Defenses": plain vs adaptive attack
+        self.certify = CertifyStudio(self.ctx)  # "Certify & detect": smoothing and detection jobs
         self.session_log = SessionLog(self)  # records the session for File ▸ Export report
         self.lesson = LessonDock(self)  # the guided lesson dock (text in resources/lessons)
         self.presentation = PresentationMode(self)  # F11: full screen, large fonts, thick lines
@@ -66,11 +68,7 @@ class MainWindow(DialogsMixin, QMainWindow):
         self._build_status_bar()
         self.actions_ = build_menus(self)
         self._restore_settings()
-        self.lab.attach(self.worker)
         self.training.attach(self.worker)
-        self.compare.attach(self.worker)
-        self.defense.attach(self.worker)
-        self.certify.attach(self.worker)
         self.worker_thread = WorkerThread(self.worker)
         self.worker_thread.start()
         self.studio.start(model_path)

@@ -18,10 +18,10 @@ from qt_helpers import draw_digit, set_eps
 
 
 def _run_input(qtbot, window, attack: str, **values):
-    lab = window.lab
-    lab.attack_panel.form.set_attack(attack, **values)
-    with qtbot.waitSignal(lab.inputAttackShown, timeout=30000) as blocker:
-        assert lab.run_input_attack() is not None
+    tab = window.any_attack
+    tab.panel.form.set_attack(attack, **values)
+    with qtbot.waitSignal(tab.inputAttackShown, timeout=30000) as blocker:
+        assert tab.run_input_attack() is not None
     return blocker.args[0]
 
 
@@ -33,7 +33,7 @@ def _softmax(model, frames: np.ndarray) -> np.ndarray:
 def test_the_form_offers_every_setting_of_every_attack(window):
     from advstudio.core.attacks import ATTACKS, attack_settings
 
-    form = window.lab.attack_panel.form
+    form = window.any_attack.panel.form
     for name in ATTACKS:
         form.set_attack(name)
         expected = set(attack_settings(name)) - {"record_trajectory", "targeted"}
@@ -47,7 +47,7 @@ def test_the_form_offers_every_setting_of_every_attack(window):
 def test_pgd_on_the_input_stays_within_eps_and_fills_the_scrubber(qtbot, window, bundled_model):
     draw_digit(qtbot, window, 3)
     r = _run_input(qtbot, window, "pgd", eps=0.1, steps=12, early_stop=False)
-    panel = window.lab.attack_panel
+    panel = window.any_attack.panel
     assert panel.result is r and r.attack == "pgd" and r.eps == 0.1
     assert np.array_equal(r.clean, window.current_input)
     assert r.linf <= 0.1 + 1e-6
@@ -75,7 +75,7 @@ def test_the_norms_table_gets_one_row_per_attack_and_clears_for_a_new_input(qtbo
     draw_digit(qtbot, window, 7)
     runs = [_run_input(qtbot, window, "fgsm", eps=0.2), _run_input(qtbot, window, "bim", eps=0.1, steps=5),
             _run_input(qtbot, window, "deepfool", steps=20)]
-    panel = window.lab.attack_panel
+    panel = window.any_attack.panel
     assert panel.table.rowCount() == 3
     assert [row[0] for row in panel.norm_rows] == ["fgsm", "bim", "deepfool"]
     for row, r in zip(panel.norm_rows, runs):
@@ -93,7 +93,7 @@ def test_the_lab_overlays_fgsm_and_pgd_curves_that_match_attack_curve(qtbot, win
     from advstudio.core.evaluation.lab import attack_curve
 
     lab = window.lab
-    entry = lab.models[0]
+    entry = window.ctx.models.entries()[0]
     eps = [0.0, 0.1, 0.2]
     specs = [LabSpec(entry, "fgsm", {}), LabSpec(entry, "pgd", {"steps": 10})]
     progress = []
@@ -144,7 +144,7 @@ def test_cancel_stops_a_run_promptly_and_leaves_the_window_usable(qtbot, window,
 
     draw_digit(qtbot, window, 3)
     lab = window.lab
-    spec = LabSpec(lab.models[0], "pgd", {"steps": 400, "early_stop": False})
+    spec = LabSpec(window.ctx.models.entries()[0], "pgd", {"steps": 400, "early_stop": False})
     with qtbot.waitSignal(lab.labProgress, timeout=30000):
         lab.run_lab([spec], [0.1, 0.2, 0.3], 2000)
     start = time.perf_counter()
@@ -164,7 +164,7 @@ def test_a_missing_dataset_shows_an_error_and_changes_nothing(qtbot, make_window
     lab = window.lab
     tab = window.tabs.currentIndex()
     before = len(window.errors)
-    assert lab.run_lab([LabSpec(lab.models[0], "fgsm", {})], [0.0, 0.1], 100) is None
+    assert lab.run_lab([LabSpec(window.ctx.models.entries()[0], "fgsm", {})], [0.0, 0.1], 100) is None
     assert not lab.panel.running and lab.panel.curves == [] and window.tabs.currentIndex() == tab
     assert not lab.panel.data_message.isHidden() and "MNIST" in lab.panel.data_text.text()
     assert any("MNIST" in e for e in window.errors[before:])
@@ -174,7 +174,7 @@ def test_a_missing_dataset_shows_an_error_and_changes_nothing(qtbot, make_window
     window.ctx.data_dir = str(bad)
     lab.panel.show_data_error(None)
     with qtbot.waitSignal(lab.labFailed, timeout=20000):
-        assert lab.run_lab([LabSpec(lab.models[0], "fgsm", {})], [0.0, 0.1], 100) is not None
+        assert lab.run_lab([LabSpec(window.ctx.models.entries()[0], "fgsm", {})], [0.0, 0.1], 100) is not None
     assert not lab.panel.running and lab.panel.curves == [] and lab.panel.run_button.isEnabled()
     assert not lab.panel.data_message.isHidden() and "40 labels" in lab.panel.data_text.text()
     # the message's button asks for a folder; a usable one hides the message
@@ -190,9 +190,9 @@ def test_the_lab_offers_the_bundled_robust_model_beside_the_standard_one(window)
 
     from advstudio.core.storage import robust_model_path
 
-    keys = [m.key for m in window.lab.models]
+    keys = [m.key for m in window.ctx.models]
     assert keys[0] == "bundled"
-    robust = [m for m in window.lab.models if Path(m.path).resolve() == robust_model_path().resolve()]
+    robust = [m for m in window.ctx.models if Path(m.path).resolve() == robust_model_path().resolve()]
     assert len(robust) == 1 and "robust" in robust[0].name
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from advstudio.gui.features.certify.jobs import CertifyCancelled, CertifyCurveResult, DetectResult
+from advstudio.gui.features.certify.messages import CertifyCancelled, CertifyCurveResult, DetectResult
 
 from qt_helpers import draw_digit
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from advstudio.core.types import AttackResult
-from advstudio.gui.features.compare.jobs import CompareResult, CompareSide, SideResult
+from advstudio.gui.features.compare.messages import CompareResult, CompareSide, SideResult
 from advstudio.gui.messages import AttackSettings
 from advstudio.gui.features.compare.view import summary_text
 

@@ -87,12 +87,12 @@ def test_ensemble_transfer_equals_white_box_for_identical_members(qtbot, dwindow
 
     copy = tmp_path / "twin.safetensors"
     shutil.copy(bundled_model_path(), copy)
-    lab = dwindow.lab
-    lab.add_model_file(copy)
+    models = dwindow.ctx.models
+    models.add_file(copy)
     studio = dwindow.defense
     studio.refresh_models()
     studio.panel.set_defense("ensemble")
-    studio.panel.set_checked({"bundled", lab.models[-1].key})  # the bundled model and its copy
+    studio.panel.set_checked({"bundled", models.entries()[-1].key})  # the bundled model and its copy
     spec = studio.panel.spec()
     assert len(spec.members) == 2 and spec.members[1].path == str(copy)
     r = _run(qtbot, dwindow, spec, "fgsm", 1, [0.0, 0.2], 24)
@@ -152,7 +152,7 @@ def test_use_as_current_then_back_to_a_file(qtbot, dwindow, bundled_model, tmp_p
     assert "bit depth 1 bit" in w.status_model.text() and "(defended)" in w.status_model.text()
     assert "bit depth 1 bit" in w.model_panel.text.text()
     assert w.settings.value("model/last", "", str) == ""
-    assert all(m.path != info.path for m in w.lab.models)  # not offered to the lab as a file
+    assert all(m.path != info.path for m in w.ctx.models)  # not offered to the lab as a file
     wait_settled(qtbot, w)
     image = w.current_input
     defended = DefendedModel(bundled_model, BitDepthReduction(1), adaptive=True).eval()

@@ -58,7 +58,7 @@ def test_a_lab_run_appears_as_a_curve_and_the_pdf_is_written(qtbot, make_window,
     window = make_window(data_dir=str(idx_folder(32)))
     log, lab = window.session_log, window.lab
     with qtbot.waitSignal(lab.labFinished, timeout=60000) as blocker:
-        assert lab.run_lab([LabSpec(lab.models[0], "fgsm", {})], [0.0, 0.1, 0.2], 32) is not None
+        assert lab.run_lab([LabSpec(window.ctx.models.entries()[0], "fgsm", {})], [0.0, 0.1, 0.2], 32) is not None
     result = blocker.args[0]
     assert isinstance(result, LabResult) and len(log.labs) == 1
     curve = result.curves[0].curve

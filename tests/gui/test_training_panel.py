@@ -83,7 +83,7 @@ def test_a_standard_run_plots_saves_registers_and_can_become_the_model(qtbot, ma
     for k, v in model.state_dict().items():
         assert torch.allclose(v, reference[k], atol=1e-5), k
     # the robustness lab offers it; "Use as current model" loads it
-    assert any(m.path == str(out) for m in window.lab.models)
+    assert any(m.path == str(out) for m in window.ctx.models)
     assert p.use_button.isVisibleTo(p)
     with qtbot.waitSignal(window.modelReady, timeout=20000) as loaded:
         p.use_button.click()

@@ -7,20 +7,33 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSlider, QSplitter,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
-from advstudio.core.render import diverging_lut, diverging_rgb
-
-from advstudio.gui.features.lab.messages import InputAttackResult
 from advstudio.core.describe import attack_title, steps_text
+from advstudio.core.render import diverging_lut, diverging_rgb
+from advstudio.gui.features.any_attack.messages import InputAttackResult
 from advstudio.gui.theme import ADV_COLOUR, CLEAN_COLOUR, text_colour
-from advstudio.gui.features.any_attack.form import AttackForm
-from advstudio.gui.widgets.attack_views import _blank
+from advstudio.gui.widgets.attack_form import AttackForm
 from advstudio.gui.widgets.bars import ProbabilityBars
 
 NORM_COLUMNS = ("Attack", "ε", "Steps, restarts", "Result", "‖δ‖∞", "‖δ‖₂", "‖δ‖₀ (pixels)", "Time")
 FRAME_MS = 80
+
+
+def _blank() -> np.ndarray:
+    return np.zeros((28, 28), dtype=np.float32)
 
 
 class TrajectoryView(QWidget):

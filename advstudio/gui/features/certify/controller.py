@@ -1,26 +1,28 @@
 """The "Certify & detect" tab's controller: randomized smoothing on the current input and over the test set, and
-the activation-statistics detector against FGSM, PGD and the detector-aware PGD.
-
-Like gui/lab.py it submits its own kinds ("certify_input", "certify_curve", "detect"), keeps its own generation
-numbers and listens to the worker's signals itself; the jobs use the worker's current model."""
+the activation-statistics detector against FGSM, PGD and the detector-aware PGD ("certify_input",
+"certify_curve" and "detect" jobs, on the studio's current model)."""
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import Signal, Slot
 
-from advstudio.gui.features.certify.jobs import (CERTIFY_CURVE_KIND, CERTIFY_INPUT_KIND, DETECT_KIND, CertifyCancelled, CertifyCurveRequest,
-                           CertifyInputRequest, DetectRequest, register_certify)
+from advstudio.gui.context import AppContext
+from advstudio.gui.features.certify.jobs import register_certify
+from advstudio.gui.features.certify.messages import (
+    CERTIFY_CURVE_KIND,
+    CERTIFY_INPUT_KIND,
+    DETECT_KIND,
+    CertifyCancelled,
+    CertifyCurveRequest,
+    CertifyInputRequest,
+    DetectRequest,
+)
+from advstudio.gui.features.certify.view import CertifyPanel
 from advstudio.gui.job_client import JobClient
 from advstudio.gui.worker import Failure
-from advstudio.gui.features.certify.view import CertifyPanel
-
-if TYPE_CHECKING:
-    from advstudio.gui.window import MainWindow
-    from advstudio.gui.worker import Worker
 
 EMPTY_CANVAS = "Draw a digit first: the canvas is empty."
 
@@ -32,11 +34,11 @@ class CertifyStudio(JobClient):
     failedMessage = Signal(str)
     progressShown = Signal(str, object)  # kind, CertifyProgress
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window.ctx, (CERTIFY_INPUT_KIND, CERTIFY_CURVE_KIND, DETECT_KIND))
-        self.window = window
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__(ctx, (CERTIFY_INPUT_KIND, CERTIFY_CURVE_KIND, DETECT_KIND))
+        register_certify(ctx.worker)
         self.panel = CertifyPanel()
-        window.add_tab("certify", "Certify && detect", self.panel)
+        ctx.add_tab("certify", "Certify && detect", self.panel)
         self._curve_request: CertifyCurveRequest | None = None
         self._detect_request: DetectRequest | None = None
         self.panel.certifyRequested.connect(self.certify_input)
@@ -45,25 +47,22 @@ class CertifyStudio(JobClient):
         self.panel.detectRequested.connect(self.run_detect)
         self.panel.detectCancelRequested.connect(self.cancel_detect)
         self.panel.chooseFolderRequested.connect(self._choose_folder)
-        window.canvas.inkChanged.connect(self._on_input_changed)
-
-    def attach(self, worker: "Worker") -> None:
-        register_certify(worker)
+        ctx.inputChanged.connect(self._on_input_changed)
 
     def _model_name(self) -> str:
-        info = self.window.model_info
+        info = self.ctx.model_info
         return info.name if info is not None else "the current model"
 
     def _ready(self) -> bool:
-        if self.window.model_info is None or self.worker is None:
-            self.window._error("No model yet", "Wait for the model to load, then try again.")
+        if self.ctx.model_info is None:
+            self.ctx.report_error("No model yet", "Wait for the model to load, then try again.")
             return False
         return True
 
     # ------------------------------------------------------------------ the input's certificate
     @Slot()
     def certify_input(self) -> int | None:
-        image = self.window.current_input
+        image = self.ctx.current_input
         if image is None or not np.any(image > 0):
             self.panel.show_input_message(EMPTY_CANVAS)
             return None
@@ -75,10 +74,9 @@ class CertifyStudio(JobClient):
         self.panel.show_input_message(f"Certifying with {req.settings.describe()}…")
         return gen
 
-    @Slot()
-    def _on_input_changed(self) -> None:
+    @Slot(object)
+    def _on_input_changed(self, cur: object) -> None:
         c = self.panel.certificate
-        cur = self.window.current_input
         if c is not None and (cur is None or not np.array_equal(cur, c.image)):
             self.forget(CERTIFY_INPUT_KIND)
             self.panel.show_input_message("New input: Certify this input again.")
@@ -98,7 +96,7 @@ class CertifyStudio(JobClient):
 
     def _data_error(self, message: str) -> None:
         self.panel.show_data_error(message)
-        self.window._error("Cannot read MNIST", message)
+        self.ctx.report_error("Cannot read MNIST", message)
         self.failedMessage.emit(message)
 
     # ------------------------------------------------------------------ the curve
@@ -176,7 +174,7 @@ class CertifyStudio(JobClient):
         first = failure.message.splitlines()[0]
         if failure.kind == CERTIFY_INPUT_KIND:
             self.panel.show_input_message("Certification failed: " + first)
-            self.window._error("Certification failed", failure.message)
+            self.ctx.report_error("Certification failed", failure.message)
             self.failedMessage.emit(failure.message)
             return
         if failure.kind == CERTIFY_CURVE_KIND:
@@ -187,9 +185,9 @@ class CertifyStudio(JobClient):
             self._detect_request = None
             self.panel.set_detect_running(False)
             self.panel.detect_runner.eta.setText("")
-        if "MNIST" in failure.message:
+        if failure.error == "dataset":
             self._data_error(failure.message)
         else:
             title = "Certification failed" if failure.kind == CERTIFY_CURVE_KIND else "Detection failed"
-            self.window._error(title, failure.message)
+            self.ctx.report_error(title, failure.message)
             self.failedMessage.emit(failure.message)

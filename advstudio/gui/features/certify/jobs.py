@@ -1,161 +1,42 @@
 """Worker side of the "Certify & detect" tab: randomized smoothing (Cohen et al.) on the current input and over
 the test set, and the activation-statistics detector with its ROCs against FGSM, PGD and the detector-aware PGD.
 
-The frozen requests and replies live here too; handlers run on the worker thread only (torch imported inside
-them), and everything handed back is a numpy copy or plain Python values."""
+Handlers run on the worker thread only (torch imported inside them); everything handed back is a numpy copy or
+plain Python values in the frozen messages of messages.py."""
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from advstudio.core.certification import max_certifiable_radius
+from advstudio.gui.features.certify.messages import (
+    CERTIFY_CURVE_KIND,
+    CERTIFY_INPUT_KIND,
+    DETECT_KIND,
+    CertifyCancelled,
+    CertifyCurveRequest,
+    CertifyCurveResult,
+    CertifyInputRequest,
+    CertifyInputResult,
+    CertifyProgress,
+    DetectRequest,
+    DetectResult,
+    SmoothingSettings,
+)
 from advstudio.gui.worker import JobContext, Worker
 
-CERTIFY_INPUT_KIND = "certify_input"
-CERTIFY_CURVE_KIND = "certify_curve"
-DETECT_KIND = "detect"
 CURVE_POINTS = 161  # radii on the curve's grid (the certified radii themselves are added to it)
 
 
-# ---------------------------------------------------------------------------------------------- messages
-@dataclass(frozen=True)
-class SmoothingSettings:
-    """Cohen et al.'s CERTIFY settings: noise σ (pixels), n0 samples to guess the class, n to bound it, α."""
-
-    sigma: float = 0.25
-    n0: int = 100
-    n: int = 1000
-    alpha: float = 0.001
-    seed: int = 0
-    batch: int = 500
-
-    def describe(self) -> str:
-        return f"σ = {self.sigma:g}, n0 = {self.n0}, n = {self.n}, α = {self.alpha:g}"
-
-
-@dataclass(frozen=True)
-class CertifyInputRequest:
-    image: np.ndarray  # 28×28 in [0, 1]
-    settings: SmoothingSettings
-
-
-@dataclass(frozen=True)
-class CertifyInputResult:
-    """core.defenses.Certificate of the smoothed classifier at this input, and the base model's own answer."""
-
-    image: np.ndarray
-    label: int | None  # None: abstain
-    radius: float
-    p_lower: float
-    counts: tuple[int, ...]
-    base_label: int  # what the model itself (no noise) reads
-    settings: SmoothingSettings
-    max_radius: float
-    seconds: float
-
-
-@dataclass(frozen=True)
-class CertifyCurveRequest:
-    settings: SmoothingSettings
-    samples: int
-    data_dir: str | None
-    cancel: threading.Event = field(default_factory=threading.Event, compare=False)
-    model_name: str = "the current model"
-
-
-@dataclass(frozen=True)
-class CertifyProgress:
-    done: int
-    total: int
-    label: str
-    elapsed: float
-
-
-@dataclass(frozen=True)
-class CertifyCurveResult:
-    """Certified accuracy (core.defenses.certified_accuracy) at each L2 radius, on the first N test images."""
-
-    radii: np.ndarray
-    accuracy: np.ndarray  # fraction in [0, 1], one per radius
-    labels: np.ndarray  # true labels
-    certified: np.ndarray  # certified class, −1 for abstain
-    cert_radii: np.ndarray
-    settings: SmoothingSettings
-    max_radius: float
-    model_name: str
-    seconds: float
-
-    @property
-    def n(self) -> int:
-        return int(len(self.labels))
-
-    @property
-    def abstained(self) -> int:
-        return int((self.certified < 0).sum())
-
-    @property
-    def wrong(self) -> int:
-        return int(((self.certified >= 0) & (self.certified != self.labels)).sum())
-
-    @property
-    def correct(self) -> int:
-        return int((self.certified == self.labels).sum())
-
-    def label(self) -> str:
-        return f"{self.settings.describe()}, N = {self.n}"
-
-
-@dataclass(frozen=True)
-class DetectRequest:
-    fit_samples: int = 500
-    fit_eps: float = 0.1
-    samples: int = 200
-    eps: float = 0.2
-    steps: int = 20
-    lam: float = 1.0
-    target_fpr: float = 0.05
-    data_dir: str | None = None
-    cancel: threading.Event = field(default_factory=threading.Event, compare=False)
-    batch_size: int = 50
-    model_name: str = "the current model"
-
-
-@dataclass(frozen=True)
-class DetectResult:
-    """The detector's fit and its ROC (core.detection.DetectionROC, numpy copies) for each attack."""
-
-    rocs: dict  # attack name → DetectionROC
-    fit_info: dict
-    fit_source: str
-    request: DetectRequest
-    model_name: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class CertifyCancelled:
-    kind: str
-    done: int
-    total: int
-
-
-# ---------------------------------------------------------------------------------------------- handlers
 def register_certify(worker: Worker) -> None:
     """Add the tab's kinds: the input certificate before long jobs; curve and detection yield to drawing."""
-    if CERTIFY_INPUT_KIND not in worker._handlers:
+    if not worker.has_kind(CERTIFY_INPUT_KIND):
         worker.register(CERTIFY_INPUT_KIND, certify_input_job, priority=11)
         worker.register(CERTIFY_CURVE_KIND, certify_curve_job, priority=1)
         worker.register(DETECT_KIND, detect_job, priority=1)
-
-
-def _model(ctx: JobContext):
-    if ctx.state.model is None:
-        raise RuntimeError("No model is loaded yet; open a model file (File ▸ Open model…).")
-    return ctx.state.model
 
 
 class _Stop:
@@ -181,10 +62,10 @@ def certify_input_job(ctx: JobContext, req: CertifyInputRequest) -> CertifyInput
     """core.defenses.certify on the current input, with torch seeded by settings.seed first."""
     import torch
 
-    model = _model(ctx)
+    model = ctx.state.require_model()
     start = time.perf_counter()
     image = np.ascontiguousarray(req.image, dtype=np.float32).reshape(28, 28)
-    x = torch.from_numpy(image.copy()).reshape(1, 1, 28, 28).to(ctx.state.device)
+    x = torch.from_numpy(image.copy()).reshape(1, 1, 28, 28).to(ctx.state.ensure_device())
     with torch.inference_mode():
         was = model.training
         model.eval()
@@ -209,7 +90,7 @@ def certify_curve_job(ctx: JobContext, req: CertifyCurveRequest) -> CertifyCurve
     from advstudio.core.data import load_split
     from advstudio.core.defenses import certified_accuracy
 
-    model = _model(ctx)
+    model = ctx.state.require_model()
     test = load_split(req.data_dir, "test").head(req.samples)
     n = len(test)
     s = req.settings
@@ -222,7 +103,7 @@ def certify_curve_job(ctx: JobContext, req: CertifyCurveRequest) -> CertifyCurve
     for i in range(n):
         if stop.is_set():
             return CertifyCancelled(CERTIFY_CURVE_KIND, i, n) if not ctx.should_stop() else None
-        x = test.images[i : i + 1].to(ctx.state.device)
+        x = test.images[i : i + 1].to(ctx.state.ensure_device())
         certs.append(_certify_one(model, x, s, s.seed + i))
         now = time.perf_counter()
         if now - last >= 0.1 or i + 1 == n:
@@ -245,7 +126,7 @@ def detect_job(ctx: JobContext, req: DetectRequest) -> DetectResult | CertifyCan
     from advstudio.core.data import DatasetError, load_split
     from advstudio.core.defenses.detection import DetectionCancelled, detection_rocs, fit_detector, threshold_at_fpr
 
-    model = _model(ctx)
+    model = ctx.state.require_model()
     stop = _Stop(ctx, req.cancel)
     start = time.perf_counter()
     test = load_split(req.data_dir, "test")

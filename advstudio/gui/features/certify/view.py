@@ -8,13 +8,27 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import (QDoubleSpinBox, QGridLayout, QGroupBox, QLabel, QPushButton, QSpinBox, QSplitter,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from advstudio.core.certification import linf_as_l2
 from advstudio.core.describe import DEFENSE_NOTE
-from advstudio.gui.features.certify.jobs import (CertifyCurveResult, CertifyInputResult, CertifyProgress, DetectResult,
-                                                 SmoothingSettings)
+from advstudio.gui.features.certify.messages import (
+    CertifyCurveResult,
+    CertifyInputResult,
+    CertifyProgress,
+    DetectResult,
+    SmoothingSettings,
+)
 from advstudio.gui.theme import style_plot
 from advstudio.gui.widgets.layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side
 

@@ -1,29 +1,26 @@
 """The "Side by side" tab's controller: the studio's current input and the Attack tab's FGSM settings, on two
-models at once (by default the bundled standard model and the bundled robust one).
+models at once (by default the bundled standard model and the bundled robust one), from the app-wide registry.
 
-Like gui/lab.py it submits its own kind ("compare"), keeps its own generation numbers and listens to the worker
-itself. It asks only while the tab is on screen, and catches up when the tab comes back. Replies are shown
-when they are newer than the one on screen and answer the drawing and models now chosen, so dragging ε redraws
-as fast as the worker answers (the worker's mailbox keeps only the newest request)."""
+It asks ("compare" jobs) only while the tab is on screen, and catches up when the tab comes back. It keeps the
+answers of older requests that arrive late (keep_stale) and shows each one that is newer than the one on screen
+and answers the drawing and models now chosen, so dragging ε redraws as fast as the worker answers (the worker's
+mailbox keeps only the newest request)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtCore import Signal, Slot
 
-from advstudio.gui.features.compare.jobs import COMPARE_KIND, CompareRequest, CompareResult, CompareSide, register_compare
-from advstudio.gui.features.lab.controller import BUNDLED_KEY
-from advstudio.gui.models import ModelEntry
-from advstudio.gui.worker import Failure, Reply
+from advstudio.gui.context import AppContext
+from advstudio.gui.features.compare.jobs import register_compare
+from advstudio.gui.features.compare.messages import COMPARE_KIND, CompareRequest, CompareResult, CompareSide
 from advstudio.gui.features.compare.view import ComparePanel
-
-if TYPE_CHECKING:
-    from advstudio.gui.window import MainWindow
-    from advstudio.gui.worker import Worker
+from advstudio.gui.job_client import JobClient
+from advstudio.gui.model_dialog import ask_model_path
+from advstudio.gui.models import BUNDLED_KEY, ModelEntry
+from advstudio.gui.worker import Failure
 
 ROBUST_KEY = "bundled-robust"
 DEFAULTS = (BUNDLED_KEY, ROBUST_KEY)
@@ -38,48 +35,38 @@ def _resolved(path: str | None) -> str | None:
         return path
 
 
-class CompareStudio(QObject):
+class CompareStudio(JobClient):
     compareShown = Signal(object)  # CompareResult now on screen
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__(ctx, (COMPARE_KIND,))
+        register_compare(ctx.worker)
         self.panel = ComparePanel()
-        window.add_tab("compare", "Side by side", self.panel)
-        self.worker: "Worker | None" = None
+        ctx.add_tab("compare", "Side by side", self.panel)
         self.submitted = 0  # requests sent (tests check that a hidden tab sends none)
-        self._gen = -1
-        self._shown_gen = -1
-        self._selection: list[str] = list(DEFAULTS)  # replaced by the entries' keys if the lab names them otherwise
+        self._serial = 0  # the newest request's serial (-1: answers still on the way are dropped)
+        self._shown_serial = 0
+        self._selection: list[str] = list(DEFAULTS)  # each side's registry key
         self._entries: dict[str, ModelEntry] = {}
         self._roles: dict[str, str] = {}
         self.refresh_models()
-        self.panel.set_settings(window.attack_panel.controls.settings())
+        self.panel.set_settings(ctx.attack_settings)
         for view in self.panel.sides:
             view.modelChanged.connect(self._on_side_changed)
             view.chooseFileRequested.connect(self._on_choose_file)
         self.panel.epsMoved.connect(self._on_eps_moved)
-        window.canvas.inkChanged.connect(self._on_input)
-        window.attack_panel.controls.settingsChanged.connect(self._on_settings)
-        window.tabs.currentChanged.connect(self._on_tab)
-        window.modelReady.connect(self._on_model)
-        changed = getattr(window.lab, "modelsChanged", None)  # a registry signal, if the lab grows one
-        if changed is not None:
-            changed.connect(self.refresh_models)
-
-    def attach(self, worker: "Worker") -> None:
-        """Register the "compare" kind and listen to the worker (called once the window made it)."""
-        self.worker = worker
-        register_compare(worker)
-        worker.replied.connect(self._on_reply)
-        worker.failed.connect(self._on_failure)
+        ctx.inputChanged.connect(self._on_input)
+        ctx.attackSettingsChanged.connect(self._on_settings)
+        ctx.tabChanged.connect(self._on_tab)
+        ctx.modelReady.connect(self._on_model)
+        ctx.models.modelsChanged.connect(self.refresh_models)
 
     # ------------------------------------------------------------------ the models on offer
     def entries(self) -> list[ModelEntry]:
-        """The lab's registry, with the bundled robust model after the bundled one (even while it is missing)."""
+        """The registry, with the bundled robust model after the bundled one (even while it is missing)."""
         from advstudio.core.storage import robust_model_path
 
-        models = list(self.window.lab.models)
+        models = self.ctx.models.entries()
         robust = str(robust_model_path())
         if all(_resolved(m.path) != _resolved(robust) for m in models):
             at = next((k + 1 for k, m in enumerate(models) if m.key == BUNDLED_KEY), 0)
@@ -88,7 +75,7 @@ class CompareStudio(QObject):
 
     @Slot()
     def refresh_models(self) -> None:
-        """Fill both choosers from the lab's registry, keeping each side's choice (or its default)."""
+        """Fill both choosers from the registry, keeping each side's choice (or its default)."""
         from advstudio.core.storage import bundled_model_path, robust_model_path
 
         standard, robust = _resolved(str(bundled_model_path())), _resolved(str(robust_model_path()))
@@ -138,21 +125,16 @@ class CompareStudio(QObject):
         return self.panel.sides[k].select(key)  # emits modelChanged → _on_side_changed
 
     def use_model_file(self, k: int, path: str | Path) -> ModelEntry:
-        """Put a model file on side k; it joins the lab's registry, so the robustness lab offers it too."""
-        entry = self.window.lab.add_model_file(path, checked=False)
-        self.refresh_models()
+        """Put a model file on side k; it joins the registry, so the robustness lab offers it too."""
+        entry = self.ctx.models.add_file(path)  # modelsChanged → refresh_models
         self.select(k, entry.key)
         return entry
 
     @Slot()
     def _on_choose_file(self) -> None:
-        from advstudio.gui.dialogs import MODEL_FILTER
-
         k = self.panel.sides.index(self.sender()) if self.sender() in self.panel.sides else 1
-        path, _ = QFileDialog.getOpenFileName(self.window, "Choose a model for this side", self.window._last_dir(),
-                                              MODEL_FILTER)
+        path = ask_model_path(self.ctx, "Choose a model for this side")
         if path:
-            self.window._remember_dir(path)
             self.use_model_file(k, path)
 
     @Slot()
@@ -167,28 +149,30 @@ class CompareStudio(QObject):
     # ------------------------------------------------------------------ requests
     def wanted(self) -> bool:
         """The tab is the one on screen."""
-        return self.window.tabs.currentWidget() is self.panel and self.panel.isVisible()
+        return self.ctx.current_tab() == "compare" and self.panel.isVisible()
 
     def request(self) -> int | None:
         """Ask for the current input and settings on both sides; nothing while the tab is hidden."""
-        w = self.window
-        if not self.wanted() or self.worker is None or w._closed:
+        ctx = self.ctx
+        if not self.wanted() or ctx.closed:
             return None
-        settings = w.attack_panel.controls.settings()
+        settings = ctx.attack_settings
         self.panel.set_settings(settings)
-        if w.current_input is None:
-            self._gen = -1  # drop answers still on the way
+        if ctx.current_input is None:
+            self._serial = -1  # drop answers still on the way
+            self.forget(COMPARE_KIND)
             self.panel.clear("Draw a digit (or pick one from the MNIST gallery) to compare the two models.")
             self._show_unavailable()
             return None
-        req = CompareRequest(np.ascontiguousarray(w.current_input, dtype=np.float32).copy(), settings,
-                             tuple(self.side(k) for k in range(len(self.panel.sides))))
-        self._gen = self.worker.submit(COMPARE_KIND, req).generation
+        self._serial = max(self._serial, self._shown_serial) + 1
+        req = CompareRequest(np.ascontiguousarray(ctx.current_input, dtype=np.float32).copy(), settings,
+                             tuple(self.side(k) for k in range(len(self.panel.sides))), self._serial)
+        gen = self.submit(COMPARE_KIND, req, keep_stale=True)
         self.submitted += 1
-        return self._gen
+        return gen
 
-    @Slot()
-    def _on_input(self) -> None:
+    @Slot(object)
+    def _on_input(self, _image: object) -> None:
         self.request()
 
     @Slot(object)
@@ -197,12 +181,12 @@ class CompareStudio(QObject):
 
     @Slot(float)
     def _on_eps_moved(self, eps: float) -> None:
-        self.window.attack_panel.controls.set_eps(eps)  # → settingsChanged → the window's analysis and request()
+        self.ctx.request_eps(eps)  # → the studio's settings change → attackSettingsChanged → request()
 
-    @Slot(int)
-    def _on_tab(self, _index: int) -> None:
+    @Slot(str)
+    def _on_tab(self, _key: str) -> None:
         if self.wanted():
-            self.refresh_models()  # the lab's list may have grown while the tab was hidden
+            self.refresh_models()
             self.request()
 
     @Slot(object)
@@ -213,24 +197,21 @@ class CompareStudio(QObject):
 
     # ------------------------------------------------------------------ replies
     def _answers_now(self, result: CompareResult) -> bool:
-        cur = self.window.current_input
+        cur = self.ctx.current_input
         if cur is None or not np.array_equal(result.image, cur):
             return False
         return [s.side.key for s in result.sides] == self._selection
 
-    @Slot(object)
-    def _on_reply(self, reply: Reply) -> None:
-        if reply.kind != COMPARE_KIND or self.window._closed or self._gen < 0:
+    def on_reply(self, kind: str, value: CompareResult) -> None:
+        if self._serial < 0 or value.serial <= self._shown_serial or not self._answers_now(value):
             return
-        if reply.generation <= self._shown_gen or not self._answers_now(reply.value):
-            return
-        self._shown_gen = reply.generation
-        self.panel.set_data(reply.value)
-        self.compareShown.emit(reply.value)
+        self._shown_serial = value.serial
+        self.panel.set_data(value)
+        self.compareShown.emit(value)
 
-    @Slot(object)
-    def _on_failure(self, failure: Failure) -> None:
-        if failure.kind != COMPARE_KIND or self.window._closed or failure.generation != self._gen:
-            return
+    def on_failure(self, failure: Failure) -> None:
+        handle = self.handles.get(COMPARE_KIND)
+        if handle is None or failure.generation != handle.generation:
+            return  # only the newest request's failure is news
         self.panel.summary.setText("The comparison failed: " + failure.message.splitlines()[0])
-        self.window.statusBar().showMessage("Side by side: " + failure.message.splitlines()[0], 8000)
+        self.ctx.status("Side by side: " + failure.message.splitlines()[0], 8000)

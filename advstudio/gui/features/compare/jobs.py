@@ -1,9 +1,9 @@
 """The side-by-side tab's worker job ("compare"): the studio's FGSM attack, at one ε, on two models at once.
 
-Runs on the worker thread only. Model files are loaded here, never on the GUI thread, and cached in
-ctx.state.values["compare_models"] keyed by (resolved path, mtime, size), so a replaced file is read again and
-its old copy dropped; a file that fails to load keeps its message under the same key (dragging ε does not
-re-read a corrupt file), and that message goes to its side only. The FGSM sign direction is cached per
+Runs on the worker thread only. Model files are loaded here, never on the GUI thread, through the worker's one
+model-file cache (ctx.state.model_file: a replaced file is read again; a file that fails to load keeps its
+message until it changes, so dragging ε does not re-read a corrupt file), and that message goes to its side
+only. The FGSM sign direction is cached per
 (model, input, method, target), so an ε move costs one forward pass per model."""
 
 from __future__ import annotations
@@ -11,62 +11,21 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from advstudio.core.types import AttackResult
-
+from advstudio.gui.features.compare.messages import COMPARE_KIND, CompareRequest, CompareResult, CompareSide, SideResult
 from advstudio.gui.messages import TARGETED, AttackSettings
 from advstudio.gui.worker import JobContext, Worker
 
-COMPARE_KIND = "compare"
-MODEL_CACHE = 4  # loaded models (or their load errors) kept at once
 DIRECTION_CACHE = 16
-
-
-@dataclass(frozen=True)
-class CompareSide:
-    """One side's model: a safetensors file, or (path None) a model trained in this session that the worker
-    keeps under `key` (lab_jobs.add_session_model). `role` says what the summary calls it ("standard", …)."""
-
-    key: str
-    name: str
-    path: str | None
-    role: str | None = None
-    unavailable: str | None = None  # why there is nothing to load (the GUI knows already); the side shows it
-
-
-@dataclass(frozen=True)
-class CompareRequest:
-    image: np.ndarray  # (28, 28) in [0, 1]
-    settings: AttackSettings
-    sides: tuple[CompareSide, ...]
-
-
-@dataclass(frozen=True)
-class SideResult:
-    """The attack on one side's model, or the reason there is none (`message`)."""
-
-    side: CompareSide
-    model_name: str
-    about: str = ""  # how the model was trained and its accuracy, from its metadata
-    attack: AttackResult | None = None
-    message: str | None = None
-
-
-@dataclass(frozen=True)
-class CompareResult:
-    image: np.ndarray
-    settings: AttackSettings
-    sides: tuple[SideResult, ...]
-    seconds: float = 0.0
 
 
 def register_compare(worker: Worker) -> None:
     """Interactive, like "analyze": served between a long job's batches, so the tab stays live while the lab runs."""
-    if COMPARE_KIND not in worker._handlers:
+    if not worker.has_kind(COMPARE_KIND):
         worker.register(COMPARE_KIND, compare_job, priority=20, interactive=True)
 
 
@@ -86,50 +45,19 @@ def describe_model(meta: dict) -> str:
     return " · ".join(bits)
 
 
-def _ensure_device(ctx: JobContext):
-    if ctx.state.device is None:
-        from advstudio.core.model import limit_threads, pick_device
-
-        limit_threads(reserve=1)
-        ctx.state.device = pick_device(ctx.state.values.get("device_preference"))
-    return ctx.state.device
-
-
 def side_model(ctx: JobContext, side: CompareSide):
-    """(model, cache key, display name, about) for a side; raises with a readable message when it cannot load."""
-    from advstudio.core.storage import ModelFileError, load_model, model_display_name
+    """(model, cache key, display name, about) for a side; raises ModelFileError with a readable message when
+    it cannot load (the worker's one model-file cache keeps that message until the file changes)."""
+    from advstudio.core.storage import model_display_name
 
     if side.path is None:
-        model = ctx.state.values.get("session_models", {}).get(side.key)
-        if model is None:
-            raise ModelFileError(f"The session model {side.name!r} is no longer available.")
+        model = ctx.state.session_model(side.key, side.name)
         return model, ("session", side.key, id(model)), side.name, "trained in this session"
+    model, meta = ctx.state.model_file(side.path)
     path = Path(side.path)
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise ModelFileError(f"{path.name}: no such file ({path})") from None
-    except OSError as exc:
-        raise ModelFileError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
-    resolved = str(path.resolve())
-    key = ("file", resolved, st.st_mtime_ns, st.st_size)
-    cache: OrderedDict = ctx.state.values.setdefault("compare_models", OrderedDict())
-    if key not in cache:
-        for old in [k for k in cache if k[0] == "file" and k[1] == resolved]:
-            del cache[old]  # the file changed on disk: forget its old version
-        try:
-            model, meta = load_model(path, _ensure_device(ctx))
-            cache[key] = (model, model_display_name(path, meta), describe_model(meta))
-        except ModelFileError as exc:
-            cache[key] = ModelFileError(str(exc))
-        while len(cache) > MODEL_CACHE:
-            cache.popitem(last=False)
-    cache.move_to_end(key)
-    value = cache[key]
-    if isinstance(value, ModelFileError):
-        raise ModelFileError(str(value))
-    model, name, about = value
-    return model, key, name, about
+    st = path.stat()
+    key = ("file", str(path.resolve()), st.st_mtime_ns, st.st_size)
+    return model, key, model_display_name(path, meta), describe_model(meta)
 
 
 def _direction(ctx: JobContext, model, model_key, x, image: np.ndarray, s: AttackSettings):
@@ -167,7 +95,7 @@ def attack_side(ctx: JobContext, model, model_key, image: np.ndarray, s: AttackS
 
     from advstudio.core.attacks.fgsm import apply_perturbation
 
-    x = torch.from_numpy(image.reshape(1, 1, 28, 28).copy()).to(_ensure_device(ctx))
+    x = torch.from_numpy(image.reshape(1, 1, 28, 28).copy()).to(ctx.state.ensure_device())
     direction, clean = _direction(ctx, model, model_key, x, image, s)
     x_adv, delta = apply_perturbation(x, direction.to(x.device), float(s.eps))
     with torch.inference_mode():
@@ -180,7 +108,7 @@ def attack_side(ctx: JobContext, model, model_key, image: np.ndarray, s: AttackS
 
 def compare_job(ctx: JobContext, req: CompareRequest) -> CompareResult | None:
     """Attack every side's model with the same settings; a model that cannot load answers with its message."""
-    from advstudio.core.storage import ModelFileError
+    from advstudio.core.errors import ModelFileError
 
     start = time.perf_counter()
     image = np.ascontiguousarray(req.image, dtype=np.float32).reshape(28, 28).copy()
@@ -197,4 +125,4 @@ def compare_job(ctx: JobContext, req: CompareRequest) -> CompareResult | None:
             out.append(SideResult(side, side.name, message=str(exc)))
             continue
         out.append(SideResult(side, name, about, attack=attack_side(ctx, model, key, image, req.settings)))
-    return CompareResult(image, req.settings, tuple(out), round(time.perf_counter() - start, 4))
+    return CompareResult(image, req.settings, tuple(out), round(time.perf_counter() - start, 4), req.serial)

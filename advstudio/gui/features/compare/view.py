@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QResizeEvent
-from PySide6.QtWidgets import (QBoxLayout, QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QBoxLayout, QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
-from advstudio.gui.features.compare.jobs import CompareResult, SideResult
-from advstudio.gui.messages import TARGETED, AttackSettings
+from advstudio.gui.features.compare.messages import CompareResult, SideResult
+from advstudio.gui.messages import EPS_MAX, SLIDER_STEPS, TARGETED, AttackSettings
 from advstudio.gui.theme import FLIP_COLOUR, HOLD_COLOUR
-from advstudio.gui.messages import EPS_MAX, SLIDER_STEPS
 from advstudio.gui.widgets.attack_views import AttackViews
 
 WIDE = 1040  # narrower than this, the two sides stack (one above the other) so each keeps its three images

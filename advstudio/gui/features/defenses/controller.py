@@ -1,25 +1,29 @@
 """The Defenses tab's controller: runs a defense against the plain and the adaptive attacker on the worker
-("defense" jobs, its own generations), and makes a defended model the studio's current model ("use_defense",
-answered through the window's model route like a loaded file, but never remembered as one)."""
+("defense" jobs), and makes a defended model the studio's current model ("use_defense": the reply is a
+ModelInfo handed to ctx.set_model, like a loaded file, but never remembered as one)."""
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal, Slot
-from PySide6.QtWidgets import QFileDialog
 
-from advstudio.gui.features.defenses.messages import DEFENSE_KIND, DefenseCancelled, DefenseProgress, DefenseRequest, DefenseResult, USE_KIND, UseDefenseRequest
+from advstudio.gui.context import AppContext
 from advstudio.gui.features.defenses.jobs import register_defense
-from advstudio.gui.job_client import JobClient
-from advstudio.gui.worker import Failure
-from advstudio.gui.models import ModelInfo
+from advstudio.gui.features.defenses.messages import (
+    DEFENSE_KIND,
+    USE_KIND,
+    DefenseCancelled,
+    DefenseProgress,
+    DefenseRequest,
+    DefenseResult,
+    UseDefenseRequest,
+)
 from advstudio.gui.features.defenses.view import DefenseLabPanel
-
-if TYPE_CHECKING:
-    from advstudio.gui.window import MainWindow
-    from advstudio.gui.worker import Worker
+from advstudio.gui.job_client import JobClient
+from advstudio.gui.model_dialog import ask_add_model, ask_model_path
+from advstudio.gui.models import ModelInfo
+from advstudio.gui.worker import Failure
 
 
 class DefenseStudio(JobClient):
@@ -27,11 +31,11 @@ class DefenseStudio(JobClient):
     defenseFinished = Signal(object)  # DefenseResult or DefenseCancelled
     defenseFailed = Signal(str)
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window.ctx, (DEFENSE_KIND,))
-        self.window = window
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__(ctx, (DEFENSE_KIND, USE_KIND))
+        register_defense(ctx.worker)
         self.panel = DefenseLabPanel()
-        window.add_tab("defenses", "Defenses", self.panel)
+        ctx.add_tab("defenses", "Defenses", self.panel)
         self._request: DefenseRequest | None = None
         self.base_info: ModelInfo | None = None  # the studio's undefended model
         self.defended_info: ModelInfo | None = None  # set while a defended model is the current one
@@ -42,36 +46,26 @@ class DefenseStudio(JobClient):
         self.panel.browseRequested.connect(self._browse)
         self.panel.addModelRequested.connect(self._add_model)
         self.panel.defense_combo.currentIndexChanged.connect(self.refresh_models)
-        window.tabs.currentChanged.connect(self.refresh_models)
-        window.modelReady.connect(self._on_model)
+        ctx.tabChanged.connect(self.refresh_models)
+        ctx.models.modelsChanged.connect(self.refresh_models)
+        ctx.modelReady.connect(self._on_model)
         self.refresh_models()
         self._update_use_status()
-
-    def attach(self, worker: "Worker") -> None:
-        """Register the job kinds and listen to the worker (called once the window made it)."""
-        register_defense(worker)
 
     # ------------------------------------------------------------------ models
     @Slot()
     def refresh_models(self, *_args) -> None:
-        """Ensemble members come from the robustness lab's registry (window.lab.models)."""
-        lab = getattr(self.window, "lab", None)
-        if lab is not None:
-            self.panel.set_models(list(lab.models))
+        """Ensemble members come from the app-wide registry (ctx.models)."""
+        self.panel.set_models(self.ctx.models.entries())
 
     @Slot()
     def _add_model(self) -> None:
-        self.window.lab.ask_add_model()
-        self.refresh_models()
+        ask_add_model(self.ctx)  # modelsChanged → refresh_models
 
     @Slot()
     def _browse(self) -> None:
-        from advstudio.gui.dialogs import MODEL_FILTER
-
-        path, _ = QFileDialog.getOpenFileName(self.window, "Choose a distilled model", self.window._last_dir(),
-                                              MODEL_FILTER)
+        path = ask_model_path(self.ctx, "Choose a distilled model")
         if path:
-            self.window._remember_dir(path)
             self.panel.distilled_path.setText(path)
 
     def _base_name(self) -> str:
@@ -79,7 +73,7 @@ class DefenseStudio(JobClient):
 
     @Slot(object)
     def _on_model(self, info: ModelInfo) -> None:
-        if info.meta.get("defense"):
+        if info.defended:
             self.defended_info = info  # (the lab skips defended models: they are not files it can load)
         else:
             self.base_info, self.defended_info = info, None
@@ -98,25 +92,25 @@ class DefenseStudio(JobClient):
     # ------------------------------------------------------------------ use as current model
     @Slot()
     def use_as_current(self) -> int | None:
-        """Make the chosen defense the worker's current model; the reply comes back as a ModelInfo through the
-        window's model route (MainWindow._show_model)."""
-        if self.worker is None or self.window.model_info is None:
-            self.window._error("No model yet", "Wait for the model to load first.")
+        """Make the chosen defense the worker's current model; the reply, a ModelInfo, becomes the studio's
+        current model (ctx.set_model)."""
+        if self.ctx.model_info is None:
+            self.ctx.report_error("No model yet", "Wait for the model to load first.")
             return None
         try:
             spec = self.panel.spec()
         except ValueError as exc:
-            self.window._error("Check the defense", str(exc))
+            self.ctx.report_error("Check the defense", str(exc))
             return None
         base_path = self.base_info.path if self.base_info is not None else None
         self.panel.use_status.setText(f"Building {spec.short()}…")
-        return self.window._submit(USE_KIND, UseDefenseRequest(spec, self._base_name(), base_path))
+        return self.submit(USE_KIND, UseDefenseRequest(spec, self._base_name(), base_path))
 
     @Slot()
     def restore_undefended(self) -> None:
         """Load the undefended model file again (the same as File ▸ Open model on it)."""
         if self.base_info is not None:
-            self.window.open_model(self.base_info.path)
+            self.ctx.request_model(self.base_info.path)
 
     # ------------------------------------------------------------------ evaluation
     @Slot()
@@ -126,18 +120,18 @@ class DefenseStudio(JobClient):
             eps = p.eps()
             spec = p.spec()
         except ValueError as exc:
-            self.window._error("Check the defense settings", str(exc))
+            self.ctx.report_error("Check the defense settings", str(exc))
             return None
         return self.run(spec, p.attack(), int(p.steps.value()), eps, int(p.samples.value()))
 
     def run(self, spec, attack: str, steps: int, eps: list[float], n: int) -> int | None:
         """Start an evaluation; returns its generation, or None when it could not start."""
-        if self.panel.running or self.worker is None:
+        if self.panel.running:
             return None
-        problem = self.window.lab.data_problem()
+        problem = self.ctx.data_problem(("test",))
         if problem is not None:
             self.panel.show_data_error(problem)
-            self.window._error("Cannot read MNIST", problem)
+            self.ctx.report_error("Cannot read MNIST", problem)
             self.defenseFailed.emit(problem)
             return None
         self.panel.show_data_error(None)
@@ -146,7 +140,7 @@ class DefenseStudio(JobClient):
         self._request = req
         self.panel.set_running(True)
         gen = self.submit(DEFENSE_KIND, req)
-        self.window.show_tab("defenses")
+        self.ctx.show_tab("defenses")
         return gen
 
     @Slot()
@@ -168,21 +162,24 @@ class DefenseStudio(JobClient):
 
     # ------------------------------------------------------------------ worker traffic
     def on_reply(self, kind: str, value) -> None:
-        self._finish(value)
+        if kind == USE_KIND:
+            self.ctx.set_model(value)  # → modelReady: the studio, the status bar and _on_model here
+        else:
+            self._finish(value)
 
     def on_progress(self, kind: str, value: DefenseProgress) -> None:
         self.panel.set_progress(value)
         self.defenseProgress.emit(value)
 
     def on_failure(self, failure: Failure) -> None:
+        if failure.kind == USE_KIND:
+            self.ctx.report_error("Something went wrong", failure.message)
+            self._update_use_status()  # the current model stayed
+            return
         self._request = None
         self.panel.set_running(False)
         self.panel.eta.setText("")
-        if "MNIST" in failure.message:
+        if failure.error == "dataset":
             self.panel.show_data_error(failure.message)
-        self.window._error("The defense run failed", failure.message)
+        self.ctx.report_error("The defense run failed", failure.message)
         self.defenseFailed.emit(failure.message)
-
-    def on_other_failure(self, failure: Failure) -> None:
-        if failure.kind == USE_KIND:
-            self._update_use_status()  # the window reports the error; the current model stayed

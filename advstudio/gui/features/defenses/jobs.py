@@ -11,7 +11,6 @@ import copy
 import threading
 import time
 from collections import OrderedDict
-from pathlib import Path
 
 from advstudio.gui.features.defenses.messages import (
     DEFENSE_KIND,
@@ -32,14 +31,13 @@ from advstudio.gui.models import ModelEntry
 from advstudio.gui.models import ModelInfo
 from advstudio.gui.worker import JobContext, Worker
 
-MODEL_CACHE = 6
 CW_BATCH = 25  # images per C&W call: drawing is answered and Cancel is read between them (and between steps)
 
 
 # ---------------------------------------------------------------------------------------------- worker side
 def register_defense(worker: Worker) -> None:
     """Add the two kinds: evaluations yield to the drawing between batches; a model swap goes first."""
-    if DEFENSE_KIND not in worker._handlers:
+    if not worker.has_kind(DEFENSE_KIND):
         worker.register(DEFENSE_KIND, defense_job, priority=1)
         worker.register(USE_KIND, use_defense_job, priority=30)
 
@@ -54,14 +52,6 @@ class _StopWhen:
         return self.ctx.cancelled or self.event.is_set()
 
 
-def _device(ctx: JobContext):
-    if ctx.state.device is None:
-        from advstudio.core.model import pick_device
-
-        ctx.state.device = pick_device(ctx.state.values.get("device_preference"))
-    return ctx.state.device
-
-
 def undefended_model(ctx: JobContext):
     """The studio's model without any defense this module put on it."""
     active = ctx.state.values.get("defense_active")
@@ -73,28 +63,13 @@ def undefended_model(ctx: JobContext):
 
 
 def _load_file(ctx: JobContext, path: str):
-    """(model, metadata) of a safetensors file, cached per (path, mtime)."""
-    from advstudio.core.storage import load_model
-
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"The model file {p} does not exist.")
-    key = (str(p.resolve()), p.stat().st_mtime_ns)
-    cache: OrderedDict = ctx.state.values.setdefault("defense_models", OrderedDict())
-    if key not in cache:
-        cache[key] = load_model(p, _device(ctx))
-        while len(cache) > MODEL_CACHE:
-            cache.popitem(last=False)
-    cache.move_to_end(key)
-    return cache[key]
+    """(model, metadata) of a safetensors file, from the worker's one model-file cache."""
+    return ctx.state.model_file(path)
 
 
 def _entry_model(ctx: JobContext, entry: ModelEntry):
     if entry.path is None:
-        model = ctx.state.values.get("session_models", {}).get(entry.key)
-        if model is None:
-            raise RuntimeError(f"The session model {entry.name!r} is no longer available.")
-        return model
+        return ctx.state.session_model(entry.key, entry.name)
     return _load_file(ctx, entry.path)[0]
 
 
@@ -161,7 +136,7 @@ def use_defense_job(ctx: JobContext, req: UseDefenseRequest) -> ModelInfo:
     """Install the defended model as the current one, the way load_model_job installs a file."""
     from advstudio.core.model import device_label
 
-    _device(ctx)
+    ctx.state.ensure_device()
     wrapper, base, name, meta = build_defended(ctx, req.spec, req.base_name)
     meta["base_path"] = req.base_path
     ctx.state.model = wrapper
@@ -212,7 +187,7 @@ def defense_job(ctx: JobContext, req: DefenseRequest) -> DefenseResult | Defense
 
     if req.attack not in DEFENSE_ATTACKS:
         raise ValueError(f"Unknown attack {req.attack!r}: FGSM or PGD")
-    _device(ctx)
+    ctx.state.ensure_device()
     deployed, plain, adaptive, base, base_craft, name, base_name, notes = _setup(ctx, req)
     split = load_split(req.data_dir, "test").head(req.n)
     n = len(split)

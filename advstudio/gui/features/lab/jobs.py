@@ -1,36 +1,26 @@
-"""Worker handlers of the attack lab ("input_attack": any attack on the current input, with its trajectory) and
-the robustness lab ("lab": curves, confusion under attack and confident mistakes over the test set).
+"""Worker handler of the robustness lab ("lab"): curves, confusion under attack and confident mistakes over the
+test set.
 
-Runs on the worker thread only, like jobs.py; everything handed back is a numpy copy in a frozen dataclass."""
+Runs on the worker thread only (torch imported inside); everything handed back is a numpy copy in a frozen
+dataclass."""
 
 from __future__ import annotations
 
 import copy
 import time
-from pathlib import Path
 
-import numpy as np
-
-from advstudio.gui.features.lab.messages import InputAttackRequest, InputAttackResult, LabCancelled, LabCurve, LabProgress, LabRequest, LabResult
-from advstudio.gui.models import ModelEntry
 from advstudio.core.describe import short_label
+from advstudio.gui.features.lab.messages import LAB_KIND, LabCancelled, LabCurve, LabProgress, LabRequest, LabResult
+from advstudio.gui.models import ModelEntry
 from advstudio.gui.worker import JobContext, Worker
 
-INPUT_KIND = "input_attack"
-LAB_KIND = "lab"
 MISTAKES_SHOWN = 16
 
 
 def register_lab(worker: Worker) -> None:
-    """Add the two kinds; the lab yields to interactive requests (the ε slider) between its batches."""
-    if INPUT_KIND not in worker._handlers:
-        worker.register(INPUT_KIND, input_attack_job, priority=12)
+    """Add the kind; the lab yields to interactive requests (the ε slider) between its batches."""
+    if not worker.has_kind(LAB_KIND):
         worker.register(LAB_KIND, lab_job, priority=1)
-
-
-def add_session_model(state, key: str, model) -> None:
-    """Make a model trained in this session available to the lab as ModelEntry(key, name, path=None)."""
-    state.values.setdefault("session_models", {})[key] = model
 
 
 class _StopWhen:
@@ -44,89 +34,25 @@ class _StopWhen:
         return self.ctx.should_stop() or (self.event is not None and self.event.is_set())
 
 
-def _np(t) -> np.ndarray:
-    return t.detach().cpu().numpy().copy()
-
-
-def input_attack_job(ctx: JobContext, req: InputAttackRequest) -> InputAttackResult | None:
-    """Attack the input away from the class the model reads (or toward req.target), recording every iterate."""
-    import torch
-
-    from advstudio.core.attacks import ATTACKS, make_attack
-    from advstudio.core.errors import AttackCancelled
-
-    model = ctx.state.model
-    if model is None:
-        raise RuntimeError("No model is loaded yet; open a model file (File ▸ Open model…).")
-    start = time.perf_counter()
-    device = ctx.state.device
-    image = np.ascontiguousarray(req.image, dtype=np.float32).reshape(1, 1, 28, 28)
-    x = torch.from_numpy(image.copy()).to(device)
-    with torch.inference_mode():
-        clean_probs = torch.softmax(model(x), 1)[0].cpu().numpy().astype(np.float32)
-    y = torch.tensor([int(clean_probs.argmax())], device=device)
-    settings = dict(req.settings)
-    if req.target is not None:
-        settings["targeted"] = True
-    if ATTACKS[req.attack].iterative:
-        settings["record_trajectory"] = True
-    attack = make_attack(req.attack, **settings)
-    target = None if req.target is None else torch.tensor([int(req.target)], device=device)
-    try:
-        out = attack.run(model, x, y, target, cancel=_StopWhen(ctx))
-    except AttackCancelled:
-        return None
-    adv, adv_probs = _np(out.x_adv)[0, 0], _np(out.probs)[0].astype(np.float32)
-    traj = out.trajectory
-    if traj is not None and len(traj):
-        frames = traj.images[:, 0, 0].astype(np.float32).copy()
-        frame_probs = traj.probs[:, 0].astype(np.float32).copy()
-        frame_step, frame_restart = traj.step.copy(), traj.restart.copy()
-    else:  # one-step attacks: the start and the result
-        frames = np.stack([image[0, 0], adv]).astype(np.float32)
-        frame_probs = np.stack([clean_probs, adv_probs]).astype(np.float32)
-        frame_step, frame_restart = np.array([0, 1]), np.array([0, 0])
-    return InputAttackResult(
-        attack=req.attack, params=copy.deepcopy(out.params), settings=dict(req.settings),
-        clean=image[0, 0].copy(), adversarial=adv, perturbation=_np(out.perturbation)[0, 0],
-        clean_probs=clean_probs, adv_probs=adv_probs, success=bool(out.success[0]),
-        linf=float(out.linf[0]), l2=float(out.l2[0]), l0=int(out.l0[0]),
-        frames=frames, frame_probs=frame_probs, frame_step=frame_step, frame_restart=frame_restart,
-        seconds=round(time.perf_counter() - start, 3), target=req.target,
-    )
-
-
 def _lab_model(ctx: JobContext, entry: ModelEntry):
-    """(model, display name, path) for a registry entry; files are loaded once per (path, mtime)."""
-    from advstudio.core.storage import load_model, model_display_name
+    """(model, display name, path) for a registry entry: a model trained in this session, or a file (the
+    worker's one model-file cache)."""
+    from advstudio.core.storage import model_display_name
 
     if entry.path is None:
-        model = ctx.state.values.get("session_models", {}).get(entry.key)
-        if model is None:
-            raise RuntimeError(f"The session model {entry.name!r} is no longer available.")
+        model = ctx.state.session_model(entry.key, entry.name)
         return model, entry.name, f"(trained in this session: {entry.name})"
-    path = Path(entry.path)
-    if ctx.state.device is None:
-        from advstudio.core.model import pick_device
-
-        ctx.state.device = pick_device(ctx.state.values.get("device_preference"))
-    key = (str(path.resolve()), path.stat().st_mtime_ns if path.exists() else 0)
-    cache: dict = ctx.state.values.setdefault("lab_models", {})
-    if key not in cache:
-        model, meta = load_model(path, ctx.state.device)
-        cache.clear()  # keep one extra model at most: the studio's own model is separate
-        cache[key] = (model, model_display_name(path, meta))
-    model, name = cache[key]
-    return model, name, str(path)
+    model, meta = ctx.state.model_file(entry.path)
+    return model, model_display_name(entry.path, meta), str(entry.path)
 
 
 def lab_job(ctx: JobContext, req: LabRequest) -> LabResult | LabCancelled | None:
     """One curve per spec (attack_curve, as `advstudio evaluate` computes it), then the same attack at the
     largest ε once more, keeping per-sample results for the confusion matrix and the mistake gallery."""
-    from advstudio.core.evaluation.lab import attack_curve, evaluate_attack
     from advstudio.core.attacks import ATTACKS, make_attack
     from advstudio.core.data import load_split
     from advstudio.core.evaluation.curves import EvaluationCancelled
+    from advstudio.core.evaluation.lab import attack_curve, evaluate_attack
 
     split = load_split(req.data_dir, "test").head(req.n)
     n = len(split)

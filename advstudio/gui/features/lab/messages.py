@@ -1,5 +1,5 @@
-"""Frozen requests and replies of the attack lab (one input, any attack) and the robustness lab (curves over
-the test set), and the one-line descriptions every figure carries (attack, ε, steps, restarts, n)."""
+"""Frozen requests and replies of the robustness lab (curves over the test set), and the one-line descriptions
+every curve carries (attack, ε, steps, restarts, n)."""
 
 from __future__ import annotations
 
@@ -11,68 +11,9 @@ import numpy as np
 from advstudio.core.describe import attack_title, short_label, steps_text
 from advstudio.gui.models import ModelEntry
 
-# ---------------------------------------------------------------------------------------------- one input
-@dataclass(frozen=True)
-class InputAttackRequest:
-    """Attack `image` (28×28 in [0, 1]) with attack `attack` and its `settings` (make_attack keywords)."""
-
-    image: np.ndarray
-    attack: str
-    settings: dict
-    target: int | None = None
+LAB_KIND = "lab"
 
 
-@dataclass(frozen=True)
-class InputAttackResult:
-    """One attack on one input, with every iterate for the scrubber (numpy copies).
-
-    frames: (T, 28, 28) the iterate at each recorded step; frame_probs (T, 10) the model's probabilities there;
-    frame_step / frame_restart: the step within its restart (0 = start point) and the restart (C&W: the
-    binary-search round). Frame 0 is where the attack starts."""
-
-    attack: str
-    params: dict
-    settings: dict
-    clean: np.ndarray
-    adversarial: np.ndarray
-    perturbation: np.ndarray
-    clean_probs: np.ndarray
-    adv_probs: np.ndarray
-    success: bool
-    linf: float
-    l2: float
-    l0: int
-    frames: np.ndarray
-    frame_probs: np.ndarray
-    frame_step: np.ndarray
-    frame_restart: np.ndarray
-    seconds: float = 0.0
-    target: int | None = None
-
-    @property
-    def clean_label(self) -> int:
-        return int(np.argmax(self.clean_probs))
-
-    @property
-    def adv_label(self) -> int:
-        return int(np.argmax(self.adv_probs))
-
-    @property
-    def eps(self) -> float | None:
-        e = self.params.get("eps")
-        return None if e is None else float(e)
-
-    def describe(self) -> str:
-        """Names the attack, ε, steps, restarts and sample count (item 7)."""
-        eps = self.eps
-        budget = f"L∞ ε = {eps:.3f}" if eps is not None else "minimal L2 (no ε: it searches the smallest ‖δ‖₂)"
-        target = f", targeted → {self.target}" if self.target is not None else ", untargeted"
-        mode = "early stop" if self.params.get("early_stop") and self.attack != "fgsm" else "every step"
-        return (f"{attack_title(self.attack)}{target}, {budget}, {steps_text(self.attack, self.params)}, "
-                f"{mode}, n = 1 input")
-
-
-# ---------------------------------------------------------------------------------------------- robustness lab
 @dataclass(frozen=True)
 class LabSpec:
     """One curve to compute: a model under an attack with its settings (make_attack keywords, no eps)."""

@@ -73,7 +73,7 @@ class RobustnessLabPanel(QWidget):
 
     # ------------------------------------------------------------------ building
     def _build_controls(self) -> None:
-        from advstudio.gui.features.any_attack.form import AttackForm
+        from advstudio.gui.widgets.attack_form import AttackForm
 
         box = QWidget()
         v = QVBoxLayout(box)

@@ -414,9 +414,10 @@ class LessonDock(QObject):
         if lab.panel.running:
             w.show_tab("robustness")
             return False
-        entry = next((m for m in lab.models if m.key == "bundled"), lab.models[0])
+        models = w.ctx.models
+        entry = models.get("bundled") or models.entries()[0]
         if w.model_info is not None and not w.model_info.bundled:
-            entry = lab.add_model_file(w.model_info.path)
+            entry = models.add_file(w.model_info.path)
         lab.panel.samples.setValue(int(n))
         lab.panel.form.set_attack("fgsm")
         w.show_tab("robustness")

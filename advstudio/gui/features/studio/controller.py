@@ -198,8 +198,7 @@ class Studio(JobClient):
 
     @Slot(float)
     def _on_eps_requested(self, eps: float) -> None:
-        self.ctx.show_tab("attack")
-        self.controls.set_eps(eps)
+        self.controls.set_eps(eps)  # no tab change: the Side by side tab's own ε slider asks while it is shown
 
     @Slot(object)
     def _on_strokes_requested(self, strokes: object) -> None:

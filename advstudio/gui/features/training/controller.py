@@ -184,9 +184,7 @@ class TrainingStudio(JobClient):
         if isinstance(value, TrainResult):
             self.result = value
             self.panel.show_result(value)
-            lab = getattr(self.window, "lab", None)
-            if lab is not None:
-                lab.add_model_file(value.path)
+            self.ctx.models.add_file(value.path)  # the robustness lab, Compare and Defenses offer it
             self.window.statusBar().showMessage(f"Trained model saved: {value.path}", 8000)
         elif isinstance(value, TrainCancelled):
             self.panel.show_cancelled(value)

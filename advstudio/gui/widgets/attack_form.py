@@ -4,11 +4,9 @@ attack's own defaults, laid out in a compact grid. `settings()` gives make_attac
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QSpinBox,
-                               QWidget)
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QSpinBox, QWidget
 
 from advstudio.core.attacks.registry import ATTACKS, REQUIRED, attack_settings
-
 from advstudio.core.describe import attack_title
 
 # key: (label, tooltip, minimum, maximum, decimals, step)

@@ -1,0 +1,66 @@
+"""The "Any attack" tab's controller: any registered attack on the studio's current input, its trajectory and a
+table of the norms each run found on this input ("input_attack" jobs)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Signal, Slot
+
+from advstudio.gui.context import AppContext
+from advstudio.gui.features.any_attack.jobs import register_any_attack
+from advstudio.gui.features.any_attack.messages import INPUT_KIND, InputAttackRequest, InputAttackResult
+from advstudio.gui.features.any_attack.view import AttackLabPanel
+from advstudio.gui.job_client import JobClient
+from advstudio.gui.worker import Failure
+
+
+class AnyAttack(JobClient):
+    inputAttackShown = Signal(object)  # InputAttackResult
+
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__(ctx, (INPUT_KIND,))
+        register_any_attack(ctx.worker)
+        self.panel = AttackLabPanel()
+        ctx.add_tab("attack_lab", "Any attack", self.panel)
+        self._input_image: np.ndarray | None = None  # the input the norms table belongs to
+        self.panel.runRequested.connect(self.run_input_attack)
+        ctx.inputChanged.connect(self._on_input_changed)
+
+    @Slot()
+    def run_input_attack(self) -> int | None:
+        ctx = self.ctx
+        if ctx.current_input is None:
+            ctx.report_error("Nothing to attack", "Draw a digit or pick one from the gallery first.")
+            return None
+        if ctx.model_info is None:
+            ctx.report_error("No model yet", "Wait for the model to load, then run the attack.")
+            return None
+        form = self.panel.form
+        req = InputAttackRequest(ctx.current_input.copy(), form.attack(), form.settings(), form.target_class())
+        gen = self.submit(INPUT_KIND, req)
+        self.panel.set_busy(True, "Running…")
+        return gen
+
+    @Slot(object)
+    def _on_input_changed(self, cur: object) -> None:
+        if self._input_image is not None and (cur is None or not np.array_equal(cur, self._input_image)):
+            self._input_image = None
+            self.panel.clear_norms()
+            self.panel.set_data(None)
+            self.panel.status.setText("New input: choose an attack and Run attack.")
+
+    def _show_result(self, result: InputAttackResult) -> None:
+        if self._input_image is None or not np.array_equal(self._input_image, result.clean):
+            self.panel.clear_norms()
+        self._input_image = result.clean.copy()
+        self.panel.set_busy(False)
+        self.panel.set_data(result)
+        self.inputAttackShown.emit(result)
+
+    # ------------------------------------------------------------------ worker traffic
+    def on_reply(self, kind: str, value: InputAttackResult) -> None:
+        self._show_result(value)
+
+    def on_failure(self, failure: Failure) -> None:
+        self.panel.set_busy(False, "The attack failed: " + failure.message.splitlines()[0])
+        self.ctx.report_error("The attack failed", failure.message)

@@ -1,0 +1,81 @@
+"""Worker handler of the "Any attack" tab ("input_attack"): any attack on the studio's current input, recording
+every iterate for the scrubber.
+
+Runs on the worker thread only (torch imported inside); everything handed back is a numpy copy in a frozen
+dataclass."""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+
+from advstudio.gui.features.any_attack.messages import INPUT_KIND, InputAttackRequest, InputAttackResult
+from advstudio.gui.worker import JobContext, Worker
+
+
+def register_any_attack(worker: Worker) -> None:
+    """Add the kind: it goes before the long jobs (the lab, training), after the ε slider."""
+    if not worker.has_kind(INPUT_KIND):
+        worker.register(INPUT_KIND, input_attack_job, priority=12)
+
+
+class _StopWhen:
+    """The cancel flag the attacks check (they only call is_set): the worker closing or a newer request."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx = ctx
+
+    def is_set(self) -> bool:
+        return self.ctx.should_stop()
+
+
+def _np(t) -> np.ndarray:
+    return t.detach().cpu().numpy().copy()
+
+
+def input_attack_job(ctx: JobContext, req: InputAttackRequest) -> InputAttackResult | None:
+    """Attack the input away from the class the model reads (or toward req.target), recording every iterate."""
+    import torch
+
+    from advstudio.core.attacks import ATTACKS, make_attack
+    from advstudio.core.errors import AttackCancelled
+
+    model = ctx.state.require_model()
+    start = time.perf_counter()
+    device = ctx.state.ensure_device()
+    image = np.ascontiguousarray(req.image, dtype=np.float32).reshape(1, 1, 28, 28)
+    x = torch.from_numpy(image.copy()).to(device)
+    with torch.inference_mode():
+        clean_probs = torch.softmax(model(x), 1)[0].cpu().numpy().astype(np.float32)
+    y = torch.tensor([int(clean_probs.argmax())], device=device)
+    settings = dict(req.settings)
+    if req.target is not None:
+        settings["targeted"] = True
+    if ATTACKS[req.attack].iterative:
+        settings["record_trajectory"] = True
+    attack = make_attack(req.attack, **settings)
+    target = None if req.target is None else torch.tensor([int(req.target)], device=device)
+    try:
+        out = attack.run(model, x, y, target, cancel=_StopWhen(ctx))
+    except AttackCancelled:
+        return None
+    adv, adv_probs = _np(out.x_adv)[0, 0], _np(out.probs)[0].astype(np.float32)
+    traj = out.trajectory
+    if traj is not None and len(traj):
+        frames = traj.images[:, 0, 0].astype(np.float32).copy()
+        frame_probs = traj.probs[:, 0].astype(np.float32).copy()
+        frame_step, frame_restart = traj.step.copy(), traj.restart.copy()
+    else:  # one-step attacks: the start and the result
+        frames = np.stack([image[0, 0], adv]).astype(np.float32)
+        frame_probs = np.stack([clean_probs, adv_probs]).astype(np.float32)
+        frame_step, frame_restart = np.array([0, 1]), np.array([0, 0])
+    return InputAttackResult(
+        attack=req.attack, params=copy.deepcopy(out.params), settings=dict(req.settings),
+        clean=image[0, 0].copy(), adversarial=adv, perturbation=_np(out.perturbation)[0, 0],
+        clean_probs=clean_probs, adv_probs=adv_probs, success=bool(out.success[0]),
+        linf=float(out.linf[0]), l2=float(out.l2[0]), l0=int(out.l0[0]),
+        frames=frames, frame_probs=frame_probs, frame_step=frame_step, frame_restart=frame_restart,
+        seconds=round(time.perf_counter() - start, 3), target=req.target,
+    )
