@@ -62,15 +62,10 @@ def undefended_model(ctx: JobContext):
     return ctx.state.model
 
 
-def _load_file(ctx: JobContext, path: str):
-    """(model, metadata) of a safetensors file, from the worker's one model-file cache."""
-    return ctx.state.model_file(path)
-
-
 def _entry_model(ctx: JobContext, entry: ModelEntry):
     if entry.path is None:
         return ctx.state.session_model(entry.key, entry.name)
-    return _load_file(ctx, entry.path)[0]
+    return ctx.state.model_file(entry.path)[0]
 
 
 def _temperature(spec: DefenseSpec, meta: dict) -> float:
@@ -102,7 +97,7 @@ def _build(ctx: JobContext, spec: DefenseSpec, transfer: bool = True):
     if spec.kind == "distillation":
         if not spec.distilled:
             raise ValueError("Choose the distilled model file first.")
-        model, file_meta = _load_file(ctx, spec.distilled)
+        model, file_meta = ctx.state.model_file(spec.distilled)
         return B.distillation_defense(model, _temperature(spec, file_meta)), file_meta
     raise ValueError(f"Unknown defense {spec.kind!r}")
 

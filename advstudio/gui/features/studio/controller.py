@@ -19,12 +19,12 @@ from advstudio.gui.features.studio.jobs import register_all
 from advstudio.gui.features.studio.model_panel import ModelInfoPanel
 from advstudio.gui.features.studio.prediction_panel import PredictionPanel
 from advstudio.gui.job_client import JobClient
+from advstudio.gui.model_dialog import ask_model_path
 from advstudio.gui.messages import Analysis, AnalyzeRequest, FlipResult, GalleryData
 from advstudio.gui.models import ModelInfo
 from advstudio.gui.worker import Failure
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
-MODEL_FILTER = "Models (*.safetensors);;All files (*)"
 KINDS = ("load_model", "analyze", "flip", "gallery")
 FAILURE_TITLES = {"load_model": "Could not open the model", "gallery": "Could not read MNIST"}
 
@@ -107,9 +107,8 @@ class Studio(JobClient):
 
     @Slot()
     def ask_open_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.ctx.parent_widget, "Open a model", self.ctx.last_dir(), MODEL_FILTER)
+        path = ask_model_path(self.ctx, "Open a model")
         if path:
-            self.ctx.remember_dir(path)
             self.open_model(path)
 
     @Slot()
@@ -226,7 +225,7 @@ class Studio(JobClient):
 
     # ------------------------------------------------------------------ answers from the worker
     def on_reply(self, kind: str, value: object) -> None:
-        if kind in ("load_model", "use_defense"):  # TEMPORARY: use_defense until the Defenses tab submits it
+        if kind == "load_model":
             self.ctx.set_model(value)
         elif kind == "analyze":
             self._show_analysis(value)
