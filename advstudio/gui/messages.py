@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from advstudio.core.types import ActivationComparison, AttackResult, Prediction
+from advstudio.core.types import AttackResult, Prediction
 
 EPS_MAX = 0.5  # the ε slider's range in pixel units
 EPS_STEP = 0.001  # its resolution; the flip search answers on this grid
@@ -61,29 +61,3 @@ class GalleryData:
     labels: np.ndarray
     predictions: np.ndarray
     source: str
-
-
-@dataclass(frozen=True)
-class ActivationsRequest:
-    """Compare the ReLU activations of `image` with those of its attacked version (attack `settings`).
-    `ranges` ({layer: top edge}) keeps the previous answer's histogram bins for the same input; None takes them
-    from this input's clean pass."""
-
-    image: np.ndarray
-    settings: AttackSettings
-    ranges: dict | None = None
-
-
-@dataclass(frozen=True)
-class ActivationsData:
-    """The Activations dock's data: clean against adversarial activations of one input at one ε."""
-
-    image: np.ndarray  # (28, 28) the clean input
-    settings: AttackSettings
-    comparison: ActivationComparison  # with feature maps of the one image
-    clean_label: int
-    adv_label: int
-
-    @property
-    def flipped(self) -> bool:
-        return self.clean_label != self.adv_label

@@ -4,6 +4,7 @@ drops and closing. Everything else lives in the features (advstudio/gui/features
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -50,25 +51,22 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.setCentralWidget(self.tabs)
         # Each feature owns its tabs or docks, its job kinds and its traffic with the worker.
         self.studio = Studio(self.ctx, device)  # Attack tab; Input, Prediction, gallery and Model docks
-        self.activations = ActivationsDock(self)  # Activations dock: its own jobs, only while it is shown
+        self.activations = ActivationsDock(self.ctx)  # Activations dock: its own jobs, only while it is shown
         self.any_attack = AnyAttack(self.ctx)  # "Any attack": any attack on the input, its trajectory
         self.lab = StudioLab(self.ctx)  # "Robustness lab": curves over the test set
         self.compare = CompareStudio(self.ctx)  # "Side by side": one attack on two models
-        self.training = TrainingStudio(self)  # "Training": the train job
+        self.training = TrainingStudio(self.ctx)  # "Training": the train job
         self.defense = DefenseStudio(self.ctx)  # "Defenses": plain vs adaptive attack
         self.certify = CertifyStudio(self.ctx)  # "Certify & detect": smoothing and detection jobs
-        self.session_log = SessionLog(self)  # records the session for File ▸ Export report
-        self.lesson = LessonDock(self)  # the guided lesson dock (text in resources/lessons)
+        self.session_log = SessionLog(self.ctx)  # records the session for File ▸ Export report
+        self.lesson = LessonDock(self.ctx)  # the guided lesson dock (text in resources/lessons)
         self.presentation = PresentationMode(self)  # F11: full screen, large fonts, thick lines
         self._wire_features()
-        for sig in (self.ctx.inputChanged, self.ctx.attackSettingsChanged, self.ctx.modelReady):  # TEMPORARY
-            sig.connect(self._tmp_request_activations)
         self.tabs.tabBar().moveTab(self.tabs.indexOf(self.tab_widgets["compare"]), 1)  # beside Attack
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self._build_status_bar()
         self.actions_ = build_menus(self)
         self._restore_settings()
-        self.training.attach(self.worker)
         self.worker_thread = WorkerThread(self.worker)
         self.worker_thread.start()
         self.studio.start(model_path)
@@ -79,6 +77,16 @@ class MainWindow(DialogsMixin, QMainWindow):
     def _wire_features(self) -> None:
         """Where one feature acts on another: a public signal of one, connected here to a public slot of the
         other (features never reach into each other)."""
+        self.studio.controls.saveRequested.connect(self.session_log.keep_on_save)
+        self.training.evaluateDistilled.connect(self.defense.evaluate_distilled)
+        self.lesson.labRunRequested.connect(self.lab.run_curve)
+        self.lab.labFinished.connect(self.lesson.lab_finished)
+        self.lab.labFinished.connect(self.session_log.record_lab)
+        self.activations.dataChanged.connect(self.lesson.set_activations_data)
+        self.activations.onScreenChanged.connect(self.lesson.set_activations_on_screen)
+        self.activations.dataChanged.connect(self.session_log.show_activations)
+        for key, dock in self.docks.items():  # a dock tabbed behind another is "visible" to Qt: this tells the truth
+            dock.visibilityChanged.connect(partial(self.lesson.dock_visibility_changed, key))
 
     def add_tab(self, key: str, title: str, widget: QWidget) -> None:
         widget.setObjectName(widget.objectName() or f"tab_{key}")
@@ -270,10 +278,6 @@ class MainWindow(DialogsMixin, QMainWindow):
     _error = property(lambda self: self.ctx.report_error)
     _last_dir = property(lambda self: self.ctx.last_dir)
     _remember_dir = property(lambda self: self.ctx.remember_dir)
-
-    @Slot(object)
-    def _tmp_request_activations(self, _value: object) -> None:
-        self.activations.request()
 
     def _submit(self, kind: str, payload: object = None) -> int:
         return self.studio.submit(kind, payload)

@@ -63,11 +63,11 @@ def test_a_standard_run_plots_saves_registers_and_can_become_the_model(qtbot, ma
     assert p.start_button.isEnabled() and not p.cancel_button.isEnabled()
     assert any(m.progress is not None for m in progress)
     # the plots hold what the reports said: training loss at fractional epochs, one test point per epoch
-    x, y = p.loss_line.getData()
+    x, y = p.curves.loss_line.getData()
     assert len(x) >= 1 and x[-1] == pytest.approx(1.0) and np.all(np.isfinite(y)) and y[-1] > 0
-    tx, ty = p.test_line.getData()
+    tx, ty = p.curves.test_line.getData()
     assert list(tx) == [1.0] and ty[0] == pytest.approx(r.history[-1]["test_accuracy"] * 100)
-    assert not p.robust_line.isVisible()
+    assert not p.curves.robust_line.isVisible()
     # the file: loadable, with the CLI's metadata fields
     assert out.is_file() and r.path == str(out)
     model, meta = load_model(out)
@@ -100,10 +100,10 @@ def test_fgsm_rs_training_reports_pgd_robust_accuracy(qtbot, make_window, tmp_pa
     assert isinstance(r, TrainResult), r
     robust = r.history[-1]["robust_accuracy"]
     assert robust is not None and 0.0 <= robust <= 1.0
-    rx, ry = p.robust_line.getData()
+    rx, ry = p.curves.robust_line.getData()
     assert list(rx) == [1.0] and ry[0] == pytest.approx(robust * 100)
-    assert p.robust_line.isVisible()
-    label = p.acc_legend.text()
+    assert p.curves.robust_line.isVisible()
+    label = p.curves.acc_legend.text()
     assert "PGD-20, ε=0.1, n=100" in label
     assert "PGD-20, ε=0.1, n=100" in p.status.text()
     recipe = r.metadata["recipe"]
@@ -148,7 +148,7 @@ def test_resume_continues_from_the_checkpoint(qtbot, make_window, tmp_path, mnis
     assert [h["epoch"] for h in r.history] == [1, 2]
     assert r.history[0] == first.history[0]
     assert all(m.progress.epoch == 2 for m in progress if m.progress is not None)
-    assert list(p.test_line.getData()[0]) == [1.0, 2.0]
+    assert list(p.curves.test_line.getData()[0]) == [1.0, 2.0]
     # identical to two uninterrupted epochs (model, optimizer and RNG state all come back)
     from advstudio.core.storage import load_model
 
@@ -219,10 +219,10 @@ def test_defensive_distillation_trains_teacher_then_student_and_hands_it_to_defe
     assert phases[0] == "teacher" and phases[-1] == "student" and phases == sorted(phases, key=["teacher",
                                                                                                "student"].index)
     assert any("teacher" in m.stage for m in progress) and any("student" in m.stage for m in progress)
-    x, y = p.loss_line.getData()
+    x, y = p.curves.loss_line.getData()
     assert x[-1] == pytest.approx(2.0) and np.any((x > 0) & (x <= 1)) and np.all(np.isfinite(y))
-    tx, _ty = p.test_line.getData()
-    assert list(tx) == [1.0, 2.0] and p.stage_lines[1].isVisible() and p.stage_lines[1].value() == 1.0
+    tx, _ty = p.curves.test_line.getData()
+    assert list(tx) == [1.0, 2.0] and p.curves.stage_lines[1].isVisible() and p.curves.stage_lines[1].value() == 1.0
     assert p.progress.value() == 1000
     # the file: the student, with `advstudio distill`'s metadata
     model, meta = load_model(out)

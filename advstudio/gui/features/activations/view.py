@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QBoxLayout, QCheckBox, QHeader
 
 from advstudio.core.types import ActivationComparison
 
-from advstudio.gui.messages import ActivationsData
+from advstudio.gui.features.activations.messages import ActivationsData
 from advstudio.gui.theme import style_plot
 from advstudio.gui.features.activations.feature_maps import FeatureMapView
 

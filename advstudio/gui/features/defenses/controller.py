@@ -149,6 +149,14 @@ class DefenseStudio(JobClient):
             self._request.cancel.set()
             self.panel.eta.setText("Cancelling…")
 
+    @Slot(str, float)
+    def evaluate_distilled(self, path: str, temperature: float) -> None:
+        """Select the distillation defense with this student file and T (0: "from the file"); nothing runs
+        until the user presses Run (the training feature's evaluateDistilled, wired by the window)."""
+        self.panel.set_defense("distillation")
+        self.panel.distilled_path.setText(path)
+        self.panel.temperature.setValue(float(temperature))
+
     def _finish(self, value: DefenseResult | DefenseCancelled) -> None:
         self._request = None
         self.panel.set_running(False)

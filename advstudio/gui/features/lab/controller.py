@@ -112,6 +112,16 @@ class StudioLab(JobClient):
         self.ctx.show_tab("robustness")
         return gen
 
+    @Slot(object, str, object, int)
+    def run_curve(self, entry: ModelEntry, attack: str, eps: list, n: int) -> None:
+        """One curve of `attack` (default settings) on `entry`, the panel showing that attack and sample count
+        (the lesson's "run a curve", wired by the window); nothing while a run is going."""
+        if self.panel.running:
+            return
+        self.panel.samples.setValue(int(n))
+        self.panel.form.set_attack(attack)
+        self.run_lab([LabSpec(entry, attack, {})], list(eps), int(n))
+
     @Slot()
     def cancel_lab(self) -> None:
         if self._lab_request is not None:

@@ -1,8 +1,10 @@
 """The guided lesson: a dock that walks through the experiment step by step beside the live controls.
 
 The steps come from a lesson file (core/lesson.py reads and validates it). Each step's action drives the real
-window (draw, move ε, run a curve, load a model); its check watches the window's signals and notices when the
-student has done it. Nothing here calls torch: actions go through the window's and the lab's own requests."""
+studio through the context (draw, move ε, find the flip, load a model, show a tab or a panel) or asks the lab for
+a curve (labRunRequested); its check watches the context's signals, and what the window wires in from other
+features (lab_finished, the Activations dock's state, docks' visibility), and notices when the student has done
+it. Nothing here calls torch."""
 
 from __future__ import annotations
 
@@ -11,19 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QKeySequence, QTextCharFormat, QTextCursor
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QTextBrowser,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QKeySequence
 
 from advstudio.core.lesson import Lesson, LessonError, LessonStep, fill, load_lesson, model_facts
-
+from advstudio.gui.features.lesson.view import LessonPanel
 from advstudio.gui.messages import Analysis
-from advstudio.gui.models import ModelInfo
-from advstudio.gui.worker import Reply
+from advstudio.gui.models import BUNDLED_KEY, ModelInfo
 
 if TYPE_CHECKING:
-    from advstudio.gui.window import MainWindow
+    from advstudio.gui.context import AppContext
 
 KEY = "lesson"
 SWEEP_MS = 1000  # one ε value a second: long enough to look, and for each analysis to arrive
@@ -39,110 +38,24 @@ DEFAULT_HINTS = {
 }
 
 
-class LessonPanel(QWidget):
-    """Title, "Step k of n" with dots and a bar, the body, the action button, the check line, Back / Next."""
-
-    fontChanged = Signal()  # presentation mode changed the application font: render the body again
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("lesson_panel")
-        self.step_label = QLabel()
-        self.dots = QLabel()
-        self.dots.setToolTip("Steps: ● done, ◉ this one, ○ not done yet")
-        small = self.dots.font()
-        small.setPointSizeF(small.pointSizeF() * 0.8)
-        self.dots.setFont(small)
-        self.bar = QProgressBar()
-        self.bar.setTextVisible(False)
-        self.bar.setMaximumHeight(8)
-        self.title = QLabel()
-        self.title.setWordWrap(True)
-        self.title.setTextFormat(Qt.TextFormat.PlainText)
-        font = self.title.font()
-        font.setPointSizeF(font.pointSizeF() * 1.25)
-        font.setBold(True)
-        self.title.setFont(font)
-        self.body = QTextBrowser()
-        self.body.setOpenExternalLinks(False)
-        self.body.setFrameShape(QTextBrowser.Shape.NoFrame)
-        self.body.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.note = QLabel()
-        self.note.setWordWrap(True)
-        self.note.setStyleSheet("QLabel { font-style: italic; }")
-        self.note.hide()
-        self.action_button = QPushButton()
-        self.action_button.setToolTip("Let the app do this step's action (you can also do it yourself)")
-        self.check = QLabel()
-        self.check.setWordWrap(True)
-        self.back = QPushButton("◀ Back")
-        self.next = QPushButton("Next ▶")
-        self.back.setToolTip("The previous step (Alt+Left)")
-        self.next.setToolTip("The next step (Alt+Right); you may go on before this step's check is done")
-        head = QHBoxLayout()
-        head.addWidget(self.step_label)
-        head.addStretch(1)
-        head.addWidget(self.dots)
-        nav = QHBoxLayout()
-        nav.addWidget(self.back)
-        nav.addStretch(1)
-        nav.addWidget(self.next)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 6, 8, 6)
-        layout.addLayout(head)
-        layout.addWidget(self.bar)
-        layout.addWidget(self.title)
-        layout.addWidget(self.body, 1)
-        layout.addWidget(self.note)
-        layout.addWidget(self.action_button)
-        layout.addWidget(self.check)
-        layout.addLayout(nav)
-
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.FontChange:
-            self.fontChanged.emit()
-
-    def set_markdown(self, text: str) -> None:
-        """Show Markdown; formulas in code blocks get the body's size (Qt's fixed-pitch font is smaller)."""
-        self.body.setMarkdown(text)
-        doc = self.body.document()
-        size = self.body.font().pointSizeF()
-        if size <= 0:
-            return
-        grow = QTextCharFormat()
-        grow.setFontPointSize(size)
-        block = doc.begin()
-        while block.isValid():
-            it = block.begin()
-            while not it.atEnd():
-                frag = it.fragment()
-                fmt = frag.charFormat()
-                families = fmt.fontFamilies() or []
-                if frag.isValid() and (fmt.fontFixedPitch() or any("mono" in f.lower() for f in families)):
-                    cur = QTextCursor(doc)
-                    cur.setPosition(frag.position())
-                    cur.setPosition(frag.position() + frag.length(), QTextCursor.MoveMode.KeepAnchor)
-                    cur.mergeCharFormat(grow)
-                it += 1
-            block = block.next()
-
-
 class LessonDock(QObject):
-    """Runs a lesson in its own dock; emits stepShown(index) and checkPassed(step id)."""
+    """Runs a lesson in its own dock; emits stepShown(index) and checkPassed(step id), and
+    labRunRequested(model entry, attack, ε list, samples) for the lab to run a curve with its panel showing
+    that attack and sample count."""
 
     stepShown = Signal(int)
     checkPassed = Signal(str)
     lessonLoaded = Signal(object)  # Lesson
+    labRunRequested = Signal(object, str, object, int)  # ModelEntry, attack name, [ε], samples
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, ctx: "AppContext") -> None:
+        super().__init__(ctx)
+        self.ctx = ctx
         self.panel = LessonPanel()
         # in front of the Prediction dock: a column of its own would make the window wider than 1280 px, and
         # under the right-hand docks it would not fit 800 px (presentation mode moves it to the right)
-        tab_with = "prediction" if "prediction" in window.docks else None
-        self.dock = window.add_dock(KEY, "Lesson", self.panel, Qt.DockWidgetArea.LeftDockWidgetArea, tab_with)
+        tab_with = "prediction" if ctx.dock_visible("prediction") is not None else None
+        self.dock = ctx.add_dock(KEY, "Lesson", self.panel, Qt.DockWidgetArea.LeftDockWidgetArea, tab_with)
         self.dock.setToolTip("A guided lesson through the experiment (View ▸ Lesson, Ctrl+L)")
         self.dock.hide()
         self.lesson: Lesson | None = None
@@ -156,13 +69,18 @@ class LessonDock(QObject):
         self._sweep_timer = QTimer(self)
         self._sweep_timer.setInterval(SWEEP_MS)
         self._sweep_timer.timeout.connect(self._sweep_step)
-        self._worker_connected = False
-        self._docks_connected: set[str] = set()
+        # what the window wires in from other features: docks on screen (Qt keeps a dock tabbed behind another
+        # "visible"; its visibilityChanged tells the truth), the lab's curves, the Activations dock's state
+        self._docks_on_screen: dict[str, bool] = {}
+        self.lab_curves: list = []  # the curves of every finished lab run (LabCurve)
+        self._activations_data = None  # what the Activations dock shows (ActivationsData or None)
+        self._activations_on_screen = False
         self._problem = ""  # why the lesson on screen is not the one asked for
         self.toggle_action = self.dock.toggleViewAction()
         self.toggle_action.setText("&Lesson")
         self.toggle_action.setShortcut(QKeySequence("Ctrl+L"))
         self.toggle_action.setStatusTip("Show or hide the guided lesson")
+        window = ctx.parent_widget
         self.start_action = QAction("Start the &lesson", window)
         self.start_action.setStatusTip("Open the guided lesson at its first step")
         self.start_action.triggered.connect(self.restart)
@@ -177,13 +95,12 @@ class LessonDock(QObject):
         p.next.clicked.connect(self.next)
         p.action_button.clicked.connect(self.perform_action)
         p.fontChanged.connect(self._show_step)
-        window.analysisShown.connect(self._on_analysis)
-        window.flipFound.connect(self._on_event)
-        window.modelReady.connect(self._on_model)
-        window.tabs.currentChanged.connect(self._on_event)
-        window.lab.labFinished.connect(self._on_event)
+        ctx.analysisShown.connect(self._on_analysis)
+        ctx.flipFound.connect(self._on_event)
+        ctx.modelReady.connect(self._on_model)
+        ctx.tabChanged.connect(self._on_event)
         self.dock.visibilityChanged.connect(self._on_event)
-        where = window.settings.value("lesson/file", "", str) or None
+        where = ctx.settings.value("lesson/file", "", str) or None
         try:
             self.set_lesson(load_lesson(where))
         except LessonError as exc:
@@ -201,9 +118,9 @@ class LessonDock(QObject):
         try:
             lesson = load_lesson(where)
         except LessonError as exc:
-            self.window._error("Cannot use this lesson file", str(exc))
+            self.ctx.report_error("Cannot use this lesson file", str(exc))
             return False
-        self.window.settings.setValue("lesson/file", "" if where is None else str(where))
+        self.ctx.settings.setValue("lesson/file", "" if where is None else str(where))
         self._problem = ""
         self.set_lesson(lesson)
         return True
@@ -242,8 +159,7 @@ class LessonDock(QObject):
             return
         self.index = min(max(int(index), 0), len(self.lesson.steps) - 1)
         self._sweep_timer.stop()
-        if getattr(self.window, "presentation", None) is not None:
-            self.window.presentation.unfocus()  # a panel the previous step brought up makes room again
+        self.ctx.unfocus_docks()  # presentation mode: a panel the previous step brought up makes room again
         self._show_step()
         self.stepShown.emit(self.index)
         self.evaluate()
@@ -315,9 +231,9 @@ class LessonDock(QObject):
                 return ("The robust model is not bundled with this installation. Train one "
                         "(advstudio train --adversarial …) and open it with File ▸ Open model…; "
                         "any model other than the bundled one counts for this step.")
-        if action.name == "compare" and "compare" not in self.window.tab_widgets:
+        if action.name == "compare" and not self.ctx.has_tab("compare"):
             return "This version has no Side by side tab; the Attack tab shows the current model on your digit."
-        if action.name == "show_tab" and action.arg not in self.window.tab_widgets:
+        if action.name == "show_tab" and not self.ctx.has_tab(str(action.arg)):
             return f"This version has no {action.arg!r} tab."
         return ""
 
@@ -331,32 +247,25 @@ class LessonDock(QObject):
 
     def do(self, name: str, arg: object = None) -> bool:
         """Perform a named action (the lesson file's "do"); False when it could not be done here."""
-        w = self.window
+        ctx = self.ctx
         if name == "show_tab":
-            ok = w.show_tab(str(arg))
+            ok = ctx.show_tab(str(arg))
             if not ok:
-                w.statusBar().showMessage(f"There is no {arg!r} tab in this version.", 6000)
+                ctx.status(f"There is no {arg!r} tab in this version.", 6000)
             return ok
         if name == "show_dock":
-            dock = w.docks.get(str(arg))
-            if dock is None:
-                w.statusBar().showMessage(f"There is no {arg!r} panel in this version.", 6000)
+            if not ctx.show_dock(str(arg)):  # in presentation mode it makes room for the panel
+                ctx.status(f"There is no {arg!r} panel in this version.", 6000)
                 return False
-            presentation = getattr(w, "presentation", None)
-            if presentation is not None:
-                presentation.focus_dock(str(arg))  # in presentation mode it makes room for the panel
-            else:
-                dock.show()
-                dock.raise_()
             return True
         if name == "set_eps":
-            w.show_tab("attack")
-            w.attack_panel.controls.set_eps(float(arg))  # type: ignore[arg-type]
+            ctx.show_tab("attack")
+            ctx.request_eps(float(arg))  # type: ignore[arg-type]
             return True
         if name == "eps_sweep":
-            if w.current_input is None:
+            if ctx.current_input is None:
                 self.do("draw_demo_digit")
-            w.show_tab("attack")
+            ctx.show_tab("attack")
             self._sweep = [float(e) for e in arg]  # type: ignore[union-attr]
             self._sweep_step()
             self._sweep_timer.start()
@@ -364,16 +273,14 @@ class LessonDock(QObject):
         if name == "draw_demo_digit":
             from advstudio.gui.demo import digit_strokes
 
-            w.show_tab("attack")
-            w.canvas.clear()
-            for stroke in digit_strokes(int(arg) if arg is not None else 3):
-                w.canvas.add_stroke(stroke)
+            ctx.show_tab("attack")
+            ctx.request_strokes(digit_strokes(int(arg) if arg is not None else 3))
             return True
         if name == "find_flip":
-            if w.current_input is None:
+            if ctx.current_input is None:
                 self.do("draw_demo_digit")
-            w.show_tab("attack")
-            w.find_flip()
+            ctx.show_tab("attack")
+            ctx.request_flip()
             return True
         if name == "run_lab":
             return self._run_lab(int(arg) if arg is not None else 500)  # type: ignore[call-overload]
@@ -382,21 +289,22 @@ class LessonDock(QObject):
 
             path = robust_model_path()
             if not path.is_file():
-                w._error("No robust model here",
-                         f"{path.name} is not in this installation. Open a model you trained with adversarial "
-                         "training (File ▸ Open model…); any model but the bundled one counts for this step.")
+                ctx.report_error("No robust model here",
+                                 f"{path.name} is not in this installation. Open a model you trained with "
+                                 "adversarial training (File ▸ Open model…); any model but the bundled one counts "
+                                 "for this step.")
                 return False
             self._robust_wanted = True
-            w.open_model(path)
+            ctx.request_model(path)
             return True
         if name == "compare":
-            if w.show_tab("compare"):
+            if ctx.show_tab("compare"):
                 return True
-            w.show_tab("attack")
-            w.statusBar().showMessage("No Side by side tab in this version: the Attack tab shows the current "
-                                      "model on your digit.", 8000)
+            ctx.show_tab("attack")
+            ctx.status("No Side by side tab in this version: the Attack tab shows the current model on your "
+                       "digit.", 8000)
             return False
-        w._error("Unknown lesson action", f"This version cannot do {name!r}.")
+        ctx.report_error("Unknown lesson action", f"This version cannot do {name!r}.")
         return False
 
     @Slot()
@@ -404,60 +312,51 @@ class LessonDock(QObject):
         if not self._sweep:
             self._sweep_timer.stop()
             return
-        self.window.attack_panel.controls.set_eps(self._sweep.pop(0))
+        self.ctx.request_eps(self._sweep.pop(0))
 
     def _run_lab(self, n: int) -> bool:
-        """FGSM curve of the model now loaded on n test images (the lab reports a missing MNIST folder itself)."""
-        from advstudio.gui.features.lab.messages import LabSpec
-
-        w, lab = self.window, self.window.lab
-        if lab.panel.running:
-            w.show_tab("robustness")
-            return False
-        models = w.ctx.models
-        entry = models.get("bundled") or models.entries()[0]
-        if w.model_info is not None and not w.model_info.bundled:
-            entry = models.add_file(w.model_info.path)
-        lab.panel.samples.setValue(int(n))
-        lab.panel.form.set_attack("fgsm")
-        w.show_tab("robustness")
-        return lab.run_lab([LabSpec(entry, "fgsm", {})], list(LAB_EPS), int(n)) is not None
+        """FGSM curve of the model now loaded on n test images (the lab reports a missing MNIST folder itself,
+        and ignores the request while a run is going)."""
+        ctx = self.ctx
+        entry = ctx.models.get(BUNDLED_KEY) or ctx.models.entries()[0]
+        if ctx.model_info is not None and not ctx.model_info.bundled:
+            entry = ctx.models.add_file(ctx.model_info.path)
+        ctx.show_tab("robustness")
+        self.labRunRequested.emit(entry, "fgsm", list(LAB_EPS), int(n))
+        return True
 
     # ------------------------------------------------------------------ checks
     def passed(self, step: LessonStep) -> bool:
-        """Whether the window now shows what `step` asks for."""
-        w, kind, prm = self.window, step.check.kind, step.check.params
-        a: Analysis | None = w.analysis
+        """Whether the studio now shows what `step` asks for."""
+        ctx, kind, prm = self.ctx, step.check.kind, step.check.params
+        a: Analysis | None = ctx.analysis
+        image = ctx.current_input
         if kind == "visited":
             return True
         if kind == "dock_shown":
-            dock = w.docks.get(prm["dock"])
-            self._watch_dock(prm["dock"])
-            return dock is not None and dock.isVisible() and not dock.visibleRegion().isEmpty()
+            return bool(ctx.dock_visible(prm["dock"])) and self._docks_on_screen.get(prm["dock"], False)
         if kind == "tab_shown":
-            widget = w.tab_widgets.get(prm["tab"])
-            return widget is not None and w.tabs.currentWidget() is widget
+            return ctx.has_tab(prm["tab"]) and ctx.current_tab() == prm["tab"]
         if kind == "input_drawn":
-            return w.current_input is not None and a is not None
+            return image is not None and a is not None
         if kind == "eps_at_least":
-            return a is not None and w.current_input is not None and a.attack.eps >= prm["value"] - 1e-9
+            return a is not None and image is not None and a.attack.eps >= prm["value"] - 1e-9
         if kind == "prediction_flipped":
-            return (a is not None and w.current_input is not None and a.attack.flipped) or bool(
-                w.flip is not None and w.flip.found)
+            return (a is not None and image is not None and a.attack.flipped) or bool(
+                ctx.flip is not None and ctx.flip.found)
         if kind == "eps_range_seen":
-            image, seen = self._range
-            return (image is not None and w.current_input is not None and np.array_equal(image, w.current_input)
+            seen_image, seen = self._range
+            return (seen_image is not None and image is not None and np.array_equal(seen_image, image)
                     and bool(seen) and min(seen) <= prm["min"] + 1e-9 and max(seen) >= prm["max"] - 1e-9)
         if kind == "lab_curve_done":
-            curves = [c for c in w.lab.panel.curves if prm.get("attack") in (None, c.attack)]
+            curves = [c for c in self.lab_curves if prm.get("attack") in (None, c.attack)]
             return len(curves) >= int(prm.get("curves", 1))
         if kind == "activations_shown":
-            act = w.activations
-            self._watch_dock("activations")
-            return act.wanted() and act.data is not None and w.current_input is not None
+            return self._activations_on_screen and self._activations_data is not None and image is not None
         if kind == "robust_model_compared":
-            return (w.model_info is not None and not w.model_info.bundled
-                    and (self._robust_seen or w.tabs.currentWidget() is w.tab_widgets.get("compare")))
+            info = ctx.model_info
+            return (info is not None and not info.bundled
+                    and (self._robust_seen or ctx.current_tab() == "compare"))
         return False
 
     @Slot()
@@ -472,15 +371,34 @@ class LessonDock(QObject):
             self.checkPassed.emit(step.id)
         return step.id in self.done
 
-    def _watch_dock(self, key: str) -> None:
-        dock = self.window.docks.get(key)
-        if dock is not None and key not in self._docks_connected:
-            dock.visibilityChanged.connect(self._on_event)
-            self._docks_connected.add(key)
-
-    def _on_event(self, *_args) -> None:  # GUI-thread signals only (tabs, docks, the window's own signals)
+    def _on_event(self, *_args) -> None:  # GUI-thread signals only (tabs, docks, the studio's own signals)
         QTimer.singleShot(0, self.evaluate)  # after every other receiver has updated the window
 
+    # ------------------------------------------------------------------ what the window wires in
+    @Slot(str, bool)
+    def dock_visibility_changed(self, key: str, visible: bool) -> None:
+        """The dock added under `key` came on screen or left it."""
+        self._docks_on_screen[key] = bool(visible)
+        self._on_event()
+
+    @Slot(object)
+    def lab_finished(self, result: object) -> None:
+        """A lab run ended (a LabResult's curves count; a cancelled run has none)."""
+        self.lab_curves.extend(getattr(result, "curves", ()))
+        self._on_event()
+
+    @Slot(object)
+    def set_activations_data(self, data: object) -> None:
+        """What the Activations dock shows now (None: nothing)."""
+        self._activations_data = data
+        self._on_event()
+
+    @Slot(bool)
+    def set_activations_on_screen(self, on: bool) -> None:
+        self._activations_on_screen = bool(on)
+        self._on_event()
+
+    # ------------------------------------------------------------------ the studio's signals
     @Slot(object)
     def _on_analysis(self, analysis: Analysis) -> None:
         image, seen = self._range
@@ -488,7 +406,7 @@ class LessonDock(QObject):
         if image is None or not np.array_equal(image, clean):
             self._range = (np.array(clean, copy=True), set())
         self._range[1].add(round(float(analysis.attack.eps), 6))
-        info = self.window.model_info
+        info = self.ctx.model_info
         step = self.step
         min_eps = step.check.params.get("min_eps", 0.1) if step and step.check.kind == "robust_model_compared" else 0.1
         if info is not None and not info.bundled and analysis.attack.eps >= min_eps - 1e-9:
@@ -499,17 +417,9 @@ class LessonDock(QObject):
     def _on_model(self, info: ModelInfo) -> None:
         self.facts = model_facts(info.meta, info.name)
         self._robust_seen = False
-        if not self._worker_connected:
-            self.window.worker.replied.connect(self._on_reply)  # the worker exists once a model has loaded
-            self._worker_connected = True
         self._show_step()
         if self._robust_wanted:
             self._robust_wanted = False
-            if not self.window.show_tab("compare"):
-                self.window.show_tab("attack")
+            if not self.ctx.show_tab("compare"):
+                self.ctx.show_tab("attack")
         self._on_event()
-
-    @Slot(object)
-    def _on_reply(self, reply: Reply) -> None:
-        if reply.kind == "activations":
-            self._on_event()

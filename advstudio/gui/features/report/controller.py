@@ -1,10 +1,11 @@
-"""The session log: listens to the window and keeps, as plain Python and numpy data, what a report needs (the
+"""The session log: listens to the context and keeps, as plain Python and numpy data, what a report needs (the
 models, the attacks the student kept, the robustness-lab curves, the activation shifts), and exports the report
 (core/report/) as one HTML file or, through Qt's rich text, as PDF.
 
 An attack is kept when a flip search finds its ε (once the window shows the attack at that ε), when the result is
-saved, and with File ▸ Add this attack to the report. Activations come from the Activations dock's replies: the
-log attaches the one that answers a kept attack's input and ε. Only the last MAX_ATTACKS attacks are kept."""
+saved, and with File ▸ Add this attack to the report. Activations come from the Activations dock's answers
+(show_activations, wired by the window): the log attaches the one that answers a kept attack's input and ε.
+Lab curves come the same way (record_lab). Only the last MAX_ATTACKS attacks are kept."""
 
 from __future__ import annotations
 
@@ -16,13 +17,11 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QFileDialog
 
-from advstudio.gui.features.lab.messages import LabResult
-from advstudio.gui.messages import ActivationsData, Analysis, FlipResult
+from advstudio.gui.messages import Analysis, FlipResult
 from advstudio.gui.models import ModelInfo
-from advstudio.gui.worker import Reply
 
 if TYPE_CHECKING:
-    from advstudio.gui.window import MainWindow
+    from advstudio.gui.context import AppContext
 
 MAX_ATTACKS = 50
 MAX_LABS = 20
@@ -50,8 +49,8 @@ def _plain(value: object) -> object:
     return str(value)
 
 
-def activations_entry(data: ActivationsData, model: str, attack_id: int | None) -> dict:
-    """The dock's data reduced to what the report shows: per layer its shift and the clean/adversarial means."""
+def activations_entry(data, model: str, attack_id: int | None) -> dict:
+    """The dock's data (an ActivationsData) reduced to what the report shows: per layer its shift and the clean/adversarial means."""
     comp = data.comparison
     clean = {l.name: l for l in comp.clean.layers}
     adv = {l.name: l for l in comp.adversarial.layers}
@@ -75,32 +74,27 @@ def activations_entry(data: ActivationsData, model: str, attack_id: int | None) 
 class SessionLog(QObject):
     recorded = Signal(str)  # "model", "attack", "lab" or "activations"
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, ctx: "AppContext") -> None:
+        super().__init__(ctx)
+        self.ctx = ctx
         self.models: dict[str, dict] = {}
         self.attacks: deque[dict] = deque(maxlen=MAX_ATTACKS)
         self.labs: deque[dict] = deque(maxlen=MAX_LABS)
         self.activations: deque[dict] = deque(maxlen=MAX_ATTACKS)
         self._next_id = 1
         self._pending_flip: FlipResult | None = None
-        self._listening = False
-        window.modelReady.connect(self._on_model)
-        window.flipFound.connect(self._on_flip)
-        window.analysisShown.connect(self._on_analysis)
-        window.lab.labFinished.connect(self._on_lab)
-        window.attack_panel.controls.saveRequested.connect(self.keep_on_save)
+        self.activations_shown = None  # the ActivationsData the Activations dock shows now
+        ctx.modelReady.connect(self._on_model)
+        ctx.flipFound.connect(self._on_flip)
+        ctx.analysisShown.connect(self._on_analysis)
 
     # ------------------------------------------------------------------ recording
     def _model_name(self) -> str:
-        info = self.window.model_info
+        info = self.ctx.model_info
         return info.name if info is not None else "?"
 
     @Slot(object)
     def _on_model(self, info: ModelInfo) -> None:
-        if not self._listening:  # the worker exists once a model has loaded
-            self.window.worker.replied.connect(self._on_worker_reply)
-            self._listening = True
         self.models.pop(info.path, None)
         self.models[info.path] = {"name": info.name, "path": info.path, "bundled": bool(info.bundled),
                                   "device": info.device, "meta": _plain(dict(info.meta))}
@@ -132,7 +126,7 @@ class SessionLog(QObject):
         self.attacks.append(entry)
         kept = {e["id"] for e in self.attacks}
         self._prune(kept)
-        data = self.window.activations.data
+        data = self.activations_shown
         if data is not None:
             self._attach(data)
         self.recorded.emit("attack")
@@ -150,25 +144,25 @@ class SessionLog(QObject):
     @Slot()
     def keep_current(self) -> dict | None:
         """File ▸ Add this attack to the report."""
-        w = self.window
-        if w.analysis is None:
-            w._error("Nothing to add", "Draw a digit or open an image first, then attack it.")
+        ctx = self.ctx
+        if ctx.analysis is None:
+            ctx.report_error("Nothing to add", "Draw a digit or open an image first, then attack it.")
             return None
-        entry = self.record(w.analysis, "kept")
+        entry = self.record(ctx.analysis, "kept")
         n = list(self.attacks).index(entry) + 1
         c, a = int(np.argmax(entry["clean_probs"])), int(np.argmax(entry["adv_probs"]))
-        w.statusBar().showMessage(f"Attack {n} in the report: {c} → {a} at ε = {entry['eps']:.3f}", 5000)
+        ctx.status(f"Attack {n} in the report: {c} → {a} at ε = {entry['eps']:.3f}", 5000)
         return entry
 
     @Slot()
     def keep_on_save(self) -> None:
-        if self.window.analysis is not None:
-            self.record(self.window.analysis, "saved")
+        if self.ctx.analysis is not None:
+            self.record(self.ctx.analysis, "saved")
 
     @Slot(object)
     def _on_flip(self, result: FlipResult) -> None:
         self._pending_flip = result if result.found else None
-        self._try_flip(self.window.analysis)
+        self._try_flip(self.ctx.analysis)
 
     @Slot(object)
     def _on_analysis(self, analysis: Analysis) -> None:
@@ -179,21 +173,22 @@ class SessionLog(QObject):
         flip = self._pending_flip
         if flip is None:
             return
-        if self.window.flip is not flip:  # a new input or search since
+        if self.ctx.flip is not flip:  # a new input or search since
             self._pending_flip = None
             return
-        if analysis is None or self.window.current_input is None:
+        if analysis is None or self.ctx.current_input is None:
             return
         r = analysis.attack
         s = flip.settings
         if (abs(r.eps - flip.eps) < EPS_TOLERANCE and r.method == s.method
-                and np.array_equal(analysis.prediction.image, self.window.current_input)):
+                and np.array_equal(analysis.prediction.image, self.ctx.current_input)):
             self._pending_flip = None
             self.record(analysis, "flip search", flip)
 
     @Slot(object)
-    def _on_lab(self, value: object) -> None:
-        if not isinstance(value, LabResult):
+    def record_lab(self, value: object) -> None:
+        """A robustness-lab run finished (a LabResult; a cancelled run, which has no curves, adds nothing)."""
+        if getattr(value, "curves", None) is None:
             return
         from advstudio.core.info import now_iso
 
@@ -208,11 +203,13 @@ class SessionLog(QObject):
         self.recorded.emit("lab")
 
     @Slot(object)
-    def _on_worker_reply(self, reply: Reply) -> None:
-        if reply.kind == "activations" and isinstance(reply.value, ActivationsData) and not self.window._closed:
-            self._attach(reply.value)
+    def show_activations(self, data: object) -> None:
+        """The Activations dock shows `data` (an ActivationsData) now; None: it was cleared."""
+        self.activations_shown = data
+        if data is not None and not self.ctx.closed:
+            self._attach(data)
 
-    def _attach(self, data: ActivationsData) -> None:
+    def _attach(self, data) -> None:
         """Give the newest kept attack this measurement answers its activations (once)."""
         measured = {a["attack_id"] for a in self.activations}
         for entry in reversed(self.attacks):
@@ -228,9 +225,9 @@ class SessionLog(QObject):
         import advstudio
         from advstudio.core.info import now_iso
 
-        info = self.window.model_info
+        info = self.ctx.model_info
         activations = list(self.activations)
-        data = self.window.activations.data
+        data = self.activations_shown
         if data is not None and not any(_same_attack(data.image, data.settings, e) for e in self.attacks):
             activations.append(activations_entry(data, self._model_name(), None))
         return {"created": now_iso(), "app_version": advstudio.__version__,
@@ -243,20 +240,19 @@ class SessionLog(QObject):
         return build_report_html(self.session_data(), raster=raster)
 
     def ask_export(self) -> None:
-        w = self.window
-        start = str(Path(w._last_dir()) / "adversarial-studio-report.html")
-        path, chosen = QFileDialog.getSaveFileName(w, "Export the session report", start, REPORT_FILTERS)
+        start = str(Path(self.ctx.last_dir()) / "adversarial-studio-report.html")
+        path, chosen = QFileDialog.getSaveFileName(self.ctx.parent_widget, "Export the session report", start,
+                                                   REPORT_FILTERS)
         if path:
             if not Path(path).suffix:
                 path += ".pdf" if chosen.startswith("PDF") else ".html"
-            w._remember_dir(path)
+            self.ctx.remember_dir(path)
             self.export(path)
 
     def export(self, path: str | Path) -> Path | None:
         """Write the report to `path` (.pdf: PDF, anything else: HTML); returns the file written, or None."""
         from advstudio.core.storage import atomic_write_bytes
 
-        w = self.window
         path = Path(path)
         note = ""
         try:
@@ -270,9 +266,9 @@ class SessionLog(QObject):
                 body = self.html().encode("utf-8")
             atomic_write_bytes(path, body)
         except OSError as exc:
-            w._error("Could not write the report", f"{path}: {exc.strerror or exc}")
+            self.ctx.report_error("Could not write the report", f"{path}: {exc.strerror or exc}")
             return None
-        w.statusBar().showMessage(
+        self.ctx.status(
             f"Report written to {path}: {len(self.attacks)} attacks, {len(self.labs)} lab runs{note}", 10000)
         return path
 

@@ -14,7 +14,7 @@ from advstudio.core.types import AttackResult, Prediction
 
 from advstudio.gui.messages import EPS_MAX, EPS_STEP, TARGETED, Analysis, AnalyzeRequest, FlipResult, GalleryData
 from advstudio.gui.models import ModelInfo
-from advstudio.gui.messages import ActivationsData, ActivationsRequest
+from advstudio.gui.features.activations.messages import ActivationsData, ActivationsRequest
 from advstudio.gui.worker import JobContext, Worker
 
 DIRECTION_CACHE = 16

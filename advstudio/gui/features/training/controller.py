@@ -1,6 +1,7 @@
 """The Training tab's controller: builds a TrainRequest from the panel, runs it as the worker's "train" job (its
-own MnistCNN; drawing stays live between batches), shows progress, and offers the saved model to the robustness
-lab and as the studio's current model. It keeps its own generation numbers and listens to the worker itself."""
+own MnistCNN; drawing stays live between batches), shows progress, adds the saved model to the app's model
+registry and offers it as the studio's current model; a distilled student goes to the Defenses tab through the
+evaluateDistilled signal (wired by the window)."""
 
 from __future__ import annotations
 
@@ -19,20 +20,21 @@ from advstudio.gui.features.training.messages import (DISTILLATION, NO_CHECKPOIN
                                 read_checkpoint_info)
 
 if TYPE_CHECKING:
-    from advstudio.gui.window import MainWindow
-    from advstudio.gui.worker import Worker
+    from advstudio.gui.context import AppContext
 
 
 class TrainingStudio(JobClient):
     trainingProgress = Signal(object)  # TrainProgress
     trainingFinished = Signal(object)  # TrainResult, TrainCancelled or TrainProblem
     trainingFailed = Signal(str)
+    evaluateDistilled = Signal(str, float)  # a distilled student's file, and T (0: from the file's metadata)
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window.ctx, (TRAIN_KIND,))
-        self.window = window
+    def __init__(self, ctx: "AppContext") -> None:
+        super().__init__(ctx, (TRAIN_KIND,))
         self.panel = TrainingPanel()
-        window.add_tab("training", "Training", self.panel)
+        ctx.add_tab("training", "Training", self.panel)
+        if not ctx.worker.has_kind(TRAIN_KIND):
+            register_training(ctx.worker)
         self._request: TrainRequest | None = None
         self.result: TrainResult | None = None
         self._output_edited = False
@@ -46,9 +48,6 @@ class TrainingStudio(JobClient):
         self.panel.browseRequested.connect(self._browse)
         self.panel.chooseFolderRequested.connect(self._choose_folder)
         self.refresh_checkpoint()
-
-    def attach(self, worker: "Worker") -> None:
-        register_training(worker)
 
     @property
     def running(self) -> bool:
@@ -107,7 +106,7 @@ class TrainingStudio(JobClient):
         from advstudio.gui.dialogs import MODEL_FILTER
 
         start = self.panel.output_path() or str(default_output(self.panel.method_key()))
-        path, _ = QFileDialog.getSaveFileName(self.window, "Save the trained model as", start, MODEL_FILTER)
+        path, _ = QFileDialog.getSaveFileName(self.ctx.parent_widget, "Save the trained model as", start, MODEL_FILTER)
         if path:
             if Path(path).suffix != ".safetensors":
                 path = str(Path(path).with_suffix(".safetensors"))
@@ -164,28 +163,24 @@ class TrainingStudio(JobClient):
     @Slot()
     def use_as_current(self) -> None:
         if self.result is not None:
-            self.window.open_model(self.result.path)
+            self.ctx.request_model(self.result.path)
 
     @Slot()
     def evaluate_in_defenses(self) -> None:
         """Hand the distilled student to the Defenses tab: its distillation defense with this file, T from the
         file's metadata (nothing runs until the user presses Run there)."""
-        defense = getattr(self.window, "defense", None)
-        if self.result is None or self.result.temperature is None or defense is None:
+        if self.result is None or self.result.temperature is None:
             return
-        p = defense.panel
-        p.set_defense("distillation")
-        p.distilled_path.setText(self.result.path)
-        p.temperature.setValue(0.0)  # "from the file"
-        self.window.show_tab("defenses")
+        self.evaluateDistilled.emit(self.result.path, 0.0)  # T 0: "from the file"
+        self.ctx.show_tab("defenses")
 
     def _finish(self, value) -> None:
         self._request = None
         if isinstance(value, TrainResult):
             self.result = value
             self.panel.show_result(value)
-            self.ctx.models.add_file(value.path)  # the robustness lab, Compare and Defenses offer it
-            self.window.statusBar().showMessage(f"Trained model saved: {value.path}", 8000)
+            self.ctx.models.add_file(value.path)  # the labs, the comparison and the defenses offer it
+            self.ctx.status(f"Trained model saved: {value.path}", 8000)
         elif isinstance(value, TrainCancelled):
             self.panel.show_cancelled(value)
         elif isinstance(value, TrainProblem):
@@ -209,5 +204,5 @@ class TrainingStudio(JobClient):
         self._request = None
         self.panel.show_problem("Training failed: " + failure.message)
         self.refresh_checkpoint()
-        self.window._error("Training failed", failure.message)
+        self.ctx.report_error("Training failed", failure.message)
         self.trainingFailed.emit(failure.message)

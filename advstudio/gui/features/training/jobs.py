@@ -18,8 +18,7 @@ REPORT_EVERY = 5  # batches between the training loop's reports
 
 
 def register_training(worker: Worker) -> None:
-    if TRAIN_KIND not in worker._handlers:
-        worker.register(TRAIN_KIND, train_job, priority=1)
+    worker.register(TRAIN_KIND, train_job, priority=1)
 
 
 class _Stop:
@@ -30,14 +29,6 @@ class _Stop:
 
     def is_set(self) -> bool:
         return self.event.is_set() or self.ctx.cancelled
-
-
-def _device(ctx: JobContext):
-    if ctx.state.device is None:
-        from advstudio.core.model import pick_device
-
-        ctx.state.device = pick_device(ctx.state.values.get("device_preference"))
-    return ctx.state.device
 
 
 def _serving(ctx: JobContext, device):
@@ -101,7 +92,7 @@ def train_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancelle
     n_train = len(train_split.head(cfg.limit))
     n_test = len(test_split.head(cfg.eval_limit))
     n_robust = len(test_split.head(cfg.robust_eval_samples)) if cfg.adversarial else 0
-    device = _device(ctx)
+    device = ctx.state.ensure_device()
     torch.manual_seed(cfg.seed)  # as `advstudio train` does: the same settings give the same weights
     model = MnistCNN().to(device)
     stop = _Stop(ctx, req.cancel)
@@ -191,7 +182,7 @@ def distill_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancel
     train_split, test_split = splits
     n_train = len(train_split.head(cfg.limit))
     n_test = len(test_split.head(cfg.eval_limit))
-    device = _device(ctx)
+    device = ctx.state.ensure_device()
     torch.manual_seed(cfg.seed)  # as `advstudio distill` does
     teacher = MnistCNN().to(device)
     student = MnistCNN().to(device)

@@ -1,30 +1,22 @@
-"""The Training tab: method and settings, output file, checkpoint and Resume on the left; live training loss and
-accuracy, per-epoch clean test accuracy and PGD robust accuracy on the right. Defensive distillation runs its
-two stages (teacher, then student) as one run whose curves continue across a "student starts" line."""
+"""The Training tab: method and settings, output file, checkpoint and Resume on the left; the run's controls,
+progress and outcome above its live curves (curves.py) on the right. Defensive distillation runs its two stages
+(teacher, then student) as one run."""
 
 from __future__ import annotations
 
-import html
-
-import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QLineEdit, QPushButton, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
 
 from advstudio.core.defenses.distillation import DEFAULT_TEMPERATURE
-from advstudio.core.model import MNIST_STD
+from advstudio.core.constants import MNIST_STD
 from advstudio.core.training import TrainConfig
 
-from advstudio.gui.theme import style_plot, text_colour
+from advstudio.gui.features.training.curves import TrainingCurves
 from advstudio.gui.features.training.messages import (DISTILLATION, METHODS, TrainCancelled, TrainProgress, TrainResult,
-                                 method_summary, robust_label)
-from advstudio.gui.widgets.layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side
+                                 robust_label)
+from advstudio.gui.widgets.layout import DataMessage, RunControls, scroll_area, side_by_side
 
-LOSS_COLOUR = "#3a78c2"
-TRAIN_COLOUR = "#7f8c8d"
-TEST_COLOUR = "#2e7d32"
-ROBUST_COLOUR = "#d0402b"
 ALL = 0  # the spin boxes' "all" value
 
 
@@ -49,15 +41,6 @@ class TrainingPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("training_panel")
         self.running = False
-        self.config_shown: TrainConfig | None = None
-        self.temperature_shown: float | None = None  # the run on the plots is defensive distillation at T
-        self.loss_x: list[float] = []
-        self.loss_y: list[float] = []
-        self.acc_x: list[float] = []
-        self.acc_y: list[float] = []
-        self.history: tuple = ()
-        self.test_samples: int | None = None  # images of the per-epoch clean test accuracy
-        self.robust_samples: int | None = None  # held-out test images of the per-epoch PGD check
         self._build_controls()
         self._build_views()
         side_by_side(self, self.controls_scroll, self.views, (280, 900))
@@ -255,47 +238,10 @@ class TrainingPanel(QWidget):
         self.views = QWidget()
         v = QVBoxLayout(self.views)
         v.setContentsMargins(4, 4, 4, 4)
-        self.loss_plot = fixed_plot("epoch", "training loss", 160)
-        self.loss_line = self.loss_plot.plot([], [], pen=pg.mkPen(LOSS_COLOUR, width=2), name="training loss")
-        self.acc_plot = fixed_plot("epoch", "accuracy %", 160)
-        self.acc_plot.setYRange(0, 100, padding=0.02)
-        self.train_acc_line = self.acc_plot.plot([], [], pen=pg.mkPen(TRAIN_COLOUR, width=1.5),
-                                                 name="training accuracy (running, this epoch)")
-        self.test_line = self.acc_plot.plot([], [], pen=pg.mkPen(TEST_COLOUR, width=2), symbol="o", symbolSize=7,
-                                            symbolBrush=TEST_COLOUR, symbolPen=TEST_COLOUR,
-                                            name="clean test accuracy")
-        self.robust_line = self.acc_plot.plot([], [], pen=pg.mkPen(ROBUST_COLOUR, width=2), symbol="s",
-                                              symbolSize=7, symbolBrush=ROBUST_COLOUR, symbolPen=ROBUST_COLOUR,
-                                              name="PGD robust accuracy")
-        self.stage_lines = [pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888888", width=1,
-                                                                                   style=Qt.PenStyle.DashLine),
-                                            label="student starts", labelOpts={"position": 0.9})
-                            for _ in range(2)]
-        for plot, line in zip((self.loss_plot, self.acc_plot), self.stage_lines):
-            line.setVisible(False)
-            plot.addItem(line, ignoreBounds=True)
-        self.acc_legend = QLabel()
-        self.acc_legend.setWordWrap(True)
-        self.caption = QLabel("Live curves appear here while a model trains.")
-        self.caption.setWordWrap(True)
-        self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.curves = TrainingCurves()
         v.addWidget(self.run_box)
         v.addWidget(self.data_message)
-        v.addWidget(self.loss_plot, 2)
-        v.addWidget(self.acc_plot, 3)
-        v.addWidget(self.acc_legend)
-        v.addWidget(self.caption)
-        self._restyle()
-
-    def _restyle(self) -> None:
-        for p in (self.loss_plot, self.acc_plot):
-            style_plot(p, self)
-        self._legend_text()
-
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
-        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "acc_legend"):
-            self._restyle()
-        super().changeEvent(event)
+        v.addWidget(self.curves, 1)
 
     # ------------------------------------------------------------------ settings
     def method_key(self) -> str | None:
@@ -386,46 +332,9 @@ class TrainingPanel(QWidget):
         self.data_message.show_message(message)
 
     # ------------------------------------------------------------------ plots
-    def begin(self, config: TrainConfig, temperature: float | None = None) -> None:
-        """Clear the plots for a new run of `config` (defensive distillation at `temperature` when given: two
-        stages of config.epochs each, shown one after the other)."""
-        self.config_shown = config
-        self.temperature_shown = temperature
-        span = config.epochs * (2 if temperature is not None else 1)
-        for line in self.stage_lines:
-            line.setPos(config.epochs)
-            line.setVisible(temperature is not None)
-        self.loss_x, self.loss_y, self.acc_x, self.acc_y = [], [], [], []
-        self.history = ()
-        self.test_samples = self.robust_samples = None
-        self.robust_line.setVisible(config.adversarial is not None)
-        self._legend_text()
-        self.acc_plot.setXRange(0, span, padding=0.02)
-        self.loss_plot.setXRange(0, span, padding=0.02)
-        self._redraw()
-        self.caption.setText(f"Training: {method_summary(config, temperature)}.")
-
     def set_progress(self, p: TrainProgress) -> None:
-        cfg = self.config_shown
-        if p.train_samples and (self.test_samples, self.robust_samples) != (p.test_samples, p.robust_samples):
-            self.test_samples, self.robust_samples = p.test_samples, p.robust_samples or None
-            self._legend_text()
-        if p.history and len(p.history) != len(self.history):
-            self.history = tuple(p.history)
-            if not self.loss_x:  # resumed: start the training curves from the checkpoint's epochs
-                for h in self.history:
-                    self.loss_x.append(float(h["epoch"]))
-                    self.loss_y.append(float(h["train_loss"]))
-                    self.acc_x.append(float(h["epoch"]))
-                    self.acc_y.append(float(h["train_accuracy"]) * 100)
+        self.curves.add_progress(p)
         prog = p.progress
-        if prog is not None and (not self.loss_x or prog.epoch - 1 + prog.batch / prog.batches > self.loss_x[-1]):
-            x = prog.epoch - 1 + prog.batch / prog.batches
-            self.loss_x.append(x)
-            self.loss_y.append(prog.loss)
-            self.acc_x.append(x)
-            self.acc_y.append(prog.accuracy * 100)
-        self._redraw()
         if prog is not None:
             done = (prog.epoch - p.first_epoch) * prog.batches + prog.batch
             total = (p.epochs - p.first_epoch + 1) * prog.batches
@@ -436,51 +345,10 @@ class TrainingPanel(QWidget):
                              f"{eta} (per-epoch evaluation extra) · loss {prog.loss:.4f}")
         else:
             self.eta.setText(p.stage)
-        if cfg is not None and p.train_samples:
-            resumed = f", resumed after epoch {p.first_epoch - 1}" if p.first_epoch > 1 else ""
-            test = f"clean test accuracy on {p.test_samples} test images"
-            robust = f"; PGD robust accuracy: {robust_label(cfg, p.robust_samples or None)} held-out test images" \
-                if cfg.adversarial else ""
-            stages = (" Epochs 1–{0}: the teacher; {1}–{2}: the student (its loss is the cross-entropy against the "
-                      "teacher's soft labels, so it does not fall as low).".format(cfg.epochs, cfg.epochs + 1,
-                                                                                   2 * cfg.epochs)
-                      if self.temperature_shown is not None else "")
-            self.caption.setText(f"{method_summary(cfg, self.temperature_shown)}; {p.train_samples} training "
-                                 f"images, batch "
-                                 f"{cfg.batch_size}, Adam lr {cfg.lr:g} ({cfg.lr_schedule}), seed {cfg.seed}"
-                                 f"{resumed}. Per epoch: {test}{robust}.{stages}")
 
-    def robust_legend(self) -> str:
-        cfg = self.config_shown
-        if cfg is None or cfg.adversarial is None:
-            return "PGD robust accuracy (adversarial methods only)"
-        return f"PGD robust accuracy ({robust_label(cfg, self.robust_samples)}, held-out test images)"
-
-    def _legend_text(self) -> None:
-        cfg = self.config_shown
-        n = self.test_samples or (cfg.eval_limit if cfg is not None else None)
-        test_n = f" (n={n})" if n else ""
-        entries = [(TRAIN_COLOUR, "━", "training accuracy (running mean over the epoch so far)"),
-                   (TEST_COLOUR, "●", f"clean test accuracy{test_n}"),
-                   (ROBUST_COLOUR, "■", self.robust_legend())]
-        fg = text_colour(self)
-        self.acc_legend.setText("&nbsp;&nbsp; ".join(
-            f'<span style="color:{c}">{sym}</span> <span style="color:{fg}">{html.escape(t)}</span>'
-            for c, sym, t in entries))
-
-    def _redraw(self) -> None:
-        self.loss_line.setData(np.asarray(self.loss_x, float), np.asarray(self.loss_y, float))
-        self.train_acc_line.setData(np.asarray(self.acc_x, float), np.asarray(self.acc_y, float))
-        tx, ty, rx, ry = [], [], [], []
-        for h in self.history:
-            if h.get("test_accuracy") is not None:
-                tx.append(float(h["epoch"]))
-                ty.append(float(h["test_accuracy"]) * 100)
-            if h.get("robust_accuracy") is not None:
-                rx.append(float(h["epoch"]))
-                ry.append(float(h["robust_accuracy"]) * 100)
-        self.test_line.setData(np.asarray(tx, float), np.asarray(ty, float))
-        self.robust_line.setData(np.asarray(rx, float), np.asarray(ry, float))
+    def begin(self, config: TrainConfig, temperature: float | None = None) -> None:
+        """Clear the plots for a new run of `config` (defensive distillation at `temperature` when given)."""
+        self.curves.begin(config, temperature)
 
     # ------------------------------------------------------------------ outcomes
     def show_result(self, r: TrainResult) -> None:
@@ -491,8 +359,8 @@ class TrainingPanel(QWidget):
         if h.get("test_accuracy") is not None:
             bits.append(f"clean test accuracy {h['test_accuracy'] * 100:.2f}% on {r.metadata.get('test_samples')} "
                         "test images")
-        if h.get("robust_accuracy") is not None and self.config_shown is not None:
-            bits.append(f"{robust_label(self.config_shown, self.robust_samples)}: "
+        if h.get("robust_accuracy") is not None and self.curves.config_shown is not None:
+            bits.append(f"{robust_label(self.curves.config_shown, self.curves.robust_samples)}: "
                         f"{h['robust_accuracy'] * 100:.2f}%")
         self.eta.setText(f"Done in {_duration(r.seconds)}.")
         if r.temperature is not None:
@@ -519,7 +387,7 @@ class TrainingPanel(QWidget):
             self.status.setText(f"Training cancelled. The last finished epoch ({c.epochs_done} of {c.epochs}) is "
                                 f"kept in {c.checkpoint}: tick Resume and Start to continue from it. No model file "
                                 "was written.")
-        elif self.temperature_shown is not None:
+        elif self.curves.temperature_shown is not None:
             self.status.setText("Distillation cancelled: nothing was kept (it writes no checkpoint).")
         else:
             self.status.setText("Training cancelled before the first epoch finished: nothing was kept.")
