@@ -37,7 +37,7 @@ def load_inputs(n: int) -> tuple[torch.Tensor, str]:
 
 
 def load_model() -> tuple[torch.nn.Module, str]:
-    from advstudio.core.storage import bundled_model_path
+    from advstudio.core.resources import bundled_model_path
     from advstudio.core.storage import load_model as load
 
     path = bundled_model_path()

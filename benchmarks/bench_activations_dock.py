@@ -55,7 +55,7 @@ def main() -> int:
     window.show()
     panel = window.activations.panel
     analyses: list[float] = []
-    window.analysisShown.connect(lambda _a: analyses.append(time.perf_counter()))
+    window.ctx.analysisShown.connect(lambda _a: analyses.append(time.perf_counter()))
 
     class PaintCounter(QObject):
         paints = 0
@@ -78,13 +78,13 @@ def main() -> int:
         if until is not None:
             raise TimeoutError("the window did not answer in time")
 
-    pump(until=lambda: window.model_info is not None)
+    pump(until=lambda: window.ctx.model_info is not None)
     for stroke in digit_strokes(3):
-        window.canvas.add_stroke(stroke)
+        window.studio.canvas.add_stroke(stroke)
     pump(until=lambda: window.activations.data is not None)
     pump(0.3)
 
-    slider = window.attack_panel.controls.slider
+    slider = window.studio.attack_panel.controls.slider
 
     def handle_centre() -> QPointF:
         opt = QStyleOptionSlider()
@@ -124,7 +124,7 @@ def main() -> int:
     pump(0.2)
     hidden = drag(args.seconds)
     window.docks["activations"].show()
-    image = window.current_input.copy()
+    image = window.ctx.current_input.copy()
     window.close()
 
     # peer: one slider step's torch work called directly (new ε on a cached direction: attack + activations)
@@ -132,7 +132,8 @@ def main() -> int:
 
     from advstudio.core.activations import ActivationMonitor
     from advstudio.core.attacks.fgsm import apply_perturbation, fgsm_direction
-    from advstudio.core.storage import bundled_model_path, load_model
+    from advstudio.core.resources import bundled_model_path
+    from advstudio.core.storage import load_model
 
     model, _ = load_model(bundled_model_path())
     x = torch.from_numpy(image).view(1, 1, 28, 28)

@@ -64,7 +64,8 @@ def main() -> int:
 
     from advstudio.core.attacks import make_attack
     from advstudio.core.data import load_split
-    from advstudio.core.storage import bundled_model_path, load_model
+    from advstudio.core.resources import bundled_model_path
+    from advstudio.core.storage import load_model
 
     if args.threads:
         torch.set_num_threads(args.threads)

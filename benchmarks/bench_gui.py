@@ -75,7 +75,7 @@ def main() -> int:
                         report_error=lambda t, m: print("error:", t, m, file=sys.stderr))
     window.show()
     shown: list[float] = []
-    window.analysisShown.connect(lambda _a: shown.append(time.perf_counter()))
+    window.ctx.analysisShown.connect(lambda _a: shown.append(time.perf_counter()))
 
     def wait_for(pred, timeout=30.0) -> None:
         end = time.perf_counter() + timeout
@@ -85,9 +85,9 @@ def main() -> int:
                 raise TimeoutError
             time.sleep(0.0002)
 
-    wait_for(lambda: window.model_info is not None)
+    wait_for(lambda: window.ctx.model_info is not None)
     rng = np.random.default_rng(0)
-    canvas = window.canvas
+    canvas = window.studio.canvas
 
     # (a) stroke end → prediction shown
     stroke_lat, stroke_paint = [], []
@@ -102,8 +102,8 @@ def main() -> int:
         shown.clear()
         t0 = time.perf_counter()
         send_mouse(canvas, QEvent.Type.MouseButtonRelease, pts[-1])
-        wait_for(lambda: shown and window.analysis is not None
-                 and np.array_equal(window.analysis.prediction.image, window.current_input))
+        wait_for(lambda: shown and window.ctx.analysis is not None
+                 and np.array_equal(window.ctx.analysis.prediction.image, window.ctx.current_input))
         t1 = shown[-1]
         app.processEvents()  # the paint events that the new data scheduled
         t2 = time.perf_counter()
@@ -112,7 +112,7 @@ def main() -> int:
             stroke_paint.append(t2 - t0)
 
     # (b) slider move → adversarial view + probabilities updated
-    slider = window.attack_panel.controls.slider
+    slider = window.studio.attack_panel.controls.slider
     slider_lat, slider_paint = [], []
     values = rng.permutation(np.arange(1, 501))
     for i in range(args.events + 5):
@@ -122,21 +122,22 @@ def main() -> int:
         shown.clear()
         t0 = time.perf_counter()
         slider.setValue(v)
-        wait_for(lambda: shown and window.analysis.attack.eps == window.attack_panel.controls.eps())
+        wait_for(lambda: shown and window.ctx.analysis.attack.eps == window.studio.attack_panel.controls.eps())
         t1 = shown[-1]
         app.processEvents()
         t2 = time.perf_counter()
         if i >= 5:
             slider_lat.append(t1 - t0)
             slider_paint.append(t2 - t0)
-    image = window.current_input.copy()
+    image = window.ctx.current_input.copy()
     window.close()
 
     # peers: the same torch work, called directly on this thread
     import torch
 
     from advstudio.core.attacks.fgsm import apply_perturbation, fgsm_direction
-    from advstudio.core.storage import bundled_model_path, load_model
+    from advstudio.core.resources import bundled_model_path
+    from advstudio.core.storage import load_model
 
     model, _ = load_model(bundled_model_path())
     x = torch.from_numpy(image).view(1, 1, 28, 28)

@@ -54,22 +54,22 @@ def main(argv: list[str] | None = None) -> int:
             app.processEvents()
             time.sleep(0.01)
 
-    wait(lambda: window.model_info is not None, "the model")
+    wait(lambda: window.ctx.model_info is not None, "the model")
     window.docks["activations"].show()
     window.docks["activations"].raise_()
 
     def draw(digit: int) -> None:
-        window.canvas.clear()
+        window.studio.canvas.clear()
         for stroke in digit_strokes(digit):
-            window.canvas.add_stroke(stroke)
-        wait(lambda: window.analysis is not None and window.current_input is not None
-             and (window.analysis.prediction.image == window.current_input).all(), f"the analysis of a {digit}")
+            window.studio.canvas.add_stroke(stroke)
+        wait(lambda: window.ctx.analysis is not None and window.ctx.current_input is not None
+             and (window.ctx.analysis.prediction.image == window.ctx.current_input).all(), f"the analysis of a {digit}")
 
     def flip(digit: int) -> None:
         draw(digit)
         before = len(log.attacks)
-        window.find_flip()
-        wait(lambda: len(log.attacks) > before or (window.flip is not None and not window.flip.found),
+        window.studio.find_flip()
+        wait(lambda: len(log.attacks) > before or (window.ctx.flip is not None and not window.ctx.flip.found),
              f"the flip of a {digit}")
         wait_activations(f"the activations of the {digit}")
 
@@ -89,28 +89,28 @@ def main(argv: list[str] | None = None) -> int:
     flip(3)
     flip(7)
     draw(0)
-    window.attack_panel.controls.set_eps(0.1)
-    wait(lambda: abs(window.analysis.attack.eps - 0.1) < 1e-6, "the 0 at ε = 0.1")
+    window.studio.attack_panel.controls.set_eps(0.1)
+    wait(lambda: abs(window.ctx.analysis.attack.eps - 0.1) < 1e-6, "the 0 at ε = 0.1")
     log.keep_current()
     wait_activations("the activations of the 0")
 
     # the lesson's defense step: the robust model against the same attack on the same 3
-    from advstudio.core.storage import robust_model_path
+    from advstudio.core.resources import robust_model_path
 
     robust = robust_model_path().resolve()
     flip_eps = log.attacks[0]["eps"]
-    window.open_model(robust)
-    wait(lambda: window.model_info is not None and Path(window.model_info.path).resolve() == robust,
+    window.studio.open_model(robust)
+    wait(lambda: window.ctx.model_info is not None and Path(window.ctx.model_info.path).resolve() == robust,
          "the robust model")
     draw(3)
-    window.attack_panel.controls.set_eps(flip_eps)
-    wait(lambda: abs(window.analysis.attack.eps - flip_eps) < 1e-3, "the 3 on the robust model")
+    window.studio.attack_panel.controls.set_eps(flip_eps)
+    wait(lambda: abs(window.ctx.analysis.attack.eps - flip_eps) < 1e-3, "the 3 on the robust model")
     log.keep_current()
     wait_activations("the activations of the 3 on the robust model")
 
     lab = window.lab
-    entry = next(m for m in lab.models if m.key == "bundled")
-    robust_entry = next(m for m in lab.models if Path(m.path).resolve() == robust)
+    entry = window.ctx.models.get("bundled")
+    robust_entry = next(m for m in window.ctx.models if m.path and Path(m.path).resolve() == robust)
     specs = [LabSpec(entry, "fgsm", {}), LabSpec(entry, "pgd", {"steps": 40}),
              LabSpec(robust_entry, "pgd", {"steps": 40})]
     runs = len(log.labs)

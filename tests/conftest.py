@@ -62,7 +62,8 @@ def mnist_train(mnist_dir):
 @pytest.fixture(scope="session")
 def bundled_model():
     """The model shipped in advstudio/resources (part of the repository: a missing file is a failure)."""
-    from advstudio.core.storage import bundled_model_path, load_model
+    from advstudio.core.resources import bundled_model_path
+    from advstudio.core.storage import load_model
 
     path = bundled_model_path()
     if not path.is_file():

@@ -57,7 +57,7 @@ def run(args) -> int:
     """FGSM on the first test images with the activation monitor on; print the tables (and write JSON)."""
     from advstudio.core.activations import fgsm_activations
     from advstudio.core.data import load_split
-    from advstudio.core.storage import atomic_write_text
+    from advstudio.core.files import atomic_write_text
 
     device = setup_torch(args)
     model, _, name, path = load_model(args.model, device)

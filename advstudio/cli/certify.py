@@ -46,7 +46,7 @@ def run(args) -> int:
 
     from advstudio.core.data import load_split
     from advstudio.core.defenses import certified_accuracy, certify
-    from advstudio.core.storage import atomic_write_text
+    from advstudio.core.files import atomic_write_text
 
     device = setup_torch(args)
     model, _, name, path = load_model(args.model, device)

@@ -140,7 +140,7 @@ def run(args) -> int:
     from advstudio.core.defenses.builders import DetectorDefense
     from advstudio.core.describe import attack_title
     from advstudio.core.evaluation.defense import attack_params, defense_curve
-    from advstudio.core.storage import atomic_write_text
+    from advstudio.core.files import atomic_write_text
 
     device = setup_torch(args)
     try:

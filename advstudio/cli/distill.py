@@ -36,7 +36,8 @@ def run(args) -> int:
     from advstudio.core.info import library_versions, now_iso
     from advstudio.core.model import MnistCNN, device_label
     from advstudio.core.storage import save_model
-    from advstudio.core.training import TrainConfig, TrainingCancelled
+    from advstudio.core.training_config import TrainConfig
+    from advstudio.core.errors import TrainingCancelled
 
     device = setup_torch(args)
     train_split = load_split(args.data, "train")

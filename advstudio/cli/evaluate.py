@@ -105,7 +105,7 @@ def run(args) -> int:
     """Check the flags against the attack, run the curve, print the table (and write JSON)."""
     from advstudio.core.data import load_split
     from advstudio.core.evaluation.curves import fgsm_curve
-    from advstudio.core.storage import atomic_write_text
+    from advstudio.core.files import atomic_write_text
 
     settings = _attack_settings(args)
     if isinstance(settings, str):

@@ -55,12 +55,9 @@ def run(args) -> int:
     from advstudio.core.evaluation.curves import fgsm_curve
     from advstudio.core.model import MnistCNN, device_label
     from advstudio.core.storage import save_model
-    from advstudio.core.training import (
-        TrainConfig,
-        TrainingCancelled,
-        model_metadata,
-        train,
-    )
+    from advstudio.core.training_config import TrainConfig
+    from advstudio.core.errors import TrainingCancelled
+    from advstudio.core.training import model_metadata, train
 
     device = setup_torch(args)
     train_split = load_split(args.data, "train", download=args.download)
@@ -87,11 +84,8 @@ def run(args) -> int:
     model = MnistCNN().to(device)
     init_meta = None
     if args.init:
-        from advstudio.core.storage import (
-            ModelFileError,
-            load_model,
-            model_display_name,
-        )
+        from advstudio.core.errors import ModelFileError
+        from advstudio.core.storage import load_model, model_display_name
 
         try:
             init_model, init_meta = load_model(Path(args.init), device)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
-from advstudio.core.errors import LessonError  # noqa: F401 - re-exported
+from advstudio.core.errors import LessonError
 
 FORMAT = "advstudio-lesson/1"
 LESSON_FILE = "lesson.json"

@@ -32,7 +32,7 @@ def load_settings() -> dict:
 
 def update_settings(**values) -> None:
     """Merge values into the settings file (written atomically); None removes a key."""
-    from advstudio.core.storage import atomic_write_text
+    from advstudio.core.files import atomic_write_text
 
     data = load_settings()
     for key, value in values.items():

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
-from advstudio.core.errors import ModelFileError  # noqa: F401 - re-exported
+from advstudio.core.errors import ModelFileError
+from advstudio.core.files import atomic_write_bytes, atomic_write_text
 from advstudio.core.model import ARCHITECTURE, MnistCNN
-from advstudio.core.resources import BUNDLED_MODEL, ROBUST_MODEL, bundled_model_path, robust_model_path  # noqa: F401
 
 METADATA_KEY = "advstudio"
 MAX_MODEL_BYTES = 64 * 1024 * 1024
@@ -21,41 +20,6 @@ PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"}
 
 def expected_shapes() -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in MnistCNN().state_dict().items()}
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temporary file in the same folder, flush it to disk, then rename over the target."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _umask() -> int:
-    """The process umask, read without changing it (os.umask would briefly race other threads)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o022
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def save_model(model: torch.nn.Module, path: str | os.PathLike, metadata: dict) -> Path:

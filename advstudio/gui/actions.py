@@ -74,7 +74,7 @@ def build_menus(w) -> SimpleNamespace:
         a.panels_menu.addAction(dock.toggleViewAction())
     a.hide_panels = _action(w, v, "&Hide side panels", w.hide_side_panels, "Ctrl+Shift+H",
                             "Give the tabs the whole window; again brings the panels back", checkable=True)
-    w.sidePanelsHidden.connect(a.hide_panels.setChecked)
+    w.ctx.sidePanelsHidden.connect(a.hide_panels.setChecked)
     themes = v.addMenu("&Theme")
     group = QActionGroup(w)
     current = w.settings.value("view/theme", "system", str)

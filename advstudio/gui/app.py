@@ -110,7 +110,7 @@ def start_lab_demo(window, n: int, then=None) -> None:
     specs = [LabSpec(entry, "fgsm", {}), LabSpec(entry, "pgd", {"steps": 40})]
     from pathlib import Path
 
-    from advstudio.core.storage import robust_model_path
+    from advstudio.core.resources import robust_model_path
 
     robust = next((m for m in models if m.path and Path(m.path).resolve() == robust_model_path().resolve()), None)
     if robust is not None and robust is not entry:

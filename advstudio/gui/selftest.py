@@ -147,7 +147,7 @@ def _checks_with_settings(report, frozen, t_entry, age_at_entry, settings_dir, l
     from PySide6.QtGui import QMouseEvent
 
     from advstudio.core import data as data_mod
-    from advstudio.core.storage import bundled_model_path
+    from advstudio.core.resources import bundled_model_path
 
     from advstudio.gui.demo import digit_strokes
     from advstudio.gui.window import MainWindow
@@ -359,8 +359,11 @@ def _checks_with_settings(report, frozen, t_entry, age_at_entry, settings_dir, l
 
 def _check_bundled_extras(report: Report) -> None:
     """The robust model and the lesson files travel with the app (resources the installer must carry)."""
-    from advstudio.core.lesson import LessonError, load_lesson
-    from advstudio.core.storage import ModelFileError, load_model, robust_model_path
+    from advstudio.core.errors import LessonError
+    from advstudio.core.lesson import load_lesson
+    from advstudio.core.errors import ModelFileError
+    from advstudio.core.storage import load_model
+    from advstudio.core.resources import robust_model_path
 
     try:
         _model, meta = load_model(robust_model_path())

@@ -214,8 +214,8 @@ class MainWindow(DialogsMixin, QMainWindow):
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState())
         s.setValue("canvas/brush_width", int(self.studio.input_panel.brush.value()))
-        if self.data_dir:
-            s.setValue("data/folder", str(self.data_dir))
+        if self.ctx.data_dir:
+            s.setValue("data/folder", str(self.ctx.data_dir))
         s.sync()
 
     # ------------------------------------------------------------------ errors, drops, closing
@@ -246,38 +246,3 @@ class MainWindow(DialogsMixin, QMainWindow):
             self.save_settings()
             self.worker_thread.stop(2000)
         super().closeEvent(event)
-
-    # ------------------------------------------------------------------ TEMPORARY: reaches the features still make
-    current_input = property(lambda self: self.ctx.current_input)
-    model_info = property(lambda self: self.ctx.model_info)
-    analysis = property(lambda self: self.ctx.analysis)
-    flip = property(lambda self: self.ctx.flip)
-    errors = property(lambda self: self.ctx.errors)
-    data_dir = property(lambda self: self.ctx.data_dir)
-    _closed = property(lambda self: self.ctx.closed)
-    analysisShown = property(lambda self: self.ctx.analysisShown)
-    modelReady = property(lambda self: self.ctx.modelReady)
-    flipFound = property(lambda self: self.ctx.flipFound)
-    errorShown = property(lambda self: self.ctx.errorShown)
-    sidePanelsHidden = property(lambda self: self.ctx.sidePanelsHidden)
-    canvas = property(lambda self: self.studio.canvas)
-    attack_panel = property(lambda self: self.studio.attack_panel)
-    input_panel = property(lambda self: self.studio.input_panel)
-    prediction_panel = property(lambda self: self.studio.prediction_panel)
-    gallery_panel = property(lambda self: self.studio.gallery_panel)
-    model_panel = property(lambda self: self.studio.model_panel)
-    open_model = property(lambda self: self.studio.open_model)
-    open_image = property(lambda self: self.studio.open_image)
-    find_flip = property(lambda self: self.studio.find_flip)
-    set_input = property(lambda self: self.studio.set_input)
-    save_result = property(lambda self: self.studio.save_result)
-    ask_open_image = property(lambda self: self.studio.ask_open_image)
-    ask_open_model = property(lambda self: self.studio.ask_open_model)
-    ask_save_result = property(lambda self: self.studio.ask_save_result)
-    set_data_dir = property(lambda self: self.ctx.set_data_dir)
-    _error = property(lambda self: self.ctx.report_error)
-    _last_dir = property(lambda self: self.ctx.last_dir)
-    _remember_dir = property(lambda self: self.ctx.remember_dir)
-
-    def _submit(self, kind: str, payload: object = None) -> int:
-        return self.studio.submit(kind, payload)

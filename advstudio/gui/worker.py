@@ -108,6 +108,11 @@ class WorkerState:
     def add_session_model(self, key: str, model) -> None:
         self.values.setdefault("session_models", {})[key] = model
 
+    def set_model(self, model) -> None:
+        """Make `model` the studio's current one; caches keyed by the model version start afresh."""
+        self.model = model
+        self.model_version += 1
+
     def require_model(self):
         if self.model is None:
             raise RuntimeError("No model is loaded yet; open a model file (File ▸ Open model…).")

@@ -18,7 +18,8 @@ from PIL import Image, ImageDraw
 from advstudio.cli import main
 from advstudio.core.attacks.fgsm import FGSM
 from advstudio.core.images import load_image_file
-from advstudio.core.storage import bundled_model_path, read_metadata
+from advstudio.core.resources import bundled_model_path
+from advstudio.core.storage import read_metadata
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -309,7 +310,7 @@ def test_predict_refuses_a_pickled_model(capsys, tmp_path):
 
 
 def test_train_init_fine_tunes_from_a_model_and_records_it(capsys, tmp_path, mnist_dir):
-    from advstudio.core.storage import bundled_model_path
+    from advstudio.core.resources import bundled_model_path
 
     bundled_model = bundled_model_path()
     out = tmp_path / "tuned.safetensors"

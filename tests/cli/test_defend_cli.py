@@ -8,7 +8,8 @@ import json
 import pytest
 
 from advstudio.cli import main
-from advstudio.core.storage import bundled_model_path, read_metadata
+from advstudio.core.resources import bundled_model_path
+from advstudio.core.storage import read_metadata
 
 
 def _run(capsys, *argv) -> tuple[int, str, str]:

@@ -268,7 +268,7 @@ def test_confusion_matrix_and_most_confident_mistakes(model, batch):
 
 
 def test_curve_cancel_raises(model, batch):
-    from advstudio.core.evaluation.curves import EvaluationCancelled
+    from advstudio.core.errors import EvaluationCancelled
     from advstudio.core.evaluation.lab import attack_curve
 
     cancel = threading.Event()

@@ -15,7 +15,9 @@ from advstudio.core.data import MnistSplit
 from advstudio.core.defenses.distillation import distill, distillation_recipe, soft_labels, train_at_temperature
 from advstudio.core.evaluation.defense import TemperatureScaled
 from advstudio.core.model import MnistCNN
-from advstudio.core.training import TrainConfig, TrainingCancelled, train
+from advstudio.core.training_config import TrainConfig
+from advstudio.core.errors import TrainingCancelled
+from advstudio.core.training import train
 
 
 def _synthetic(n: int = 96) -> MnistSplit:

@@ -8,17 +8,8 @@ import json
 
 import pytest
 
-from advstudio.core.lesson import (
-    ACTIONS,
-    CHECKS,
-    LessonError,
-    available_languages,
-    fill,
-    lesson_path,
-    load_lesson,
-    model_facts,
-    parse_lesson,
-)
+from advstudio.core.lesson import ACTIONS, available_languages, CHECKS, fill, lesson_path, load_lesson, model_facts, parse_lesson
+from advstudio.core.errors import LessonError
 
 
 def bundled() -> dict:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from advstudio.core.attacks import make_attack
-from advstudio.core.storage import load_model, read_metadata, robust_model_path
+from advstudio.core.storage import load_model, read_metadata
+from advstudio.core.resources import robust_model_path
 
 
 def test_the_robust_model_is_bundled_with_its_recipe_and_evaluation():
@@ -22,7 +23,7 @@ def test_the_robust_model_is_bundled_with_its_recipe_and_evaluation():
 
 
 def test_the_robust_model_holds_under_pgd_where_the_standard_one_falls(mnist_test):
-    from advstudio.core.storage import bundled_model_path
+    from advstudio.core.resources import bundled_model_path
 
     x, y = mnist_test.images[:200], mnist_test.labels[:200]
     attack = make_attack("pgd", eps=0.3, steps=40, step_size=0.01, seed=0)

@@ -14,15 +14,10 @@ from safetensors.torch import save_file
 
 from advstudio.core import storage
 from advstudio.core.model import MnistCNN
-from advstudio.core.storage import (
-    METADATA_KEY,
-    ModelFileError,
-    atomic_write_bytes,
-    bundled_model_path,
-    load_model,
-    read_metadata,
-    save_model,
-)
+from advstudio.core.storage import load_model, METADATA_KEY, read_metadata, save_model
+from advstudio.core.errors import ModelFileError
+from advstudio.core.files import atomic_write_bytes
+from advstudio.core.resources import bundled_model_path
 
 
 @pytest.fixture

@@ -44,7 +44,7 @@ def make_window(qtbot, settings):
         kwargs.setdefault("report_error", lambda title, message: None)  # never a modal box in tests
         w = MainWindow(**kwargs)
         made.append(w)
-        with qtbot.waitSignal(w.modelReady, timeout=20000):
+        with qtbot.waitSignal(w.ctx.modelReady, timeout=20000):
             w.show()
         return w
 

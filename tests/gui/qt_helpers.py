@@ -38,12 +38,12 @@ def draw_digit(qtbot, window, digit: int) -> None:
     """Clear, draw `digit` with real mouse drags, and wait until its analysis is on screen."""
     from advstudio.gui.demo import digit_strokes
 
-    window.canvas.clear()
+    window.studio.canvas.clear()
     strokes = digit_strokes(digit)
     for stroke in strokes[:-1]:
-        drag(window.canvas, stroke)
-    with qtbot.waitSignal(window.analysisShown, timeout=30000):
-        drag(window.canvas, strokes[-1])
+        drag(window.studio.canvas, stroke)
+    with qtbot.waitSignal(window.ctx.analysisShown, timeout=30000):
+        drag(window.studio.canvas, strokes[-1])
     wait_settled(qtbot, window)
 
 
@@ -51,10 +51,10 @@ def wait_settled(qtbot, window, timeout: int = 30000) -> None:
     """Wait until the analysis on screen answers the current input and attack settings."""
 
     def settled() -> None:
-        a = window.analysis
-        assert a is not None and window.current_input is not None
-        assert np.array_equal(a.prediction.image, window.current_input)
-        s = window.attack_panel.controls.settings()
+        a = window.ctx.analysis
+        assert a is not None and window.ctx.current_input is not None
+        assert np.array_equal(a.prediction.image, window.ctx.current_input)
+        s = window.studio.attack_panel.controls.settings()
         assert a.attack.eps == s.eps and a.attack.method == s.method
 
     qtbot.waitUntil(settled, timeout=timeout)
@@ -62,6 +62,6 @@ def wait_settled(qtbot, window, timeout: int = 30000) -> None:
 
 def set_eps(qtbot, window, eps: float):
     """Move the slider to ε and return the AttackResult shown for it."""
-    window.attack_panel.controls.set_eps(eps)
+    window.studio.attack_panel.controls.set_eps(eps)
     wait_settled(qtbot, window)
-    return window.analysis.attack
+    return window.ctx.analysis.attack

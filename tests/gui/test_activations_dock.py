@@ -17,9 +17,9 @@ def wait_activations(qtbot, window):
 
     def answered() -> None:
         d = dock.data
-        assert d is not None and window.current_input is not None
-        assert np.array_equal(d.image, window.current_input)
-        assert d.settings == window.attack_panel.controls.settings()
+        assert d is not None and window.ctx.current_input is not None
+        assert np.array_equal(d.image, window.ctx.current_input)
+        assert d.settings == window.studio.attack_panel.controls.settings()
 
     qtbot.waitUntil(answered, timeout=30000)
     dock.panel.flush()
@@ -71,7 +71,7 @@ def test_histograms_hold_the_comparison_counts_with_fixed_bins(qtbot, window):
             differ += not np.array_equal(y_clean, y_adv)
         assert differ == len(c.clean.names)
         assert all(s.relative_shift > 0 for s in c.shifts)
-        assert data.adv_label == window.analysis.attack.adv_label  # the dock and the attack panel agree
+        assert data.adv_label == window.ctx.analysis.attack.adv_label  # the dock and the attack panel agree
     assert f"ε = {0.25:.3f}" in panel.summary.text()
 
 
@@ -174,7 +174,7 @@ def test_no_activation_jobs_while_the_dock_is_hidden(qtbot, window):
 def test_clearing_the_canvas_clears_the_dock(qtbot, window):
     draw_digit(qtbot, window, 7)
     wait_activations(qtbot, window)
-    window.canvas.clear()
+    window.studio.canvas.clear()
     panel = window.activations.panel
     qtbot.waitUntil(lambda: panel.data is None)
     panel.flush()

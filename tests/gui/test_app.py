@@ -21,22 +21,22 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_a_worker_error_becomes_a_message_and_the_window_survives(qtbot, window):
     draw_digit(qtbot, window, 3)
-    with qtbot.waitSignal(window.errorShown, timeout=30000):
-        window._submit("analyze", AnalyzeRequest(np.zeros((5, 5), np.float32), AttackSettings()))
-    assert "reshape" in window.errors[-1] or "size" in window.errors[-1]
-    window.attack_panel.controls.set_eps(0.15)
+    with qtbot.waitSignal(window.ctx.errorShown, timeout=30000):
+        window.studio.submit("analyze", AnalyzeRequest(np.zeros((5, 5), np.float32), AttackSettings()))
+    assert "reshape" in window.ctx.errors[-1] or "size" in window.ctx.errors[-1]
+    window.studio.attack_panel.controls.set_eps(0.15)
     wait_settled(qtbot, window)  # still answering
 
 
 def test_latest_request_wins_and_no_queue_builds(qtbot, window):
     draw_digit(qtbot, window, 3)
     seen = []
-    window.analysisShown.connect(lambda a: seen.append(a.attack.eps))
-    ctl = window.attack_panel.controls
+    window.ctx.analysisShown.connect(lambda a: seen.append(a.attack.eps))
+    ctl = window.studio.attack_panel.controls
     for v in range(0, 301):  # a fast drag over 300 slider steps, faster than the worker can answer
         ctl.slider.setValue(v)
     wait_settled(qtbot, window)
-    assert window.analysis.attack.eps == 0.3
+    assert window.ctx.analysis.attack.eps == 0.3
     assert len(seen) < 100, f"{len(seen)} stale results were shown"
     assert seen[-1] == 0.3
 
@@ -46,8 +46,8 @@ def test_closing_while_work_runs_exits_within_two_seconds(qtbot, make_window, id
     window = make_window()
     draw_digit(qtbot, window, 3)
     thread = window.worker_thread.thread
-    window.set_data_dir(folder)  # a long job: 10000 digits
-    window.find_flip()
+    window.ctx.set_data_dir(folder)  # a long job: 10000 digits
+    window.studio.find_flip()
     qtbot.wait(300)
     assert thread.isRunning()
     start = time.perf_counter()
@@ -59,20 +59,20 @@ def test_closing_while_work_runs_exits_within_two_seconds(qtbot, make_window, id
 
 def test_settings_persist_across_runs(qtbot, make_window, settings, tmp_path):
     w1 = make_window(data_dir=None)
-    w1.input_panel.brush.setValue(31)
+    w1.studio.input_panel.brush.setValue(31)
     w1.resize(1200, 760)
     w1.docks["model"].hide()
-    w1.set_data_dir(tmp_path)
+    w1.ctx.set_data_dir(tmp_path)
     saved_geometry = w1.saveGeometry()
     w1.close()
     assert settings.value("canvas/brush_width", type=int) == 31
     assert settings.value("window/geometry") == saved_geometry
     w2 = make_window()
-    assert w2.input_panel.brush.value() == 31 and w2.canvas.brush_width == 31
+    assert w2.studio.input_panel.brush.value() == 31 and w2.studio.canvas.brush_width == 31
     # the offscreen screen is only 800×600, so Qt clamps the restored width to the window's minimum
     assert w2.size().height() == 760
     assert not w2.docks["model"].isVisible()
-    assert w2.data_dir == str(tmp_path)
+    assert w2.ctx.data_dir == str(tmp_path)
 
 
 def test_fits_1280_by_800(window):
@@ -102,12 +102,12 @@ def test_dark_and_light_themes(qtbot, window):
         window.actions_.themes["dark"].trigger()
         qtbot.wait(20)
         assert app.palette().color(QPalette.ColorRole.Window).lightness() < 100
-        bg = window.prediction_panel.bars.backgroundBrush().color()
+        bg = window.studio.prediction_panel.bars.backgroundBrush().color()
         assert bg.lightness() < 100
         window.actions_.themes["light"].trigger()
         qtbot.wait(20)
         assert app.palette().color(QPalette.ColorRole.Window).lightness() > 150
-        assert window.prediction_panel.bars.backgroundBrush().color().lightness() > 150
+        assert window.studio.prediction_panel.bars.backgroundBrush().color().lightness() > 150
     finally:
         window.actions_.themes["light"].trigger()
 
@@ -128,6 +128,6 @@ def test_dataset_folder_chosen_in_window_reaches_the_cli(qtbot, make_window, tmp
 
     monkeypatch.delenv("ADVSTUDIO_MNIST_DIR", raising=False)
     w = make_window(data_dir=None)
-    w.set_data_dir(tmp_path)
+    w.ctx.set_data_dir(tmp_path)
     assert load_settings()["mnist_dir"] == str(tmp_path)
     assert resolve_data_dir(None) == tmp_path

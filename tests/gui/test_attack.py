@@ -18,10 +18,10 @@ def test_slider_moves_keep_the_perturbation_within_eps(qtbot, window):
         assert r.linf <= eps + 1e-6
         assert np.allclose(r.adversarial - r.clean, r.perturbation, atol=1e-6)
         assert r.adversarial.min() >= 0.0 and r.adversarial.max() <= 1.0
-        views = window.attack_panel.views.data
+        views = window.studio.attack_panel.views.data
         assert np.array_equal(views["adversarial"], r.adversarial)
         assert np.allclose(views["perturbation"], np.clip(r.perturbation * 10, -1, 1))
-        bars = window.attack_panel.results.bars.heights
+        bars = window.studio.attack_panel.results.bars.heights
         assert np.array_equal(bars[1], r.adv_probs) and np.array_equal(bars[0], r.clean_probs)
     assert set_eps(qtbot, window, 0.0).linf == 0.0
 
@@ -30,11 +30,11 @@ def test_the_gradient_sign_is_computed_once_per_input(qtbot, window):
     draw_digit(qtbot, window, 3)
     for eps in (0.05, 0.1, 0.15, 0.2):
         set_eps(qtbot, window, eps)
-    assert len(window.worker.state.values["directions"]) == 1
+    assert len(window.worker.state.values["fgsm_directions"]) == 1
 
 
 def test_spin_box_and_readout_follow_the_slider(qtbot, window):
-    ctl = window.attack_panel.controls
+    ctl = window.studio.attack_panel.controls
     ctl.spin.setValue(0.3)
     assert ctl.slider.value() == 300 and ctl.eps() == 0.3
     assert "76.5 of 255" in ctl.readout.text() and "0.974 normalized" in ctl.readout.text()
@@ -42,44 +42,44 @@ def test_spin_box_and_readout_follow_the_slider(qtbot, window):
 
 def test_flip_search_finds_the_smallest_flipping_eps(qtbot, window):
     draw_digit(qtbot, window, 3)
-    with qtbot.waitSignal(window.flipFound, timeout=20000) as sig:
+    with qtbot.waitSignal(window.ctx.flipFound, timeout=20000) as sig:
         window.actions_.flip.trigger()
     found = sig.args[0]
     assert found.found and 0 < found.eps <= 0.5
-    assert window.attack_panel.controls.eps() == found.eps  # the slider moved there
+    assert window.studio.attack_panel.controls.eps() == found.eps  # the slider moved there
     wait_settled(qtbot, window)
-    at = window.analysis.attack
+    at = window.ctx.analysis.attack
     assert at.flipped and at.adv_label == found.adv_label
-    assert "flipped" in window.attack_panel.results.banner.text().lower()
+    assert "flipped" in window.studio.attack_panel.results.banner.text().lower()
     below = set_eps(qtbot, window, round(found.eps - 0.001, 6))
     assert not below.flipped
 
 
 def test_targeted_attack_and_its_flip_search(qtbot, window):
     draw_digit(qtbot, window, 3)
-    window.attack_panel.controls.set_method(TARGETED, target=8)
+    window.studio.attack_panel.controls.set_method(TARGETED, target=8)
     wait_settled(qtbot, window)
-    assert window.analysis.attack.target == 8 and window.analysis.attack.method == TARGETED
-    with qtbot.waitSignal(window.flipFound, timeout=20000) as sig:
-        window.find_flip()
+    assert window.ctx.analysis.attack.target == 8 and window.ctx.analysis.attack.method == TARGETED
+    with qtbot.waitSignal(window.ctx.flipFound, timeout=20000) as sig:
+        window.studio.find_flip()
     found = sig.args[0]
     assert found.found and found.adv_label == 8 and 0 < found.eps <= 1.0  # FGSM and the drawing are deterministic
     wait_settled(qtbot, window)
-    assert window.analysis.attack.adv_label == 8
-    assert window.analysis.attack.adv_label != set_eps(qtbot, window, round(found.eps - 0.001, 6)).adv_label
-    window.attack_panel.controls.set_method(UNTARGETED)
+    assert window.ctx.analysis.attack.adv_label == 8
+    assert window.ctx.analysis.attack.adv_label != set_eps(qtbot, window, round(found.eps - 0.001, 6)).adv_label
+    window.studio.attack_panel.controls.set_method(UNTARGETED)
     wait_settled(qtbot, window)
-    assert window.analysis.attack.target is None
+    assert window.ctx.analysis.attack.target is None
 
 
 def test_save_writes_images_and_figure_atomically(qtbot, window, tmp_path):
     draw_digit(qtbot, window, 3)
     set_eps(qtbot, window, 0.3)
-    paths = window.save_result(tmp_path / "out")
+    paths = window.studio.save_result(tmp_path / "out")
     names = sorted(p.name for p in paths)
     assert len(names) == 5 and all(p.is_file() for p in paths)
     sizes = {p.name: Image.open(p).size for p in paths}
-    r = window.analysis.attack
+    r = window.ctx.analysis.attack
     stem = f"{r.clean_label}_to_{r.adv_label}_eps0p300"
     assert sizes[f"{stem}_adversarial_28x28.png"] == (28, 28)
     assert sizes[f"{stem}_adversarial_280x280.png"] == (280, 280)
@@ -92,5 +92,5 @@ def test_save_writes_images_and_figure_atomically(qtbot, window, tmp_path):
 
 
 def test_save_with_nothing_drawn_is_an_error_not_a_crash(window, tmp_path):
-    assert window.save_result(tmp_path / "out") == []
-    assert len(window.errors) == 1 and not (tmp_path / "out").exists()
+    assert window.studio.save_result(tmp_path / "out") == []
+    assert len(window.ctx.errors) == 1 and not (tmp_path / "out").exists()

@@ -49,7 +49,7 @@ def test_pgd_on_the_input_stays_within_eps_and_fills_the_scrubber(qtbot, window,
     r = _run_input(qtbot, window, "pgd", eps=0.1, steps=12, early_stop=False)
     panel = window.any_attack.panel
     assert panel.result is r and r.attack == "pgd" and r.eps == 0.1
-    assert np.array_equal(r.clean, window.current_input)
+    assert np.array_equal(r.clean, window.ctx.current_input)
     assert r.linf <= 0.1 + 1e-6
     assert np.abs(r.adversarial - r.clean).max() <= 0.1 + 1e-6
     assert np.allclose(r.adversarial - r.clean, r.perturbation, atol=1e-6)
@@ -163,11 +163,11 @@ def test_a_missing_dataset_shows_an_error_and_changes_nothing(qtbot, make_window
     window = make_window(data_dir=str(empty))
     lab = window.lab
     tab = window.tabs.currentIndex()
-    before = len(window.errors)
+    before = len(window.ctx.errors)
     assert lab.run_lab([LabSpec(window.ctx.models.entries()[0], "fgsm", {})], [0.0, 0.1], 100) is None
     assert not lab.panel.running and lab.panel.curves == [] and window.tabs.currentIndex() == tab
     assert not lab.panel.data_message.isHidden() and "MNIST" in lab.panel.data_text.text()
-    assert any("MNIST" in e for e in window.errors[before:])
+    assert any("MNIST" in e for e in window.ctx.errors[before:])
     # a folder whose files exist but do not belong together fails on the worker: same message, nothing changes
     bad = idx_folder(50)
     (bad / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(struct.pack(">II", 0x801, 40) + bytes(40)))
@@ -182,13 +182,13 @@ def test_a_missing_dataset_shows_an_error_and_changes_nothing(qtbot, make_window
     monkeypatch.setattr(window.ctx, "set_data_dir", lambda folder: setattr(window.ctx, "data_dir", str(folder)))
     monkeypatch.setattr(window, "ask_data_dir", lambda: window.ctx.set_data_dir(good))
     lab.panel.choose_folder.click()
-    assert lab.panel.data_message.isHidden() and window.data_dir == str(good)
+    assert lab.panel.data_message.isHidden() and window.ctx.data_dir == str(good)
 
 
 def test_the_lab_offers_the_bundled_robust_model_beside_the_standard_one(window):
     from pathlib import Path
 
-    from advstudio.core.storage import robust_model_path
+    from advstudio.core.resources import robust_model_path
 
     keys = [m.key for m in window.ctx.models]
     assert keys[0] == "bundled"

@@ -11,27 +11,27 @@ from qt_helpers import draw_digit, drag, ink_to_widget, send_mouse
 
 
 def test_mouse_stroke_produces_a_prediction(qtbot, window):
-    assert window.analysis is None
-    with qtbot.waitSignal(window.analysisShown, timeout=30000):
-        drag(window.canvas, [(140, 60 + 10 * i) for i in range(17)])
-    p = window.prediction_panel.prediction
+    assert window.ctx.analysis is None
+    with qtbot.waitSignal(window.ctx.analysisShown, timeout=30000):
+        drag(window.studio.canvas, [(140, 60 + 10 * i) for i in range(17)])
+    p = window.studio.prediction_panel.prediction
     assert p is not None
     assert p.probs.shape == (10,) and abs(float(p.probs.sum()) - 1.0) < 1e-4
-    assert window.prediction_panel.digit.text() == str(p.label)
+    assert window.studio.prediction_panel.digit.text() == str(p.label)
     # the preview shows exactly what the model saw
-    assert np.array_equal(window.input_panel.preview.image, p.image)
+    assert np.array_equal(window.studio.input_panel.preview.image, p.image)
     assert p.image.shape == (28, 28) and p.image.max() > 0.5
 
 
 @pytest.mark.parametrize("digit", [1, 3, 7, 0])
 def test_drawn_shapes_are_read_as_their_digit(qtbot, window, digit):
     draw_digit(qtbot, window, digit)
-    assert window.analysis.prediction.label == digit
-    assert window.analysis.prediction.confidence > 0.9
+    assert window.ctx.analysis.prediction.label == digit
+    assert window.ctx.analysis.prediction.confidence > 0.9
 
 
 def test_prediction_updates_live_while_drawing_and_is_throttled(qtbot, window):
-    canvas = window.canvas
+    canvas = window.studio.canvas
     emitted = []
     canvas.inkChanged.connect(lambda: emitted.append(1))
     pts = [ink_to_widget(canvas, 140, 50 + 2 * i) for i in range(90)]
@@ -40,9 +40,9 @@ def test_prediction_updates_live_while_drawing_and_is_throttled(qtbot, window):
         send_mouse(canvas, QEvent.Type.MouseMove, p)
     assert canvas.is_drawing()
     # still pressed: the throttle timer delivers a live update
-    with qtbot.waitSignal(window.analysisShown, timeout=30000):
+    with qtbot.waitSignal(window.ctx.analysisShown, timeout=30000):
         pass
-    assert window.analysis is not None
+    assert window.ctx.analysis is not None
     assert len(emitted) <= 2, "89 moves in a burst must not emit 89 updates"
     send_mouse(canvas, QEvent.Type.MouseButtonRelease, pts[-1])
     assert not canvas.is_drawing()
@@ -50,30 +50,30 @@ def test_prediction_updates_live_while_drawing_and_is_throttled(qtbot, window):
 
 def test_undo_redo_clear_and_shortcuts(qtbot, window):
     draw_digit(qtbot, window, 1)
-    drag(window.canvas, [(100, 100), (180, 100)])
-    assert len(window.canvas.strokes) == 2
+    drag(window.studio.canvas, [(100, 100), (180, 100)])
+    assert len(window.studio.canvas.strokes) == 2
     acts = window.actions_
     assert acts.undo.shortcut() == QKeySequence("Ctrl+Z")
     assert QKeySequence("Ctrl+Shift+Z") in acts.redo.shortcuts()
     acts.undo.trigger()
-    assert len(window.canvas.strokes) == 1
+    assert len(window.studio.canvas.strokes) == 1
     acts.redo.trigger()
-    assert len(window.canvas.strokes) == 2
+    assert len(window.studio.canvas.strokes) == 2
     acts.clear.trigger()
-    assert window.canvas.current_input() is None
-    qtbot.waitUntil(lambda: window.analysis is None and window.prediction_panel.prediction is None)
+    assert window.studio.canvas.current_input() is None
+    qtbot.waitUntil(lambda: window.ctx.analysis is None and window.studio.prediction_panel.prediction is None)
     acts.undo.trigger()  # clearing is undoable
-    assert window.canvas.current_input() is not None
+    assert window.studio.canvas.current_input() is not None
 
 
 def test_eraser_and_brush_width(qtbot, window):
-    canvas = window.canvas
-    window.input_panel.brush.setValue(30)
+    canvas = window.studio.canvas
+    window.studio.input_panel.brush.setValue(30)
     assert canvas.brush_width == 30
     drag(canvas, [(140, 60), (140, 220)])
     before = canvas.ink().sum()
     window.actions_.eraser.setChecked(True)
-    assert canvas.eraser and window.input_panel.eraser.isChecked()
+    assert canvas.eraser and window.studio.input_panel.eraser.isChecked()
     drag(canvas, [(100, 140), (180, 140)])
     assert canvas.ink().sum() < before
     assert canvas.strokes[-1].erase

@@ -41,9 +41,9 @@ def test_certifying_the_drawn_digit_matches_core_certify(qtbot, window, bundled_
     with qtbot.waitSignal(studio.inputCertified, timeout=30000) as blocker:
         assert studio.certify_input() is not None
     r = blocker.args[0]
-    assert np.array_equal(r.image, window.current_input)
+    assert np.array_equal(r.image, window.ctx.current_input)
     torch.manual_seed(5)
-    x = torch.from_numpy(window.current_input.copy()).reshape(1, 1, 28, 28)
+    x = torch.from_numpy(window.ctx.current_input.copy()).reshape(1, 1, 28, 28)
     direct = certify(bundled_model, x, 0.25, 30, 300, 0.001, 500)
     assert r.label == direct.label and r.counts == direct.counts
     assert r.radius == pytest.approx(direct.radius) and r.radius >= 0
@@ -57,8 +57,8 @@ def test_certifying_the_drawn_digit_matches_core_certify(qtbot, window, bundled_
 
 
 def test_an_empty_canvas_asks_for_a_digit(qtbot, window):
-    window.canvas.clear()
-    qtbot.waitUntil(lambda: window.current_input is None or not window.current_input.any(), timeout=5000)
+    window.studio.canvas.clear()
+    qtbot.waitUntil(lambda: window.ctx.current_input is None or not window.ctx.current_input.any(), timeout=5000)
     assert window.certify.certify_input() is None
     assert "Draw a digit first" in window.certify.panel.input_result.text()
 

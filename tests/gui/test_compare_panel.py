@@ -23,10 +23,10 @@ from qt_helpers import draw_digit
 def no_robust(monkeypatch, tmp_path):
     """Pretend the bundled robust model is not shipped (an installation without it). Request it before `window`,
     so the window is built without it."""
-    import advstudio.core.storage as storage
+    import advstudio.core.resources as resources
 
-    absent = tmp_path / "absent" / storage.ROBUST_MODEL
-    monkeypatch.setattr(storage, "robust_model_path", lambda: absent)
+    absent = tmp_path / "absent" / resources.ROBUST_MODEL
+    monkeypatch.setattr(resources, "robust_model_path", lambda: absent)
     return absent
 
 
@@ -63,9 +63,9 @@ def _wait(qtbot, window) -> CompareResult:
 
     def shown() -> None:
         r = c.panel.result
-        assert r is not None and window.current_input is not None
-        assert np.array_equal(r.image, window.current_input)
-        assert r.settings == window.attack_panel.controls.settings()
+        assert r is not None and window.ctx.current_input is not None
+        assert np.array_equal(r.image, window.ctx.current_input)
+        assert r.settings == window.studio.attack_panel.controls.settings()
         assert [s.side.key for s in r.sides] == c._selection
 
     qtbot.waitUntil(shown, timeout=30000)
@@ -90,10 +90,10 @@ def test_two_models_give_each_its_own_prediction_and_eps_moves_both(qtbot, windo
     assert window.show_tab("compare")
     c.use_model_file(1, other_path)
     assert c._selection[0] == "bundled"
-    window.attack_panel.controls.set_eps(0.05)
+    window.studio.attack_panel.controls.set_eps(0.05)
     draw_digit(qtbot, window, 3)
     r = _wait(qtbot, window)
-    image = window.current_input
+    image = window.ctx.current_input
     _check_side(r.sides[0], bundled_model, image, 0.05)
     _check_side(r.sides[1], other, image, 0.05)
     assert r.sides[0].side.role == "standard" and r.sides[1].model_name == "noisy copy 0"
@@ -103,7 +103,7 @@ def test_two_models_give_each_its_own_prediction_and_eps_moves_both(qtbot, windo
     assert np.allclose(views["perturbation"], np.clip(r.sides[1].attack.perturbation * 10, -1, 1))
     assert np.array_equal(views["adversarial"], r.sides[1].attack.adversarial)
 
-    window.attack_panel.controls.set_eps(0.25)  # the slider on the Attack tab drives both sides
+    window.studio.attack_panel.controls.set_eps(0.25)  # the slider on the Attack tab drives both sides
     r2 = _wait(qtbot, window)
     assert r2.settings.eps == 0.25 and all(s.attack.eps == 0.25 for s in r2.sides)
     _check_side(r2.sides[0], bundled_model, image, 0.25)
@@ -115,7 +115,7 @@ def test_two_models_give_each_its_own_prediction_and_eps_moves_both(qtbot, windo
         assert ("Flipped" in view.banner.text()) == side.attack.flipped
 
     c.panel.eps_slider.setValue(150)  # the tab's own slider moves the studio's one ε
-    assert window.attack_panel.controls.eps() == 0.15
+    assert window.studio.attack_panel.controls.eps() == 0.15
     r2 = _wait(qtbot, window)
     assert [s.attack.eps for s in r2.sides] == [0.15, 0.15]
     assert c.panel.eps_value.text() == "ε = 0.150"
@@ -124,11 +124,11 @@ def test_two_models_give_each_its_own_prediction_and_eps_moves_both(qtbot, windo
     third = _perturbed(bundled_model, other_path, seed=1, scale=0.3)
     st = other_path.stat()
     os.utime(other_path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
-    window.attack_panel.controls.set_eps(0.1)
+    window.studio.attack_panel.controls.set_eps(0.1)
     r3 = _wait(qtbot, window)
     _check_side(r3.sides[1], third, image, 0.1)
     assert r3.sides[1].model_name == "noisy copy 1"
-    assert window.errors == []
+    assert window.ctx.errors == []
 
 
 def test_missing_robust_and_corrupt_models_are_reported_on_their_side_only(qtbot, no_robust, window, bundled_model,
@@ -140,7 +140,7 @@ def test_missing_robust_and_corrupt_models_are_reported_on_their_side_only(qtbot
     assert "not there yet" in c.panel.sides[1].combo.currentText()
     draw_digit(qtbot, window, 7)
     r = _wait(qtbot, window)
-    _check_side(r.sides[0], bundled_model, window.current_input, window.attack_panel.controls.eps())
+    _check_side(r.sides[0], bundled_model, window.ctx.current_input, window.studio.attack_panel.controls.eps())
     assert r.sides[1].attack is None and "not in this installation" in r.sides[1].message
     assert "not in this installation" in c.panel.sides[1].banner.text()
     assert c.panel.sides[0].message is None and "the standard model" in c.panel.summary.text()
@@ -160,7 +160,7 @@ def test_missing_robust_and_corrupt_models_are_reported_on_their_side_only(qtbot
     r = _wait(qtbot, window)
     assert r.sides[0].attack is None and r.sides[1].attack is not None
     assert "corrupt.safetensors" in c.panel.sides[0].banner.text()
-    assert window.errors == []  # no modal box: the side says it
+    assert window.ctx.errors == []  # no modal box: the side says it
 
 
 def test_a_hidden_tab_sends_no_work_and_catches_up_when_shown(qtbot, window, bundled_model):
@@ -168,17 +168,17 @@ def test_a_hidden_tab_sends_no_work_and_catches_up_when_shown(qtbot, window, bun
     window.show_tab("attack")
     before = c.submitted
     draw_digit(qtbot, window, 3)
-    window.attack_panel.controls.set_eps(0.2)
+    window.studio.attack_panel.controls.set_eps(0.2)
     c.select(1, "bundled")
     qtbot.wait(200)
     assert c.submitted == before and c.panel.result is None
     window.show_tab("compare")
     assert c.submitted == before + 1
     r = _wait(qtbot, window)
-    _check_side(r.sides[1], bundled_model, window.current_input, 0.2)
+    _check_side(r.sides[1], bundled_model, window.ctx.current_input, 0.2)
     assert "both sides use the standard model" in c.panel.summary.text()
     window.show_tab("attack")
-    window.attack_panel.controls.set_eps(0.3)
+    window.studio.attack_panel.controls.set_eps(0.3)
     qtbot.wait(100)
     assert c.submitted == before + 1
 

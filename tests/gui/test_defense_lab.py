@@ -83,7 +83,7 @@ def test_jpeg_plain_against_bpda(qtbot, dwindow):
 
 
 def test_ensemble_transfer_equals_white_box_for_identical_members(qtbot, dwindow, tmp_path):
-    from advstudio.core.storage import bundled_model_path
+    from advstudio.core.resources import bundled_model_path
 
     copy = tmp_path / "twin.safetensors"
     shutil.copy(bundled_model_path(), copy)
@@ -109,7 +109,7 @@ def test_bad_input_is_reported_not_run(dwindow):
     studio.panel.set_defense("ensemble")
     studio.panel.set_checked(set())
     assert studio.run_from_panel() is None
-    assert len(dwindow.errors) == 2 and "[0, 1]" in dwindow.errors[0] and "two" in dwindow.errors[1]
+    assert len(dwindow.ctx.errors) == 2 and "[0, 1]" in dwindow.ctx.errors[0] and "two" in dwindow.ctx.errors[1]
 
 
 def test_cancel_stops_the_run(qtbot, dwindow):
@@ -135,47 +135,47 @@ def _probs(model, image):
 def test_use_as_current_then_back_to_a_file(qtbot, dwindow, bundled_model, tmp_path):
     from advstudio.core.attacks.fgsm import apply_perturbation, fgsm_direction
     from advstudio.core.defenses import BitDepthReduction, DefendedModel
-    from advstudio.core.storage import bundled_model_path
+    from advstudio.core.resources import bundled_model_path
 
     w = dwindow
     draw_digit(qtbot, w, 3)
-    w.attack_panel.controls.set_eps(0.2)
+    w.studio.attack_panel.controls.set_eps(0.2)
     wait_settled(qtbot, w)
     studio = w.defense
     studio.panel.set_defense("bit_depth")
     studio.panel.bits.setValue(1)
-    with qtbot.waitSignal(w.analysisShown, timeout=30000):
-        with qtbot.waitSignal(w.modelReady, timeout=30000) as ready:
+    with qtbot.waitSignal(w.ctx.analysisShown, timeout=30000):
+        with qtbot.waitSignal(w.ctx.modelReady, timeout=30000) as ready:
             assert studio.use_as_current() is not None
     info = ready.args[0]
     assert info.name == "mnist_cnn + bit depth 1 bit" or info.name.endswith("+ bit depth 1 bit")
     assert "bit depth 1 bit" in w.status_model.text() and "(defended)" in w.status_model.text()
-    assert "bit depth 1 bit" in w.model_panel.text.text()
+    assert "bit depth 1 bit" in w.studio.model_panel.text.text()
     assert w.settings.value("model/last", "", str) == ""
     assert all(m.path != info.path for m in w.ctx.models)  # not offered to the lab as a file
     wait_settled(qtbot, w)
-    image = w.current_input
+    image = w.ctx.current_input
     defended = DefendedModel(bundled_model, BitDepthReduction(1), adaptive=True).eval()
     expected = _probs(defended, image)
-    assert np.allclose(w.analysis.prediction.probs, expected, atol=1e-5)
+    assert np.allclose(w.ctx.analysis.prediction.probs, expected, atol=1e-5)
     assert not np.allclose(expected, _probs(bundled_model, image), rtol=0.1, atol=0)  # the defense changed them
     # the live FGSM goes through the BPDA wrapper: the honest adaptive result
     x = torch.from_numpy(image.reshape(1, 1, 28, 28).copy())
     y = torch.tensor([int(expected.argmax())])
     direction, _ = fgsm_direction(defended, x, y)
     x_adv, _ = apply_perturbation(x, direction, 0.2)
-    assert np.allclose(w.analysis.attack.adv_probs, _probs(defended, x_adv.numpy()), atol=1e-5)
+    assert np.allclose(w.ctx.analysis.attack.adv_probs, _probs(defended, x_adv.numpy()), atol=1e-5)
     assert "defended" in studio.panel.use_status.text()
 
     model_file = tmp_path / "plain.safetensors"
     shutil.copy(bundled_model_path(), model_file)
-    with qtbot.waitSignal(w.analysisShown, timeout=30000):
-        with qtbot.waitSignal(w.modelReady, timeout=30000):
-            w.open_model(model_file)
+    with qtbot.waitSignal(w.ctx.analysisShown, timeout=30000):
+        with qtbot.waitSignal(w.ctx.modelReady, timeout=30000):
+            w.studio.open_model(model_file)
     wait_settled(qtbot, w)
     assert "(defended)" not in w.status_model.text()
     assert w.settings.value("model/last", "", str) == str(model_file)
-    assert np.allclose(w.analysis.prediction.probs, _probs(bundled_model, image), atol=1e-5)
+    assert np.allclose(w.ctx.analysis.prediction.probs, _probs(bundled_model, image), atol=1e-5)
     assert studio.defended_info is None and "undefended" in studio.panel.use_status.text()
 
 
@@ -183,7 +183,7 @@ def test_distilled_file_and_noise_defense_as_current(qtbot, dwindow, mnist_train
     from advstudio.core.defenses.distillation import distill, distillation_recipe
     from advstudio.core.model import MnistCNN
     from advstudio.core.storage import save_model
-    from advstudio.core.training import TrainConfig
+    from advstudio.core.training_config import TrainConfig
 
     torch.manual_seed(0)
     teacher, student = MnistCNN(), MnistCNN()
@@ -205,26 +205,26 @@ def test_distilled_file_and_noise_defense_as_current(qtbot, dwindow, mnist_train
     assert r.curve("plain").accuracy[0] == r.curve("adaptive").accuracy[0]  # same deployed model on clean images
     assert "logits / T" in r.curve("adaptive").params["attacker"]
     draw_digit(qtbot, w, 7)
-    with qtbot.waitSignal(w.analysisShown, timeout=30000), \
-            qtbot.waitSignal(w.modelReady, timeout=30000) as ready:
+    with qtbot.waitSignal(w.ctx.analysisShown, timeout=30000), \
+            qtbot.waitSignal(w.ctx.modelReady, timeout=30000) as ready:
         studio.use_as_current()
     assert "distilled, T=20" in ready.args[0].name and "(defended)" in w.status_model.text()
     wait_settled(qtbot, w)
-    assert np.allclose(w.analysis.prediction.probs, _probs(student.eval(), w.current_input), atol=1e-5)
+    assert np.allclose(w.ctx.analysis.prediction.probs, _probs(student.eval(), w.ctx.current_input), atol=1e-5)
     studio.panel.set_defense("gaussian_noise")
-    with qtbot.waitSignal(w.analysisShown, timeout=30000), \
-            qtbot.waitSignal(w.modelReady, timeout=30000) as ready:
+    with qtbot.waitSignal(w.ctx.analysisShown, timeout=30000), \
+            qtbot.waitSignal(w.ctx.modelReady, timeout=30000) as ready:
         studio.use_as_current()
     assert ready.args[0].name.endswith("+ Gaussian noise σ=0.3")  # on the undefended model, not stacked
     wait_settled(qtbot, w)
-    assert abs(float(w.analysis.prediction.probs.sum()) - 1) < 1e-4
+    assert abs(float(w.ctx.analysis.prediction.probs.sum()) - 1) < 1e-4
 
 
 def _distilled_file(mnist_train, tmp_path):
     from advstudio.core.defenses.distillation import distill, distillation_recipe
     from advstudio.core.model import MnistCNN
     from advstudio.core.storage import save_model
-    from advstudio.core.training import TrainConfig
+    from advstudio.core.training_config import TrainConfig
 
     torch.manual_seed(0)
     teacher, student = MnistCNN(), MnistCNN()

@@ -23,14 +23,14 @@ def _digit_png(path, polarity: str = "dark-on-light", size=(300, 200)) -> None:
 
 
 def _snapshot(window):
-    return (window.current_input.copy() if window.current_input is not None else None,
-            window.analysis, window.model_info, window.canvas.strokes)
+    return (window.ctx.current_input.copy() if window.ctx.current_input is not None else None,
+            window.ctx.analysis, window.ctx.model_info, window.studio.canvas.strokes)
 
 
 def _unchanged(window, snap) -> bool:
     cur, analysis, info, strokes = snap
-    same_input = (cur is None and window.current_input is None) or np.array_equal(cur, window.current_input)
-    return same_input and window.analysis is analysis and window.model_info is info and window.canvas.strokes == strokes
+    same_input = (cur is None and window.ctx.current_input is None) or np.array_equal(cur, window.ctx.current_input)
+    return same_input and window.ctx.analysis is analysis and window.ctx.model_info is info and window.studio.canvas.strokes == strokes
 
 
 @pytest.mark.parametrize("polarity,suffix", [("dark-on-light", "png"), ("light-on-dark", "jpg"),
@@ -38,10 +38,10 @@ def _unchanged(window, snap) -> bool:
 def test_open_image_file_becomes_the_input(qtbot, window, tmp_path, polarity, suffix):
     path = tmp_path / f"one.{suffix}"
     _digit_png(path, polarity)
-    assert window.open_image(path)
+    assert window.studio.open_image(path)
     wait_settled(qtbot, window)
-    assert window.analysis.prediction.label == 1
-    assert window.errors == []
+    assert window.ctx.analysis.prediction.label == 1
+    assert window.ctx.errors == []
 
 
 def test_drop_an_image_on_the_window(qtbot, window, tmp_path):
@@ -55,7 +55,7 @@ def test_drop_an_image_on_the_window(qtbot, window, tmp_path):
     assert enter.isAccepted()
     QApplication.sendEvent(window, QDropEvent(QPointF(50, 50), *rest))
     wait_settled(qtbot, window)
-    assert window.analysis.prediction.label == 1
+    assert window.ctx.analysis.prediction.label == 1
 
 
 def test_opening_a_non_image_shows_an_error_and_changes_nothing(qtbot, window, tmp_path):
@@ -66,9 +66,9 @@ def test_opening_a_non_image_shows_an_error_and_changes_nothing(qtbot, window, t
     blank = tmp_path / "blank.png"
     Image.new("L", (50, 50), 255).save(blank)
     for path in (bad, blank, tmp_path / "missing.png"):
-        n = len(window.errors)
-        assert not window.open_image(path)
-        assert len(window.errors) == n + 1 and path.name in window.errors[-1]
+        n = len(window.ctx.errors)
+        assert not window.studio.open_image(path)
+        assert len(window.ctx.errors) == n + 1 and path.name in window.ctx.errors[-1]
         qtbot.wait(50)
         assert _unchanged(window, snap)
 
@@ -81,7 +81,7 @@ def _bad_models(tmp_path):
     disguised = tmp_path / "disguised.safetensors"  # a pickle with a safetensors name
     disguised.write_bytes(pickle.dumps({"a": 1}, protocol=4))
     truncated = tmp_path / "truncated.safetensors"
-    from advstudio.core.storage import bundled_model_path
+    from advstudio.core.resources import bundled_model_path
 
     truncated.write_bytes(bundled_model_path().read_bytes()[:100_000])
     return [corrupt, pickled, disguised, truncated]
@@ -92,38 +92,39 @@ def test_opening_a_bad_model_shows_an_error_and_changes_nothing(qtbot, window, t
     snap = _snapshot(window)
     status = window.status_model.text()
     for path in _bad_models(tmp_path):
-        n = len(window.errors)
-        with qtbot.waitSignal(window.errorShown, timeout=30000):
-            window.open_model(path)
-        assert len(window.errors) == n + 1 and path.name in window.errors[-1], window.errors[-1]
+        n = len(window.ctx.errors)
+        with qtbot.waitSignal(window.ctx.errorShown, timeout=30000):
+            window.studio.open_model(path)
+        assert len(window.ctx.errors) == n + 1 and path.name in window.ctx.errors[-1], window.ctx.errors[-1]
         assert _unchanged(window, snap)
         assert window.status_model.text() == status
-    assert "pickle" in window.errors[1].lower() and "pickle" in window.errors[2].lower()
+    assert "pickle" in window.ctx.errors[1].lower() and "pickle" in window.ctx.errors[2].lower()
     # the old model still answers
-    window.attack_panel.controls.set_eps(0.2)
+    window.studio.attack_panel.controls.set_eps(0.2)
     wait_settled(qtbot, window)
 
 
 def test_open_another_model_updates_status_and_info(qtbot, window, tmp_path, settings):
-    from advstudio.core.storage import bundled_model_path, load_model, save_model
+    from advstudio.core.resources import bundled_model_path
+    from advstudio.core.storage import load_model, save_model
 
     model, meta = load_model(bundled_model_path())
     other = save_model(model, tmp_path / "other.safetensors", {**meta, "name": "Other CNN", "test_accuracy": 0.5})
     draw_digit(qtbot, window, 3)
-    with qtbot.waitSignal(window.modelReady, timeout=30000):
-        window.open_model(other)
-    assert window.model_info.name == "Other CNN"
+    with qtbot.waitSignal(window.ctx.modelReady, timeout=30000):
+        window.studio.open_model(other)
+    assert window.ctx.model_info.name == "Other CNN"
     assert "Other CNN" in window.status_model.text() and "50.00%" in window.status_accuracy.text()
-    assert "Other CNN" in window.model_panel.text.text()
+    assert "Other CNN" in window.studio.model_panel.text.text()
     assert settings.value("model/last") == str(other)
     wait_settled(qtbot, window)
 
 
 def test_model_info_shows_recipe_accuracy_and_curve(window):
-    text = window.model_panel.text.text()
+    text = window.studio.model_panel.text.text()
     assert "Recipe" in text and "Adam" in text and "Test accuracy" in text
-    xs, ys = window.model_panel.line.getData()
-    curve = window.model_info.meta["fgsm_curve"]
+    xs, ys = window.studio.model_panel.line.getData()
+    curve = window.ctx.model_info.meta["fgsm_curve"]
     assert list(xs) == curve["eps"] and np.allclose(ys, np.asarray(curve["accuracy"]) * 100)
     assert "CPU" in window.status_device.text()
 
@@ -131,8 +132,8 @@ def test_model_info_shows_recipe_accuracy_and_curve(window):
 def test_gallery_filters_and_picks(qtbot, make_window, idx_folder):
     folder = idx_folder(300)
     window = make_window(data_dir=str(folder))
-    qtbot.waitUntil(lambda: window.gallery_panel.data is not None, timeout=20000)
-    g = window.gallery_panel
+    qtbot.waitUntil(lambda: window.studio.gallery_panel.data is not None, timeout=20000)
+    g = window.studio.gallery_panel
     data = g.data
     assert len(data.labels) == 300 and g.model.rowCount() == 300
     g.set_filter(klass=7)
@@ -144,17 +145,17 @@ def test_gallery_filters_and_picks(qtbot, make_window, idx_folder):
     g.set_filter()
     g.view.clicked.emit(g.model.index(5, 0))
     wait_settled(qtbot, window)
-    assert np.allclose(window.current_input, data.images[5] / 255.0, atol=1e-6)
+    assert np.allclose(window.ctx.current_input, data.images[5] / 255.0, atol=1e-6)
 
 
 def test_gallery_with_the_real_mnist(qtbot, make_window, mnist_dir):
     window = make_window(data_dir=str(mnist_dir))
-    qtbot.waitUntil(lambda: window.gallery_panel.data is not None, timeout=60000)
-    d = window.gallery_panel.data
+    qtbot.waitUntil(lambda: window.studio.gallery_panel.data is not None, timeout=60000)
+    d = window.studio.gallery_panel.data
     assert len(d.labels) == 10000 and (d.labels == d.predictions).mean() > 0.97
 
 
 def test_bad_dataset_folder_is_reported(qtbot, window, tmp_path):
-    with qtbot.waitSignal(window.errorShown, timeout=30000):
-        window.set_data_dir(tmp_path)
-    assert "MNIST" in window.errors[-1] and window.gallery_panel.data is None
+    with qtbot.waitSignal(window.ctx.errorShown, timeout=30000):
+        window.ctx.set_data_dir(tmp_path)
+    assert "MNIST" in window.ctx.errors[-1] and window.studio.gallery_panel.data is None

@@ -52,7 +52,7 @@ def test_every_step_can_be_reached_with_next_and_back(qtbot, window):
 
 
 def test_each_steps_check_fires_when_its_action_is_done(qtbot, window):
-    from advstudio.core.storage import robust_model_path
+    from advstudio.core.resources import robust_model_path
 
     lesson = window.lesson
     lesson.start(0)
@@ -64,17 +64,17 @@ def test_each_steps_check_fires_when_its_action_is_done(qtbot, window):
     assert window.docks["model"].isVisible()
     # the body quotes the model file's own numbers
     lesson.next()
-    assert f"{window.model_info.accuracy * 100:.2f}%" in lesson.panel.body.toPlainText()
+    assert f"{window.ctx.model_info.accuracy * 100:.2f}%" in lesson.panel.body.toPlainText()
     _fire(qtbot, lesson, "clean")
     lesson.next()
     assert not lesson.evaluate()  # nothing drawn yet
     _fire(qtbot, lesson, "draw")
-    assert window.current_input is not None and window.current_input.max() > 0.5
+    assert window.ctx.current_input is not None and window.ctx.current_input.max() > 0.5
     lesson.next()
     _fire(qtbot, lesson, "fgsm")
-    assert window.flip is not None and window.flip.found
+    assert window.ctx.flip is not None and window.ctx.flip.found
     wait_settled(qtbot, window)
-    assert window.analysis.attack.flipped  # the slider moved to the flip
+    assert window.ctx.analysis.attack.flipped  # the slider moved to the flip
     lesson.next()
     assert not lesson.evaluate()
     lesson._sweep_timer.setInterval(150)
@@ -91,28 +91,28 @@ def test_each_steps_check_fires_when_its_action_is_done(qtbot, window):
     assert robust_model_path().is_file(), "the robust model ships with the app (resources/)"
     assert not lesson.panel.note.isVisible()
     _fire(qtbot, lesson, "defend")
-    assert window.model_info.path == str(robust_model_path())
-    assert not window.model_info.bundled
-    assert window.analysis.attack.eps >= 0.1
+    assert window.ctx.model_info.path == str(robust_model_path())
+    assert not window.ctx.model_info.bundled
+    assert window.ctx.analysis.attack.eps >= 0.1
 
 
 def test_the_defend_step_without_a_bundled_robust_model(qtbot, window, tmp_path, monkeypatch):
     """An installation without the robust model says so, and any model but the bundled one passes the step."""
-    from advstudio.core import storage
+    from advstudio.core import resources
 
-    monkeypatch.setattr(storage, "robust_model_path", lambda: tmp_path / "absent_robust.safetensors")
+    monkeypatch.setattr(resources, "robust_model_path", lambda: tmp_path / "absent_robust.safetensors")
     draw_digit(qtbot, window, 3)
     set_eps(qtbot, window, 0.2)
     lesson = window.lesson
     lesson.start(lesson.lesson.index_of("defend"))
     assert "not bundled" in lesson.panel.note.text() and lesson.panel.note.isVisible()
     assert lesson.perform_action() is False
-    assert "is not in this installation" in window.errors[-1]
+    assert "is not in this installation" in window.ctx.errors[-1]
     other = tmp_path / "my_robust.safetensors"  # any model other than the bundled one counts
-    shutil.copy(storage.bundled_model_path(), other)
+    shutil.copy(resources.bundled_model_path(), other)
     with qtbot.waitSignal(lesson.checkPassed, timeout=30000, check_params_cb=lambda sid: sid == "defend"):
-        window.open_model(other)
-    assert not window.model_info.bundled and window.analysis.attack.eps >= 0.1
+        window.studio.open_model(other)
+    assert not window.ctx.model_info.bundled and window.ctx.analysis.attack.eps >= 0.1
 
 
 def test_the_curve_step_runs_fgsm_on_the_test_set(qtbot, window, mnist_dir):
@@ -161,7 +161,7 @@ def test_a_teachers_lesson_file_and_a_broken_one(qtbot, window, tmp_path):
     bad["steps"][2]["check"] = {"kind": "magic"}
     (broken / "lesson.json").write_text(json.dumps(bad), encoding="utf-8")
     assert not lesson.load(broken)
-    assert "step 3 ('draw')" in window.errors[-1] and "check.kind" in window.errors[-1]
+    assert "step 3 ('draw')" in window.ctx.errors[-1] and "check.kind" in window.ctx.errors[-1]
     assert lesson.lesson.title == "Mine" and window.settings.value("lesson/file") == path
 
 
@@ -177,9 +177,9 @@ def test_presentation_mode_hides_the_chrome_and_scales_fonts_and_lines(qtbot, wi
 
     app = QApplication.instance()
     size = app.font().pointSizeF()
-    line = window.model_panel.line  # the model's FGSM curve, drawn with width 2
+    line = window.studio.model_panel.line  # the model's FGSM curve, drawn with width 2
     width = line.opts["pen"].widthF()
-    digit_size = window.prediction_panel.digit.font().pointSizeF()
+    digit_size = window.studio.prediction_panel.digit.font().pointSizeF()
     window.lesson.start(3)
     window.presentation.action.trigger()  # F11
     assert window.presentation.active and window.isFullScreen()
@@ -187,7 +187,7 @@ def test_presentation_mode_hides_the_chrome_and_scales_fonts_and_lines(qtbot, wi
     assert app.font().pointSizeF() == pytest.approx(size * FONT_SCALE)
     assert presentation_scale() == FONT_SCALE
     assert line.opts["pen"].widthF() >= 2 * width
-    assert window.prediction_panel.digit.font().pointSizeF() == pytest.approx(digit_size * FONT_SCALE)
+    assert window.studio.prediction_panel.digit.font().pointSizeF() == pytest.approx(digit_size * FONT_SCALE)
     from PySide6.QtCore import Qt
 
     lesson = window.lesson.dock
@@ -207,5 +207,5 @@ def test_presentation_mode_hides_the_chrome_and_scales_fonts_and_lines(qtbot, wi
     assert not window.isFullScreen() and window.menuBar().isVisible() and window.statusBar().isVisible()
     assert app.font().pointSizeF() == pytest.approx(size)
     assert line.opts["pen"].widthF() == pytest.approx(width)
-    assert window.prediction_panel.digit.font().pointSizeF() == pytest.approx(digit_size)
+    assert window.studio.prediction_panel.digit.font().pointSizeF() == pytest.approx(digit_size)
     assert presentation_scale() == 1.0

@@ -22,12 +22,12 @@ def test_a_flip_and_a_kept_attack_land_in_the_report_with_their_activations(qtbo
     window.docks["activations"].show()
     window.docks["activations"].raise_()
     draw_digit(qtbot, window, 3)
-    window.find_flip()
+    window.studio.find_flip()
     qtbot.waitUntil(lambda: len(log.attacks) == 1, timeout=30000)
-    flip, entry = window.flip, log.attacks[0]
+    flip, entry = window.ctx.flip, log.attacks[0]
     assert flip.found and abs(entry["eps"] - flip.eps) < 1e-6 and entry["flip"]["eps"] == flip.eps
     assert _labels(entry) == (flip.clean_label, flip.adv_label) and flip.clean_label != flip.adv_label
-    shown = window.analysis.attack
+    shown = window.ctx.analysis.attack
     assert np.array_equal(entry["adversarial"], shown.adversarial) and np.array_equal(entry["clean"], shown.clean)
     qtbot.waitUntil(lambda: len(log.activations) == 1, timeout=30000)
     act = log.activations[0]
@@ -51,7 +51,7 @@ def test_a_flip_and_a_kept_attack_land_in_the_report_with_their_activations(qtbo
     assert len(pngs) == 6 and all(base64.b64decode(p).startswith(b"\x89PNG") for p in pngs)
     assert f"Activations 1: attack 1, {c} → {a}" in html
     assert f"{act['layers'][0]['relative_shift'] * 100:.1f}%" in html
-    assert window.model_info.name in html and "Report written to" in window.statusBar().currentMessage()
+    assert window.ctx.model_info.name in html and "Report written to" in window.statusBar().currentMessage()
 
 
 def test_a_lab_run_appears_as_a_curve_and_the_pdf_is_written(qtbot, make_window, idx_folder, tmp_path):
@@ -73,10 +73,10 @@ def test_a_lab_run_appears_as_a_curve_and_the_pdf_is_written(qtbot, make_window,
 
 def test_an_unwritable_path_and_an_empty_window_give_clear_messages(window, tmp_path):
     log = window.session_log
-    assert log.keep_current() is None and "Draw a digit" in window.errors[-1]
+    assert log.keep_current() is None and "Draw a digit" in window.ctx.errors[-1]
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     target = blocker / "report.html"
     assert log.export(target) is None
-    assert str(target) in window.errors[-1] and not target.exists()
+    assert str(target) in window.ctx.errors[-1] and not target.exists()
     assert "Could not write the report" in window.statusBar().currentMessage()

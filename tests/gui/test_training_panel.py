@@ -85,7 +85,7 @@ def test_a_standard_run_plots_saves_registers_and_can_become_the_model(qtbot, ma
     # the robustness lab offers it; "Use as current model" loads it
     assert any(m.path == str(out) for m in window.ctx.models)
     assert p.use_button.isVisibleTo(p)
-    with qtbot.waitSignal(window.modelReady, timeout=20000) as loaded:
+    with qtbot.waitSignal(window.ctx.modelReady, timeout=20000) as loaded:
         p.use_button.click()
     assert loaded.args[0].path == str(out)
     assert checkpoint_path(out).is_file() and read_checkpoint_info(checkpoint_path(out))["epoch"] == 1
@@ -183,7 +183,7 @@ def test_drawing_is_answered_while_training_runs(qtbot, make_window, tmp_path, m
     window = make_window(data_dir=str(mnist_dir))
     t, out = _setup(window, tmp_path, limit=0, epochs=1, eval_limit=100)  # all 60 000 images: long enough
     seen = []
-    window.analysisShown.connect(lambda _a: seen.append(t.running))
+    window.ctx.analysisShown.connect(lambda _a: seen.append(t.running))
     with qtbot.waitSignal(t.trainingProgress, timeout=60000, check_params_cb=lambda m: m.progress is not None):
         assert t.start() is not None
     draw_digit(qtbot, window, 3)
@@ -199,7 +199,7 @@ def test_defensive_distillation_trains_teacher_then_student_and_hands_it_to_defe
     from advstudio.core.defenses.distillation import distill
     from advstudio.core.model import MnistCNN
     from advstudio.core.storage import load_model
-    from advstudio.core.training import TrainConfig
+    from advstudio.core.training_config import TrainConfig
 
     window = make_window(data_dir=str(mnist_dir))
     t, out = _setup(window, tmp_path, limit=256, epochs=1, method="distillation", eval_limit=100)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advstudio.core.errors import AttackCancelled  # noqa: F401 - re-exported
+from advstudio.core.errors import AttackCancelled
 
 # A pixel counts towards L0 when it moves by at least half a grey level: smaller changes vanish in an 8-bit image
 # (and the tanh reparametrization of C&W moves every pixel by ~1e-7 without meaning to).

@@ -25,7 +25,7 @@ from advstudio.core.attacks.common import eval_mode, margin
 from advstudio.core.attacks.fgsm import apply_perturbation, fgsm_direction
 from advstudio.core.attacks.linf import linf_walk
 from advstudio.core.defenses import roc_curve
-from advstudio.core.errors import DetectionCancelled  # noqa: F401 - re-exported
+from advstudio.core.errors import DetectionCancelled
 
 __all__ = [
     "FEATURE_STATS", "relu_features", "feature_names", "ActivationDetector", "fit_detector",

@@ -18,12 +18,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from advstudio.core.data import MnistSplit
-from advstudio.core.training import TrainConfig, TrainingCancelled, accuracy
+from advstudio.core.errors import TrainingCancelled
+from advstudio.core.training import accuracy
+from advstudio.core.training_config import DEFAULT_TEMPERATURE, TrainConfig
 from advstudio.core.types import Progress
 
 __all__ = ["DEFAULT_TEMPERATURE", "train_at_temperature", "soft_labels", "distill", "distillation_recipe"]
 
-DEFAULT_TEMPERATURE = 20.0
 
 
 @torch.no_grad()

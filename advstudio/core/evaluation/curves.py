@@ -12,7 +12,7 @@ from torch import nn
 
 from advstudio.core.attacks.common import eval_mode
 from advstudio.core.attacks.fgsm import apply_perturbation, fgsm_direction
-from advstudio.core.errors import EvaluationCancelled  # noqa: F401 - re-exported
+from advstudio.core.errors import EvaluationCancelled
 from advstudio.core.training import accuracy
 
 __all__ = [

@@ -18,7 +18,8 @@ from torch import nn
 
 from advstudio.core.attacks.common import eval_mode
 from advstudio.core.attacks.fgsm import apply_perturbation, fgsm_direction
-from advstudio.core.evaluation.curves import EvaluationCancelled, RobustnessCurve
+from advstudio.core.errors import EvaluationCancelled
+from advstudio.core.evaluation.curves import RobustnessCurve
 from advstudio.core.training import linf_pgd
 
 __all__ = ["craft_linf", "defense_curve", "TemperatureScaled", "DEFENSE_ATTACKS"]

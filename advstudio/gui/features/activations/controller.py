@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 
+from advstudio.gui.features.activations.jobs import KIND, register_activations
 from advstudio.gui.features.activations.messages import ActivationsData, ActivationsRequest
 from advstudio.gui.features.activations.view import ActivationsPanel
 from advstudio.gui.job_client import JobClient
@@ -27,7 +28,6 @@ from advstudio.gui.worker import Failure, JobHandle
 if TYPE_CHECKING:
     from advstudio.gui.context import AppContext
 
-KIND = "activations"
 MIN_INTERVAL_MS = 16  # ε moves faster than the dock redraws (≤ 60 Hz) are folded into the next request
 
 
@@ -42,6 +42,7 @@ class ActivationsDock(JobClient):
 
     def __init__(self, ctx: "AppContext") -> None:
         super().__init__(ctx, (KIND,))
+        register_activations(ctx.worker)
         self.panel = ActivationsPanel()
         self.dock = ctx.add_dock(KIND, "Activations", self.panel, Qt.DockWidgetArea.RightDockWidgetArea,
                                  tabify_with="model")

@@ -64,7 +64,7 @@ class CompareStudio(JobClient):
     # ------------------------------------------------------------------ the models on offer
     def entries(self) -> list[ModelEntry]:
         """The registry, with the bundled robust model after the bundled one (even while it is missing)."""
-        from advstudio.core.storage import robust_model_path
+        from advstudio.core.resources import robust_model_path
 
         models = self.ctx.models.entries()
         robust = str(robust_model_path())
@@ -76,7 +76,7 @@ class CompareStudio(JobClient):
     @Slot()
     def refresh_models(self) -> None:
         """Fill both choosers from the registry, keeping each side's choice (or its default)."""
-        from advstudio.core.storage import bundled_model_path, robust_model_path
+        from advstudio.core.resources import bundled_model_path, robust_model_path
 
         standard, robust = _resolved(str(bundled_model_path())), _resolved(str(robust_model_path()))
         entries = self.entries()
@@ -103,7 +103,7 @@ class CompareStudio(JobClient):
 
     def side(self, k: int) -> CompareSide:
         """What side k asks the worker for; `unavailable` says why there is nothing to load."""
-        from advstudio.core.storage import ROBUST_MODEL
+        from advstudio.core.resources import ROBUST_MODEL
 
         m = self._entries[self._selection[k]]
         role = self._roles.get(m.key)

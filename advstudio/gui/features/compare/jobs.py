@@ -8,9 +8,7 @@ only. The FGSM sign direction is cached per
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +16,9 @@ import numpy as np
 from advstudio.core.types import AttackResult
 from advstudio.gui.features.compare.messages import COMPARE_KIND, CompareRequest, CompareResult, CompareSide, SideResult
 from advstudio.gui.messages import TARGETED, AttackSettings
+from advstudio.gui.directions import cached_direction
 from advstudio.gui.worker import JobContext, Worker
 
-DIRECTION_CACHE = 16
 
 
 def register_compare(worker: Worker) -> None:
@@ -60,35 +58,6 @@ def side_model(ctx: JobContext, side: CompareSide):
     return model, key, model_display_name(path, meta), describe_model(meta)
 
 
-def _direction(ctx: JobContext, model, model_key, x, image: np.ndarray, s: AttackSettings):
-    """The FGSM sign direction and the clean probabilities for one model and input (cached)."""
-    import torch
-
-    from advstudio.core.attacks.fgsm import fgsm_direction
-
-    key = (model_key, hashlib.blake2b(image.tobytes(), digest_size=16).digest(), s.method,
-           s.target if s.method == TARGETED else None)
-    cache: OrderedDict = ctx.state.values.setdefault("compare_directions", OrderedDict())
-    if key in cache:
-        cache.move_to_end(key)
-        return cache[key]
-    if s.method == TARGETED:
-        if s.target is None:
-            raise ValueError("a targeted attack needs a target class")
-        t = torch.tensor([int(s.target)], device=x.device)
-        direction, logits = fgsm_direction(model, x, t, target=t)
-    else:
-        with torch.inference_mode():
-            logits = model(x)
-        y = logits.argmax(1)
-        direction, _ = fgsm_direction(model, x, y)
-    clean = torch.softmax(logits, dim=1)[0].cpu().numpy().astype(np.float32).copy()
-    cache[key] = (direction, clean)
-    while len(cache) > DIRECTION_CACHE:
-        cache.popitem(last=False)
-    return direction, clean
-
-
 def attack_side(ctx: JobContext, model, model_key, image: np.ndarray, s: AttackSettings) -> AttackResult:
     """The studio's FGSM (gui/jobs.analyze_job) on this model: x_adv = clamp(x + ε·direction, 0, 1)."""
     import torch
@@ -96,7 +65,8 @@ def attack_side(ctx: JobContext, model, model_key, image: np.ndarray, s: AttackS
     from advstudio.core.attacks.fgsm import apply_perturbation
 
     x = torch.from_numpy(image.reshape(1, 1, 28, 28).copy()).to(ctx.state.ensure_device())
-    direction, clean = _direction(ctx, model, model_key, x, image, s)
+    direction, clean = cached_direction(ctx.state, model, model_key, x, image, s.method, s.target)
+    clean = clean[0].copy()
     x_adv, delta = apply_perturbation(x, direction.to(x.device), float(s.eps))
     with torch.inference_mode():
         adv = torch.softmax(model(x_adv), dim=1)[0].cpu().numpy().astype(np.float32).copy()

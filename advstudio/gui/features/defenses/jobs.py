@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections import OrderedDict
 
 from advstudio.gui.features.defenses.messages import (
     DEFENSE_KIND,
@@ -134,9 +133,7 @@ def use_defense_job(ctx: JobContext, req: UseDefenseRequest) -> ModelInfo:
     ctx.state.ensure_device()
     wrapper, base, name, meta = build_defended(ctx, req.spec, req.base_name)
     meta["base_path"] = req.base_path
-    ctx.state.model = wrapper
-    ctx.state.model_version += 1
-    ctx.state.values["directions"] = OrderedDict()
+    ctx.state.set_model(wrapper)
     ctx.state.values["defense_active"] = {"wrapper": wrapper, "base": base}
     where = f"not a file: {req.base_name} wrapped in {req.spec.short()} for this session" \
         if req.spec.kind in TRANSFORM_KINDS else f"not a file: {req.spec.short()} built in this session"
@@ -178,7 +175,7 @@ def defense_job(ctx: JobContext, req: DefenseRequest) -> DefenseResult | Defense
     from advstudio.core.data import load_split
     from advstudio.core.describe import attack_title
     from advstudio.core.evaluation.defense import DEFENSE_ATTACKS, attack_params, defense_curve
-    from advstudio.core.evaluation.curves import EvaluationCancelled
+    from advstudio.core.errors import EvaluationCancelled
 
     if req.attack not in DEFENSE_ATTACKS:
         raise ValueError(f"Unknown attack {req.attack!r}: FGSM or PGD")

@@ -51,7 +51,7 @@ def lab_job(ctx: JobContext, req: LabRequest) -> LabResult | LabCancelled | None
     largest ε once more, keeping per-sample results for the confusion matrix and the mistake gallery."""
     from advstudio.core.attacks import ATTACKS, make_attack
     from advstudio.core.data import load_split
-    from advstudio.core.evaluation.curves import EvaluationCancelled
+    from advstudio.core.errors import EvaluationCancelled
     from advstudio.core.evaluation.lab import attack_curve, evaluate_attack
 
     split = load_split(req.data_dir, "test").head(req.n)

@@ -16,7 +16,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 
-from advstudio.core.lesson import Lesson, LessonError, LessonStep, fill, load_lesson, model_facts
+from advstudio.core.lesson import fill, Lesson, LessonStep, load_lesson, model_facts
+from advstudio.core.errors import LessonError
 from advstudio.gui.features.lesson.view import LessonPanel
 from advstudio.gui.messages import Analysis
 from advstudio.gui.models import BUNDLED_KEY, ModelInfo
@@ -225,7 +226,7 @@ class LessonDock(QObject):
         if action is None:
             return ""
         if action.name == "open_robust_model":
-            from advstudio.core.storage import robust_model_path
+            from advstudio.core.resources import robust_model_path
 
             if not robust_model_path().is_file():
                 return ("The robust model is not bundled with this installation. Train one "
@@ -285,7 +286,7 @@ class LessonDock(QObject):
         if name == "run_lab":
             return self._run_lab(int(arg) if arg is not None else 500)  # type: ignore[call-overload]
         if name == "open_robust_model":
-            from advstudio.core.storage import robust_model_path
+            from advstudio.core.resources import robust_model_path
 
             path = robust_model_path()
             if not path.is_file():

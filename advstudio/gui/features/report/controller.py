@@ -251,7 +251,7 @@ class SessionLog(QObject):
 
     def export(self, path: str | Path) -> Path | None:
         """Write the report to `path` (.pdf: PDF, anything else: HTML); returns the file written, or None."""
-        from advstudio.core.storage import atomic_write_bytes
+        from advstudio.core.files import atomic_write_bytes
 
         path = Path(path)
         note = ""

@@ -68,7 +68,7 @@ class Studio(JobClient):
     # ------------------------------------------------------------------ what the user asks
     def start(self, explicit: str | None) -> None:
         """Load the model given, else the last one used, else the bundled one (the fallback if another fails)."""
-        from advstudio.core.storage import bundled_model_path
+        from advstudio.core.resources import bundled_model_path
 
         bundled = str(bundled_model_path())
         last = self.ctx.settings.value("model/last", "", str)
@@ -209,7 +209,7 @@ class Studio(JobClient):
     @Slot(object)
     def _on_model_ready(self, info: ModelInfo) -> None:
         """Any feature's model made current (a file loaded here, a defended model from the Defenses tab)."""
-        from advstudio.core.storage import bundled_model_path
+        from advstudio.core.resources import bundled_model_path
 
         first = self._shown_model is None
         self._shown_model = info

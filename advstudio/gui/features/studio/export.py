@@ -11,7 +11,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 
 from advstudio.core.render import diverging_rgb, enlarge, png_bytes, to_gray_u8
-from advstudio.core.storage import atomic_write_bytes
+from advstudio.core.files import atomic_write_bytes
 from advstudio.core.types import AttackResult
 
 from advstudio.gui.messages import TARGETED

@@ -4,8 +4,6 @@ Only this module (and the core it calls) touches torch; it runs on the worker th
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +12,9 @@ from advstudio.core.types import AttackResult, Prediction
 
 from advstudio.gui.messages import EPS_MAX, EPS_STEP, TARGETED, Analysis, AnalyzeRequest, FlipResult, GalleryData
 from advstudio.gui.models import ModelInfo
-from advstudio.gui.features.activations.messages import ActivationsData, ActivationsRequest
+from advstudio.gui.directions import cached_direction, image_tensor, probabilities
 from advstudio.gui.worker import JobContext, Worker
 
-DIRECTION_CACHE = 16
 GALLERY_BATCH = 200  # small enough that cancelling a gallery job takes well under a second
 
 
@@ -30,90 +27,34 @@ def register_all(worker: Worker, device_preference: str | None = None) -> None:
     worker.state.values["device_preference"] = device_preference
     worker.register("load_model", load_model_job, priority=30)
     worker.register("analyze", analyze_job, priority=20, interactive=True)
-    # same priority as analyze: ties go to the request waiting longest, so neither starves while ε is dragged
-    worker.register("activations", activations_job, priority=20, interactive=True)
     worker.register("flip", flip_job, priority=10)
     worker.register("gallery", gallery_job, priority=0)
 
 
 def load_model_job(ctx: JobContext, path: str) -> ModelInfo:
     """Load and validate a safetensors model; the current model stays unless this one loads completely."""
-    from advstudio.core.model import device_label, pick_device
-    from advstudio.core.storage import bundled_model_path, load_model, model_display_name
+    from advstudio.core.model import device_label
+    from advstudio.core.resources import bundled_model_path
+    from advstudio.core.storage import model_display_name
 
     state = ctx.state
-    if state.device is None:
-        from advstudio.core.model import limit_threads
-
-        limit_threads(reserve=1)  # on this thread, which makes every torch call; the GUI keeps a core
-        state.device = pick_device(state.values.get("device_preference"))
-    model, meta = load_model(path, state.device)
-    state.model = model
-    state.model_version += 1
-    state.values["directions"] = OrderedDict()
+    model, meta = state.model_file(path)  # the device is set up on first use (threads limited: the GUI keeps a core)
+    state.set_model(model)
     bundled = Path(path).resolve() == bundled_model_path().resolve()
     return ModelInfo(model_display_name(path, meta), str(path), device_label(state.device), dict(meta), bundled)
-
-
-def _require_model(ctx: JobContext):
-    if ctx.state.model is None:
-        raise RuntimeError("No model is loaded yet; open a model file (File ▸ Open model…).")
-    return ctx.state.model
-
-
-def _tensor(image: np.ndarray, device):
-    import torch
-
-    arr = np.ascontiguousarray(image, dtype=np.float32).reshape(1, 1, 28, 28)
-    return torch.from_numpy(arr.copy()).to(device)
-
-
-def _probs(model, x) -> np.ndarray:
-    import torch
-
-    with torch.inference_mode():
-        return torch.softmax(model(x), dim=1).cpu().numpy().astype(np.float32)
-
-
-def _direction(ctx: JobContext, x, image: np.ndarray, method: str, target: int | None):
-    """The FGSM sign direction and clean probabilities, cached per (model, input, method, target)."""
-    import torch
-
-    from advstudio.core.attacks.fgsm import fgsm_direction
-
-    key = (ctx.state.model_version, hashlib.blake2b(image.tobytes(), digest_size=16).digest(), method, target)
-    cache: OrderedDict = ctx.state.values.setdefault("directions", OrderedDict())
-    if key in cache:
-        cache.move_to_end(key)
-        return cache[key]
-    model = ctx.state.model
-    if method == TARGETED:
-        if target is None:
-            raise ValueError("a targeted attack needs a target class")
-        t = torch.tensor([int(target)], device=x.device)
-        direction, logits = fgsm_direction(model, x, t, target=t)
-        clean = torch.softmax(logits, dim=1).cpu().numpy().astype(np.float32)
-    else:
-        clean = _probs(model, x)
-        y = torch.tensor([int(clean[0].argmax())], device=x.device)
-        direction, _ = fgsm_direction(model, x, y)
-    cache[key] = (direction, clean)
-    while len(cache) > DIRECTION_CACHE:
-        cache.popitem(last=False)
-    return direction, clean
 
 
 def analyze_job(ctx: JobContext, req: AnalyzeRequest) -> Analysis | None:
     """Classify the input and attack it at ε: one forward pass when the direction is cached."""
     from advstudio.core.attacks.fgsm import apply_perturbation
 
-    model = _require_model(ctx)
+    model = ctx.state.require_model()
     image = np.ascontiguousarray(req.image, dtype=np.float32).reshape(28, 28)
     s = req.settings
-    x = _tensor(image, ctx.state.device)
-    direction, clean = _direction(ctx, x, image, s.method, s.target)
+    x = image_tensor(image, ctx.state.device)
+    direction, clean = cached_direction(ctx.state, model, ("studio", ctx.state.model_version), x, image, s.method, s.target)
     x_adv, delta = apply_perturbation(x, direction, float(s.eps))
-    adv = _probs(model, x_adv)
+    adv = probabilities(model, x_adv)
     clean_img = image.copy()
     prediction = Prediction(probs=clean[0].copy(), image=clean_img)
     attack = AttackResult(
@@ -129,25 +70,6 @@ def analyze_job(ctx: JobContext, req: AnalyzeRequest) -> Analysis | None:
     return Analysis(prediction, attack)
 
 
-def activations_job(ctx: JobContext, req: ActivationsRequest) -> ActivationsData:
-    """ReLU statistics, histograms and feature maps of the input and of its attacked version at ε (two forward
-    passes with the monitor's hooks; the FGSM direction comes from the cache the analyze job fills)."""
-    from advstudio.core.activations import ActivationMonitor
-    from advstudio.core.attacks.fgsm import apply_perturbation
-
-    model = _require_model(ctx)
-    image = np.ascontiguousarray(req.image, dtype=np.float32).reshape(28, 28)
-    s = req.settings
-    x = _tensor(image, ctx.state.device)
-    direction, _ = _direction(ctx, x, image, s.method, s.target)
-    x_adv, _ = apply_perturbation(x, direction, float(s.eps))
-    with ActivationMonitor(model, ranges=req.ranges, feature_maps=True) as monitor:
-        clean_logits, adv_logits = monitor.compare(x, x_adv)
-        params = {"eps": float(s.eps), "steps": 1, "targeted": s.method == TARGETED}
-        comparison = monitor.comparison(attack="fgsm", params=params)
-    return ActivationsData(image.copy(), s, comparison, int(clean_logits.argmax(1)[0]), int(adv_logits.argmax(1)[0]))
-
-
 def flip_job(ctx: JobContext, req: AnalyzeRequest) -> FlipResult | None:
     """Smallest ε (on the slider's 0.001 grid) that flips the prediction: a coarse batched scan brackets the
     first flip (FGSM success is not monotone in ε, so a bare bisection over [0, 0.5] could skip it), then a
@@ -156,11 +78,11 @@ def flip_job(ctx: JobContext, req: AnalyzeRequest) -> FlipResult | None:
 
     from advstudio.core.attacks.fgsm import apply_perturbation
 
-    model = _require_model(ctx)
+    model = ctx.state.require_model()
     image = np.ascontiguousarray(req.image, dtype=np.float32).reshape(28, 28)
     s = req.settings
-    x = _tensor(image, ctx.state.device)
-    direction, clean = _direction(ctx, x, image, s.method, s.target)
+    x = image_tensor(image, ctx.state.device)
+    direction, clean = cached_direction(ctx.state, model, ("studio", ctx.state.model_version), x, image, s.method, s.target)
     clean_label = int(clean[0].argmax())
     goal = s.target if s.method == TARGETED else None
     evaluations = 0
@@ -172,7 +94,7 @@ def flip_job(ctx: JobContext, req: AnalyzeRequest) -> FlipResult | None:
         nonlocal evaluations
         evaluations += 1
         x_adv, _ = apply_perturbation(x, direction, milli_to_eps(milli))
-        return int(_probs(model, x_adv)[0].argmax())
+        return int(probabilities(model, x_adv)[0].argmax())
 
     grid_max = round(EPS_MAX / EPS_STEP)
     if success(clean_label):  # targeted toward the class it already has
@@ -213,7 +135,7 @@ def gallery_job(ctx: JobContext, folder: str) -> GalleryData | None:
 
     from advstudio.core.data import load_split
 
-    model = _require_model(ctx)
+    model = ctx.state.require_model()
     split = load_split(folder, "test")
     preds = np.empty(len(split), dtype=np.int64)
     version = ctx.state.model_version

@@ -17,7 +17,7 @@ from advstudio.gui.theme import style_plot, text_colour
 from advstudio.gui.widgets.layout import fixed_plot
 
 if TYPE_CHECKING:
-    from advstudio.core.training import TrainConfig
+    from advstudio.core.training_config import TrainConfig
 
 LOSS_COLOUR = "#3a78c2"
 TRAIN_COLOUR = "#7f8c8d"

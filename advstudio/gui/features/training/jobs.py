@@ -52,10 +52,13 @@ def train_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancelle
 
     import torch
 
-    from advstudio.core.evaluation.curves import EvaluationCancelled, fgsm_curve
+    from advstudio.core.errors import EvaluationCancelled
+    from advstudio.core.evaluation.curves import fgsm_curve
     from advstudio.core.model import MnistCNN, device_label
-    from advstudio.core.storage import ModelFileError, save_model
-    from advstudio.core.training import TrainingCancelled, model_metadata, train
+    from advstudio.core.errors import ModelFileError
+    from advstudio.core.storage import save_model
+    from advstudio.core.errors import TrainingCancelled
+    from advstudio.core.training import model_metadata, train
 
     if req.temperature is not None:
         return distill_job(ctx, req)
@@ -158,11 +161,12 @@ def distill_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancel
     import torch
 
     from advstudio.core.defenses.distillation import distill, distillation_recipe
-    from advstudio.core.evaluation.curves import EvaluationCancelled, fgsm_curve
+    from advstudio.core.errors import EvaluationCancelled
+    from advstudio.core.evaluation.curves import fgsm_curve
     from advstudio.core.info import library_versions, now_iso
     from advstudio.core.model import MnistCNN, device_label
     from advstudio.core.storage import save_model
-    from advstudio.core.training import TrainingCancelled
+    from advstudio.core.errors import TrainingCancelled
 
     start = time.perf_counter()
     temperature = float(req.temperature)

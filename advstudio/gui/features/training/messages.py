@@ -9,7 +9,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from advstudio.core.training import CHECKPOINT_KEY, TrainConfig
+from advstudio.core.training_config import CHECKPOINT_KEY, TrainConfig
 from advstudio.core.types import Progress
 
 METHODS = {None: "Standard", "fgsm_rs": "FGSM with random start (fast)", "pgd": "PGD (Madry)",

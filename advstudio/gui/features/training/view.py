@@ -8,9 +8,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QLineEdit, QPushButton, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
 
-from advstudio.core.defenses.distillation import DEFAULT_TEMPERATURE
+from advstudio.core.training_config import DEFAULT_TEMPERATURE
 from advstudio.core.constants import MNIST_STD
-from advstudio.core.training import TrainConfig
+from advstudio.core.training_config import TrainConfig
 
 from advstudio.gui.features.training.curves import TrainingCurves
 from advstudio.gui.features.training.messages import (DISTILLATION, METHODS, TrainCancelled, TrainProgress, TrainResult,
