@@ -171,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     from advstudio.core.evaluation.curves import fgsm_curve
     from advstudio.core.resources import bundled_model_path
     from advstudio.core.storage import load_model
-    from advstudio.core.training_config import TrainConfig
     from advstudio.core.training import accuracy, train
+    from advstudio.core.training_config import TrainConfig
 
     torch.set_num_threads(args.threads)
     if args.eval_batch is None:

@@ -47,8 +47,8 @@ def time_epoch(method: str, train_split, args, initial_state) -> float:
     import torch
 
     from advstudio.core.model import MnistCNN
-    from advstudio.core.training_config import TrainConfig
     from advstudio.core.training import train
+    from advstudio.core.training_config import TrainConfig
 
     device = torch.device(args.device)
     cfg = TrainConfig(epochs=1, batch_size=args.batch_size, limit=args.samples, adv_eps=args.eps,

@@ -33,8 +33,8 @@ def add_parser(sub) -> None:
 
 def _save_png(arr, path: Path, scale: int = 1) -> None:
     """A uint8 image as a PNG file (scaled up nearest-neighbour), written atomically."""
-    from advstudio.core.render import enlarge, png_bytes
     from advstudio.core.files import atomic_write_bytes
+    from advstudio.core.render import enlarge, png_bytes
 
     atomic_write_bytes(path, png_bytes(enlarge(arr, scale) if scale > 1 else arr))
 

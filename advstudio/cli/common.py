@@ -112,8 +112,8 @@ def setup_torch(args):
 def load_model(model_path: str | None, device):
     """(model, metadata, display name, path) of a .safetensors file, or of the bundled model."""
     from advstudio.core.resources import bundled_model_path
-    from advstudio.core.storage import model_display_name
     from advstudio.core.storage import load_model as load_file
+    from advstudio.core.storage import model_display_name
 
     path = Path(model_path) if model_path else bundled_model_path()
     model, meta = load_file(path, device)

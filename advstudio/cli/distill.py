@@ -32,12 +32,12 @@ def run(args) -> int:
 
     from advstudio.core.data import load_split
     from advstudio.core.defenses.distillation import distill, distillation_recipe
+    from advstudio.core.errors import TrainingCancelled
     from advstudio.core.evaluation.curves import fgsm_curve
     from advstudio.core.info import library_versions, now_iso
     from advstudio.core.model import MnistCNN, device_label
     from advstudio.core.storage import save_model
     from advstudio.core.training_config import TrainConfig
-    from advstudio.core.errors import TrainingCancelled
 
     device = setup_torch(args)
     train_split = load_split(args.data, "train")

@@ -52,12 +52,12 @@ def run(args) -> int:
     import torch
 
     from advstudio.core.data import load_split
+    from advstudio.core.errors import TrainingCancelled
     from advstudio.core.evaluation.curves import fgsm_curve
     from advstudio.core.model import MnistCNN, device_label
     from advstudio.core.storage import save_model
-    from advstudio.core.training_config import TrainConfig
-    from advstudio.core.errors import TrainingCancelled
     from advstudio.core.training import model_metadata, train
+    from advstudio.core.training_config import TrainConfig
 
     device = setup_torch(args)
     train_split = load_split(args.data, "train", download=args.download)

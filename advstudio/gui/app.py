@@ -48,8 +48,8 @@ def run(argv: list[str] | None = None) -> int:
     install_excepthook()
     from PySide6.QtCore import QSettings, QTimer
 
-    from advstudio.gui.window import MainWindow
     from advstudio.gui.theme import apply_theme
+    from advstudio.gui.window import MainWindow
 
     settings = QSettings(args.settings, QSettings.Format.IniFormat) if args.settings else QSettings()
     apply_theme(app, args.theme or settings.value("view/theme", "system", str))

@@ -9,8 +9,9 @@ through a narrow Shell (the window), the places a feature may put its widgets: t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 from PySide6.QtCore import QObject, QSettings, Qt, Signal

@@ -11,7 +11,6 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from advstudio.gui.about import ABOUT_HTML
 
 
-
 def _keys(sequences: list[QKeySequence]) -> str:
     return " / ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in sequences)
 

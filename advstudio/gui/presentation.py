@@ -13,7 +13,6 @@ from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QGraphicsTextItem, QMainWindow, QToolBar, QWidget
 
-
 FONT_SCALE = 1.4  # 1.6 reads better from the back row, but then the Attack tab no longer fits 1280 px
 LABEL_SCALE = 1.2  # plot titles: already large, and wider ones squeeze the plots beside them
 PEN_SCALE = 2.0

@@ -148,10 +148,9 @@ def _checks_with_settings(report, frozen, t_entry, age_at_entry, settings_dir, l
 
     from advstudio.core import data as data_mod
     from advstudio.core.resources import bundled_model_path
-
     from advstudio.gui.demo import digit_strokes
-    from advstudio.gui.window import MainWindow
     from advstudio.gui.messages import UNTARGETED
+    from advstudio.gui.window import MainWindow
 
     # ---- the bundled data, found without being told where it is
     if frozen:
@@ -359,11 +358,10 @@ def _checks_with_settings(report, frozen, t_entry, age_at_entry, settings_dir, l
 
 def _check_bundled_extras(report: Report) -> None:
     """The robust model and the lesson files travel with the app (resources the installer must carry)."""
-    from advstudio.core.errors import LessonError
+    from advstudio.core.errors import LessonError, ModelFileError
     from advstudio.core.lesson import load_lesson
-    from advstudio.core.errors import ModelFileError
-    from advstudio.core.storage import load_model
     from advstudio.core.resources import robust_model_path
+    from advstudio.core.storage import load_model
 
     try:
         _model, meta = load_model(robust_model_path())

@@ -13,11 +13,11 @@ from advstudio.core.attacks.fgsm import FGSM
 from advstudio.core.attacks.l2 import CW
 from advstudio.core.data import MnistSplit
 from advstudio.core.defenses.distillation import distill, distillation_recipe, soft_labels, train_at_temperature
+from advstudio.core.errors import TrainingCancelled
 from advstudio.core.evaluation.defense import TemperatureScaled
 from advstudio.core.model import MnistCNN
-from advstudio.core.training_config import TrainConfig
-from advstudio.core.errors import TrainingCancelled
 from advstudio.core.training import train
+from advstudio.core.training_config import TrainConfig
 
 
 def _synthetic(n: int = 96) -> MnistSplit:

@@ -8,8 +8,17 @@ import json
 
 import pytest
 
-from advstudio.core.lesson import ACTIONS, available_languages, CHECKS, fill, lesson_path, load_lesson, model_facts, parse_lesson
 from advstudio.core.errors import LessonError
+from advstudio.core.lesson import (
+    ACTIONS,
+    CHECKS,
+    available_languages,
+    fill,
+    lesson_path,
+    load_lesson,
+    model_facts,
+    parse_lesson,
+)
 
 
 def bundled() -> dict:

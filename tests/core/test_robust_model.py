@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from advstudio.core.attacks import make_attack
-from advstudio.core.storage import load_model, read_metadata
 from advstudio.core.resources import robust_model_path
+from advstudio.core.storage import load_model, read_metadata
 
 
 def test_the_robust_model_is_bundled_with_its_recipe_and_evaluation():

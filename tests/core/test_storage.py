@@ -13,11 +13,11 @@ import torch
 from safetensors.torch import save_file
 
 from advstudio.core import storage
-from advstudio.core.model import MnistCNN
-from advstudio.core.storage import load_model, METADATA_KEY, read_metadata, save_model
 from advstudio.core.errors import ModelFileError
 from advstudio.core.files import atomic_write_bytes
+from advstudio.core.model import MnistCNN
 from advstudio.core.resources import bundled_model_path
+from advstudio.core.storage import METADATA_KEY, load_model, read_metadata, save_model
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from advstudio.core.data import MnistSplit
-from advstudio.core.model import MnistCNN
-from advstudio.core.training_config import TrainConfig
 from advstudio.core.errors import TrainingCancelled
+from advstudio.core.model import MnistCNN
 from advstudio.core.training import accuracy, train
+from advstudio.core.training_config import TrainConfig
 from advstudio.core.types import Progress
 
 

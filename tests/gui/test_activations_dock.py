@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from qt_helpers import draw_digit, set_eps, wait_settled
 
 from advstudio.gui.features.activations.feature_maps import ADVERSARIAL, CLEAN, DIFFERENCE, grid_columns, tile
-
-from qt_helpers import draw_digit, set_eps, wait_settled
 
 
 def wait_activations(qtbot, window):

@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
+from qt_helpers import draw_digit, wait_settled
 
 from advstudio.gui.messages import AnalyzeRequest, AttackSettings
-
-from qt_helpers import draw_digit, wait_settled
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
+from qt_helpers import draw_digit, set_eps, wait_settled
 
 from advstudio.gui.messages import TARGETED, UNTARGETED
-
-from qt_helpers import draw_digit, set_eps, wait_settled
 
 
 def test_slider_moves_keep_the_perturbation_within_eps(qtbot, window):

@@ -11,10 +11,9 @@ import struct
 import numpy as np
 import torch
 from PIL import Image
+from qt_helpers import draw_digit, set_eps
 
 from advstudio.gui.features.lab.messages import LabCancelled, LabResult, LabSpec
-
-from qt_helpers import draw_digit, set_eps
 
 
 def _run_input(qtbot, window, attack: str, **values):

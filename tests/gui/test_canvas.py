@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QKeySequence
-
-from qt_helpers import draw_digit, drag, ink_to_widget, send_mouse
+from qt_helpers import drag, draw_digit, ink_to_widget, send_mouse
 
 
 def test_mouse_stroke_produces_a_prediction(qtbot, window):

@@ -9,10 +9,9 @@ import time
 import numpy as np
 import pytest
 import torch
+from qt_helpers import draw_digit
 
 from advstudio.gui.features.certify.messages import CertifyCancelled, CertifyCurveResult, DetectResult
-
-from qt_helpers import draw_digit
 
 
 def _smoothing(panel, sigma=0.25, n0=30, n=300, alpha=0.001, seed=5):

@@ -10,13 +10,12 @@ import os
 import numpy as np
 import pytest
 import torch
+from qt_helpers import draw_digit
 
 from advstudio.core.types import AttackResult
 from advstudio.gui.features.compare.messages import CompareResult, CompareSide, SideResult
-from advstudio.gui.messages import AttackSettings
 from advstudio.gui.features.compare.view import summary_text
-
-from qt_helpers import draw_digit
+from advstudio.gui.messages import AttackSettings
 
 
 @pytest.fixture

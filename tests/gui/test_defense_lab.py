@@ -8,10 +8,9 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from qt_helpers import draw_digit, wait_settled
 
 from advstudio.gui.features.defenses.messages import DefenseCancelled, DefenseResult, DefenseSpec
-
-from qt_helpers import draw_digit, wait_settled
 
 
 @pytest.fixture

@@ -8,10 +8,9 @@ import shutil
 
 import pytest
 from PySide6.QtWidgets import QApplication
+from qt_helpers import draw_digit, set_eps, wait_settled
 
 from advstudio.core.lesson import lesson_path
-
-from qt_helpers import draw_digit, set_eps, wait_settled
 
 
 def _fire(qtbot, lesson, step_id: str, timeout: int = 30000):

@@ -7,10 +7,9 @@ import base64
 import re
 
 import numpy as np
+from qt_helpers import draw_digit, set_eps
 
 from advstudio.gui.features.lab.messages import LabResult, LabSpec
-
-from qt_helpers import draw_digit, set_eps
 
 
 def _labels(entry: dict) -> tuple[int, int]:
@@ -33,7 +32,7 @@ def test_a_flip_and_a_kept_attack_land_in_the_report_with_their_activations(qtbo
     act = log.activations[0]
     assert act["attack_id"] == entry["id"] and act["eps"] == entry["eps"]
     dock = window.activations.data.comparison
-    assert [l["relative_shift"] for l in act["layers"]] == [s.relative_shift for s in dock.shifts]
+    assert [layer["relative_shift"] for layer in act["layers"]] == [s.relative_shift for s in dock.shifts]
 
     window.actions_.keep_attack.trigger()  # the same attack again: still one entry
     assert len(log.attacks) == 1 and "kept" in log.attacks[0]["source"]

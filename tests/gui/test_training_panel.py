@@ -9,11 +9,15 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-
-from advstudio.gui.features.training.messages import (TrainCancelled, TrainProblem, TrainResult, checkpoint_path,
-                                             read_checkpoint_info)
-
 from qt_helpers import draw_digit
+
+from advstudio.gui.features.training.messages import (
+    TrainCancelled,
+    TrainProblem,
+    TrainResult,
+    checkpoint_path,
+    read_checkpoint_info,
+)
 
 
 def _setup(window, tmp_path, *, limit: int, epochs: int = 1, method=None, eval_limit: int = 300, **adv):

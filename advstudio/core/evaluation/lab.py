@@ -18,10 +18,9 @@ import torch
 from torch import nn
 
 from advstudio.core.attacks import ATTACKS, make_attack
-from advstudio.core.errors import AttackCancelled
 from advstudio.core.attacks.common import AttackOutput
+from advstudio.core.errors import AttackCancelled, EvaluationCancelled
 from advstudio.core.evaluation.curves import DEFAULT_EPS, RobustnessCurve
-from advstudio.core.errors import EvaluationCancelled
 
 DEFAULT_L2_EPS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
 MAX_L2 = 28.0  # ‖δ‖₂ of a 28×28 image in [0, 1] is at most √784 = 28

@@ -10,7 +10,6 @@ from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QRadioButton, Q
 
 from advstudio.core.render import diverging_rgb
 from advstudio.core.types import ActivationComparison
-
 from advstudio.gui.theme import text_colour
 
 CLEAN, ADVERSARIAL, DIFFERENCE = "clean", "adversarial", "difference"

@@ -12,14 +12,25 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QTimer, Slot
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QAbstractItemView, QBoxLayout, QCheckBox, QHeaderView, QLabel,
-                               QGraphicsItem, QSizePolicy, QTabWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QBoxLayout,
+    QCheckBox,
+    QGraphicsItem,
+    QHeaderView,
+    QLabel,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from advstudio.core.types import ActivationComparison
-
+from advstudio.gui.features.activations.feature_maps import FeatureMapView
 from advstudio.gui.features.activations.messages import ActivationsData
 from advstudio.gui.theme import style_plot
-from advstudio.gui.features.activations.feature_maps import FeatureMapView
 
 CLEAN_COLOUR = "#0072B2"  # Okabe–Ito blue and orange: distinct for every common kind of colour blindness
 ADV_COLOUR = "#E69F00"
@@ -149,8 +160,8 @@ class LayerHistograms(pg.GraphicsLayoutWidget):
                     swatch = pg.ScatterPlotItem(symbol="s", size=10, brush=colour, pen=pg.mkPen(colour))
                     self.legend.addItem(swatch, label)  # a square swatch; not drawn in the plot itself
             curves = {}
-            for key, colour, label, alpha, width in (("clean", CLEAN_COLOUR, "clean input", 100, 1.2),
-                                                     ("adversarial", ADV_COLOUR, "adversarial input", 45, 2.4)):
+            for key, colour, _label, alpha, width in (("clean", CLEAN_COLOUR, "clean input", 100, 1.2),
+                                                      ("adversarial", ADV_COLOUR, "adversarial input", 45, 2.4)):
                 fill = QColor(colour)
                 fill.setAlpha(alpha)
                 curves[key] = plot.plot(np.zeros(2), np.zeros(1), stepMode="center", fillLevel=0, brush=fill,

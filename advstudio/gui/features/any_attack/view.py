@@ -22,18 +22,15 @@ from PySide6.QtWidgets import (
 )
 
 from advstudio.core.describe import attack_title, steps_text
-from advstudio.core.render import diverging_lut, diverging_rgb
+from advstudio.core.render import diverging_rgb
 from advstudio.gui.features.any_attack.messages import InputAttackResult
-from advstudio.gui.theme import ADV_COLOUR, CLEAN_COLOUR, text_colour
+from advstudio.gui.theme import ADV_COLOUR, CLEAN_COLOUR
 from advstudio.gui.widgets.attack_form import AttackForm
+from advstudio.gui.widgets.attack_views import blank_image, build_triptych, restyle_triptych
 from advstudio.gui.widgets.bars import ProbabilityBars
 
 NORM_COLUMNS = ("Attack", "ε", "Steps, restarts", "Result", "‖δ‖∞", "‖δ‖₂", "‖δ‖₀ (pixels)", "Time")
 FRAME_MS = 80
-
-
-def _blank() -> np.ndarray:
-    return np.zeros((28, 28), dtype=np.float32)
 
 
 class TrajectoryView(QWidget):
@@ -45,23 +42,11 @@ class TrajectoryView(QWidget):
         self.glw.setMinimumHeight(170)
         self.glw.setToolTip("Left: the input. Middle: the perturbation at this step (red brightens a pixel, blue "
                             "darkens it; full colour = the limit shown). Right: the image the model sees at this step.")
-        self.images: dict[str, pg.ImageItem] = {}
-        self.titles: dict[str, pg.LabelItem] = {}
-        for col, (key, title) in enumerate((("clean", "Input"), ("perturbation", "δ at this step"),
-                                            ("iterate", "At this step"))):
-            self.titles[key] = self.glw.addLabel(title, row=0, col=col, size="10pt")
-            vb = self.glw.addViewBox(row=1, col=col, lockAspect=True, invertY=True, enableMouse=False)
-            vb.setMenuEnabled(False)
-            item = pg.ImageItem(_blank(), autoLevels=False, levels=(0.0, 1.0))
-            vb.addItem(item)
-            vb.setRange(xRange=(0, 28), yRange=(0, 28), padding=0.01)
-            self.images[key] = item
-            self.glw.ci.layout.setColumnStretchFactor(col, 1)
-            self.glw.ci.layout.setColumnPreferredWidth(col, 120)
+        self.images, self.titles, self.colorbar = build_triptych(
+            self.glw, (("clean", "Input"), ("perturbation", "δ at this step"), ("iterate", "At this step")),
+            "10pt", 12, 120)
+        for col in range(3):
             self.glw.ci.layout.setColumnMinimumWidth(col, 80)
-        self.colorbar = pg.ColorBarItem(values=(-1.0, 1.0), colorMap=pg.ColorMap(np.linspace(0, 1, 256),
-                                        diverging_lut(256)), interactive=False, width=12, colorMapMenu=False)
-        self.glw.addItem(self.colorbar, row=1, col=3)
         self.bars = ProbabilityBars([("input", CLEAN_COLOUR), ("at this step", ADV_COLOUR)], tick_pt=9)
         self.bars.setMinimumHeight(120)
         self.bars.setToolTip("Blue: probabilities for the input. Red: for the image at this step.")
@@ -69,7 +54,7 @@ class TrajectoryView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.glw, 2)
         layout.addWidget(self.bars, 1)
-        self.shown: dict[str, np.ndarray] = {"clean": _blank(), "perturbation": _blank(), "iterate": _blank()}
+        self.shown: dict[str, np.ndarray] = {"clean": blank_image(), "perturbation": blank_image(), "iterate": blank_image()}
         self._restyle()
 
     def display(self, clean: np.ndarray, iterate: np.ndarray, clean_probs, probs, limit: float) -> None:
@@ -84,16 +69,10 @@ class TrajectoryView(QWidget):
         self.bars.set_probs(1, probs)
 
     def clear(self) -> None:
-        self.display(_blank(), _blank(), None, None, 1.0)
+        self.display(blank_image(), blank_image(), None, None, 1.0)
 
     def _restyle(self) -> None:
-        self.glw.setBackground(self.palette().color(self.palette().ColorRole.Window))
-        colour = text_colour(self)
-        for label in self.titles.values():
-            label.setText(label.text, color=colour)
-        axis = self.colorbar.getAxis("right")
-        axis.setPen(pg.mkPen(colour))
-        axis.setTextPen(pg.mkPen(colour))
+        restyle_triptych(self, self.glw, self.titles, self.colorbar)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802
         if event.type() == QEvent.Type.PaletteChange and hasattr(self, "shown"):

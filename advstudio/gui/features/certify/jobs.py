@@ -124,8 +124,8 @@ def detect_job(ctx: JobContext, req: DetectRequest) -> DetectResult | CertifyCan
     """Fit the detector on clean vs FGSM-ε training images, set its threshold at the target false-positive rate
     on them, then detection_rocs on the first n test images for FGSM, PGD and the detector-aware PGD."""
     from advstudio.core.data import DatasetError, load_split
-    from advstudio.core.errors import DetectionCancelled
     from advstudio.core.defenses.detection import detection_rocs, fit_detector, threshold_at_fpr
+    from advstudio.core.errors import DetectionCancelled
 
     model = ctx.state.require_model()
     stop = _Stop(ctx, req.cancel)

@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from advstudio.core.types import AttackResult
+from advstudio.gui.directions import cached_direction
 from advstudio.gui.features.compare.messages import COMPARE_KIND, CompareRequest, CompareResult, CompareSide, SideResult
 from advstudio.gui.messages import TARGETED, AttackSettings
-from advstudio.gui.directions import cached_direction
 from advstudio.gui.worker import JobContext, Worker
-
 
 
 def register_compare(worker: Worker) -> None:

@@ -26,8 +26,7 @@ from advstudio.gui.features.defenses.messages import (
     cw_summary,
     steps_of,
 )
-from advstudio.gui.models import ModelEntry
-from advstudio.gui.models import ModelInfo
+from advstudio.gui.models import ModelEntry, ModelInfo
 from advstudio.gui.worker import JobContext, Worker
 
 CW_BATCH = 25  # images per C&W call: drawing is answered and Cancel is read between them (and between steps)
@@ -171,11 +170,10 @@ def _setup(ctx: JobContext, req: DefenseRequest):
 def defense_job(ctx: JobContext, req: DefenseRequest) -> DefenseResult | DefenseCancelled:
     """Three curves with core.defense_eval.defense_curve: the undefended model under the attack, the defense
     under the plain attack, and the defense under the adaptive attack (each judged by the deployed defense)."""
-    from advstudio.core.errors import AttackCancelled
     from advstudio.core.data import load_split
     from advstudio.core.describe import attack_title
+    from advstudio.core.errors import AttackCancelled, EvaluationCancelled
     from advstudio.core.evaluation.defense import DEFENSE_ATTACKS, attack_params, defense_curve
-    from advstudio.core.errors import EvaluationCancelled
 
     if req.attack not in DEFENSE_ATTACKS:
         raise ValueError(f"Unknown attack {req.attack!r}: FGSM or PGD")
@@ -263,5 +261,8 @@ def cw_on_model(model, images, labels, role: str, name: str, spec: DefenseSpec, 
         l2.append(out.l2.detach().to(torch.float64).cpu().numpy())
         if progress is not None:
             progress(i + len(yb))
-    cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0))
+
+    def cat(parts: list) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.zeros(0)
+
     return cw_summary(role, name, cat(success), cat(correct), cat(l2), spec.cw_steps, spec.cw_searches)

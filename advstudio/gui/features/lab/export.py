@@ -13,9 +13,8 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 from PySide6.QtWidgets import QWidget
 
-from advstudio.core.files import atomic_write_bytes, atomic_write_text
-
 from advstudio.core.describe import DEFENSE_NOTE
+from advstudio.core.files import atomic_write_bytes, atomic_write_text
 from advstudio.gui.features.lab.messages import LabCurve
 from advstudio.gui.widgets.images import qimage_png
 

@@ -7,12 +7,24 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal, Slot
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget,
-                               QListWidgetItem, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from advstudio.core.attacks import ATTACKS
-
-from advstudio.core.describe import attack_title, DEFENSE_NOTE, steps_text
+from advstudio.core.describe import DEFENSE_NOTE, attack_title, steps_text
 from advstudio.core.eps import parse_eps_field
 from advstudio.gui.features.lab.messages import LabCurve, LabProgress
 from advstudio.gui.models import ModelEntry

@@ -16,8 +16,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 
-from advstudio.core.lesson import fill, Lesson, LessonStep, load_lesson, model_facts
 from advstudio.core.errors import LessonError
+from advstudio.core.lesson import Lesson, LessonStep, fill, load_lesson, model_facts
 from advstudio.gui.features.lesson.view import LessonPanel
 from advstudio.gui.messages import Analysis
 from advstudio.gui.models import BUNDLED_KEY, ModelInfo

@@ -52,8 +52,8 @@ def _plain(value: object) -> object:
 def activations_entry(data, model: str, attack_id: int | None) -> dict:
     """The dock's data (an ActivationsData) reduced to what the report shows: per layer its shift and the clean/adversarial means."""
     comp = data.comparison
-    clean = {l.name: l for l in comp.clean.layers}
-    adv = {l.name: l for l in comp.adversarial.layers}
+    clean = {layer.name: layer for layer in comp.clean.layers}
+    adv = {layer.name: layer for layer in comp.adversarial.layers}
     layers = []
     for s in comp.shifts:
         c, a = clean.get(s.name), adv.get(s.name)

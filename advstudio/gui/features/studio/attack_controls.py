@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider,
-                               QWidget)
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
 from advstudio.core.describe import eps_text
-
 from advstudio.gui.messages import EPS_MAX, SLIDER_STEPS, TARGETED, UNTARGETED, AttackSettings
-
 
 
 class AttackControls(QWidget):

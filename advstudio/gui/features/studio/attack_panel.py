@@ -5,7 +5,6 @@ from __future__ import annotations
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from advstudio.core.types import AttackResult
-
 from advstudio.gui.features.studio.attack_controls import AttackControls
 from advstudio.gui.features.studio.attack_results import AttackResults
 from advstudio.gui.widgets.attack_views import AttackViews

@@ -7,7 +7,6 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from advstudio.core.types import AttackResult
-
 from advstudio.gui.theme import ADV_COLOUR, CLEAN_COLOUR, FLIP_COLOUR, HOLD_COLOUR
 from advstudio.gui.widgets.bars import ProbabilityBars
 

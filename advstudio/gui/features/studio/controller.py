@@ -19,8 +19,8 @@ from advstudio.gui.features.studio.jobs import register_all
 from advstudio.gui.features.studio.model_panel import ModelInfoPanel
 from advstudio.gui.features.studio.prediction_panel import PredictionPanel
 from advstudio.gui.job_client import JobClient
-from advstudio.gui.model_dialog import ask_model_path
 from advstudio.gui.messages import Analysis, AnalyzeRequest, FlipResult, GalleryData
+from advstudio.gui.model_dialog import ask_model_path
 from advstudio.gui.models import ModelInfo
 from advstudio.gui.worker import Failure
 

@@ -10,12 +10,11 @@ import numpy as np
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 
-from advstudio.core.render import diverging_rgb, enlarge, png_bytes, to_gray_u8
 from advstudio.core.files import atomic_write_bytes
+from advstudio.core.render import diverging_rgb, enlarge, png_bytes, to_gray_u8
 from advstudio.core.types import AttackResult
-
-from advstudio.gui.messages import TARGETED
 from advstudio.gui.features.studio.attack_results import verdict_text
+from advstudio.gui.messages import TARGETED
 from advstudio.gui.widgets.attack_views import MAGNIFY
 from advstudio.gui.widgets.images import qimage_from_array, qimage_png
 

@@ -7,8 +7,8 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QListView, QPushButton, QVBoxLayout, QWidget
 
-from advstudio.gui.widgets.images import qimage_from_array
 from advstudio.gui.messages import GalleryData
+from advstudio.gui.widgets.images import qimage_from_array
 
 THUMB = 56
 ALL, RIGHT, WRONG = "all", "right", "wrong"

@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSlider, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QToolButton, QVBoxLayout, QWidget
 
-from advstudio.gui.widgets.images import qimage_from_array
 from advstudio.core.render import to_gray_u8
 from advstudio.core.types import Prediction
-
 from advstudio.gui.widgets.canvas import DrawingCanvas
+from advstudio.gui.widgets.images import qimage_from_array
 
 PREVIEW_SCALE = 4
 

@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from advstudio.core.types import AttackResult, Prediction
-
+from advstudio.gui.directions import cached_direction, image_tensor, probabilities
 from advstudio.gui.messages import EPS_MAX, EPS_STEP, TARGETED, Analysis, AnalyzeRequest, FlipResult, GalleryData
 from advstudio.gui.models import ModelInfo
-from advstudio.gui.directions import cached_direction, image_tensor, probabilities
 from advstudio.gui.worker import JobContext, Worker
 
 GALLERY_BATCH = 200  # small enough that cancelling a gallery job takes well under a second

@@ -7,7 +7,6 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from advstudio.core.types import Prediction
-
 from advstudio.gui.theme import ACCENT_COLOUR, CLEAN_COLOUR
 from advstudio.gui.widgets.bars import ProbabilityBars
 

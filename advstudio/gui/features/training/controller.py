@@ -11,13 +11,22 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QFileDialog
 
+from advstudio.gui.features.training.jobs import TRAIN_KIND, register_training
+from advstudio.gui.features.training.messages import (
+    DISTILLATION,
+    NO_CHECKPOINT_NOTE,
+    TrainCancelled,
+    TrainProblem,
+    TrainProgress,
+    TrainRequest,
+    TrainResult,
+    checkpoint_path,
+    default_output,
+    read_checkpoint_info,
+)
+from advstudio.gui.features.training.view import TrainingPanel
 from advstudio.gui.job_client import JobClient
 from advstudio.gui.worker import Failure
-from advstudio.gui.features.training.view import TrainingPanel
-from advstudio.gui.features.training.jobs import TRAIN_KIND, register_training
-from advstudio.gui.features.training.messages import (DISTILLATION, NO_CHECKPOINT_NOTE, TrainCancelled, TrainProblem, TrainProgress,
-                                TrainRequest, TrainResult, checkpoint_path, default_output,
-                                read_checkpoint_info)
 
 if TYPE_CHECKING:
     from advstudio.gui.context import AppContext

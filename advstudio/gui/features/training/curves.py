@@ -127,9 +127,8 @@ class TrainingCurves(QWidget):
             test = f"clean test accuracy on {p.test_samples} test images"
             robust = f"; PGD robust accuracy: {robust_label(cfg, p.robust_samples or None)} held-out test images" \
                 if cfg.adversarial else ""
-            stages = (" Epochs 1–{0}: the teacher; {1}–{2}: the student (its loss is the cross-entropy against the "
-                      "teacher's soft labels, so it does not fall as low).".format(cfg.epochs, cfg.epochs + 1,
-                                                                                   2 * cfg.epochs)
+            stages = (f" Epochs 1–{cfg.epochs}: the teacher; {cfg.epochs + 1}–{2 * cfg.epochs}: the student (its loss is the cross-entropy against the "
+                      "teacher's soft labels, so it does not fall as low)."
                       if self.temperature_shown is not None else "")
             self.caption.setText(f"{method_summary(cfg, self.temperature_shown)}; {p.train_samples} training "
                                  f"images, batch "

@@ -8,8 +8,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from advstudio.gui.features.training.messages import (TrainCancelled, TrainProblem, TrainProgress, TrainRequest, TrainResult,
-                                config_differences, read_checkpoint_info)
+from advstudio.gui.features.training.messages import (
+    TrainCancelled,
+    TrainProblem,
+    TrainProgress,
+    TrainRequest,
+    TrainResult,
+    config_differences,
+    read_checkpoint_info,
+)
 from advstudio.gui.worker import JobContext, Worker
 
 TRAIN_KIND = "train"
@@ -52,12 +59,10 @@ def train_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancelle
 
     import torch
 
-    from advstudio.core.errors import EvaluationCancelled
+    from advstudio.core.errors import EvaluationCancelled, ModelFileError, TrainingCancelled
     from advstudio.core.evaluation.curves import fgsm_curve
     from advstudio.core.model import MnistCNN, device_label
-    from advstudio.core.errors import ModelFileError
     from advstudio.core.storage import save_model
-    from advstudio.core.errors import TrainingCancelled
     from advstudio.core.training import model_metadata, train
 
     if req.temperature is not None:
@@ -161,12 +166,11 @@ def distill_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancel
     import torch
 
     from advstudio.core.defenses.distillation import distill, distillation_recipe
-    from advstudio.core.errors import EvaluationCancelled
+    from advstudio.core.errors import EvaluationCancelled, TrainingCancelled
     from advstudio.core.evaluation.curves import fgsm_curve
     from advstudio.core.info import library_versions, now_iso
     from advstudio.core.model import MnistCNN, device_label
     from advstudio.core.storage import save_model
-    from advstudio.core.errors import TrainingCancelled
 
     start = time.perf_counter()
     temperature = float(req.temperature)

@@ -5,16 +5,33 @@ progress and outcome above its live curves (curves.py) on the right. Defensive d
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
-from advstudio.core.training_config import DEFAULT_TEMPERATURE
 from advstudio.core.constants import MNIST_STD
-from advstudio.core.training_config import TrainConfig
-
+from advstudio.core.training_config import DEFAULT_TEMPERATURE, TrainConfig
 from advstudio.gui.features.training.curves import TrainingCurves
-from advstudio.gui.features.training.messages import (DISTILLATION, METHODS, TrainCancelled, TrainProgress, TrainResult,
-                                 robust_label)
+from advstudio.gui.features.training.messages import (
+    DISTILLATION,
+    METHODS,
+    TrainCancelled,
+    TrainProgress,
+    TrainResult,
+    robust_label,
+)
 from advstudio.gui.widgets.layout import DataMessage, RunControls, scroll_area, side_by_side
 
 ALL = 0  # the spin boxes' "all" value
