@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
+from advstudio.core.eps import parse_numbers
 from advstudio.core.errors import LessonError
 
 FORMAT = "advstudio-lesson/1"
@@ -32,7 +33,9 @@ def _eps(text: str) -> float:
 
 
 def _eps_list(text: str) -> tuple[float, ...]:
-    values = tuple(_eps(t) for t in text.split(","))
+    values = tuple(parse_numbers(text, upper=0.5, empty="give at least two ε values, separated by commas",
+                                 unreadable="ε must be a number from 0 to 0.5",
+                                 out_of_range="ε must be a number from 0 to 0.5"))
     if len(values) < 2:
         raise ValueError("give at least two ε values, separated by commas")
     return values
