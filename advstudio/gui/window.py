@@ -77,7 +77,7 @@ class MainWindow(DialogsMixin, QMainWindow):
     def _wire_features(self) -> None:
         """Where one feature acts on another: a public signal of one, connected here to a public slot of the
         other (features never reach into each other)."""
-        self.studio.controls.saveRequested.connect(self.session_log.keep_on_save)
+        self.studio.saveRequested.connect(self.session_log.keep_on_save)
         self.training.evaluateDistilled.connect(self.defense.evaluate_distilled)
         self.lesson.labRunRequested.connect(self.lab.run_curve)
         self.lab.labFinished.connect(self.lesson.lab_finished)

@@ -79,3 +79,21 @@ def test_an_unwritable_path_and_an_empty_window_give_clear_messages(window, tmp_
     assert log.export(target) is None
     assert str(target) in window.ctx.errors[-1] and not target.exists()
     assert "Could not write the report" in window.statusBar().currentMessage()
+
+
+def test_saving_an_attack_also_keeps_it_in_the_report(qtbot, window, tmp_path, monkeypatch):
+    """The Attack tab's "Save result…" writes the files and the session log records the attack as saved (the
+    studio's saveRequested, wired to the report in the window)."""
+    from PySide6.QtWidgets import QFileDialog
+
+    log = window.session_log
+    draw_digit(qtbot, window, 3)
+    set_eps(qtbot, window, 0.2)
+    before = len(log.attacks)
+    out = tmp_path / "saved"
+    out.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
+    window.studio.controls.save_button.click()
+    assert len(log.attacks) == before + 1 and log.attacks[-1]["eps"] == window.ctx.analysis.attack.eps
+    saved = sorted(out.iterdir())
+    assert len(saved) >= 2 and all(p.suffix == ".png" for p in saved)

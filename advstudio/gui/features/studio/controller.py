@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QFileDialog
 
 from advstudio.gui.context import AppContext
@@ -30,6 +30,8 @@ FAILURE_TITLES = {"load_model": "Could not open the model", "gallery": "Could no
 
 
 class Studio(JobClient):
+    saveRequested = Signal()  # the user asked to save the attack (the session log keeps it)
+
     def __init__(self, ctx: AppContext, device: str | None = None) -> None:
         super().__init__(ctx, KINDS)
         register_all(ctx.worker, device)
@@ -55,6 +57,7 @@ class Studio(JobClient):
         self.controls.settingsChanged.connect(self._on_attack_settings)
         self.controls.flipRequested.connect(self.find_flip)
         self.controls.saveRequested.connect(self.ask_save_result)
+        self.controls.saveRequested.connect(self.saveRequested)
         self.gallery_panel.digitPicked.connect(self._on_digit_picked)
         self.gallery_panel.chooseFolderRequested.connect(ctx.ask_data_dir)
         ctx.openModelRequested.connect(self.open_model)
