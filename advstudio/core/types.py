@@ -23,8 +23,23 @@ class Prediction:
         return float(np.max(self.probs))
 
 
+class CleanAndAdversarial:
+    """The labels of a result that holds clean_probs and adv_probs (the classes the model reads)."""
+
+    clean_probs: np.ndarray
+    adv_probs: np.ndarray
+
+    @property
+    def clean_label(self) -> int:
+        return int(np.argmax(self.clean_probs))
+
+    @property
+    def adv_label(self) -> int:
+        return int(np.argmax(self.adv_probs))
+
+
 @dataclass(frozen=True)
-class AttackResult:
+class AttackResult(CleanAndAdversarial):
     """One attacked image: clean and adversarial inputs, the perturbation and both predictions."""
 
     clean: np.ndarray  # (28, 28)
@@ -36,13 +51,6 @@ class AttackResult:
     method: str
     target: int | None = None
 
-    @property
-    def clean_label(self) -> int:
-        return int(np.argmax(self.clean_probs))
-
-    @property
-    def adv_label(self) -> int:
-        return int(np.argmax(self.adv_probs))
 
     @property
     def flipped(self) -> bool:

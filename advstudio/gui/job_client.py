@@ -30,7 +30,10 @@ class JobClient(QObject):
 
     def submit(self, kind: str, request: Any, keep_stale: bool = False) -> int:
         """Send `request` to the worker; only its answers (not an older request's) are passed on, unless
-        keep_stale, which also passes on the answers of older requests of the kind that arrive later."""
+        keep_stale, which also passes on the answers of older requests of the kind that arrive later. A kind the
+        client did not declare is a programming error."""
+        if self.kinds and kind not in self.kinds:
+            raise KeyError(f"{type(self).__name__} does not submit {kind!r} (its kinds: {', '.join(self.kinds)})")
         handle = self.ctx.worker.submit(kind, request, keep_stale=keep_stale)
         handle.progressed.connect(self._route_progress)
         handle.finished.connect(self._route_reply)

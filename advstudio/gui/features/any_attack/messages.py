@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from advstudio.core.describe import attack_title, steps_text
+from advstudio.core.types import CleanAndAdversarial
 
 INPUT_KIND = "input_attack"
 
@@ -23,7 +24,7 @@ class InputAttackRequest:
 
 
 @dataclass(frozen=True)
-class InputAttackResult:
+class InputAttackResult(CleanAndAdversarial):
     """One attack on one input, with every iterate for the scrubber (numpy copies).
 
     frames: (T, 28, 28) the iterate at each recorded step; frame_probs (T, 10) the model's probabilities there;
@@ -49,13 +50,6 @@ class InputAttackResult:
     seconds: float = 0.0
     target: int | None = None
 
-    @property
-    def clean_label(self) -> int:
-        return int(np.argmax(self.clean_probs))
-
-    @property
-    def adv_label(self) -> int:
-        return int(np.argmax(self.adv_probs))
 
     @property
     def eps(self) -> float | None:
