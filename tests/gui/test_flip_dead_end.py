@@ -37,6 +37,7 @@ def test_the_banner_says_nothing_flips_and_offers_buttons(qtbot, window):
     help_ = results.help
     assert help_.isVisible()
     assert "No ε up to 0.5" in help_.message.text() and "flips this 3" in help_.message.text()
+    assert "Raise ε" not in results.banner.text() and "nor at any ε up to 0.5" in results.banner.text()
     for button, text in ((help_.demo_button, "Draw a 3 for me"), (help_.thinner_button, "Thinner brush"),
                          (help_.pgd_button, "Try a stronger attack (PGD)")):
         assert button.isVisible() and button.text() == text

@@ -15,7 +15,8 @@ from advstudio.gui.widgets.bars import ProbabilityBars
 AT_MAX = EPS_MAX - 1e-9
 
 
-def verdict_text(r: AttackResult) -> str:
+def verdict_text(r: AttackResult, searched: bool = False) -> str:
+    """The banner's words; `searched`: a flip search found nothing up to the maximum ε, so raising ε won't help."""
     c, a = r.clean_label, r.adv_label
     conf = r.adv_probs[a] * 100
     if r.target is not None and a == r.target and c != r.target:
@@ -24,8 +25,10 @@ def verdict_text(r: AttackResult) -> str:
         return f"Prediction flipped: {c} → {a}  (target {r.target} not yet)  at ε = {r.eps:.3f}"
     if r.flipped:
         return f"Prediction flipped: {c} → {a}  ({conf:.0f}%)  at ε = {r.eps:.3f}"
-    if r.eps >= AT_MAX:
-        return f"Not fooled: still {c}  ({conf:.0f}%) even at the largest ε, {r.eps:.3f}."
+    if r.eps >= AT_MAX or searched:
+        return (f"Not fooled: still {c}  ({conf:.0f}%) at ε = {r.eps:.3f}, nor at any ε up to {EPS_MAX:g}."
+                if searched and r.eps < AT_MAX else f"Not fooled: still {c}  ({conf:.0f}%) even at the largest ε, "
+                f"{r.eps:.3f}.")
     return f"Not fooled: still {c}  ({conf:.0f}%) at ε = {r.eps:.3f}. Raise ε."
 
 
@@ -106,7 +109,7 @@ class AttackResults(QWidget):
             self.bars.set_probs(1, None)
             self._show_help()
             return
-        self.banner.setText(verdict_text(result))
+        self.banner.setText(verdict_text(result, self.dead_end is not None))
         colour = FLIP_COLOUR if result.flipped else HOLD_COLOUR
         if colour != self._colour:  # re-polishing a style sheet is slow: only when the verdict changes
             self._colour = colour
@@ -119,6 +122,8 @@ class AttackResults(QWidget):
     def set_dead_end(self, flip: FlipResult | None) -> None:
         """A flip search that found nothing up to the maximum ε (None: forget it, e.g. for a new input)."""
         self.dead_end = None if flip is None or flip.found else flip
+        if self.result is not None:
+            self.banner.setText(verdict_text(self.result, self.dead_end is not None))
         self._show_help()
 
     def show_message(self, text: str) -> None:
