@@ -78,6 +78,8 @@ class MainWindow(DialogsMixin, QMainWindow):
         """Where one feature acts on another: a public signal of one, connected here to a public slot of the
         other (features never reach into each other)."""
         self.studio.saveRequested.connect(self.session_log.keep_on_save)
+        self.studio.strongerAttackRequested.connect(self.any_attack.try_attack)
+        self.any_attack.inputAttackShown.connect(self.lesson.input_attack_shown)
         self.training.evaluateDistilled.connect(self.defense.evaluate_distilled)
         self.lesson.labRunRequested.connect(self.lab.run_curve)
         self.lab.labFinished.connect(self.lesson.lab_finished)

@@ -41,6 +41,14 @@ class AnyAttack(JobClient):
         self.panel.set_busy(True, "Running…")
         return gen
 
+    @Slot(str, float)
+    def try_attack(self, name: str, eps: float) -> int | None:
+        """Show this tab with `name` chosen at ε and run it on the current input (the Attack tab's way out when
+        FGSM cannot flip the digit)."""
+        self.ctx.show_tab("attack_lab")
+        self.panel.form.set_attack(name, eps=float(eps))
+        return self.run_input_attack()
+
     @Slot(object)
     def _on_input_changed(self, cur: object) -> None:
         if self._input_image is not None and (cur is None or not np.array_equal(cur, self._input_image)):

@@ -76,6 +76,7 @@ class LessonDock(QObject):
         self.lab_curves: list = []  # the curves of every finished lab run (LabCurve)
         self._activations_data = None  # what the Activations dock shows (ActivationsData or None)
         self._activations_on_screen = False
+        self._flipped_elsewhere: np.ndarray | None = None  # an input another attack (Any attack's PGD) flipped
         self._problem = ""  # why the lesson on screen is not the one asked for
         self.toggle_action = self.dock.toggleViewAction()
         self.toggle_action.setText("&Lesson")
@@ -97,7 +98,8 @@ class LessonDock(QObject):
         p.action_button.clicked.connect(self.perform_action)
         p.fontChanged.connect(self._show_step)
         ctx.analysisShown.connect(self._on_analysis)
-        ctx.flipFound.connect(self._on_event)
+        ctx.flipFound.connect(self._on_flip)
+        ctx.inputChanged.connect(self._on_flip)  # a new input: the flip step's hint returns
         ctx.modelReady.connect(self._on_model)
         ctx.tabChanged.connect(self._on_event)
         self.dock.visibilityChanged.connect(self._on_event)
@@ -210,6 +212,9 @@ class LessonDock(QObject):
             return
         if step.id in self.done:
             self.panel.check.setText(f'<span style="color:{DONE_COLOUR}"><b>✓ done</b></span>')
+        elif step.check.kind == "prediction_flipped" and self.ctx.flip is not None and not self.ctx.flip.found:
+            self.panel.check.setText("waiting: nothing up to ε = 0.5 flips this drawing. Press “Draw a 3 for me” "
+                                     "under the Attack tab's banner, or try a thinner brush or PGD there.")
         else:
             self.panel.check.setText(f"waiting: {html.escape(self.hint(step))}")
         self._show_dots()
@@ -343,8 +348,10 @@ class LessonDock(QObject):
         if kind == "eps_at_least":
             return a is not None and image is not None and a.attack.eps >= prm["value"] - 1e-9
         if kind == "prediction_flipped":
+            elsewhere = self._flipped_elsewhere
             return (a is not None and image is not None and a.attack.flipped) or bool(
-                ctx.flip is not None and ctx.flip.found)
+                ctx.flip is not None and ctx.flip.found) or (
+                elsewhere is not None and image is not None and np.array_equal(elsewhere, image))
         if kind == "eps_range_seen":
             seen_image, seen = self._range
             return (seen_image is not None and image is not None and np.array_equal(seen_image, image)
@@ -399,7 +406,18 @@ class LessonDock(QObject):
         self._activations_on_screen = bool(on)
         self._on_event()
 
+    @Slot(object)
+    def input_attack_shown(self, result: object) -> None:
+        """Another attack on the studio's input ended (Any attack): a success flips it for the flip step."""
+        if getattr(result, "success", False):
+            self._flipped_elsewhere = np.array(result.clean, copy=True)
+            self._on_event()
+
     # ------------------------------------------------------------------ the studio's signals
+    def _on_flip(self, *_args) -> None:
+        self._show_check()
+        self._on_event()
+
     @Slot(object)
     def _on_analysis(self, analysis: Analysis) -> None:
         image, seen = self._range

@@ -19,7 +19,7 @@ from advstudio.gui.features.studio.jobs import register_all
 from advstudio.gui.features.studio.model_panel import ModelInfoPanel
 from advstudio.gui.features.studio.prediction_panel import PredictionPanel
 from advstudio.gui.job_client import JobClient
-from advstudio.gui.messages import Analysis, AnalyzeRequest, FlipResult, GalleryData
+from advstudio.gui.messages import EPS_MAX, Analysis, AnalyzeRequest, FlipResult, GalleryData
 from advstudio.gui.model_dialog import ask_model_path
 from advstudio.gui.models import ModelInfo
 from advstudio.gui.worker import Failure
@@ -27,10 +27,14 @@ from advstudio.gui.worker import Failure
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
 KINDS = ("load_model", "analyze", "flip", "gallery")
 FAILURE_TITLES = {"load_model": "Could not open the model", "gallery": "Could not read MNIST"}
+DEFAULT_BRUSH = 22  # the brush width a new installation starts with; the demo digit is drawn with it
+DEMO_DIGIT = 3
+STRONGER_ATTACK = ("pgd", min(0.3, EPS_MAX))  # what "Try a stronger attack" runs in the Any attack tab
 
 
 class Studio(JobClient):
     saveRequested = Signal()  # the user asked to save the attack (the session log keeps it)
+    strongerAttackRequested = Signal(str, float)  # attack name, ε: run it on the current input (Any attack)
 
     def __init__(self, ctx: AppContext, device: str | None = None) -> None:
         super().__init__(ctx, KINDS)
@@ -50,6 +54,7 @@ class Studio(JobClient):
         ctx.add_dock("model", "Model", self.model_panel, right, tabify_with="gallery").raise_()
         self._fallback_model: str | None = None
         self._shown_model: ModelInfo | None = None
+        self._flip_input: np.ndarray | None = None  # the input the last flip search was asked for
         ctx.set_attack_settings(self.controls.settings())
         self.canvas.inkChanged.connect(self._on_ink_changed)
         self.input_panel.openImageRequested.connect(self.ask_open_image)
@@ -58,6 +63,10 @@ class Studio(JobClient):
         self.controls.flipRequested.connect(self.find_flip)
         self.controls.saveRequested.connect(self.ask_save_result)
         self.controls.saveRequested.connect(self.saveRequested)
+        help_ = self.attack_panel.results.help
+        help_.drawDemoRequested.connect(self.draw_demo_digit)
+        help_.thinnerBrushRequested.connect(self.thinner_brush)
+        help_.strongerAttackRequested.connect(self.try_stronger_attack)
         self.gallery_panel.digitPicked.connect(self._on_digit_picked)
         self.gallery_panel.chooseFolderRequested.connect(ctx.ask_data_dir)
         ctx.openModelRequested.connect(self.open_model)
@@ -66,7 +75,7 @@ class Studio(JobClient):
         ctx.epsRequested.connect(self._on_eps_requested)
         ctx.strokesRequested.connect(self._on_strokes_requested)
         ctx.flipRequested.connect(self.find_flip)
-        self.input_panel.set_brush_width(int(ctx.settings.value("canvas/brush_width", 22, int)))
+        self.input_panel.set_brush_width(int(ctx.settings.value("canvas/brush_width", DEFAULT_BRUSH, int)))
 
     # ------------------------------------------------------------------ what the user asks
     def start(self, explicit: str | None) -> None:
@@ -149,12 +158,44 @@ class Studio(JobClient):
             self.ctx.report_error("Nothing to attack", "Draw a digit or open an image first.")
             return
         self.ctx.status("Searching for the smallest ε that flips the prediction…", 0)
+        self._flip_input = self.ctx.current_input
         self.submit("flip", AnalyzeRequest(self.ctx.current_input, self.controls.settings()))
+
+    @Slot()
+    def draw_demo_digit(self) -> None:
+        """The way out of a dead end: draw the demo 3 (with the default brush) and find where it flips."""
+        from advstudio.gui.demo import digit_strokes
+
+        self.ctx.show_tab("attack")
+        self.canvas.clear()
+        for stroke in digit_strokes(DEMO_DIGIT):
+            self.canvas.add_stroke(stroke, width=DEFAULT_BRUSH)
+        self.attack_panel.results.show_message(f"Here is a {DEMO_DIGIT}: finding the smallest ε that flips it…")
+        self.find_flip()
+
+    @Slot()
+    def thinner_brush(self) -> None:
+        """Thick strokes resist FGSM: halve the brush and clear the canvas for the student to draw again."""
+        brush = self.input_panel.brush
+        width = max(brush.minimum(), brush.value() // 2)
+        self.input_panel.set_brush_width(width)
+        self.canvas.clear()
+        self.attack_panel.results.show_message(f"The brush is now {width} px: draw your digit again, then find "
+                                               "where it flips (Ctrl+F).")
+
+    @Slot()
+    def try_stronger_attack(self) -> None:
+        """Ask the Any attack tab (wired in the window) to run PGD on this input."""
+        if self.ctx.current_input is None:
+            self.ctx.report_error("Nothing to attack", "Draw a digit or open an image first.")
+            return
+        self.strongerAttackRequested.emit(*STRONGER_ATTACK)
 
     def set_input(self, image: np.ndarray | None) -> None:
         if image is None:
             self.forget("analyze")  # drop answers still on the way
         self.ctx.set_input(image)
+        self.attack_panel.results.set_dead_end(None)
         if self.ctx.current_input is None:
             for panel in (self.prediction_panel, self.input_panel, self.attack_panel):
                 panel.set_data(None)
@@ -182,6 +223,9 @@ class Studio(JobClient):
 
     @Slot(object)
     def _on_attack_settings(self, settings: object) -> None:
+        flip = self.attack_panel.results.dead_end
+        if flip is not None and (flip.settings.method, flip.settings.target) != (settings.method, settings.target):
+            self.attack_panel.results.set_dead_end(None)  # another attack: the search must run again
         self.ctx.set_attack_settings(settings)
         self.analyze()
 
@@ -262,6 +306,9 @@ class Studio(JobClient):
             self.controls.set_eps(result.eps)
         else:
             self.ctx.status(f"No ε up to {result.eps:.1f} flips it with this attack.", 10000)
+        cur = self.ctx.current_input
+        if cur is not None and self._flip_input is not None and np.array_equal(cur, self._flip_input):
+            self.attack_panel.results.set_dead_end(result)  # not for an input drawn while it searched
         self.ctx.set_flip(result)
 
     def _show_gallery(self, data: GalleryData) -> None:
