@@ -8,8 +8,8 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, Slot
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QSettings, QSize, Qt, Slot
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from advstudio.gui.actions import build_menus
@@ -27,6 +27,7 @@ from advstudio.gui.features.studio.controller import Studio
 from advstudio.gui.features.training.controller import TrainingStudio
 from advstudio.gui.models import ModelInfo
 from advstudio.gui.presentation import PresentationMode
+from advstudio.gui.widgets.layout import DockScroll
 from advstudio.gui.worker import Worker, WorkerThread
 
 MODEL_SUFFIXES = {".safetensors", ".pt", ".pth", ".ckpt", ".pkl", ".bin"}
@@ -169,7 +170,7 @@ class MainWindow(DialogsMixin, QMainWindow):
         """Add a dock (its objectName keeps its place in saved layouts) and list it in View ▸ Panels."""
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{key}")
-        dock.setWidget(widget)
+        dock.setWidget(DockScroll(widget))  # a tall panel scrolls instead of making the window taller
         self.addDockWidget(area, dock)
         if tabify_with:
             self.tabifyDockWidget(self.docks[tabify_with], dock)
@@ -202,12 +203,22 @@ class MainWindow(DialogsMixin, QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
-            self.resize(1280, 800)
+            self.resize(self._default_size())
             self.resizeDocks([self.docks["input"], self.docks["model"]], [335, 375], Qt.Orientation.Horizontal)
             self.resizeDocks([self.docks["input"], self.docks["prediction"]], [480, 280], Qt.Orientation.Vertical)
         state = self.settings.value("window/state")
         if state is not None:
             self.restoreState(state)
+
+    DEFAULT_MAX_SIZE = QSize(1600, 1000)
+
+    def _default_size(self) -> QSize:
+        """The screen's available area (a 1280×720 projector, a laptop), up to 1600×1000 on a large screen."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return QSize(1280, 680)
+        frame = self.frameGeometry().size() - self.geometry().size()  # the title bar and borders, once shown
+        return (screen.availableGeometry().size() - frame).boundedTo(self.DEFAULT_MAX_SIZE)
 
     def save_settings(self) -> None:
         s = self.settings
