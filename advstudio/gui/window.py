@@ -9,8 +9,8 @@ from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QSize, Qt, Slot
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QWidget
 
 from advstudio.gui.actions import build_menus
 from advstudio.gui.context import AppContext
@@ -27,7 +27,7 @@ from advstudio.gui.features.studio.controller import Studio
 from advstudio.gui.features.training.controller import TrainingStudio
 from advstudio.gui.models import ModelInfo
 from advstudio.gui.presentation import PresentationMode
-from advstudio.gui.widgets.layout import DockScroll
+from advstudio.gui.widgets.layout import CurrentPageTabs, DockScroll
 from advstudio.gui.worker import Worker, WorkerThread
 
 MODEL_SUFFIXES = {".safetensors", ".pt", ".pth", ".ckpt", ".pkl", ".bin"}
@@ -47,7 +47,7 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.docks: dict[str, QDockWidget] = {}
         self.tab_widgets: dict[str, QWidget] = {}
         self._hidden_docks: list[QDockWidget] = []  # the docks "Hide side panels" hid, to show them again
-        self.tabs = QTabWidget()
+        self.tabs = CurrentPageTabs()  # its minimum is the page on screen's: hidden pages may be larger
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
         # Each feature owns its tabs or docks, its job kinds and its traffic with the worker.
@@ -65,6 +65,8 @@ class MainWindow(DialogsMixin, QMainWindow):
         self._wire_features()
         self.tabs.tabBar().moveTab(self.tabs.indexOf(self.tab_widgets["compare"]), 1)  # beside Attack
         self.tabs.currentChanged.connect(self._on_tab_changed)
+        for keys, step in (("Ctrl+PgDown", 1), ("Ctrl+PgUp", -1)):  # as in Qt's tab widgets, wherever focus is
+            QShortcut(QKeySequence(keys), self, partial(self._step_tab, step))
         self._build_status_bar()
         self.actions_ = build_menus(self)
         self._restore_settings()
@@ -101,6 +103,9 @@ class MainWindow(DialogsMixin, QMainWindow):
             return False
         self.tabs.setCurrentWidget(widget)
         return True
+
+    def _step_tab(self, step: int) -> None:
+        self.tabs.setCurrentIndex((self.tabs.currentIndex() + step) % self.tabs.count())
 
     def current_tab(self) -> str | None:
         current = self.tabs.currentWidget()

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -82,6 +83,24 @@ class DockScroll(QScrollArea):
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
         inner = self.widget().sizeHint()
         return QSize(inner.width() + self.verticalScrollBar().sizeHint().width(), inner.height())
+
+
+class CurrentPageTabs(QTabWidget):
+    """Tabs whose minimum size is the page on screen's (and the tab bar's), not the largest page's: a hidden
+    page's hints can be stale (pyqtgraph sizes its axes when it paints them, so after a font change a page that
+    was not repainted still asks for the larger font's room) and it need not fit until it is shown."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.currentChanged.connect(self.updateGeometry)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        page = self.currentWidget()
+        bar = self.tabBar().minimumSizeHint()
+        if page is None:
+            return bar
+        inner = page.minimumSizeHint().expandedTo(page.minimumSize())
+        return QSize(max(inner.width(), bar.width()), inner.height() + bar.height())
 
 
 def fixed_plot(bottom: str, left: str, min_height: int) -> pg.PlotWidget:
