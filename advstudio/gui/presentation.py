@@ -160,6 +160,10 @@ class PresentationMode(QObject):
         else:
             w.showNormal()
             w.restoreGeometry(self._saved["geometry"])
+            # the normal font reaches the layouts a few event-loop turns later: until then the larger minimum
+            # sizes can push the window past its old size, so put it back once they have settled
+            geometry = QByteArray(self._saved["geometry"])
+            QTimer.singleShot(0, lambda: None if self.active else w.restoreGeometry(geometry))
 
     def _place_lesson(self, *_args) -> None:  # also the lesson dock's visibilityChanged (GUI thread)
         """The lesson gets a column of its own at the right (normally it shares a tab group with Prediction)."""

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, Slot
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+from PySide6.QtCore import QSettings, QSize, Qt, Slot
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QWidget
 
 from advstudio.gui.actions import build_menus
 from advstudio.gui.context import AppContext
@@ -27,6 +27,7 @@ from advstudio.gui.features.studio.controller import Studio
 from advstudio.gui.features.training.controller import TrainingStudio
 from advstudio.gui.models import ModelInfo
 from advstudio.gui.presentation import PresentationMode
+from advstudio.gui.widgets.layout import CurrentPageTabs, DockScroll
 from advstudio.gui.worker import Worker, WorkerThread
 
 MODEL_SUFFIXES = {".safetensors", ".pt", ".pth", ".ckpt", ".pkl", ".bin"}
@@ -46,7 +47,7 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.docks: dict[str, QDockWidget] = {}
         self.tab_widgets: dict[str, QWidget] = {}
         self._hidden_docks: list[QDockWidget] = []  # the docks "Hide side panels" hid, to show them again
-        self.tabs = QTabWidget()
+        self.tabs = CurrentPageTabs()  # its minimum is the page on screen's: hidden pages may be larger
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
         # Each feature owns its tabs or docks, its job kinds and its traffic with the worker.
@@ -64,6 +65,8 @@ class MainWindow(DialogsMixin, QMainWindow):
         self._wire_features()
         self.tabs.tabBar().moveTab(self.tabs.indexOf(self.tab_widgets["compare"]), 1)  # beside Attack
         self.tabs.currentChanged.connect(self._on_tab_changed)
+        for keys, step in (("Ctrl+PgDown", 1), ("Ctrl+PgUp", -1)):  # as in Qt's tab widgets, wherever focus is
+            QShortcut(QKeySequence(keys), self, partial(self._step_tab, step))
         self._build_status_bar()
         self.actions_ = build_menus(self)
         self._restore_settings()
@@ -102,6 +105,9 @@ class MainWindow(DialogsMixin, QMainWindow):
             return False
         self.tabs.setCurrentWidget(widget)
         return True
+
+    def _step_tab(self, step: int) -> None:
+        self.tabs.setCurrentIndex((self.tabs.currentIndex() + step) % self.tabs.count())
 
     def current_tab(self) -> str | None:
         current = self.tabs.currentWidget()
@@ -171,7 +177,7 @@ class MainWindow(DialogsMixin, QMainWindow):
         """Add a dock (its objectName keeps its place in saved layouts) and list it in View ▸ Panels."""
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{key}")
-        dock.setWidget(widget)
+        dock.setWidget(DockScroll(widget))  # a tall panel scrolls instead of making the window taller
         self.addDockWidget(area, dock)
         if tabify_with:
             self.tabifyDockWidget(self.docks[tabify_with], dock)
@@ -204,12 +210,22 @@ class MainWindow(DialogsMixin, QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
-            self.resize(1280, 800)
+            self.resize(self._default_size())
             self.resizeDocks([self.docks["input"], self.docks["model"]], [335, 375], Qt.Orientation.Horizontal)
             self.resizeDocks([self.docks["input"], self.docks["prediction"]], [480, 280], Qt.Orientation.Vertical)
         state = self.settings.value("window/state")
         if state is not None:
             self.restoreState(state)
+
+    DEFAULT_MAX_SIZE = QSize(1600, 1000)
+
+    def _default_size(self) -> QSize:
+        """The screen's available area (a 1280×720 projector, a laptop), up to 1600×1000 on a large screen."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return QSize(1280, 680)
+        frame = self.frameGeometry().size() - self.geometry().size()  # the title bar and borders, once shown
+        return (screen.availableGeometry().size() - frame).boundedTo(self.DEFAULT_MAX_SIZE)
 
     def save_settings(self) -> None:
         s = self.settings

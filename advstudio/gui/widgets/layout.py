@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QSize, Qt
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -54,6 +55,52 @@ def scroll_area(box: QWidget, min_width: int, horizontal: bool = True) -> QScrol
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     scroll.setMinimumWidth(min_width)
     return scroll
+
+
+class DockScroll(QScrollArea):
+    """A dock's panel in a frameless area that scrolls vertically when the dock is shorter than the panel, so no
+    panel sets the window's minimum height: the panel keeps its minimum width (never a horizontal scroll bar)
+    and asks for at most `min_height` pixels of height."""
+
+    def __init__(self, panel: QWidget, min_height: int = 160) -> None:
+        super().__init__()
+        self.setWidgetResizable(True)
+        self.setWidget(panel)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.min_height = min_height
+
+    def viewportEvent(self, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.LayoutRequest:  # the panel's hints changed (a font, a row shown)
+            self.updateGeometry()
+        return super().viewportEvent(event)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        inner = self.widget().minimumSizeHint().expandedTo(self.widget().minimumSize())
+        bar = self.verticalScrollBar().sizeHint().width()
+        return QSize(inner.width() + bar, min(inner.height(), self.min_height))
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        inner = self.widget().sizeHint()
+        return QSize(inner.width() + self.verticalScrollBar().sizeHint().width(), inner.height())
+
+
+class CurrentPageTabs(QTabWidget):
+    """Tabs whose minimum size is the page on screen's (and the tab bar's), not the largest page's: a hidden
+    page's hints can be stale (pyqtgraph sizes its axes when it paints them, so after a font change a page that
+    was not repainted still asks for the larger font's room) and it need not fit until it is shown."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.currentChanged.connect(self.updateGeometry)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        page = self.currentWidget()
+        bar = self.tabBar().minimumSizeHint()
+        if page is None:
+            return bar
+        inner = page.minimumSizeHint().expandedTo(page.minimumSize())
+        return QSize(max(inner.width(), bar.width()), inner.height() + bar.height())
 
 
 def fixed_plot(bottom: str, left: str, min_height: int) -> pg.PlotWidget:
