@@ -104,7 +104,6 @@ def start_lab_demo(window, n: int, then=None) -> None:
     if window.ctx.model_info is not None and not window.ctx.model_info.bundled:
         entry = models.add_file(window.ctx.model_info.path)
     lab.panel.samples.setValue(int(n))
-    lab.panel.full_width.setChecked(True)
     lab.panel.form.set_attack("pgd", steps=40)
     lab.labFinished.connect(finished)
     specs = [LabSpec(entry, "fgsm", {}), LabSpec(entry, "pgd", {"steps": 40})]
@@ -118,7 +117,7 @@ def start_lab_demo(window, n: int, then=None) -> None:
         specs.append(LabSpec(robust, "pgd", {"steps": 40}))
     if lab.run_lab(specs, [0.0, 0.05, 0.1, 0.15, 0.2, 0.3], int(n)) is None:
         lab.labFinished.disconnect(finished)
-        window.tabs.setCurrentWidget(lab.panel)
+        window.show_tab("robustness")
         if then is not None:
             then()
 

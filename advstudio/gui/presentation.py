@@ -1,24 +1,26 @@
 """Presentation mode (F11): full screen without menu bar, status bar or toolbars, a larger application font and
 thicker plot lines, for a projector. F11 or Esc leaves it and restores everything as it was.
 
-Only the input, prediction and lesson docks stay (a lesson step brings back the panel it needs), so the larger
-text still fits a 1280×800 projector. Panels need not know about it: every pyqtgraph view in the window is
+The workspace bar stays (the tabs and the messages); of the side panels only the drawing, its prediction and the
+lesson stay (gui/workspaces.py; a lesson step brings up the panel it needs), so the larger text still fits a
+1280×720 projector. Panels need not know about it: every pyqtgraph view in the window is
 re-styled (curve pens, symbol sizes, axis and label fonts), and a slow timer re-styles curves that panels add
 while it is on. A panel that draws something of its own can consult presentation_scale()."""
 
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QByteArray, QEvent, QObject, QRect, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QFont, QKeySequence, QShortcut
-from PySide6.QtWidgets import QApplication, QGraphicsTextItem, QMainWindow, QToolBar, QWidget
+from PySide6.QtWidgets import QApplication, QGraphicsTextItem, QLayout, QMainWindow, QToolBar, QWidget
+
+from advstudio.gui.widgets.layout import FitScroll
 
 FONT_SCALE = 1.4  # 1.6 reads better from the back row, but then the Attack tab no longer fits 1280 px
 LABEL_SCALE = 1.2  # plot titles: already large, and wider ones squeeze the plots beside them
 PEN_SCALE = 2.0
 MIN_PEN_WIDTH = 3.0
 RESTYLE_MS = 1000
-KEEP_DOCKS = ("input", "prediction", "lesson")  # the rest are hidden to make room; the lesson shows them on demand
 _SIZE_RESOLVED = 0x2  # QFont::SizeResolved: the widget's font sets its own size
 
 _scale = 1.0
@@ -66,8 +68,6 @@ class PresentationMode(QObject):
         self._timer.setInterval(RESTYLE_MS)
         self._timer.timeout.connect(self.restyle)
         self._saved: dict = {}
-        self._focused = None  # a panel shown for a lesson step (focus_dock)
-        self._stepped_aside: list = []  # docks hidden to make room for it
         self._touched: list[tuple[object, str, object]] = []  # (item, what, original) to undo on leaving
 
     @Slot()
@@ -97,19 +97,17 @@ class PresentationMode(QObject):
         global _scale
         w = self.window
         app = QApplication.instance()
-        toolbars = [t for t in w.findChildren(QToolBar) if t.isVisible()]
-        self._saved = {"geometry": QByteArray(w.saveGeometry()), "maximized": w.isMaximized(),
+        toolbars = [t for t in w.findChildren(QToolBar) if t.isVisible() and t is not w.workspace_bar]
+        self._saved = {"rect": QRect(w.geometry()), "maximized": w.isMaximized(),
                        "menubar": w.menuBar().isVisible(), "statusbar": w.statusBar().isVisible(),
-                       "toolbars": toolbars, "font": QFont(app.font()), "state": QByteArray(w.saveState()),
-                       "hidden_docks": [k for k, d in w.docks.items() if d.isVisible() and k not in KEEP_DOCKS]}
+                       "toolbars": toolbars, "font": QFont(app.font()), "state": QByteArray(w.saveState())}
         self.active = True
         _scale = FONT_SCALE
         w.menuBar().hide()
         w.statusBar().hide()
         for t in toolbars:
             t.hide()
-        for key in self._saved["hidden_docks"]:
-            w.docks[key].hide()
+        w.workspaces.set_presenting(True)
         self._touched = []
         self._scale_widget_fonts()
         app.setFont(_scaled_font(self._saved["font"], FONT_SCALE))
@@ -117,10 +115,6 @@ class PresentationMode(QObject):
         w.tabs.currentChanged.connect(self._fit_tab)
         self._fit_tab()
         self.restyle()
-        self._place_lesson()
-        lesson = w.docks.get("lesson")
-        if lesson is not None:
-            lesson.visibilityChanged.connect(self._place_lesson)
         w.showFullScreen()
         w.installEventFilter(self)  # arrange again whenever the window's size settles (X11 applies it later)
         self._arrange_soon()
@@ -132,9 +126,6 @@ class PresentationMode(QObject):
         w = self.window
         self._timer.stop()
         w.removeEventFilter(self)
-        self._focused, self._stepped_aside = None, []  # restoreState below brings back the layout from before
-        if w.docks.get("lesson") is not None:
-            w.docks["lesson"].visibilityChanged.disconnect(self._place_lesson)
         self.escape.setEnabled(False)
         self.active = False
         _scale = 1.0
@@ -151,60 +142,19 @@ class PresentationMode(QObject):
         w.statusBar().setVisible(self._saved["statusbar"])
         for t in self._saved["toolbars"]:
             t.show()
-        shown_since = [d for k, d in w.docks.items() if d.isVisible() and k not in self._saved["hidden_docks"]]
-        w.restoreState(self._saved["state"])
-        for d in shown_since:  # opened while presenting (the lesson, a panel a step asked for): keep them
-            d.show()
+        with w.workspaces.quiet():
+            w.restoreState(self._saved["state"])  # the panels' sizes from before
+        w.workspaces.set_presenting(False)  # and the tab's panels (the lesson, if it was opened meanwhile)
         if self._saved["maximized"]:
             w.showMaximized()
         else:
             w.showNormal()
-            w.restoreGeometry(self._saved["geometry"])
+            # the window's own rectangle (restoreGeometry would fit a frame into the screen and lose some pixels);
             # the normal font reaches the layouts a few event-loop turns later: until then the larger minimum
             # sizes can push the window past its old size, so put it back once they have settled
-            geometry = QByteArray(self._saved["geometry"])
-            QTimer.singleShot(0, lambda: None if self.active else w.restoreGeometry(geometry))
-
-    def _place_lesson(self, *_args) -> None:  # also the lesson dock's visibilityChanged (GUI thread)
-        """The lesson gets a column of its own at the right (normally it shares a tab group with Prediction)."""
-        w = self.window
-        lesson = w.docks.get("lesson")
-        if not self.active or lesson is None or not lesson.isVisible():
-            return
-        if w.tabifiedDockWidgets(lesson) or w.dockWidgetArea(lesson) != Qt.DockWidgetArea.RightDockWidgetArea:
-            w.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, lesson, Qt.Orientation.Horizontal)
-            lesson.show()
-            self._arrange_soon()
-
-    def focus_dock(self, key: str) -> None:
-        """Show a panel a lesson step needs; there is no room for it beside the input column at this font size,
-        so the input and prediction docks step aside until unfocus() (the lesson calls it on the next step)."""
-        w = self.window
-        dock = w.docks.get(key)
-        if dock is None:
-            return
-        if self.active and key not in KEEP_DOCKS:
-            for k in ("input", "prediction"):
-                d = w.docks.get(k)
-                if d is not None and d.isVisible():
-                    d.hide()
-                    self._stepped_aside.append(d)
-            self._focused = dock
-        dock.show()
-        dock.raise_()
-        if self.active:
-            self._arrange_soon()
-
-    def unfocus(self) -> None:
-        """Undo focus_dock(): hide the step's panel again and bring back the input column."""
-        if self._focused is not None and self.active:
-            self._focused.hide()
-        self._focused = None
-        for d in self._stepped_aside:
-            d.show()
-        self._stepped_aside = []
-        if self.active:
-            self._arrange_soon()
+            rect = QRect(self._saved["rect"])
+            w.setGeometry(rect)
+            QTimer.singleShot(0, lambda: None if self.active else w.setGeometry(rect))
 
     def _arrange_soon(self) -> None:
         """The larger font reaches the layouts over a few event-loop turns: arrange now and twice more."""
@@ -224,14 +174,18 @@ class PresentationMode(QObject):
         if not self.active:
             return
         self._fit_tab()  # again: the larger font has reached the page's layout by now
+        for area in w.findChildren(FitScroll):  # and the panels' heights, for the same reason
+            area.fit()
         screen = w.screen()
         if screen is not None and w.geometry() != screen.geometry():
             w.setGeometry(screen.geometry())  # a bare X server (no window manager) ignores the full-screen hint
         docks = [w.docks[k] for k in ("input", "lesson") if k in w.docks and w.docks[k].isVisible()]
-        if self._focused is not None and self._focused.isVisible():  # a step's panel: 30% of the width
+        focused = w.docks.get(w.workspaces.focused or "")
+        if focused is not None and focused.isVisible():  # a step's panel: 30% of the width
             lesson = [d for d in docks if d is w.docks.get("lesson")]
-            widths = [max(self._focused.minimumSizeHint().width(), int(w.width() * 0.3))]
-            w.resizeDocks([self._focused, *lesson], widths + [d.minimumSizeHint().width() for d in lesson],
+            widths = [max(focused.minimumSizeHint().width(), int(w.width() * 0.3))]
+            w.resizeDocks([focused, *lesson], widths + [max(d.minimumSizeHint().width(), int(w.width() * 0.22))
+                                                        for d in lesson],
                           Qt.Orientation.Horizontal)
             return
         if not docks:
@@ -242,8 +196,10 @@ class PresentationMode(QObject):
         page = w.tabs.currentWidget()
         central = max(w.tabs.minimumWidth(), page.sizeHint().width() if page is not None else 0) + 80
         spare = w.width() - central - sum(widths) - 8 * (len(docks) + 1)  # separators
-        if spare > 0 and docks[-1] is w.docks.get("lesson"):
-            widths[-1] += min(spare, max(0, int(w.width() * 0.3) - widths[-1]))
+        if docks[-1] is w.docks.get("lesson"):  # readable lines: at least 22% of the width, up to 30% if spare
+            widths[-1] = max(widths[-1], int(w.width() * 0.22))
+            if spare > 0:
+                widths[-1] += min(spare, max(0, int(w.width() * 0.3) - widths[-1]))
         w.resizeDocks(docks, widths, Qt.Orientation.Horizontal)
 
     @Slot()
@@ -252,8 +208,11 @@ class PresentationMode(QObject):
         tabs = self.window.tabs
         page = tabs.currentWidget()
         if page is not None:
+            for layout in page.findChildren(QLayout):  # hidden while the font grew: their cached hints are stale
+                layout.invalidate()
             hint = page.minimumSizeHint()
-            tabs.setMinimumSize(hint.width(), hint.height() + tabs.tabBar().sizeHint().height())
+            bar = tabs.tabBar().sizeHint().height() if tabs.tabBar().isVisibleTo(tabs) else 0
+            tabs.setMinimumSize(hint.width(), hint.height() + bar)
 
     # ------------------------------------------------------------------ re-styling
     def _scale_widget_fonts(self) -> None:

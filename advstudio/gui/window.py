@@ -8,11 +8,20 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, Qt, Slot
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Slot
+from PySide6.QtGui import (
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeySequence,
+    QResizeEvent,
+    QShortcut,
+)
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QWidget
 
 from advstudio.gui.actions import build_menus
+from advstudio.gui.chrome import WorkspaceBar
 from advstudio.gui.context import AppContext
 from advstudio.gui.dialogs import DialogsMixin
 from advstudio.gui.features.activations.controller import ActivationsDock
@@ -27,9 +36,21 @@ from advstudio.gui.features.studio.controller import Studio
 from advstudio.gui.features.training.controller import TrainingStudio
 from advstudio.gui.models import ModelInfo
 from advstudio.gui.presentation import PresentationMode
-from advstudio.gui.widgets.layout import CurrentPageTabs, DockScroll
+from advstudio.gui.widgets.layout import CurrentPageTabs, FitScroll
 from advstudio.gui.worker import Worker, WorkerThread
+from advstudio.gui.workspaces import LESSON, Workspaces
 
+TAB_TIPS = {  # the switcher's tooltips: what each workspace is for, in plain words
+    "attack": "Draw a digit and push it, with one slider, until the network misreads it",
+    "compare": "The same drawing and the same push against two models at once",
+    "attack_lab": "Every attack there is, on your drawing, step by step",
+    "robustness": "How many test digits each model still reads right as the push grows",
+    "training": "Train your own model, plain or hardened against attacks",
+    "defenses": "Try a defense, then attack it again by an attacker who knows it",
+    "certify": "Prove a model cannot be fooled within a radius, and try to spot attacked images",
+}
+PAGE_MIN_HEIGHT = 480  # the most a tab's page asks of the window's height; a taller page scrolls
+STATE_VERSION = 2  # of the saved dock layout: 2 has the workspace bar and the lesson column
 MODEL_SUFFIXES = {".safetensors", ".pt", ".pth", ".ckpt", ".pkl", ".bin"}
 ErrorReporter = Callable[[str, str], None]
 
@@ -45,11 +66,16 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.ctx = AppContext(self.settings, self.worker, shell=self, parent_widget=self,
                               report_error=report_error or self._message_box, data_dir=data_dir)
         self.docks: dict[str, QDockWidget] = {}
-        self.tab_widgets: dict[str, QWidget] = {}
+        self.tab_widgets: dict[str, QWidget] = {}  # the features' pages (each sits in a FitScroll on its tab)
+        self._pages: dict[str, FitScroll] = {}
         self._hidden_docks: list[QDockWidget] = []  # the docks "Hide side panels" hid, to show them again
         self.tabs = CurrentPageTabs()  # its minimum is the page on screen's: hidden pages may be larger
         self.tabs.setDocumentMode(True)
+        self.tabs.tabBar().hide()  # the workspace bar across the top switches the tabs
         self.setCentralWidget(self.tabs)
+        self.workspaces = Workspaces(self, self.settings)  # which side panels each tab brings
+        self._building = self.workspaces.quiet()
+        self._building.__enter__()  # the features' own dock set-up is not the user's choice
         # Each feature owns its tabs or docks, its job kinds and its traffic with the worker.
         self.studio = Studio(self.ctx, device)  # Attack tab; Input, Prediction, gallery and Model docks
         self.activations = ActivationsDock(self.ctx)  # Activations dock: its own jobs, only while it is shown
@@ -64,18 +90,37 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.presentation = PresentationMode(self)  # F11: full screen, large fonts, thick lines
         self._wire_features()
         self.tabs.tabBar().moveTab(self.tabs.indexOf(self.tab_widgets["compare"]), 1)  # beside Attack
+        self._build_workspace_bar()
         self.tabs.currentChanged.connect(self._on_tab_changed)
         for keys, step in (("Ctrl+PgDown", 1), ("Ctrl+PgUp", -1)):  # as in Qt's tab widgets, wherever focus is
             QShortcut(QKeySequence(keys), self, partial(self._step_tab, step))
         self._build_status_bar()
         self.actions_ = build_menus(self)
         self._restore_settings()
+        self._building.__exit__(None, None, None)
+        self.workspaces.set_lesson(not self.docks[LESSON].isHidden())
+        self.workspaces.apply()
         self.worker_thread = WorkerThread(self.worker)
         self.worker_thread.start()
         self.studio.start(model_path)
 
     def show_status(self, message: str, timeout_ms: int = 4000) -> None:
+        """A message in the strip at the top (where the user is looking) and in the status bar."""
         self.statusBar().showMessage(message, timeout_ms)
+        self.workspace_bar.strip.show_message(message, max(timeout_ms, 6000) if timeout_ms > 0 else 0)
+
+    def _build_workspace_bar(self) -> None:
+        """One switcher tab per activity across the top, mirroring the (bar-less) tab widget both ways."""
+        self.workspace_bar = WorkspaceBar(self)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.workspace_bar)
+        switcher = self.workspace_bar.switcher
+        for i in range(self.tabs.count()):
+            switcher.addTab(self.tabs.tabText(i))
+            key = next((k for k, p in self._pages.items() if p is self.tabs.widget(i)), "")
+            switcher.setTabToolTip(i, TAB_TIPS.get(key) or self.tabs.tabText(i).replace("&&", "&"))
+        switcher.setCurrentIndex(self.tabs.currentIndex())
+        switcher.currentChanged.connect(self.tabs.setCurrentIndex)
+        self.tabs.currentChanged.connect(switcher.setCurrentIndex)
 
     def _wire_features(self) -> None:
         """Where one feature acts on another: a public signal of one, connected here to a public slot of the
@@ -95,15 +140,20 @@ class MainWindow(DialogsMixin, QMainWindow):
 
     def add_tab(self, key: str, title: str, widget: QWidget) -> None:
         widget.setObjectName(widget.objectName() or f"tab_{key}")
-        self.tabs.addTab(widget, title)
+        page = FitScroll(widget, PAGE_MIN_HEIGHT)  # a page taller than the screen scrolls
+        page.setObjectName(f"page_{key}")
+        self.tabs.addTab(page, title)
         self.tab_widgets[key] = widget
+        self._pages[key] = page
+        if hasattr(self, "workspace_bar"):  # a tab added later (none yet): the switcher gets it too
+            self.workspace_bar.switcher.addTab(title)
 
     def show_tab(self, key: str) -> bool:
         """Bring the tab added under `key` to the front (False if there is none)."""
-        widget = self.tab_widgets.get(key)
-        if widget is None:
+        page = self._pages.get(key)
+        if page is None:
             return False
-        self.tabs.setCurrentWidget(widget)
+        self.tabs.setCurrentWidget(page)
         return True
 
     def _step_tab(self, step: int) -> None:
@@ -111,7 +161,7 @@ class MainWindow(DialogsMixin, QMainWindow):
 
     def current_tab(self) -> str | None:
         current = self.tabs.currentWidget()
-        return next((k for k, w in self.tab_widgets.items() if w is current), None)
+        return next((k for k, w in self._pages.items() if w is current), None)
 
     def has_tab(self, key: str) -> bool:
         return key in self.tab_widgets
@@ -125,31 +175,20 @@ class MainWindow(DialogsMixin, QMainWindow):
         dock = self.docks.get(key)
         if dock is None:
             return False
-        if getattr(self, "presentation", None) is not None:
-            self.presentation.focus_dock(key)
-        else:
-            dock.show()
-            dock.raise_()
+        if self.side_panels_hidden():
+            self.hide_side_panels(False)
+        self.workspaces.focus(key)  # it joins the tab's panels until unfocus_docks (the lesson's next step)
         return True
 
     def unfocus_docks(self) -> None:
-        """Presentation mode: the dock show_dock brought up makes room again."""
-        if getattr(self, "presentation", None) is not None:
-            self.presentation.unfocus()
-
-    WIDE_TABS = ("attack_lab", "robustness", "training", "defenses", "certify")
-    MIN_WIDE_TAB_WIDTH = 820  # below this the labs' plots get squeezed beside their controls
+        """The dock show_dock brought up makes room again."""
+        self.workspaces.unfocus()
 
     @Slot(int)
     def _on_tab_changed(self, _index: int) -> None:
-        """Tell the features which tab is in front; on a small screen, say once per visit how to give a lab
-        the whole window."""
+        """Bring the tab's side panels (its workspace) and tell the features which tab is in front."""
+        self.workspaces.tab_changed()
         self.ctx.tabChanged.emit(self.current_tab() or "")
-        wide = {self.tab_widgets.get(k) for k in self.WIDE_TABS}
-        if (self.tabs.currentWidget() in wide and not self.side_panels_hidden()
-                and self.tabs.width() < self.MIN_WIDE_TAB_WIDTH):
-            self.statusBar().showMessage("Tip: View ▸ Hide side panels (Ctrl+Shift+H) gives this tab the whole "
-                                         "window; pressing it again brings the panels back.", 10000)
 
     def side_panels_hidden(self) -> bool:
         return bool(self._hidden_docks)
@@ -164,12 +203,12 @@ class MainWindow(DialogsMixin, QMainWindow):
             if not self._hidden_docks:
                 self.ctx.sidePanelsHidden.emit(False)  # nothing to hide: the action and the lab's button stay off
                 return
-            for d in self._hidden_docks:
-                d.hide()
+            with self.workspaces.quiet():
+                for d in self._hidden_docks:
+                    d.hide()
         else:
-            for d in self._hidden_docks:
-                d.show()
             self._hidden_docks = []
+            self.workspaces.apply()  # the tab's panels, as they would be now (the tab may have changed)
         self.ctx.sidePanelsHidden.emit(on)
 
     def add_dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea,
@@ -177,11 +216,15 @@ class MainWindow(DialogsMixin, QMainWindow):
         """Add a dock (its objectName keeps its place in saved layouts) and list it in View ▸ Panels."""
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{key}")
-        dock.setWidget(DockScroll(widget))  # a tall panel scrolls instead of making the window taller
-        self.addDockWidget(area, dock)
-        if tabify_with:
-            self.tabifyDockWidget(self.docks[tabify_with], dock)
+        dock.setWidget(FitScroll(widget))  # a tall panel scrolls instead of making the window taller
+        if key == LESSON:  # a column of its own at the right, whatever the feature asked
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock, Qt.Orientation.Horizontal)
+        else:
+            self.addDockWidget(area, dock)
+            if tabify_with:
+                self.tabifyDockWidget(self.docks[tabify_with], dock)
         self.docks[key] = dock
+        self.workspaces.watch(key, dock)
         if hasattr(self, "actions_"):
             self.actions_.panels_menu.addAction(dock.toggleViewAction())
         return dock
@@ -212,10 +255,10 @@ class MainWindow(DialogsMixin, QMainWindow):
         else:
             self.resize(self._default_size())
             self.resizeDocks([self.docks["input"], self.docks["model"]], [335, 375], Qt.Orientation.Horizontal)
-            self.resizeDocks([self.docks["input"], self.docks["prediction"]], [480, 280], Qt.Orientation.Vertical)
+            self.resizeDocks([self.docks["input"], self.docks["prediction"]], [420, 240], Qt.Orientation.Vertical)
         state = self.settings.value("window/state")
         if state is not None:
-            self.restoreState(state)
+            self.restoreState(state, STATE_VERSION)  # a layout saved by an older version is not used
 
     DEFAULT_MAX_SIZE = QSize(1600, 1000)
 
@@ -227,10 +270,34 @@ class MainWindow(DialogsMixin, QMainWindow):
         frame = self.frameGeometry().size() - self.geometry().size()  # the title bar and borders, once shown
         return (screen.availableGeometry().size() - frame).boundedTo(self.DEFAULT_MAX_SIZE)
 
+    def keep_on_screen(self) -> None:
+        """Soon (once the layouts have settled): a window that grew past the screen by itself, because panels
+        came up before others made room, shrinks back to fit it."""
+        QTimer.singleShot(0, self._fit_screen)
+
+    @Slot()
+    def _fit_screen(self) -> None:
+        screen = self.screen()
+        presenting = getattr(self, "presentation", None)
+        if screen is None or self.isFullScreen() or self.isMaximized() or (presenting and presenting.active):
+            return
+        frame = self.frameGeometry().size() - self.geometry().size()
+        room = screen.availableGeometry().size() - frame
+        size = QWidget.size(self)
+        fit = size.boundedTo(room).expandedTo(self.minimumSizeHint())
+        if fit != size and (size.width() > room.width() or size.height() > room.height()):
+            self.resize(fit)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        old = event.oldSize()
+        if old.isValid() and (event.size().width() > old.width() or event.size().height() > old.height()):
+            self.keep_on_screen()
+
     def save_settings(self) -> None:
         s = self.settings
         s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState())
+        s.setValue("window/state", self.saveState(STATE_VERSION))
         s.setValue("canvas/brush_width", int(self.studio.input_panel.brush.value()))
         if self.ctx.data_dir:
             s.setValue("data/folder", str(self.ctx.data_dir))
@@ -261,6 +328,7 @@ class MainWindow(DialogsMixin, QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         if not self.ctx.closed:
             self.ctx.closed = True
+            self.workspaces.freeze()
             self.save_settings()
             self.worker_thread.stop(2000)
         super().closeEvent(event)

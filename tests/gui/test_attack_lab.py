@@ -195,28 +195,26 @@ def test_the_lab_offers_the_bundled_robust_model_beside_the_standard_one(window)
     assert len(robust) == 1 and "robust" in robust[0].name
 
 
-def test_hide_side_panels_from_the_view_menu_or_the_lab_restores_exactly_what_was_shown(window):
-    window.docks["gallery"].hide()
+def test_hide_side_panels_from_the_view_menu_restores_exactly_what_was_shown(window):
+    window.show_tab("attack")
+    window.docks["gallery"].hide()  # the user's own choice on this tab
     shown = {k for k, d in window.docks.items() if not d.isHidden()}
     assert shown and "gallery" not in shown
-    action, button = window.actions_.hide_panels, window.lab.panel.full_width
+    action = window.actions_.hide_panels
     action.trigger()
     assert all(d.isHidden() for d in window.docks.values())
-    assert action.isChecked() and button.isChecked()
-    button.click()  # the lab's own button brings them back
+    assert action.isChecked()
+    action.trigger()
     assert {k for k, d in window.docks.items() if not d.isHidden()} == shown
-    assert not action.isChecked() and not button.isChecked()
+    assert not action.isChecked()
 
 
-def test_a_narrow_lab_tab_tells_how_to_hide_the_side_panels(window):
-    window.resize(1280, 800)
+def test_the_robustness_lab_gets_the_whole_window_without_asking(window):
+    window.resize(1280, 720)
     window.show_tab("attack")
-    window.show_tab("defenses")
-    assert window.tabs.width() < window.MIN_WIDE_TAB_WIDTH  # both side columns take their share of 1280 px
-    assert "Hide side panels" in window.statusBar().currentMessage()
-    window.hide_side_panels(True)
-    window.statusBar().clearMessage()
+    assert not window.docks["input"].isHidden()
+    window.show_tab("robustness")
+    assert all(d.isHidden() for d in window.docks.values())  # its workspace has no side panels
+    assert not window.side_panels_hidden()  # nothing was hidden by hand: View ▸ Hide side panels stays off
     window.show_tab("attack")
-    window.show_tab("certify")
-    assert "Hide side panels" not in window.statusBar().currentMessage()
-    window.hide_side_panels(False)
+    assert not window.docks["input"].isHidden() and not window.docks["prediction"].isHidden()

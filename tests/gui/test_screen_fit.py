@@ -17,14 +17,26 @@ SCRIPT = textwrap.dedent('''
     import json, sys
     import pyqtgraph as pg
     pg.setConfigOptions(imageAxisOrder="row-major", useOpenGL=False)
-    from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
+    from PySide6.QtCore import QEventLoop, QSettings, QSize, Qt, QTimer
     from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication, QMainWindow, QWidget
+    from PySide6.QtWidgets import QApplication, QMainWindow, QSizePolicy, QWidget
     app = QApplication([])
     from advstudio.gui.window import MainWindow
 
     def spin(ms):
         loop = QEventLoop(); QTimer.singleShot(ms, loop.quit); loop.exec()
+
+    def smallest(x):
+        """The least size Qt's layouts give a widget (as qSmartMinSize does): its minimum size hint, except where
+        it sets a minimum of its own, ignores the hint (size policy Ignored) or caps it with a maximum; a widget
+        whose height follows its width (a wrapped label) needs only its height at the width it has."""
+        hint, least, most, policy = x.minimumSizeHint(), x.minimumSize(), x.maximumSize(), x.sizePolicy()
+        ignored = QSizePolicy.Policy.Ignored
+        w = least.width() or (0 if policy.horizontalPolicy() == ignored else hint.width())
+        h = least.height() or (0 if policy.verticalPolicy() == ignored else hint.height())
+        if x.hasHeightForWidth() and not least.height():
+            h = min(h, x.heightForWidth(QWidget.width(x)))
+        return QSize(min(w, most.width()), min(h, most.height()))
 
     def squeezed(w):
         """Visible widgets smaller than their minimum size hint, leaving out Qt's own parts (a spin box's line
@@ -33,12 +45,14 @@ SCRIPT = textwrap.dedent('''
         for x in w.findChildren(QWidget):
             if not x.isVisible() or x.objectName().startswith("qt_") or x.parent() is None:
                 continue
+            if x.visibleRegion().isEmpty():  # not on screen: a dock tabbed behind another is moved off it
+                continue
             name = type(x).__name__
             if isinstance(x.parent(), QMainWindow) and name == "QTabBar":  # the dock tabs: Qt sizes them itself
                 continue
             if name in ("QHeaderView", "QToolButton", "QScrollBar") or x.parent().objectName() == "qt_scrollarea_viewport":
                 continue
-            hint = x.minimumSizeHint().expandedTo(x.minimumSize())
+            hint = smallest(x)
             size = QWidget.size(x)
             if size.width() < hint.width() or size.height() < hint.height():
                 out.append(f"{name} {x.objectName()} {size.toTuple()} < {hint.toTuple()}")
@@ -48,11 +62,15 @@ SCRIPT = textwrap.dedent('''
     w = MainWindow(settings=settings, report_error=lambda title, message: None)
     w.show()
     spin(1500)
-    out = {"opened": QWidget.size(w).toTuple(), "states": [], "pgdown": None}
+    out = {"opened": QWidget.size(w).toTuple(), "frame": w.frameGeometry().size().toTuple(), "states": [],
+           "pgdown": None}
     def record(state):
         spin(300)
+        lesson = w.docks["lesson"]
         out["states"].append({"state": state, "min": w.minimumSizeHint().expandedTo(w.minimumSize()).toTuple(),
-                              "size": QWidget.size(w).toTuple(), "squeezed": squeezed(w)})
+                              "size": QWidget.size(w).toTuple(), "squeezed": squeezed(w),
+                              "lesson": lesson.isVisible() and not lesson.visibleRegion().isEmpty(),
+                              "lesson_width": lesson.width() if lesson.isVisible() else 0})
     keys = list(w.tab_widgets)
     for key in keys:
         w.show_tab(key); record(f"tab {key}")
@@ -64,6 +82,21 @@ SCRIPT = textwrap.dedent('''
     w.presentation.set_active(False); spin(1200)
     for key in keys:
         w.show_tab(key); record(f"after presentation, tab {key}")
+    w.show_tab("attack")
+    w.lesson.start(); record("lesson, tab attack")
+    for key in keys:
+        w.show_tab(key); record(f"lesson, tab {key}")
+    w.show_tab("attack")
+    w.show_dock("activations"); record("lesson, a step's panel")
+    w.unfocus_docks(); record("lesson, the step's panel gone")
+    w.presentation.set_active(True); spin(1200)
+    for key in keys:
+        w.show_tab(key); record(f"lesson, presentation, tab {key}")
+    w.show_dock("activations"); record("lesson, presentation, a step's panel")
+    w.unfocus_docks()
+    w.presentation.set_active(False); spin(1200)
+    w.show_tab("attack"); record("lesson, after presentation")
+    w.docks["lesson"].close(); record("lesson closed")
     w.show_tab(keys[0]); spin(100)
     before = w.tabs.currentIndex()
     QTest.keyClick(w.tabs.currentWidget(), Qt.Key.Key_PageDown, Qt.KeyboardModifier.ControlModifier)
@@ -89,7 +122,9 @@ def fit(tmp_path_factory):
 
 
 def test_opens_at_the_screen_size(fit):
-    assert fit["opened"] == [1280, 720]
+    frame, size = fit["frame"], fit["opened"]
+    assert frame[0] <= 1280 and frame[1] <= 720  # with its frame (if the platform draws one) on the screen
+    assert size[0] >= 1240 and size[1] >= 680  # and filling it
 
 
 def test_minimum_size_fits_1280x680_in_every_state(fit):
@@ -102,10 +137,29 @@ def test_never_grows_by_itself(fit):
     assert not grown
 
 
-@pytest.mark.xfail(reason="left open: on the Training tab a button (32 < 80 px) and a caption are squeezed; after "
-                          "presentation mode the Side by side views are 8 px short until repainted", strict=False)
+def test_leaving_presentation_mode_gives_back_the_whole_screen(fit):
+    after = [(s["state"], s["size"]) for s in fit["states"] if "after presentation" in s["state"]]
+    assert after and all(size == fit["opened"] for _, size in after), after
+
+
+def test_the_lesson_is_a_visible_column_on_every_tab_and_in_presentation_mode(fit):
+    lesson_states = [s for s in fit["states"] if s["state"].startswith("lesson") and s["state"] != "lesson closed"]
+    assert len(lesson_states) >= 2 * 7
+    hidden = [s["state"] for s in lesson_states if not s["lesson"] or s["lesson_width"] < 220]
+    assert not hidden
+    assert not next(s for s in fit["states"] if s["state"] == "lesson closed")["lesson"]
+
+
 def test_no_visible_widget_below_its_minimum_size_hint(fit):
-    squeezed = {s["state"]: s["squeezed"] for s in fit["states"] if s["squeezed"]}
+    squeezed = {s["state"]: s["squeezed"] for s in fit["states"] if s["squeezed"] and "presentation," not in s["state"]}
+    assert not squeezed, json.dumps(squeezed, indent=1)
+
+
+@pytest.mark.xfail(reason="left open: in presentation mode the Training tab's form rows are 2 px short of their "
+                          "spin boxes' height, and with the lesson on, Side by side's two views are ~20 px short",
+                   strict=False)
+def test_no_visible_widget_below_its_minimum_size_hint_in_presentation_mode(fit):
+    squeezed = {s["state"]: s["squeezed"] for s in fit["states"] if s["squeezed"] and "presentation," in s["state"]}
     assert not squeezed, json.dumps(squeezed, indent=1)
 
 

@@ -249,7 +249,7 @@ def test_defensive_distillation_trains_teacher_then_student_and_hands_it_to_defe
     assert p.defense_button.isVisibleTo(p)
     p.defense_button.click()
     d = window.defense.panel
-    assert window.tabs.currentWidget() is d and d.defense_kind() == "distillation"
+    assert window.current_tab() == "defenses" and d.defense_kind() == "distillation"
     spec = d.spec()
     assert spec.distilled == str(out) and spec.temperature is None
     from advstudio.gui.features.defenses.messages import DefenseResult

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QSize, Qt
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -57,26 +57,56 @@ def scroll_area(box: QWidget, min_width: int, horizontal: bool = True) -> QScrol
     return scroll
 
 
-class DockScroll(QScrollArea):
-    """A dock's panel in a frameless area that scrolls vertically when the dock is shorter than the panel, so no
-    panel sets the window's minimum height: the panel keeps its minimum width (never a horizontal scroll bar)
-    and asks for at most `min_height` pixels of height."""
+class FitScroll(QScrollArea):
+    """A dock's panel or a tab's page in a frameless area that scrolls vertically when it is shorter than the
+    panel, so no panel or page sets the window's minimum height: the panel keeps its minimum width (never a
+    horizontal scroll bar) and asks for at most `min_height` pixels of height.
+
+    The panel fills the area whenever its minimum fits, and scrolls at its preferred height otherwise (it is sized
+    here, not by QScrollArea's widgetResizable, which sizes a panel holding wrapped text by its preferred height
+    and so makes it scroll on a screen where it would fit)."""
 
     def __init__(self, panel: QWidget, min_height: int = 160) -> None:
         super().__init__()
-        self.setWidgetResizable(True)
+        self.setWidgetResizable(False)
         self.setWidget(panel)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.min_height = min_height
+        self._refit = QTimer(self)
+        self._refit.setSingleShot(True)
+        self._refit.setInterval(0)
+        self._refit.timeout.connect(self.fit)
+
+    def _least(self) -> QSize:
+        panel = self.widget()
+        return panel.minimumSizeHint().expandedTo(panel.minimumSize())
+
+    def fit(self) -> None:
+        """Size the panel to the area: its full height when its minimum fits, else its minimum (it scrolls)."""
+        panel = self.widget()
+        if panel is None:
+            return
+        room, least = self.maximumViewportSize(), self._least()
+        if least.height() > room.height():  # it scrolls anyway: at the height it would like
+            height = max(least.height(), panel.sizeHint().height())
+            size = QSize(room.width() - self.verticalScrollBar().sizeHint().width(), height)
+        else:
+            size = room
+        size = size.expandedTo(QSize(least.width(), 0)).boundedTo(panel.maximumSize())
+        if QWidget.size(panel) != size:  # (a panel may have a field called size)
+            panel.resize(size)
 
     def viewportEvent(self, event: QEvent) -> bool:  # noqa: N802 - Qt override
-        if event.type() == QEvent.Type.LayoutRequest:  # the panel's hints changed (a font, a row shown)
+        kind = event.type()
+        if kind == QEvent.Type.LayoutRequest:  # the panel's hints changed (a font, a row shown)
             self.updateGeometry()
+        if kind in (QEvent.Type.LayoutRequest, QEvent.Type.Resize, QEvent.Type.Show):
+            self._refit.start()  # once this event is done with (resizing inside it is not safe)
         return super().viewportEvent(event)
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        inner = self.widget().minimumSizeHint().expandedTo(self.widget().minimumSize())
+        inner = self._least()
         bar = self.verticalScrollBar().sizeHint().width()
         return QSize(inner.width() + bar, min(inner.height(), self.min_height))
 

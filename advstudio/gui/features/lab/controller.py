@@ -41,8 +41,6 @@ class StudioLab(JobClient):
         self.panel.addModelRequested.connect(self.ask_add_model)
         self.panel.exportRequested.connect(self.ask_export)
         self.panel.chooseFolderRequested.connect(self._choose_folder)
-        self.panel.fullWidthToggled.connect(self.set_full_width)
-        ctx.sidePanelsHidden.connect(self._on_side_panels_hidden)
         ctx.modelReady.connect(self._on_model)
         ctx.models.modelsChanged.connect(self._on_models_changed)
 
@@ -143,16 +141,6 @@ class StudioLab(JobClient):
             self.panel.eta.setText(f"Cancelled after {value.done}/{value.total} image-attacks; nothing was added.")
         self.labFinished.emit(value)
 
-    @Slot(bool)
-    def set_full_width(self, on: bool) -> None:
-        """Give the lab the whole window: the window's View ▸ Hide side panels, which the button mirrors."""
-        self.ctx.hide_side_panels(on)
-
-    @Slot(bool)
-    def _on_side_panels_hidden(self, on: bool) -> None:
-        button = self.panel.full_width
-        if button.isChecked() != on:
-            button.setChecked(on)  # its toggled signal asks the window again: a no-op, the state already matches
 
     # ------------------------------------------------------------------ exports
     @Slot(str)

@@ -70,7 +70,6 @@ class RobustnessLabPanel(QWidget):
     addModelRequested = Signal()
     exportRequested = Signal(str)  # "csv", "json" or "png"
     chooseFolderRequested = Signal()
-    fullWidthToggled = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -165,11 +164,6 @@ class RobustnessLabPanel(QWidget):
         self.note = QLabel(DEFENSE_NOTE)
         self.note.setWordWrap(True)
         self.note.setStyleSheet("QLabel { font-style: italic; }")
-        self.full_width = QPushButton("Hide side panels")
-        self.full_width.setCheckable(True)
-        self.full_width.setToolTip("Give the lab the whole window (the panels come back when you press it again, "
-                                   "or from View ▸ Panels)")
-        self.full_width.toggled.connect(self._on_full_width)
         details = QHBoxLayout()
         details.addWidget(QLabel("Details for:"))
         self.detail_combo = QComboBox()
@@ -218,7 +212,6 @@ class RobustnessLabPanel(QWidget):
         head = QHBoxLayout()
         head.addWidget(QLabel("<b>Accuracy against ε</b>"))
         head.addStretch(1)
-        head.addWidget(self.full_width)
         tl.addLayout(head)
         tl.addWidget(self.plot, 1)
         tl.addWidget(self.caption)
@@ -353,11 +346,6 @@ class RobustnessLabPanel(QWidget):
         self.eps_label.setText("L2 radii:" if l2 else "ε list:")
         if not self._eps_edited:
             self.eps_edit.setText(L2_EPS if l2 else LINF_EPS)
-
-    @Slot(bool)
-    def _on_full_width(self, on: bool) -> None:
-        self.full_width.setText("Show side panels" if on else "Hide side panels")
-        self.fullWidthToggled.emit(on)
 
     def _on_eps_edited(self, _text: str) -> None:
         self._eps_edited = True

@@ -20,6 +20,7 @@ class AttackPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.controls)
+        self.views.setMinimumHeight(240)  # the three images stay readable (~150 px) when the page is short
         layout.addWidget(self.views, 5)
         layout.addWidget(self.results, 4)
         self.result: AttackResult | None = None

@@ -33,7 +33,7 @@ class PredictionPanel(QWidget):
         head.addWidget(self.digit)
         head.addWidget(self.caption, 1)
         self.bars = ProbabilityBars([("clean", CLEAN_COLOUR)], tick_pt=12)
-        self.bars.setMinimumHeight(170)
+        self.bars.setMinimumHeight(120)  # with the drawing above it, within a 720-pixel screen
         self.bars.setToolTip("Probability the model gives each class (softmax of its outputs)")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)

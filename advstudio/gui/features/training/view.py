@@ -32,7 +32,7 @@ from advstudio.gui.features.training.messages import (
     TrainResult,
     robust_label,
 )
-from advstudio.gui.widgets.layout import DataMessage, RunControls, scroll_area, side_by_side
+from advstudio.gui.widgets.layout import DataMessage, FitScroll, RunControls, side_by_side
 
 ALL = 0  # the spin boxes' "all" value
 
@@ -103,13 +103,13 @@ class TrainingPanel(QWidget):
         self.schedule.addItem("cosine decay to 0", "cosine")
         self.seed = self._spin(0, 999_999, d.seed, "Seeds the initial weights, shuffling and random starts: "
                                                      "the same settings give the same model")
-        self.limit = self._spin(ALL, 60000, ALL, "Train on the first N training images only (quick runs)")
+        self.limit = self._spin(ALL, 60000, ALL, "Train on the first N training images only, for a quick run (all: every one of the 60 000)")
         self.limit.setSingleStep(1000)
-        self.limit.setSpecialValueText("all (60 000)")
+        self.limit.setSpecialValueText("all")
         self.eval_limit = self._spin(ALL, 10000, ALL, "Clean test accuracy after each epoch on the first N "
-                                                      "test images")
+                                                      "test images (all: every one of the 10 000)")
         self.eval_limit.setSingleStep(500)
-        self.eval_limit.setSpecialValueText("all (10 000)")
+        self.eval_limit.setSpecialValueText("all")
         f.addRow("Epochs:", self.epochs)
         f.addRow("Batch size:", self.batch_size)
         f.addRow("Learning rate:", self.lr)
@@ -219,7 +219,7 @@ class TrainingPanel(QWidget):
         self.run_box = run
         self.data_message = DataMessage()
         self.data_text, self.choose_folder = self.data_message.text, self.data_message.choose_folder
-        self.controls_scroll = scroll_area(box, 250)
+        self.controls_scroll = FitScroll(box, 200)  # as wide as its fields need (never a sideways scroll bar)
         self.method.currentIndexChanged.connect(self._on_method)
         self.method.currentIndexChanged.connect(self.outputEdited)
         for w in (self.eps, self.step_size):
