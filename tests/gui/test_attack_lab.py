@@ -70,6 +70,27 @@ def test_pgd_on_the_input_stays_within_eps_and_fills_the_scrubber(qtbot, window,
         assert word in panel.caption.text()
 
 
+def test_the_cw_animation_ends_on_the_result_the_caption_and_table_report(qtbot, window, mnist_test):
+    # test digit 0 (a 7): C&W's best is an early search round; its last round reads 7 again
+    window.studio.canvas.set_base(mnist_test.images[0, 0].numpy())
+    qtbot.waitUntil(lambda: window.ctx.current_input is not None)
+    r = _run_input(qtbot, window, "cw")
+    panel = window.any_attack.panel
+    assert r.success and r.adv_label != r.clean_label
+    last = len(r.frames) - 1
+    assert panel.slider.maximum() == last and panel.slider.value() == last and panel.frame == last
+    assert np.array_equal(r.frames[last], r.adversarial)
+    assert int(np.argmax(r.frame_probs[last])) == r.adv_label
+    assert np.array_equal(panel.view.shown["iterate"], r.adversarial)
+    verdict = f"{r.clean_label} → {r.adv_label}"
+    assert f"reads {r.adv_label} (" in panel.step_label.text() and "the result" in panel.step_label.text()
+    assert verdict in panel.caption.text()
+    assert panel.table.item(panel.table.rowCount() - 1, 3).text() == verdict
+    panel.play.setChecked(True)  # the animation ends where the run ended
+    qtbot.waitUntil(lambda: not panel.play.isChecked(), timeout=120000)
+    assert panel.frame == last and f"reads {r.adv_label} (" in panel.step_label.text()
+
+
 def test_the_norms_table_gets_one_row_per_attack_and_clears_for_a_new_input(qtbot, window):
     draw_digit(qtbot, window, 7)
     runs = [_run_input(qtbot, window, "fgsm", eps=0.2), _run_input(qtbot, window, "bim", eps=0.1, steps=5),

@@ -205,8 +205,12 @@ class AttackLabPanel(QWidget):
         where = f" of restart {int(r.frame_restart[k]) + 1}/{rounds}" if rounds > 1 else ""
         if r.attack == "cw" and rounds > 1:
             where = f" of search round {int(r.frame_restart[k]) + 1}/{rounds}"
-        self.step_label.setText(f"frame {k}/{len(r.frames) - 1}: step {int(r.frame_step[k])}{where} · "
-                                f"reads {label} ({probs[label] * 100:.0f}%)")
+        what = f"step {int(r.frame_step[k])}{where}"
+        if r.frame_step[k] < 0:  # the returned adversarial, appended after the last iterate
+            what = f"the result (best of {rounds} search rounds)" if r.attack == "cw" and rounds > 1 else "the result"
+        elif k == len(r.frames) - 1:
+            what += ", the result"
+        self.step_label.setText(f"frame {k}/{len(r.frames) - 1}: {what} · reads {label} ({probs[label] * 100:.0f}%)")
 
     # ------------------------------------------------------------------ norms table
     def _add_row(self, r: InputAttackResult) -> None:
