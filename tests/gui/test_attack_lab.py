@@ -91,6 +91,20 @@ def test_the_cw_animation_ends_on_the_result_the_caption_and_table_report(qtbot,
     assert panel.frame == last and f"reads {r.adv_label} (" in panel.step_label.text()
 
 
+def test_the_prompt_follows_the_canvas_drawn_cleared_and_after_a_run(qtbot, window):
+    status = window.any_attack.panel.status
+    assert "Draw a digit" in status.text()
+    draw_digit(qtbot, window, 7)
+    assert "Draw a digit" not in status.text() and "Run attack" in status.text()
+    _run_input(qtbot, window, "fgsm", eps=0.2)
+    assert "Done" in status.text()
+    window.studio.canvas.clear()
+    qtbot.waitUntil(lambda: window.ctx.current_input is None)
+    assert "Draw a digit" in status.text() and window.any_attack.panel.result is None
+    draw_digit(qtbot, window, 3)
+    assert "Draw a digit" not in status.text()
+
+
 def test_the_norms_table_gets_one_row_per_attack_and_clears_for_a_new_input(qtbot, window):
     draw_digit(qtbot, window, 7)
     runs = [_run_input(qtbot, window, "fgsm", eps=0.2), _run_input(qtbot, window, "bim", eps=0.1, steps=5),

@@ -55,6 +55,16 @@ def test_certifying_the_drawn_digit_matches_core_certify(qtbot, window, bundled_
     assert panel.certificate is None and "New input" in panel.input_result.text()
 
 
+def test_the_input_line_follows_the_canvas(qtbot, window):
+    text = window.certify.panel.input_result.text
+    assert "Draw a digit" in text()
+    draw_digit(qtbot, window, 3)
+    assert "Draw a digit" not in text() and "Certify this input" in text()
+    window.studio.canvas.clear()
+    qtbot.waitUntil(lambda: window.ctx.current_input is None)
+    assert "Draw a digit" in text()
+
+
 def test_an_empty_canvas_asks_for_a_digit(qtbot, window):
     window.studio.canvas.clear()
     qtbot.waitUntil(lambda: window.ctx.current_input is None or not window.ctx.current_input.any(), timeout=5000)

@@ -51,11 +51,16 @@ class AnyAttack(JobClient):
 
     @Slot(object)
     def _on_input_changed(self, cur: object) -> None:
-        if self._input_image is not None and (cur is None or not np.array_equal(cur, self._input_image)):
+        """A new input clears the result and the norms table; the prompt says whether a digit is there."""
+        if self._input_image is not None and cur is not None and np.array_equal(cur, self._input_image):
+            return
+        had_result = self._input_image is not None
+        if had_result:
             self._input_image = None
             self.panel.clear_norms()
             self.panel.set_data(None)
-            self.panel.status.setText("New input: choose an attack and Run attack.")
+        if self.panel.run_button.isEnabled():  # a run on its way keeps its "Running…"
+            self.panel.show_input_state(cur is not None and bool(np.any(np.asarray(cur) > 0)), new=had_result)
 
     def _show_result(self, result: InputAttackResult) -> None:
         if self._input_image is None or not np.array_equal(self._input_image, result.clean):

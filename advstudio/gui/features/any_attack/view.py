@@ -31,6 +31,9 @@ from advstudio.gui.widgets.bars import ProbabilityBars
 
 NORM_COLUMNS = ("Attack", "ε", "Steps, restarts", "Result", "‖δ‖∞", "‖δ‖₂", "‖δ‖₀ (pixels)", "Time")
 FRAME_MS = 80
+DRAW_PROMPT = "Draw a digit or pick one from the gallery, choose an attack, then Run attack."
+READY_PROMPT = "A digit is on the canvas: choose an attack, then Run attack on this input."
+NEW_INPUT = "New input: choose an attack and Run attack."
 
 
 class TrajectoryView(QWidget):
@@ -92,7 +95,7 @@ class AttackLabPanel(QWidget):
         self.run_button = QPushButton("Run attack on this input")
         self.run_button.setToolTip("Run the chosen attack on the current input (iterative attacks run here, not on "
                                    "the live ε slider)")
-        self.status = QLabel("Draw a digit or pick one from the gallery, choose an attack, then Run attack.")
+        self.status = QLabel(DRAW_PROMPT)
         self.status.setWordWrap(True)
         self.view = TrajectoryView()
         self.slider = QSlider(Qt.Orientation.Horizontal)
@@ -166,6 +169,10 @@ class AttackLabPanel(QWidget):
         self.run_button.setEnabled(not busy)
         if text:
             self.status.setText(text)
+
+    def show_input_state(self, has_digit: bool, new: bool = False) -> None:
+        """The prompt under Run follows the canvas: draw while it is empty, run once a digit is there."""
+        self.status.setText(DRAW_PROMPT if not has_digit else NEW_INPUT if new else READY_PROMPT)
 
     def set_data(self, result: InputAttackResult | None) -> None:
         self.play.setChecked(False)
