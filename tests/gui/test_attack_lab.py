@@ -105,6 +105,26 @@ def test_the_prompt_follows_the_canvas_drawn_cleared_and_after_a_run(qtbot, wind
     assert "Draw a digit" not in status.text()
 
 
+def test_the_eps_field_follows_the_attack_tabs_slider(qtbot, window):
+    form, controls = window.any_attack.panel.form, window.studio.attack_panel.controls
+
+    def eps_field() -> float:
+        return form.fields["eps"].value()
+
+    form.set_attack("pgd")
+    controls.set_eps(0.3)
+    qtbot.waitUntil(lambda: eps_field() == 0.3, timeout=5000)
+    form.fields["eps"].setValue(0.05)  # the student's own ε here stays until the slider moves again
+    form.set_attack("bim")
+    assert form.settings()["eps"] == 0.05
+    controls.set_eps(0.2)
+    qtbot.waitUntil(lambda: eps_field() == 0.2, timeout=5000)
+    form.set_attack("deepfool")  # no ε: the next attack with one takes the slider's
+    assert "eps" not in form.fields
+    form.set_attack("pgd")
+    assert form.settings()["eps"] == 0.2 and window.ctx.attack_settings.eps == 0.2
+
+
 def test_the_norms_table_gets_one_row_per_attack_and_clears_for_a_new_input(qtbot, window):
     draw_digit(qtbot, window, 7)
     runs = [_run_input(qtbot, window, "fgsm", eps=0.2), _run_input(qtbot, window, "bim", eps=0.1, steps=5),

@@ -23,8 +23,12 @@ class AnyAttack(JobClient):
         self.panel = AttackLabPanel()
         ctx.add_tab("attack_lab", "Any attack", self.panel)
         self._input_image: np.ndarray | None = None  # the input the norms table belongs to
+        self._followed_eps: float | None = None  # the Attack tab's ε last copied into the form
         self.panel.runRequested.connect(self.run_input_attack)
         ctx.inputChanged.connect(self._on_input_changed)
+        ctx.attackSettingsChanged.connect(self._follow_attack_eps)
+        if ctx.attack_settings is not None:
+            self._follow_attack_eps(ctx.attack_settings)
 
     @Slot()
     def run_input_attack(self) -> int | None:
@@ -48,6 +52,16 @@ class AnyAttack(JobClient):
         self.ctx.show_tab("attack_lab")
         self.panel.form.set_attack(name, eps=float(eps))
         return self.run_input_attack()
+
+    @Slot(object)
+    def _follow_attack_eps(self, settings: object) -> None:
+        """The form's ε takes the Attack tab's whenever that slider moves (the student's own edits here stay
+        until it moves again); other changes there (method, target) leave it alone."""
+        eps = getattr(settings, "eps", None)
+        if eps is None or eps == self._followed_eps:
+            return
+        self._followed_eps = float(eps)
+        self.panel.form.set_eps(float(eps))
 
     @Slot(object)
     def _on_input_changed(self, cur: object) -> None:
