@@ -24,12 +24,23 @@ SPLIT_FILES = {
 }
 IMAGE_MAGIC = 0x00000803
 LABEL_MAGIC = 0x00000801
-HOW_TO_GET = (
+FILES_NEEDED = (
     "Get the four standard MNIST files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
     "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz; MNIST by Yann LeCun and Corinna Cortes, "
-    "CC BY-SA 3.0) into one folder and point Adversarial Studio at it with --data DIR, the "
-    f"{ENV_VAR} environment variable, or the dataset folder setting; when online, --download fetches them."
+    "CC BY-SA 3.0) into one folder"
 )
+CLI_POINTER = (
+    f"and point Adversarial Studio at it with --data DIR, the {ENV_VAR} environment variable, or the dataset "
+    "folder setting; when online, --download fetches them."
+)
+WINDOW_POINTER = "and choose that folder with Choose MNIST folder… (or File ▸ Set MNIST folder…)."
+HOW_TO_GET = f"{FILES_NEEDED} {CLI_POINTER}"
+
+
+def in_window_words(message: str) -> str:
+    """A dataset message for the window: the command line's --data / environment-variable pointer becomes the
+    window's folder button (the CLI keeps the full text)."""
+    return message.replace(CLI_POINTER, WINDOW_POINTER)
 
 
 @dataclass(frozen=True)
@@ -94,11 +105,34 @@ def mnist_problem(data_dir: str | None, splits: tuple[str, ...] = (), unset_note
         return f"No MNIST folder is set{unset_note}. {HOW_TO_GET}"
     if not folder.is_dir():
         return f"The MNIST folder {folder} does not exist. {HOW_TO_GET}"
+    if not any(find_split_file(folder, stem) for stems in SPLIT_FILES.values() for stem in stems):
+        return f"The folder {folder} has no MNIST files. {HOW_TO_GET}"
     for split in splits:
         for stem in SPLIT_FILES[split]:
             if find_split_file(folder, stem) is None:
                 return f"{folder} has no {stem} (or {stem}.gz){missing_note}. {HOW_TO_GET}"
     return None
+
+
+def mnist_counts(folder: str | os.PathLike) -> dict[str, int]:
+    """How many digits each split in `folder` holds ({"train": 60000, "test": 10000}), read from the image
+    files' headers (cheap: a few bytes each); a split whose two files are not both there, or whose image header
+    is not MNIST's, is left out."""
+    counts: dict[str, int] = {}
+    for split, (img_stem, lbl_stem) in SPLIT_FILES.items():
+        img = find_split_file(Path(folder), img_stem)
+        if img is None or find_split_file(Path(folder), lbl_stem) is None:
+            continue
+        try:
+            with img.open("rb") as fh:
+                gzipped = fh.read(2) == b"\x1f\x8b"
+            with (gzip.open(img, "rb") if gzipped else img.open("rb")) as fh:
+                head = fh.read(8)
+        except (OSError, EOFError):
+            continue
+        if len(head) == 8 and struct.unpack(">I", head[:4])[0] == IMAGE_MAGIC:
+            counts[split] = int(struct.unpack(">I", head[4:])[0])
+    return counts
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -82,7 +82,22 @@ def run(argv: list[str] | None = None) -> int:
             QTimer.singleShot(max(0, args.quit_after), window.close)
 
     window.ctx.modelReady.connect(on_ready)
-    return int(app.exec())
+    app.lastWindowClosed.connect(lambda: print("advstudio: window closed", flush=True))
+    leave_now(int(app.exec()))
+    return 0  # not reached: leave_now ends the process
+
+
+def leave_now(code: int) -> None:
+    """End the process as soon as the window has closed. By then the window has stopped the worker (a running job
+    cancelled) and synced its settings; Python's own teardown (freeing torch's and Qt's objects module by module)
+    would keep the process alive for seconds more. The exit handlers (log files, pyqtgraph) still run."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    os._exit(code)
 
 
 def start_lab_demo(window, n: int, then=None) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtWidgets import QDockWidget, QWidget
 
+from advstudio.core.data import in_window_words
 from advstudio.gui.models import ModelInfo, ModelRegistry
 
 ErrorReporter = Callable[[str, str], None]
@@ -30,7 +31,7 @@ class Shell(Protocol):
                  tabify_with: str | None = None) -> QDockWidget: ...
     def show_tab(self, key: str) -> bool: ...
     def show_status(self, message: str, timeout_ms: int) -> None: ...
-    def ask_data_dir(self) -> None: ...
+    def ask_data_dir(self) -> str | None: ...
     def current_tab(self) -> str | None: ...
     def has_tab(self, key: str) -> bool: ...
     def dock_visible(self, key: str) -> bool | None: ...
@@ -164,15 +165,33 @@ class AppContext(QObject):
             self._share_data_dir(self.data_dir)
         self.dataDirChanged.emit(self.data_dir or "")
 
-    def ask_data_dir(self) -> None:
-        """Let the user pick the dataset folder (a dialog owned by the window)."""
-        self.shell.ask_data_dir()
+    def ask_data_dir(self) -> str | None:
+        """Let the user pick the dataset folder (a dialog owned by the window); returns why the folder picked
+        was not taken (it has no MNIST files), or None (taken, or the dialog was cancelled)."""
+        return self.shell.ask_data_dir()
+
+    def choose_data_dir(self, folder: str | Path) -> str | None:
+        """The folder the user picked: taken, with a confirmation of what it holds, if it has MNIST files; else
+        kept out (the current folder stays) and the reason, naming the folder and the files, is returned."""
+        from advstudio.core.data import mnist_counts, mnist_problem
+
+        counts = mnist_counts(folder)
+        if not counts:
+            message = in_window_words(mnist_problem(str(folder)) or f"The folder {folder} has no MNIST files.")
+            if self.data_dir:
+                message += f" The MNIST folder is still {self.data_dir}."
+            self.report_error("No MNIST files there", message)
+            return message
+        self.set_data_dir(folder)
+        self.status(f"MNIST folder set: {folder} ({_holds(counts)})", 8000)
+        return None
 
     def data_problem(self, splits: tuple[str, ...] = ("test",), **notes: str) -> str | None:
         """A readable reason the dataset folder cannot give these MNIST splits, or None when it looks usable."""
         from advstudio.core.data import mnist_problem
 
-        return mnist_problem(self.data_dir, splits, **notes)
+        problem = mnist_problem(self.data_dir, splits, **notes)
+        return None if problem is None else in_window_words(problem)
 
     def data_folder(self) -> str:
         """The dataset folder the jobs read (call after data_problem returned None)."""
@@ -188,3 +207,14 @@ class AppContext(QObject):
             update_settings(mnist_dir=folder)
         except OSError as exc:
             self.status(f"Could not save the dataset folder for the command line: {exc}", 6000)
+
+
+def _holds(counts: dict[str, int]) -> str:
+    """ "60,000 training and 10,000 test digits", saying which split is missing and what needs it."""
+    held = " and ".join(f"{counts[split]:,} {word}" for split, word in (("train", "training"), ("test", "test"))
+                        if split in counts)
+    if "test" not in counts:
+        return f"{held} digits; no test files, which the gallery and the labs need"
+    if "train" not in counts:
+        return f"{held} digits; no training files, which training needs"
+    return f"{held} digits"

@@ -21,10 +21,10 @@ def _words(text: str) -> str:
 
 
 class DialogsMixin:
-    def ask_data_dir(self) -> None:
+    def ask_data_dir(self) -> str | None:
+        """Pick the MNIST folder; returns why the folder picked was not taken, or None."""
         folder = QFileDialog.getExistingDirectory(self, "Folder with the MNIST files", self.ctx.data_dir or "")
-        if folder:
-            self.ctx.set_data_dir(folder)
+        return self.ctx.choose_data_dir(folder) if folder else None
 
     def about(self) -> None:
         box = QMessageBox(self)

@@ -81,6 +81,7 @@ class JobClient(QObject):
 
     @Slot()
     def _choose_folder(self) -> None:
-        self.ctx.ask_data_dir()
-        if self.data_problem() is None:
-            self.panel.show_data_error(None)
+        """The panel's message says what the folder picked holds: nothing (that folder, by name), or what the
+        folder now in use still lacks, or it goes."""
+        rejected = self.ctx.ask_data_dir()
+        self.panel.show_data_error(rejected or self.data_problem())

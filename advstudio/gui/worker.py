@@ -19,6 +19,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from advstudio.core.data import in_window_words
 from advstudio.core.errors import AdvStudioError, ModelFileError, error_kind
 
 Handler = Callable[["JobContext", Any], Any]
@@ -298,7 +299,7 @@ class Worker(QObject):
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip()
     if isinstance(exc, AdvStudioError) and text:
-        return text
+        return in_window_words(text)
     tb = traceback.extract_tb(exc.__traceback__)
     where = f" (at {tb[-1].name}, line {tb[-1].lineno})" if tb else ""
     return f"{exc.__class__.__name__}: {text or 'no details'}{where}"

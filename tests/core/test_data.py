@@ -64,6 +64,34 @@ def test_no_folder_configured(monkeypatch):
     assert "No MNIST folder" in msg and ENV_VAR in msg and "--data" in msg
 
 
+@pytest.mark.parametrize("gz", [True, False])
+def test_counts_come_from_the_headers_and_skip_missing_splits(tmp_path, write_idx, synthetic_mnist, gz):
+    from advstudio.core.data import mnist_counts
+
+    assert mnist_counts(tmp_path) == {}
+    write_idx(tmp_path, "test", *synthetic_mnist(7), gz=gz)
+    assert mnist_counts(tmp_path) == {"test": 7}
+    write_idx(tmp_path, "train", *synthetic_mnist(12, seed=3), gz=gz)
+    assert mnist_counts(tmp_path) == {"train": 12, "test": 7}
+    img, _lbl = write_idx(tmp_path, "train", *synthetic_mnist(12, seed=3), gz=False)
+    img.write_bytes(b"not mnist")  # an unreadable header is not counted
+    (tmp_path / "train-images-idx3-ubyte.gz").unlink(missing_ok=True)
+    assert mnist_counts(tmp_path) == {"test": 7}
+
+
+def test_an_empty_folder_is_named_with_the_files_it_needs(tmp_path, monkeypatch):
+    from advstudio.core.data import in_window_words, mnist_problem
+
+    msg = mnist_problem(str(tmp_path), ("test",))
+    assert f"The folder {tmp_path} has no MNIST files" in msg
+    for name in ("train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        assert name in msg
+    assert "--data" in msg  # the command line keeps its pointer
+    window = in_window_words(msg)
+    assert "--data" not in window and ENV_VAR not in window and "environment" not in window
+    assert str(tmp_path) in window and "t10k-images-idx3-ubyte.gz" in window and "Choose MNIST folder" in window
+
+
 def test_unknown_split(tmp_path):
     with pytest.raises(ValueError, match="split"):
         load_split(tmp_path, "validation")

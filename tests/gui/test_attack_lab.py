@@ -70,6 +70,61 @@ def test_pgd_on_the_input_stays_within_eps_and_fills_the_scrubber(qtbot, window,
         assert word in panel.caption.text()
 
 
+def test_the_cw_animation_ends_on_the_result_the_caption_and_table_report(qtbot, window, mnist_test):
+    # test digit 0 (a 7): C&W's best is an early search round; its last round reads 7 again
+    window.studio.canvas.set_base(mnist_test.images[0, 0].numpy())
+    qtbot.waitUntil(lambda: window.ctx.current_input is not None)
+    r = _run_input(qtbot, window, "cw")
+    panel = window.any_attack.panel
+    assert r.success and r.adv_label != r.clean_label
+    last = len(r.frames) - 1
+    assert panel.slider.maximum() == last and panel.slider.value() == last and panel.frame == last
+    assert np.array_equal(r.frames[last], r.adversarial)
+    assert int(np.argmax(r.frame_probs[last])) == r.adv_label
+    assert np.array_equal(panel.view.shown["iterate"], r.adversarial)
+    verdict = f"{r.clean_label} → {r.adv_label}"
+    assert f"reads {r.adv_label} (" in panel.step_label.text() and "the result" in panel.step_label.text()
+    assert verdict in panel.caption.text()
+    assert panel.table.item(panel.table.rowCount() - 1, 3).text() == verdict
+    panel.play.setChecked(True)  # the animation ends where the run ended
+    qtbot.waitUntil(lambda: not panel.play.isChecked(), timeout=120000)
+    assert panel.frame == last and f"reads {r.adv_label} (" in panel.step_label.text()
+
+
+def test_the_prompt_follows_the_canvas_drawn_cleared_and_after_a_run(qtbot, window):
+    status = window.any_attack.panel.status
+    assert "Draw a digit" in status.text()
+    draw_digit(qtbot, window, 7)
+    assert "Draw a digit" not in status.text() and "Run attack" in status.text()
+    _run_input(qtbot, window, "fgsm", eps=0.2)
+    assert "Done" in status.text()
+    window.studio.canvas.clear()
+    qtbot.waitUntil(lambda: window.ctx.current_input is None)
+    assert "Draw a digit" in status.text() and window.any_attack.panel.result is None
+    draw_digit(qtbot, window, 3)
+    assert "Draw a digit" not in status.text()
+
+
+def test_the_eps_field_follows_the_attack_tabs_slider(qtbot, window):
+    form, controls = window.any_attack.panel.form, window.studio.attack_panel.controls
+
+    def eps_field() -> float:
+        return form.fields["eps"].value()
+
+    form.set_attack("pgd")
+    controls.set_eps(0.3)
+    qtbot.waitUntil(lambda: eps_field() == 0.3, timeout=5000)
+    form.fields["eps"].setValue(0.05)  # the student's own ε here stays until the slider moves again
+    form.set_attack("bim")
+    assert form.settings()["eps"] == 0.05
+    controls.set_eps(0.2)
+    qtbot.waitUntil(lambda: eps_field() == 0.2, timeout=5000)
+    form.set_attack("deepfool")  # no ε: the next attack with one takes the slider's
+    assert "eps" not in form.fields
+    form.set_attack("pgd")
+    assert form.settings()["eps"] == 0.2 and window.ctx.attack_settings.eps == 0.2
+
+
 def test_the_norms_table_gets_one_row_per_attack_and_clears_for_a_new_input(qtbot, window):
     draw_digit(qtbot, window, 7)
     runs = [_run_input(qtbot, window, "fgsm", eps=0.2), _run_input(qtbot, window, "bim", eps=0.1, steps=5),

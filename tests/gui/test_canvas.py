@@ -79,3 +79,21 @@ def test_eraser_and_brush_width(qtbot, window):
     window.actions_.eraser.setChecked(False)
     drag(canvas, [(60, 60), (60, 80)], button=Qt.MouseButton.RightButton)  # right-drag erases too
     assert canvas.strokes[-1].erase
+
+
+def test_the_hint_returns_whenever_the_canvas_is_empty(qtbot, window):
+    canvas = window.studio.canvas
+    assert canvas.shows_hint()
+    empty = canvas.grab().toImage()  # the empty canvas, with its hint
+    drag(canvas, [(140, 60 + 10 * i) for i in range(17)])
+    assert not canvas.shows_hint() and canvas.grab().toImage() != empty
+    window.actions_.clear.trigger()  # Delete
+    assert canvas.is_empty() and canvas.shows_hint()
+    assert canvas.grab().toImage() == empty
+    canvas.undo()
+    assert not canvas.is_empty() and not canvas.shows_hint()
+    window.actions_.clear.trigger()
+    drag(canvas, [(140, 100), (140, 120)])
+    canvas.brush_width = 90  # a right-drag wider than the stroke erases all of it
+    drag(canvas, [(140, 90), (140, 130)], button=Qt.MouseButton.RightButton)
+    assert canvas.is_empty() and canvas.shows_hint() and canvas.grab().toImage() == empty

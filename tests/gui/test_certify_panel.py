@@ -55,6 +55,16 @@ def test_certifying_the_drawn_digit_matches_core_certify(qtbot, window, bundled_
     assert panel.certificate is None and "New input" in panel.input_result.text()
 
 
+def test_the_input_line_follows_the_canvas(qtbot, window):
+    text = window.certify.panel.input_result.text
+    assert "Draw a digit" in text()
+    draw_digit(qtbot, window, 3)
+    assert "Draw a digit" not in text() and "Certify this input" in text()
+    window.studio.canvas.clear()
+    qtbot.waitUntil(lambda: window.ctx.current_input is None)
+    assert "Draw a digit" in text()
+
+
 def test_an_empty_canvas_asks_for_a_digit(qtbot, window):
     window.studio.canvas.clear()
     qtbot.waitUntil(lambda: window.ctx.current_input is None or not window.ctx.current_input.any(), timeout=5000)
@@ -139,14 +149,23 @@ def test_a_missing_dataset_gives_a_clear_message(qtbot, make_window, monkeypatch
     empty.mkdir()
     window = make_window(data_dir=str(empty))
     studio, panel = window.certify, window.certify.panel
+    # an empty folder is named before any job starts
+    with qtbot.waitSignal(studio.failedMessage, timeout=20000):
+        assert studio.run_curve(samples=10) is None
+    assert not panel.curve_runner.running and panel.curves == []
+    assert not panel.data_message.isHidden() and f"{empty} has no MNIST files" in panel.data_text.text()
+    panel.data_message.hide()
+    with qtbot.waitSignal(studio.failedMessage, timeout=20000):
+        assert studio.run_detect(samples=10) is None
+    assert not panel.detect_runner.running and panel.detection is None
+    assert not panel.data_message.isHidden() and "MNIST" in panel.data_text.text()
+    # files the worker cannot use: the job fails and says so
+    (empty / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b broken")
+    (empty / "t10k-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b broken")
+    panel.data_message.hide()
     with qtbot.waitSignal(studio.failedMessage, timeout=20000):
         assert studio.run_curve(samples=10) is not None
     assert not panel.curve_runner.running and panel.curves == []
-    assert not panel.data_message.isHidden() and "MNIST" in panel.data_text.text()
-    panel.data_message.hide()
-    with qtbot.waitSignal(studio.failedMessage, timeout=20000):
-        assert studio.run_detect(samples=10) is not None
-    assert not panel.detect_runner.running and panel.detection is None
-    assert not panel.data_message.isHidden() and "MNIST" in panel.data_text.text()
+    assert not panel.data_message.isHidden() and "gzip" in panel.data_text.text()
     window.ctx.data_dir = str(tmp_path / "nowhere")
     assert studio.run_curve(samples=10) is None and "does not exist" in panel.data_text.text()

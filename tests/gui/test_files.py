@@ -158,3 +158,51 @@ def test_bad_dataset_folder_is_reported(qtbot, window, tmp_path):
     with qtbot.waitSignal(window.ctx.errorShown, timeout=30000):
         window.ctx.set_data_dir(tmp_path)
     assert "MNIST" in window.ctx.errors[-1] and window.studio.gallery_panel.data is None
+
+
+def _pick_folder(monkeypatch, folder) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *args, **kwargs: str(folder)))
+
+
+def test_choosing_an_empty_folder_names_it_and_the_files_it_needs(qtbot, make_window, monkeypatch, tmp_path,
+                                                                  idx_folder):
+    monkeypatch.delenv("ADVSTUDIO_MNIST_DIR", raising=False)
+    window = make_window()
+    lab = window.lab
+    assert window.ctx.data_dir is None and lab.run_lab([], [0.0], 10) is None  # no folder yet: the lab says so
+    assert "No MNIST folder is set" in lab.panel.data_text.text()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _pick_folder(monkeypatch, empty)
+    lab.panel.choose_folder.click()
+    for text in (lab.panel.data_text.text(), window.ctx.errors[-1]):
+        assert "No MNIST folder is set" not in text
+        assert f"{empty} has no MNIST files" in text and "t10k-images-idx3-ubyte.gz" in text
+        assert "--data" not in text and "environment variable" not in text
+    assert not lab.panel.data_message.isHidden() and window.ctx.data_dir is None  # the empty folder is not taken
+    # a folder with MNIST files is taken, and the window says what it holds
+    good = idx_folder(60)
+    _pick_folder(monkeypatch, good)
+    lab.panel.choose_folder.click()
+    assert window.ctx.data_dir == str(good) and lab.panel.data_message.isHidden()
+    message = window.statusBar().currentMessage()
+    assert f"MNIST folder set: {good}" in message and "60 test digits" in message and "no training files" in message
+
+
+def test_the_real_mnist_folder_is_confirmed_with_its_sizes(qtbot, make_window, monkeypatch, mnist_dir):
+    monkeypatch.delenv("ADVSTUDIO_MNIST_DIR", raising=False)
+    window = make_window()
+    _pick_folder(monkeypatch, mnist_dir)
+    window.actions_.data_dir.trigger()
+    assert window.ctx.data_dir == str(mnist_dir)
+    assert "(60,000 training and 10,000 test digits)" in window.statusBar().currentMessage()
+
+
+def test_dataset_failures_from_the_worker_use_the_window_words(qtbot, window, tmp_path, idx_folder):
+    bad = idx_folder(20)
+    (bad / "t10k-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b broken")
+    with qtbot.waitSignal(window.ctx.errorShown, timeout=30000) as blocker:
+        window.ctx.set_data_dir(bad)
+    assert "gzip" in blocker.args[0] and "--data" not in blocker.args[0] and "Choose MNIST folder" in blocker.args[0]

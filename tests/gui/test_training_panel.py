@@ -168,6 +168,46 @@ def test_resume_continues_from_the_checkpoint(qtbot, make_window, tmp_path, mnis
     assert isinstance(bad, TrainProblem) and "batch size" in bad.message and "batch size" in p.status.text()
 
 
+def test_a_resumed_run_keeps_the_earlier_epochs_on_the_plot_and_unticks_resume(qtbot, make_window, tmp_path,
+                                                                              mnist_dir, monkeypatch):
+    from advstudio.gui.features.training import jobs
+
+    monkeypatch.setattr(jobs, "EMIT_EVERY_S", 0.0)  # every report reaches the plot: several points an epoch
+    window = make_window(data_dir=str(mnist_dir))
+    t, _out = _setup(window, tmp_path, limit=1024, epochs=1, eval_limit=100)
+    t.panel.batch_size.setValue(64)
+    assert isinstance(_run(qtbot, t), TrainResult)
+    p, c = t.panel, t.panel.curves
+    first = list(zip(c.loss_x, c.loss_y))
+    assert len(first) >= 3 and first[0][0] < 1.0 and first[-1][0] == 1.0
+    p.epochs.setValue(2)
+    p.resume.setChecked(True)
+    assert isinstance(_run(qtbot, t), TrainResult)
+    points = list(zip(c.loss_x, c.loss_y))
+    assert points[:len(first)] == first  # epoch 1 as it was drawn, batch by batch
+    assert len(points) >= 2 * len(first) - 1 and all(1.0 < x <= 2.0 for x, _ in points[len(first):])
+    assert np.all(np.diff(c.loss_line.getData()[0]) > 0)
+    assert not p.resume.isChecked() and p.resume.isEnabled()  # the run is over; Resume is offered again
+    # a small loss is shown as it is, not rescaled to "×0.001"
+    c.loss_line.setData([0.0, 1.0, 2.0], [0.004, 0.003, 0.002])
+    c.loss_plot.enableAutoRange()
+    qtbot.wait(50)
+    axis = c.loss_plot.getAxis("left")
+    assert axis.autoSIPrefixScale == 1.0 and "0.001" not in axis.labelString()
+
+
+def test_resuming_after_a_restart_starts_from_the_checkpoints_epochs(window):
+    from advstudio.core.training_config import TrainConfig
+    from advstudio.gui.features.training.messages import TrainProgress
+
+    c = window.training.panel.curves
+    history = ({"epoch": 1, "train_loss": 0.5, "train_accuracy": 0.8, "test_accuracy": 0.9},
+               {"epoch": 2, "train_loss": 0.3, "train_accuracy": 0.9, "test_accuracy": 0.95})
+    c.begin(TrainConfig(epochs=4))
+    c.add_progress(TrainProgress("Reading MNIST…", None, 3, 4, 0, 0, 0.0, history, 0))
+    assert c.loss_x == [1.0, 2.0] and c.loss_y == [0.5, 0.3] and c.acc_y == [80.0, 90.0]
+
+
 def test_a_missing_dataset_says_so_in_the_panel(qtbot, make_window, tmp_path, idx_folder):
     window = make_window(data_dir=str(tmp_path / "nowhere"))
     t = window.training

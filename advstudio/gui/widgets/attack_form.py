@@ -120,6 +120,13 @@ class AttackForm(QWidget):
             else:
                 w.setValue(int(value))
 
+    def set_eps(self, eps: float) -> None:
+        """Use this ε now and for the next attack chosen that has one (attacks without ε keep none)."""
+        self.overrides["eps"] = float(eps)
+        w = self.fields.get("eps")
+        if isinstance(w, QDoubleSpinBox):
+            w.setValue(float(eps))
+
     # ------------------------------------------------------------------ building
     def _rebuild(self) -> None:
         keep = self.settings() if self.fields else {}

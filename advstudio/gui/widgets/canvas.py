@@ -66,6 +66,16 @@ class DrawingCanvas(QWidget):
     def can_redo(self) -> bool:
         return bool(self._redo)
 
+    def is_empty(self) -> bool:
+        """No ink shows: nothing drawn yet, cleared (Delete), or every stroke erased."""
+        img = self._image
+        buf = np.frombuffer(img.constBits(), dtype=np.uint8).reshape(img.height(), img.bytesPerLine())
+        return not buf[:, : img.width()].any()
+
+    def shows_hint(self) -> bool:
+        """The "Draw a digit here" hint is up whenever the canvas is empty and no stroke is under way."""
+        return self._current is None and self.is_empty()
+
     def ink(self) -> np.ndarray:
         """The ink map (280×280 float32, 1 = ink)."""
         img = self._image
@@ -182,7 +192,7 @@ class DrawingCanvas(QWidget):
         p.drawImage(r, self._image)
         p.setPen(QPen(self.palette().mid().color(), 1))
         p.drawRect(r)
-        if self._current is None and not self._strokes and self._base is None:
+        if self.shows_hint():
             p.setPen(QColor(150, 150, 150))
             font = p.font()
             font.setPointSizeF(font.pointSizeF() * 1.4)

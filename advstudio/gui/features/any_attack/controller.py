@@ -23,8 +23,12 @@ class AnyAttack(JobClient):
         self.panel = AttackLabPanel()
         ctx.add_tab("attack_lab", "Any attack", self.panel)
         self._input_image: np.ndarray | None = None  # the input the norms table belongs to
+        self._followed_eps: float | None = None  # the Attack tab's ε last copied into the form
         self.panel.runRequested.connect(self.run_input_attack)
         ctx.inputChanged.connect(self._on_input_changed)
+        ctx.attackSettingsChanged.connect(self._follow_attack_eps)
+        if ctx.attack_settings is not None:
+            self._follow_attack_eps(ctx.attack_settings)
 
     @Slot()
     def run_input_attack(self) -> int | None:
@@ -50,12 +54,27 @@ class AnyAttack(JobClient):
         return self.run_input_attack()
 
     @Slot(object)
+    def _follow_attack_eps(self, settings: object) -> None:
+        """The form's ε takes the Attack tab's whenever that slider moves (the student's own edits here stay
+        until it moves again); other changes there (method, target) leave it alone."""
+        eps = getattr(settings, "eps", None)
+        if eps is None or eps == self._followed_eps:
+            return
+        self._followed_eps = float(eps)
+        self.panel.form.set_eps(float(eps))
+
+    @Slot(object)
     def _on_input_changed(self, cur: object) -> None:
-        if self._input_image is not None and (cur is None or not np.array_equal(cur, self._input_image)):
+        """A new input clears the result and the norms table; the prompt says whether a digit is there."""
+        if self._input_image is not None and cur is not None and np.array_equal(cur, self._input_image):
+            return
+        had_result = self._input_image is not None
+        if had_result:
             self._input_image = None
             self.panel.clear_norms()
             self.panel.set_data(None)
-            self.panel.status.setText("New input: choose an attack and Run attack.")
+        if self.panel.run_button.isEnabled():  # a run on its way keeps its "Running…"
+            self.panel.show_input_state(cur is not None and bool(np.any(np.asarray(cur) > 0)), new=had_result)
 
     def _show_result(self, result: InputAttackResult) -> None:
         if self._input_image is None or not np.array_equal(self._input_image, result.clean):

@@ -71,6 +71,8 @@ def input_attack_job(ctx: JobContext, req: InputAttackRequest) -> InputAttackRes
         frames = np.stack([image[0, 0], adv]).astype(np.float32)
         frame_probs = np.stack([clean_probs, adv_probs]).astype(np.float32)
         frame_step, frame_restart = np.array([0, 1]), np.array([0, 0])
+    frames, frame_probs, frame_step, frame_restart = _end_on_result(
+        frames, frame_probs, frame_step, frame_restart, adv, adv_probs)
     return InputAttackResult(
         attack=req.attack, params=copy.deepcopy(out.params), settings=dict(req.settings),
         clean=image[0, 0].copy(), adversarial=adv, perturbation=_np(out.perturbation)[0, 0],
@@ -79,3 +81,16 @@ def input_attack_job(ctx: JobContext, req: InputAttackRequest) -> InputAttackRes
         frames=frames, frame_probs=frame_probs, frame_step=frame_step, frame_restart=frame_restart,
         seconds=round(time.perf_counter() - start, 3), target=req.target,
     )
+
+
+def _end_on_result(frames: np.ndarray, probs: np.ndarray, step: np.ndarray, restart: np.ndarray,
+                   adv: np.ndarray, adv_probs: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The scrubber's last frame is the result the attack returned: C&W keeps the smallest-L2 success of all its
+    search rounds and PGD its first success, which need not be the last iterate recorded; that one is appended
+    (marked step -1), so the last frame, the result line and the norms table agree."""
+    if np.array_equal(frames[-1], adv):
+        probs = probs.copy()
+        probs[-1] = adv_probs  # the same image: the result's own probabilities, to the last digit
+        return frames, probs, step, restart
+    return (np.concatenate([frames, adv[None]]).astype(np.float32), np.concatenate([probs, adv_probs[None]]),
+            np.append(step, -1), np.append(restart, restart[-1]))

@@ -29,7 +29,8 @@ class InputAttackResult(CleanAndAdversarial):
 
     frames: (T, 28, 28) the iterate at each recorded step; frame_probs (T, 10) the model's probabilities there;
     frame_step / frame_restart: the step within its restart (0 = start point) and the restart (C&W: the
-    binary-search round). Frame 0 is where the attack starts."""
+    binary-search round). Frame 0 is where the attack starts; the last frame is always the returned
+    adversarial (step -1 where it is not the last iterate: C&W's best round, PGD's first success)."""
 
     attack: str
     params: dict

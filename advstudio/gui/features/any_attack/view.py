@@ -31,6 +31,9 @@ from advstudio.gui.widgets.bars import ProbabilityBars
 
 NORM_COLUMNS = ("Attack", "ε", "Steps, restarts", "Result", "‖δ‖∞", "‖δ‖₂", "‖δ‖₀ (pixels)", "Time")
 FRAME_MS = 80
+DRAW_PROMPT = "Draw a digit or pick one from the gallery, choose an attack, then Run attack."
+READY_PROMPT = "A digit is on the canvas: choose an attack, then Run attack on this input."
+NEW_INPUT = "New input: choose an attack and Run attack."
 
 
 class TrajectoryView(QWidget):
@@ -92,7 +95,7 @@ class AttackLabPanel(QWidget):
         self.run_button = QPushButton("Run attack on this input")
         self.run_button.setToolTip("Run the chosen attack on the current input (iterative attacks run here, not on "
                                    "the live ε slider)")
-        self.status = QLabel("Draw a digit or pick one from the gallery, choose an attack, then Run attack.")
+        self.status = QLabel(DRAW_PROMPT)
         self.status.setWordWrap(True)
         self.view = TrajectoryView()
         self.slider = QSlider(Qt.Orientation.Horizontal)
@@ -167,6 +170,10 @@ class AttackLabPanel(QWidget):
         if text:
             self.status.setText(text)
 
+    def show_input_state(self, has_digit: bool, new: bool = False) -> None:
+        """The prompt under Run follows the canvas: draw while it is empty, run once a digit is there."""
+        self.status.setText(DRAW_PROMPT if not has_digit else NEW_INPUT if new else READY_PROMPT)
+
     def set_data(self, result: InputAttackResult | None) -> None:
         self.play.setChecked(False)
         self.result = result
@@ -205,8 +212,12 @@ class AttackLabPanel(QWidget):
         where = f" of restart {int(r.frame_restart[k]) + 1}/{rounds}" if rounds > 1 else ""
         if r.attack == "cw" and rounds > 1:
             where = f" of search round {int(r.frame_restart[k]) + 1}/{rounds}"
-        self.step_label.setText(f"frame {k}/{len(r.frames) - 1}: step {int(r.frame_step[k])}{where} · "
-                                f"reads {label} ({probs[label] * 100:.0f}%)")
+        what = f"step {int(r.frame_step[k])}{where}"
+        if r.frame_step[k] < 0:  # the returned adversarial, appended after the last iterate
+            what = f"the result (best of {rounds} search rounds)" if r.attack == "cw" and rounds > 1 else "the result"
+        elif k == len(r.frames) - 1:
+            what += ", the result"
+        self.step_label.setText(f"frame {k}/{len(r.frames) - 1}: {what} · reads {label} ({probs[label] * 100:.0f}%)")
 
     # ------------------------------------------------------------------ norms table
     def _add_row(self, r: InputAttackResult) -> None:

@@ -25,6 +25,9 @@ from advstudio.gui.job_client import JobClient
 from advstudio.gui.worker import Failure
 
 EMPTY_CANVAS = "Draw a digit first: the canvas is empty."
+DRAW_PROMPT = "Draw a digit, then Certify this input."
+READY_PROMPT = "A digit is on the canvas: Certify this input."
+NEW_INPUT = "New input: Certify this input again."
 
 
 class CertifyStudio(JobClient):
@@ -41,6 +44,8 @@ class CertifyStudio(JobClient):
         ctx.add_tab("certify", "Certify && detect", self.panel)
         self._curve_request: CertifyCurveRequest | None = None
         self._detect_request: DetectRequest | None = None
+        self._certifying: np.ndarray | None = None  # the image of the certification on its way
+        self._certified_before = False  # a certificate was shown for an earlier input
         self.panel.certifyRequested.connect(self.certify_input)
         self.panel.curveRequested.connect(self.run_curve)
         self.panel.curveCancelRequested.connect(self.cancel_curve)
@@ -71,15 +76,25 @@ class CertifyStudio(JobClient):
         self.panel.set_input_shape(image.shape)
         req = CertifyInputRequest(np.ascontiguousarray(image, dtype=np.float32).copy(), self.panel.smoothing())
         gen = self.submit(CERTIFY_INPUT_KIND, req)
+        self._certifying = req.image
         self.panel.show_input_message(f"Certifying with {req.settings.describe()}…")
         return gen
 
     @Slot(object)
     def _on_input_changed(self, cur: object) -> None:
+        """The input line follows the canvas: a prompt to draw while it is empty, to certify once a digit is
+        there; a certificate (or one on its way) for another image is dropped."""
         c = self.panel.certificate
-        if c is not None and (cur is None or not np.array_equal(cur, c.image)):
+        for shown in (None if c is None else c.image, self._certifying):
+            if shown is not None and cur is not None and np.array_equal(cur, shown):
+                return
+        if c is not None or self._certifying is not None:
             self.forget(CERTIFY_INPUT_KIND)
-            self.panel.show_input_message("New input: Certify this input again.")
+            self._certifying = None
+        if cur is None or not np.any(np.asarray(cur) > 0):
+            self.panel.show_input_message(DRAW_PROMPT)
+        else:
+            self.panel.show_input_message(NEW_INPUT if self._certified_before else READY_PROMPT)
 
     # ------------------------------------------------------------------ data
     def data_problem(self) -> str | None:
@@ -142,6 +157,8 @@ class CertifyStudio(JobClient):
     # ------------------------------------------------------------------ worker traffic
     def on_reply(self, kind: str, value) -> None:
         if kind == CERTIFY_INPUT_KIND:
+            self._certifying = None
+            self._certified_before = True
             self.panel.set_certificate(value)
             self.inputCertified.emit(value)
         elif kind == CERTIFY_CURVE_KIND:
@@ -173,6 +190,7 @@ class CertifyStudio(JobClient):
     def on_failure(self, failure: Failure) -> None:
         first = failure.message.splitlines()[0]
         if failure.kind == CERTIFY_INPUT_KIND:
+            self._certifying = None
             self.panel.show_input_message("Certification failed: " + first)
             self.ctx.report_error("Certification failed", failure.message)
             self.failedMessage.emit(failure.message)

@@ -68,7 +68,7 @@ class Studio(JobClient):
         help_.thinnerBrushRequested.connect(self.thinner_brush)
         help_.strongerAttackRequested.connect(self.try_stronger_attack)
         self.gallery_panel.digitPicked.connect(self._on_digit_picked)
-        self.gallery_panel.chooseFolderRequested.connect(ctx.ask_data_dir)
+        self.gallery_panel.chooseFolderRequested.connect(self._choose_gallery_folder)
         ctx.openModelRequested.connect(self.open_model)
         ctx.dataDirChanged.connect(self._on_data_dir)
         ctx.modelReady.connect(self._on_model_ready)
@@ -228,6 +228,12 @@ class Studio(JobClient):
             self.attack_panel.results.set_dead_end(None)  # another attack: the search must run again
         self.ctx.set_attack_settings(settings)
         self.analyze()
+
+    @Slot()
+    def _choose_gallery_folder(self) -> None:
+        rejected = self.ctx.ask_data_dir()
+        if rejected:
+            self.gallery_panel.set_message(rejected)
 
     @Slot(object, int, int)
     def _on_digit_picked(self, image: object, label: int, index: int) -> None:

@@ -196,6 +196,8 @@ class TrainingStudio(JobClient):
             self.panel.show_problem(value.message)
             if value.data:
                 self.panel.show_data_error(value.message)
+        if isinstance(value, (TrainResult, TrainCancelled)):
+            self.panel.resume.setChecked(False)  # done: the next Start is a fresh run unless ticked again
         self.refresh_checkpoint()
         self.trainingFinished.emit(value)
 

@@ -37,11 +37,14 @@ class TrainingCurves(QWidget):
         self.acc_x: list[float] = []
         self.acc_y: list[float] = []
         self.history: tuple = ()
+        self._previous: tuple = ([], [], [], [], ())  # the curves begin() cleared, for a resume of that run
         self.test_samples: int | None = None  # images of the per-epoch clean test accuracy
         self.robust_samples: int | None = None  # held-out test images of the per-epoch PGD check
         v = QVBoxLayout(self)
         v.setContentsMargins(0, 0, 0, 0)
         self.loss_plot = fixed_plot("epoch", "training loss", 160)
+        for axis in ("left", "bottom"):  # a loss of 0.004 reads as 0.004, not "4 (×0.001)"
+            self.loss_plot.getAxis(axis).enableAutoSIPrefix(False)
         self.loss_line = self.loss_plot.plot([], [], pen=pg.mkPen(LOSS_COLOUR, width=2), name="training loss")
         self.acc_plot = fixed_plot("epoch", "accuracy %", 160)
         self.acc_plot.setYRange(0, 100, padding=0.02)
@@ -90,6 +93,7 @@ class TrainingCurves(QWidget):
         for line in self.stage_lines:
             line.setPos(config.epochs)
             line.setVisible(temperature is not None)
+        self._previous = (self.loss_x, self.loss_y, self.acc_x, self.acc_y, self.history)  # a resume keeps them
         self.loss_x, self.loss_y, self.acc_x, self.acc_y = [], [], [], []
         self.history = ()
         self.test_samples = self.robust_samples = None
@@ -108,12 +112,8 @@ class TrainingCurves(QWidget):
             self._legend_text()
         if p.history and len(p.history) != len(self.history):
             self.history = tuple(p.history)
-            if not self.loss_x:  # resumed: start the training curves from the checkpoint's epochs
-                for h in self.history:
-                    self.loss_x.append(float(h["epoch"]))
-                    self.loss_y.append(float(h["train_loss"]))
-                    self.acc_x.append(float(h["epoch"]))
-                    self.acc_y.append(float(h["train_accuracy"]) * 100)
+            if not self.loss_x and p.first_epoch > 1:  # resumed: the epochs the checkpoint holds come first
+                self._resume_curves(p.first_epoch - 1)
         prog = p.progress
         if prog is not None and (not self.loss_x or prog.epoch - 1 + prog.batch / prog.batches > self.loss_x[-1]):
             x = prog.epoch - 1 + prog.batch / prog.batches
@@ -134,6 +134,23 @@ class TrainingCurves(QWidget):
                                  f"images, batch "
                                  f"{cfg.batch_size}, Adam lr {cfg.lr:g} ({cfg.lr_schedule}), seed {cfg.seed}"
                                  f"{resumed}. Per epoch: {test}{robust}.{stages}")
+
+    def _resume_curves(self, done: int) -> None:
+        """The curves of the `done` epochs a resumed run starts after: the previous run's own batch-by-batch
+        points when it is the run on the plot (the same history), else the checkpoint's per-epoch means (the
+        running means the batch points end each epoch on)."""
+        loss_x, loss_y, acc_x, acc_y, history = self._previous
+        if loss_x and tuple(history[:done]) == self.history[:done] and loss_x[-1] >= done - 1e-9:
+            keep = [i for i, x in enumerate(loss_x) if x <= done + 1e-9]
+            self.loss_x, self.loss_y = [loss_x[i] for i in keep], [loss_y[i] for i in keep]
+            keep = [i for i, x in enumerate(acc_x) if x <= done + 1e-9]
+            self.acc_x, self.acc_y = [acc_x[i] for i in keep], [acc_y[i] for i in keep]
+            return
+        for h in self.history[:done]:
+            self.loss_x.append(float(h["epoch"]))
+            self.loss_y.append(float(h["train_loss"]))
+            self.acc_x.append(float(h["epoch"]))
+            self.acc_y.append(float(h["train_accuracy"]) * 100)
 
     def robust_legend(self) -> str:
         cfg = self.config_shown
