@@ -11,6 +11,17 @@ DEFENSE_NOTE = ("A defense is only credited with what it holds against an attack
 CREDIT_NOTE = ("A defense is credited only with what it holds against the adaptive attack (BPDA for "
                "non-differentiable transforms, EOT for randomized ones, the whole ensemble, logits / T for "
                "distillation); the plain curve is what a naive attacker sees.")
+# The same two notes in plain words (the window shows these; the precise ones above sit in their tooltips and in
+# the report), and what the names in them mean.
+DEFENSE_NOTE_PLAIN = ("A defense is only credited with what it holds against an attacker who knows it and works "
+                      "around it.")
+CREDIT_NOTE_PLAIN = ("A defense is credited only with what it holds against the adaptive attack, an attacker who "
+                     "knows the defense and works around it; the plain curve is what a naive attacker sees.")
+ATTACKER_TERMS = ("BPDA (backward-pass differentiable approximation): for a step it cannot take gradients through, "
+                  "such as JPEG or rounding, the attacker pretends the step left the image unchanged. EOT "
+                  "(expectation over transformation): against random noise it averages its gradient over many "
+                  "noise draws. logits / T: against a distilled model it divides the model's raw scores by the "
+                  "temperature T so that the gradient no longer vanishes.")
 
 # An attack setting's plain label (the precise symbol in brackets), its one-line plain explanation, and the
 # maths for those who ask (forms' tooltips and What's This, CLI help).

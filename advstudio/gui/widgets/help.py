@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QFrame, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 INTRO_SCALE = 0.92  # the intro line is a little smaller than the text it introduces
 
@@ -22,10 +22,13 @@ def explain(widget: QWidget, plain: str, maths: str = "") -> QWidget:
     return widget
 
 
-def explain_pair(label: QWidget, field: QWidget, plain: str, maths: str = "") -> None:
-    """A form row: the label and its field say the same thing when hovered or asked."""
+def form_row(form: QFormLayout, text: str, field: QWidget, plain: str, maths: str = "") -> QLabel:
+    """Add a form row whose label and field both carry the plain explanation (tooltip and What's This)."""
+    label = QLabel(text)
+    form.addRow(label, field)
     explain(label, plain, maths)
     explain(field, plain, maths)
+    return label
 
 
 def intro_label(key: str, text: str) -> QLabel:

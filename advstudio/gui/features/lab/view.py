@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from advstudio.core.attacks import ATTACKS
-from advstudio.core.describe import DEFENSE_NOTE, attack_title, steps_text
+from advstudio.core.describe import ATTACKER_TERMS, DEFENSE_NOTE, DEFENSE_NOTE_PLAIN, attack_title, steps_text
 from advstudio.core.eps import parse_eps_field
 from advstudio.gui.features.lab.messages import LabCurve, LabProgress
 from advstudio.gui.models import ModelEntry
@@ -176,7 +176,8 @@ class RobustnessLabPanel(QWidget):
         self.caption = QLabel("Run an attack to draw its curve. Runs add curves; Clear plot removes them.")
         self.caption.setWordWrap(True)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.note = QLabel(DEFENSE_NOTE)
+        self.note = QLabel(DEFENSE_NOTE_PLAIN)
+        explain(self.note, DEFENSE_NOTE, ATTACKER_TERMS)
         self.note.setWordWrap(True)
         self.note.setStyleSheet("QLabel { font-style: italic; }")
         self.full_width = QPushButton("Hide side panels")
