@@ -17,8 +17,8 @@ def explain(widget: QWidget, plain: str, maths: str = "") -> QWidget:
     is added to both on a line of its own, for those who ask. Returns the widget."""
     tip = plain if not maths else f"{plain}\n{maths}"
     widget.setToolTip(tip)
-    more = f"<p>{html.escape(maths)}</p>" if maths else ""
-    widget.setWhatsThis(f"<p>{html.escape(plain)}</p>{more}")
+    more = f"<p>{html.escape(maths, quote=False)}</p>" if maths else ""
+    widget.setWhatsThis(f"<p>{html.escape(plain, quote=False)}</p>{more}")
     return widget
 
 
