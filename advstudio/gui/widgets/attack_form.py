@@ -30,6 +30,8 @@ FIELDS = {
 }
 BASIC = {"eps", "steps"}  # what a student sets; the rest waits in the collapsed Advanced group
 HIDDEN = {"record_trajectory", "targeted"}
+LOSS_WORDS = {"ce": "cross-entropy: lower the model's confidence in the right digit",
+              "margin": "margin: lift the best wrong digit's score above the right one's"}
 COLUMNS = 3
 
 
@@ -178,7 +180,9 @@ class AttackForm(QWidget):
             w.toggled.connect(self.changed)
         elif key == "loss":
             w = QComboBox()
-            w.addItems(["ce", "margin"])
+            for item, words in LOSS_WORDS.items():
+                w.addItem(item)
+                w.setItemData(w.count() - 1, words, Qt.ItemDataRole.ToolTipRole)
             w.setCurrentText(str(default))
             w.currentIndexChanged.connect(self.changed)
         elif decimals == 0:
