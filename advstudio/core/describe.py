@@ -11,25 +11,56 @@ DEFENSE_NOTE = ("A defense is only credited with what it holds against an attack
 CREDIT_NOTE = ("A defense is credited only with what it holds against the adaptive attack (BPDA for "
                "non-differentiable transforms, EOT for randomized ones, the whole ensemble, logits / T for "
                "distillation); the plain curve is what a naive attacker sees.")
+# The same two notes in plain words (the window shows these; the precise ones above sit in their tooltips and in
+# the report), and what the names in them mean.
+DEFENSE_NOTE_PLAIN = ("A defense is only credited with what it holds against an attacker who knows it and works "
+                      "around it.")
+CREDIT_NOTE_PLAIN = ("A defense is credited only with what it holds against the adaptive attack, an attacker who "
+                     "knows the defense and works around it; the plain curve is what a naive attacker sees.")
+ATTACKER_TERMS = ("BPDA (backward-pass differentiable approximation): for a step it cannot take gradients through, "
+                  "such as JPEG or rounding, the attacker pretends the step left the image unchanged. EOT "
+                  "(expectation over transformation): against random noise it averages its gradient over many "
+                  "noise draws. logits / T: against a distilled model it divides the model's raw scores by the "
+                  "temperature T so that the gradient no longer vanishes.")
 
-# An attack setting's label and its plain explanation (forms, tooltips, CLI help).
-SETTINGS: dict[str, tuple[str, str]] = {
-    "eps": ("ε", "L∞ budget in pixel units (0–1): how far each pixel may move"),
-    "steps": ("steps", "iterations of the attack"),
-    "step_size": ("step α", "L∞ step per iteration; 0 = the attack's default rule"),
-    "restarts": ("restarts", "PGD runs from this many random starts; a sample is broken if any run breaks it"),
-    "random_start": ("random start", "start from a uniform random point in the ε-ball"),
-    "decay": ("momentum μ", "MI-FGSM: decay of the running gradient sum"),
-    "loss": ("loss", "ce: cross-entropy; margin: best other logit minus the true one"),
-    "seed": ("seed", "seed of the random starts (a run is reproducible)"),
-    "c": ("c", "C&W: initial trade-off between ‖δ‖₂ and the misclassification term"),
-    "kappa": ("κ", "C&W: confidence margin the adversarial class must win by"),
-    "lr": ("lr", "C&W: Adam's learning rate"),
-    "binary_search_steps": ("search rounds", "C&W: binary-search rounds over c"),
-    "overshoot": ("overshoot", "DeepFool: how far past the linearized boundary to step"),
-    "early_stop": ("early stop", "stop each sample once it is misclassified (off: run every step — full mode, "
-                   "for inspecting trajectories)"),
+# An attack setting's plain label (the precise symbol in brackets), its one-line plain explanation, and the
+# maths for those who ask (forms' tooltips and What's This, CLI help).
+SETTINGS: dict[str, tuple[str, str, str]] = {
+    "eps": ("Strength (ε)", "How far each pixel may move, in pixel units from 0 (not at all) to 1 (black to white).",
+            "L∞ budget: every pixel of the perturbation δ stays within ±ε (‖δ‖∞ ≤ ε)."),
+    "steps": ("Steps", "How many small pushes the attack makes; more steps find stronger changes but take longer.",
+              ""),
+    "step_size": ("Step size (α)", "How far each step moves the pixels, in pixel units (0–1); 'auto' picks it "
+                  "from ε and the steps.", ""),
+    "restarts": ("Restarts", "How many times the attack starts again from a new random point; an image counts "
+                 "as fooled if any try fools it.", ""),
+    "random_start": ("Random start", "Begin from a random point inside the allowed change instead of the image "
+                     "itself.", "The start is drawn uniformly from the L∞ ball of radius ε."),
+    "decay": ("Momentum (μ)", "How much each step keeps going in the direction of the steps before it (MI-FGSM).",
+              "g ← μ·g + ∇/mean|∇|; the step follows sign(g)."),
+    "loss": ("Goal (loss)", "What the attack pushes on: 'ce' lowers the model's confidence in the right answer, "
+             "'margin' lifts the best wrong class above the right one.",
+             "ce: cross-entropy; margin: the best other logit minus the true class's logit."),
+    "seed": ("Seed", "A number that fixes the random choices, so the same settings give the same result.", ""),
+    "c": ("Trade-off (c)", "C&W: how much fooling the model counts against keeping the change small; the search "
+          "rounds tune it, this is where they start.",
+          "C&W minimises ‖δ‖₂² + c·f(x+δ); c is the binary search's starting value."),
+    "kappa": ("Confidence margin (κ)", "C&W: by how much the wrong class must beat the right one before the attack "
+              "is satisfied; 0 = only just.", "f = max(logit_true − best other logit, −κ)."),
+    "lr": ("Learning rate (lr)", "C&W: how big each of the optimiser's steps is.", "Adam's learning rate."),
+    "binary_search_steps": ("Search rounds", "C&W: how many times it tries again with a different trade-off c, "
+                            "looking for the smallest change that still fools the model.",
+                            "A binary search over c, one per image."),
+    "overshoot": ("Overshoot", "DeepFool: how far past the model's decision boundary the change goes, so the image "
+                  "lands safely on the wrong side.", "x_adv = clamp(x + (1 + overshoot)·Σr, 0, 1)."),
+    "early_stop": ("Stop when fooled", "Stop working on an image as soon as the model gets it wrong (off: run every "
+                   "step, to watch the whole path).", ""),
 }
+
+
+def setting_words(key: str) -> tuple[str, str, str]:
+    """(label, plain explanation, maths) of an attack setting; an unknown key is its own label."""
+    return SETTINGS.get(key, (key, key, ""))
 
 
 def attack_title(name: str) -> str:
@@ -39,9 +70,14 @@ def attack_title(name: str) -> str:
 
 
 def eps_text(eps: float) -> str:
-    """ε with its units and equivalents: pixel units, grey levels, normalized units."""
+    """ε with its units and equivalents: pixel units, grey levels, normalized units (EPS_UNITS says what those
+    are, for a tooltip)."""
     return (f"ε = {eps:.3f} pixel units (0–1)  ·  {eps * 255:.1f} of 255 grey levels  ·  "
-            f"{eps / MNIST_STD:.3f} normalized units (ε/σ, σ = {MNIST_STD})")
+            f"{eps / MNIST_STD:.3f} normalized units")
+
+
+EPS_UNITS = ("The same ε three ways: pixel values from 0 to 1, the 255 grey levels of an 8-bit image, and the units "
+             f"the network computes in (it divides every pixel by MNIST's spread, σ = {MNIST_STD}, so ε becomes ε/σ).")
 
 
 def norm_text(norm: str) -> str:

@@ -1,34 +1,37 @@
 """A form for any registered attack, built from core.attacks.attack_settings: one field per setting, with the
-attack's own defaults, laid out in a compact grid. `settings()` gives make_attack keywords."""
+attack's own defaults, laid out in a compact grid; ε and the steps in view, the rest in a collapsed Advanced group.
+`settings()` gives make_attack keywords."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QSpinBox, QWidget
 
 from advstudio.core.attacks.registry import ATTACKS, REQUIRED, attack_settings
-from advstudio.core.describe import attack_title
+from advstudio.core.describe import attack_title, setting_words
+from advstudio.gui.widgets.help import AdvancedGroup, explain
 
-# key: (label, tooltip, minimum, maximum, decimals, step)
+# key: (minimum, maximum, decimals, step); the words (label, plain explanation, maths) are core.describe's
 FIELDS = {
-    "eps": ("ε", "L∞ budget in pixel units (0–1): how far each pixel may move", 0.0, 1.0, 3, 0.01),
-    "steps": ("steps", "iterations of the attack", 1, 10000, 0, 1),
-    "step_size": ("step α", "L∞ step per iteration; 0 = the attack's default rule", 0.0, 1.0, 4, 0.001),
-    "restarts": ("restarts", "PGD runs from this many random starts; a sample is broken if any run breaks it",
-                 1, 100, 0, 1),
-    "random_start": ("random start", "start from a uniform random point in the ε-ball", None, None, 0, 0),
-    "decay": ("momentum μ", "MI-FGSM: decay of the running gradient sum", 0.0, 10.0, 2, 0.1),
-    "loss": ("loss", "ce: cross-entropy; margin: best other logit minus the true one", None, None, 0, 0),
-    "seed": ("seed", "seed of the random starts (a run is reproducible)", 0, 99999, 0, 1),
-    "c": ("c", "C&W: initial trade-off between ‖δ‖₂ and the misclassification term", 0.001, 1000.0, 3, 0.5),
-    "kappa": ("κ", "C&W: confidence margin the adversarial class must win by", 0.0, 100.0, 2, 0.5),
-    "lr": ("lr", "C&W: Adam's learning rate", 0.0001, 10.0, 4, 0.01),
-    "binary_search_steps": ("search rounds", "C&W: binary-search rounds over c", 1, 50, 0, 1),
-    "overshoot": ("overshoot", "DeepFool: how far past the linearized boundary to step", 0.0, 10.0, 3, 0.01),
-    "early_stop": ("early stop", "stop each sample once it is misclassified (off: run every step — full mode, "
-                   "for inspecting trajectories)", None, None, 0, 0),
+    "eps": (0.0, 1.0, 3, 0.01),
+    "steps": (1, 10000, 0, 1),
+    "step_size": (0.0, 1.0, 4, 0.001),
+    "restarts": (1, 100, 0, 1),
+    "random_start": (None, None, 0, 0),
+    "decay": (0.0, 10.0, 2, 0.1),
+    "loss": (None, None, 0, 0),
+    "seed": (0, 99999, 0, 1),
+    "c": (0.001, 1000.0, 3, 0.5),
+    "kappa": (0.0, 100.0, 2, 0.5),
+    "lr": (0.0001, 10.0, 4, 0.01),
+    "binary_search_steps": (1, 50, 0, 1),
+    "overshoot": (0.0, 10.0, 3, 0.01),
+    "early_stop": (None, None, 0, 0),
 }
+BASIC = {"eps", "steps"}  # what a student sets; the rest waits in the collapsed Advanced group
 HIDDEN = {"record_trajectory", "targeted"}
+LOSS_WORDS = {"ce": "cross-entropy: lower the model's confidence in the right digit",
+              "margin": "margin: lift the best wrong digit's score above the right one's"}
 COLUMNS = 3
 
 
@@ -38,30 +41,41 @@ class AttackForm(QWidget):
     changed = Signal()
 
     def __init__(self, include_eps: bool = True, defaults: dict | None = None, columns: int = COLUMNS,
-                 compact: bool = False, parent: QWidget | None = None) -> None:
+                 compact: bool = False, advanced_columns: int | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.include_eps = include_eps
         self.columns = columns
+        self.advanced_columns = advanced_columns or columns
         self.overrides = dict(defaults or {})  # e.g. early_stop False for trajectories
         self.combo = QComboBox()
         for name, spec in ATTACKS.items():
             norm = "L∞" if spec.norm == "linf" else "minimal L2"
             self.combo.addItem(f"{attack_title(name)} ({norm})", name)
-        self.combo.setToolTip("The attack; its settings appear below with the attack's defaults")
+            self.combo.setItemData(self.combo.count() - 1, spec.summary, Qt.ItemDataRole.ToolTipRole)
+        explain(self.combo, "The attack: the recipe that changes the image. Its settings appear below, already set "
+                            "to sensible values.",
+                "L∞ attacks keep every pixel within ±ε; minimal-L2 attacks look for the smallest overall change.")
         self.targeted = QCheckBox("targeted, toward class")
-        self.targeted.setToolTip("Off: push toward any wrong class. On: toward the chosen class.")
+        explain(self.targeted, "Off: make the model read any wrong digit. On: make it read the digit you choose.")
         self.target = QSpinBox()
         self.target.setRange(0, 9)
         self.target.setValue(8)
         self.target.setEnabled(False)
+        explain(self.target, "The digit a targeted attack tries to make the model read.")
         self.fields: dict[str, QWidget] = {}
         self.grid = QGridLayout()
-        self.grid.setContentsMargins(0, 0, 0, 0)
-        self.grid.setHorizontalSpacing(6)
-        self.grid.setVerticalSpacing(3)
+        self.advanced = AdvancedGroup("Advanced settings")
+        self.advanced.setObjectName("attack_advanced")
+        self.advanced_grid = QGridLayout(self.advanced.body)
+        for grid in (self.grid, self.advanced_grid):
+            grid.setContentsMargins(0, 0, 0, 0)
+            grid.setHorizontalSpacing(6)
+            grid.setVerticalSpacing(3)
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
-        top.addWidget(QLabel("Attack:"))
+        attack_label = QLabel("Attack:")
+        explain(attack_label, self.combo.toolTip().split("\n")[0])
+        top.addWidget(attack_label)
         top.addWidget(self.combo, 1)
         aim = QHBoxLayout()
         aim.setContentsMargins(0, 0, 0, 0)
@@ -79,6 +93,7 @@ class AttackForm(QWidget):
             top.addLayout(aim)
             outer.addLayout(top, 0, 0)
         outer.addLayout(self.grid, 2, 0)
+        outer.addWidget(self.advanced, 3, 0)
         self.combo.currentIndexChanged.connect(self._rebuild)
         self.targeted.toggled.connect(self.target.setEnabled)
         self.targeted.toggled.connect(self.changed)
@@ -130,41 +145,51 @@ class AttackForm(QWidget):
     # ------------------------------------------------------------------ building
     def _rebuild(self) -> None:
         keep = self.settings() if self.fields else {}
-        while self.grid.count():
-            item = self.grid.takeAt(0)
-            old = item.widget()
-            if old is not None:  # gone at once (a deleteLater would linger until the event loop runs)
-                old.hide()
-                old.setParent(None)
+        for grid in (self.grid, self.advanced_grid):
+            while grid.count():
+                item = grid.takeAt(0)
+                old = item.widget()
+                if old is not None:  # gone at once (a deleteLater would linger until the event loop runs)
+                    old.hide()
+                    old.setParent(None)
         self.fields = {}
         defaults = attack_settings(self.attack())
         keys = [k for k in defaults if k not in HIDDEN and (self.include_eps or k != "eps")]
-        for i, key in enumerate(keys):
+        placed = {id(self.grid): 0, id(self.advanced_grid): 0}
+        for key in keys:
             default = self.overrides.get(key, defaults[key])
             if key == "eps" and default is REQUIRED:
                 default = 0.1
             if key in keep and key in ("eps", "early_stop"):  # carried over when switching attacks
                 default = keep[key]
             w = self._field(key, default)
-            label = QLabel(FIELDS.get(key, (key,))[0] + ":")
+            label = QLabel(setting_words(key)[0] + ":")
             label.setToolTip(w.toolTip())
-            row, col = divmod(i, self.columns)
-            self.grid.addWidget(label, row, 2 * col)
-            self.grid.addWidget(w, row, 2 * col + 1)
+            label.setWhatsThis(w.whatsThis())
+            grid, columns = (self.grid, self.columns) if key in BASIC else (self.advanced_grid, self.advanced_columns)
+            row, col = divmod(placed[id(grid)], columns)
+            placed[id(grid)] += 1
+            grid.addWidget(label, row, 2 * col)
+            grid.addWidget(w, row, 2 * col + 1)
             self.fields[key] = w
-        for col in range(self.columns):
-            self.grid.setColumnStretch(2 * col + 1, 1)
+        for grid, columns in ((self.grid, self.columns), (self.advanced_grid, self.advanced_columns)):
+            for col in range(columns):
+                grid.setColumnStretch(2 * col + 1, 1)
+        self.advanced.setVisible(placed[id(self.advanced_grid)] > 0)  # FGSM has nothing to hide
         self.changed.emit()
 
     def _field(self, key: str, default) -> QWidget:
-        label, tip, lo, hi, decimals, step = FIELDS.get(key, (key, "", 0.0, 1e6, 3, 0.1))
+        lo, hi, decimals, step = FIELDS.get(key, (0.0, 1e6, 3, 0.1))
+        _label, plain, maths = setting_words(key)
         if isinstance(default, bool):
             w = QCheckBox()
             w.setChecked(default)
             w.toggled.connect(self.changed)
         elif key == "loss":
             w = QComboBox()
-            w.addItems(["ce", "margin"])
+            for item, words in LOSS_WORDS.items():
+                w.addItem(item)
+                w.setItemData(w.count() - 1, words, Qt.ItemDataRole.ToolTipRole)
             w.setCurrentText(str(default))
             w.currentIndexChanged.connect(self.changed)
         elif decimals == 0:
@@ -180,9 +205,9 @@ class AttackForm(QWidget):
             if key == "step_size":
                 rule = ATTACKS[self.attack()].step_size_factor or 2.5
                 w.setSpecialValueText("auto")
-                tip = f"{tip} ({rule:g}·ε/steps)"
+                maths = f"'auto' = {rule:g}·ε/steps."
             w.setValue(0.0 if default is None else float(default))
             w.valueChanged.connect(self.changed)
-        w.setToolTip(tip)
+        explain(w, plain, maths)
         w.setObjectName(f"field_{key}")
         return w

@@ -28,12 +28,15 @@ from advstudio.gui.theme import ADV_COLOUR, CLEAN_COLOUR
 from advstudio.gui.widgets.attack_form import AttackForm
 from advstudio.gui.widgets.attack_views import blank_image, build_triptych, restyle_triptych
 from advstudio.gui.widgets.bars import ProbabilityBars
+from advstudio.gui.widgets.help import explain, intro_label
 
 NORM_COLUMNS = ("Attack", "ε", "Steps, restarts", "Result", "‖δ‖∞", "‖δ‖₂", "‖δ‖₀ (pixels)", "Time")
 FRAME_MS = 80
 DRAW_PROMPT = "Draw a digit or pick one from the gallery, choose an attack, then Run attack."
 READY_PROMPT = "A digit is on the canvas: choose an attack, then Run attack on this input."
 NEW_INPUT = "New input: choose an attack and Run attack."
+INTRO = ("Run any attack on your digit and replay it step by step, to see how the image changes and when the "
+         "model's answer flips.")
 
 
 class TrajectoryView(QWidget):
@@ -100,10 +103,10 @@ class AttackLabPanel(QWidget):
         self.view = TrajectoryView()
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 0)
-        self.slider.setToolTip("Scrub through the attack's iterations")
+        explain(self.slider, "Drag to replay the attack one step at a time (the last frame is the result).")
         self.play = QPushButton("▶ Play")
         self.play.setCheckable(True)
-        self.play.setToolTip("Animate the iterations")
+        explain(self.play, "Play the attack's steps as an animation.")
         self.step_label = QLabel("step –")
         self.step_label.setMinimumWidth(230)
         self.caption = QLabel("")
@@ -154,8 +157,11 @@ class AttackLabPanel(QWidget):
         split.addWidget(bottom)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
+        self.intro = intro_label("attack_lab", INTRO)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.intro)
         layout.addWidget(split)
         self.run_button.clicked.connect(self.runRequested)
         self.slider.valueChanged.connect(self.show_frame)

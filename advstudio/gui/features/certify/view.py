@@ -10,6 +10,7 @@ from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
+    QFormLayout,
     QGridLayout,
     QGroupBox,
     QLabel,
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from advstudio.core.certification import linf_as_l2
-from advstudio.core.describe import DEFENSE_NOTE
+from advstudio.core.describe import ATTACKER_TERMS, DEFENSE_NOTE, DEFENSE_NOTE_PLAIN
 from advstudio.gui.features.certify.messages import (
     CertifyCurveResult,
     CertifyInputResult,
@@ -30,6 +31,7 @@ from advstudio.gui.features.certify.messages import (
     SmoothingSettings,
 )
 from advstudio.gui.theme import style_plot
+from advstudio.gui.widgets.help import AdvancedGroup, explain, form_row, intro_label
 from advstudio.gui.widgets.layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side
 
 CURVE_COLOURS = ("#3a78c2", "#d0402b", "#2e7d32", "#8e44ad", "#f0a020", "#16a085", "#7f8c8d")
@@ -37,25 +39,40 @@ ROC_STYLE = {"fgsm": ("FGSM", "#3a78c2"), "pgd": ("PGD", "#2e7d32"), "adaptive_p
 ROC_DASHED = {"pgd"}  # FGSM and PGD often both hug the top-left corner: a dashed PGD keeps both visible
 EXAMPLE_LINF_EPS = 0.1
 WAITING = "Waiting for the worker…"
+INTRO = ("Prove that no small change can flip a digit, by letting many noisy copies vote, and test whether a detector "
+         "can spot attacked images.")
+AUC_WORDS = ("AUC is the chance that the detector scores an attacked image above a clean one: 1 = always caught, "
+             "0.5 = a coin flip, below 0.5 = attacked images look cleaner to it than clean ones.")
+MAX_RADIUS_WORDS = ("The largest radius any run can certify is σ·Φ⁻¹(α^(1/n)): even when every noisy vote agrees, n "
+                    "samples prove p_A ≥ α^(1/n) at most.")
 
 
-def _spin(lo: int, hi: int, value: int, step: int, tip: str) -> QSpinBox:
+def _spin(lo: int, hi: int, value: int, step: int) -> QSpinBox:
     s = QSpinBox()
     s.setRange(lo, hi)
     s.setSingleStep(step)
     s.setValue(value)
-    s.setToolTip(tip)
     return s
 
 
-def _dspin(lo: float, hi: float, value: float, step: float, decimals: int, tip: str) -> QDoubleSpinBox:
+def _dspin(lo: float, hi: float, value: float, step: float, decimals: int) -> QDoubleSpinBox:
     s = QDoubleSpinBox()
     s.setRange(lo, hi)
     s.setDecimals(decimals)
     s.setSingleStep(step)
     s.setValue(value)
-    s.setToolTip(tip)
     return s
+
+
+def _form(parent: QWidget | QVBoxLayout) -> QFormLayout:
+    """A form of label–field rows, added to a box's layout or set on a widget (an Advanced group's body)."""
+    if isinstance(parent, QVBoxLayout):
+        form = QFormLayout()
+        parent.addLayout(form)
+    else:
+        form = QFormLayout(parent)
+    form.setContentsMargins(0, 0, 0, 0)
+    return form
 
 
 class CertifyPanel(QWidget):
@@ -77,6 +94,8 @@ class CertifyPanel(QWidget):
         self._build_controls()
         self._build_views()
         side_by_side(self, self.controls_scroll, self.views, (380, 900))
+        self.intro = intro_label("certify", INTRO)
+        self.layout().insertWidget(0, self.intro)
         self.set_input_shape((28, 28))
         self.set_curve_running(False)
         self.set_detect_running(False)
@@ -88,61 +107,92 @@ class CertifyPanel(QWidget):
         v.setContentsMargins(6, 6, 6, 6)
 
         smooth = QGroupBox("Randomized smoothing (Cohen et al. 2019)")
-        g = QGridLayout(smooth)
-        self.sigma = _dspin(0.01, 2.0, 0.25, 0.05, 3, "Noise σ in pixel units (0–1): the smoothed classifier "
-                                                      "votes over x + N(0, σ²)")
-        self.n0 = _spin(1, 100_000, 100, 50, "Noise samples that pick the top class")
-        self.n = _spin(10, 200_000, 1000, 500, "Fresh noise samples that bound the top class's probability; more "
-                                               "samples allow larger radii")
-        self.alpha = _dspin(0.00001, 0.5, 0.001, 0.001, 5, "Failure probability α: the certificate is wrong with "
-                                                           "probability at most α")
-        self.seed = _spin(0, 1_000_000, 0, 1, "torch is seeded with this before each certification")
-        for i, (text, w) in enumerate((("σ:", self.sigma), ("n0:", self.n0), ("n:", self.n), ("α:", self.alpha))):
-            g.addWidget(QLabel(text), i // 2, 2 * (i % 2))
-            g.addWidget(w, i // 2, 2 * (i % 2) + 1)
-        g.addWidget(QLabel("seed:"), 2, 0)
-        g.addWidget(self.seed, 2, 1)
+        sv = QVBoxLayout(smooth)
+        self.sigma = _dspin(0.01, 2.0, 0.25, 0.05, 3)
+        self.n = _spin(10, 200_000, 1000, 500)
+        self.n0 = _spin(1, 100_000, 100, 50)
+        self.alpha = _dspin(0.00001, 0.5, 0.001, 0.001, 5)
+        self.seed = _spin(0, 1_000_000, 0, 1)
+        form = _form(sv)
+        form_row(form, "Noise level (σ):", self.sigma, "How much random noise is added to each copy of the image, in "
+             "pixel units (0–1); more noise can prove larger radii but blurs the digit.",
+             "The smoothed classifier votes over x + N(0, σ²).")
+        form_row(form, "Noise samples (n):", self.n, "How many noisy copies vote on the answer; more copies allow a "
+             "larger proven radius but take longer.", "They bound p_A, the top class's probability under noise.")
+        self.smoothing_advanced = AdvancedGroup("Advanced")
+        self.smoothing_advanced.setObjectName("certify_advanced_smoothing")
+        more = _form(self.smoothing_advanced.body)
+        form_row(more, "First look (n0):", self.n0, "How many noisy copies pick the leading digit before the n copies "
+             "check it.", "n0 samples select the class; n fresh samples estimate p_A.")
+        form_row(more, "Allowed error (α):", self.alpha, "How often you accept that the proof could be wrong: 0.001 is "
+             "at most once in a thousand.", "The certificate holds with probability at least 1 − α.")
+        form_row(more, "Seed:", self.seed, "A number that fixes the random noise, so the same settings give the same "
+             "certificate.", "torch is seeded with this before each certification.")
+        sv.addWidget(self.smoothing_advanced)
+        g = QGridLayout()
+        g.setContentsMargins(0, 0, 0, 0)
+        sv.addLayout(g)
         self.l2_note = QLabel("")
         self.l2_note.setWordWrap(True)
         self.l2_note.setStyleSheet("QLabel { font-weight: bold; }")
-        g.addWidget(self.l2_note, 3, 0, 1, 4)
+        g.addWidget(self.l2_note, 0, 0, 1, 4)
         self.certify_button = QPushButton("Certify this input")
-        self.certify_button.setToolTip("Certify the digit on the canvas (the studio's current input)")
-        g.addWidget(self.certify_button, 4, 0, 1, 4)
+        explain(self.certify_button, "Prove how far the digit on the canvas can be changed (in L2) without the "
+                                     "noisy vote changing its answer.")
+        g.addWidget(self.certify_button, 1, 0, 1, 4)
         self.input_result = QLabel("Draw a digit, then Certify this input.")
         self.input_result.setWordWrap(True)
         self.input_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        g.addWidget(self.input_result, 5, 0, 1, 4)
-        g.addWidget(QLabel("<b>Certified accuracy vs radius</b>"), 6, 0, 1, 4)
-        g.addWidget(QLabel("test images N:"), 7, 0, 1, 2)
-        self.curve_samples = _spin(5, 10_000, 100, 50, "The first N images of the MNIST test set")
-        g.addWidget(self.curve_samples, 7, 2, 1, 2)
+        g.addWidget(self.input_result, 2, 0, 1, 4)
+        g.addWidget(QLabel("<b>Certified accuracy vs radius</b>"), 3, 0, 1, 4)
+        self.curve_samples = _spin(5, 10_000, 100, 50)
+        samples_label = QLabel("Test images (N):")
+        g.addWidget(samples_label, 4, 0, 1, 2)
+        g.addWidget(self.curve_samples, 4, 2, 1, 2)
+        for w in (samples_label, self.curve_samples):
+            explain(w, "How many digits from the MNIST test set the curve certifies (the first N).")
         self.curve_runner = RunControls("Run curve", starting=WAITING)
-        self.curve_runner.add_to_grid(g, 8, 4)
+        self.curve_runner.add_to_grid(g, 5, 4)
         self.clear_curves = QPushButton("Clear curves")
-        g.addWidget(self.clear_curves, 11, 0, 1, 4)
+        g.addWidget(self.clear_curves, 8, 0, 1, 4)
         v.addWidget(smooth)
 
         detect = QGroupBox("Detection from activation statistics")
-        d = QGridLayout(detect)
-        intro = QLabel("A logistic regression on each ReLU layer's mean, std, active fraction and max, fitted on "
-                       "clean training images against their FGSM versions (the article's idea).")
+        dv = QVBoxLayout(detect)
+        intro = QLabel("A small classifier learns to tell attacked images from clean ones by how strongly each layer "
+                       "of the network fires (the article's idea).")
         intro.setWordWrap(True)
-        d.addWidget(intro, 0, 0, 1, 4)
-        self.fit_samples = _spin(20, 60_000, 500, 100, "Training images the detector is fitted on (clean + FGSM)")
-        self.fit_eps = _dspin(0.01, 1.0, 0.1, 0.05, 3, "FGSM ε (L∞, pixel units 0–1) of the fitting examples")
-        self.detect_samples = _spin(10, 10_000, 200, 50, "The first n test images: clean vs attacked for the ROCs")
-        self.detect_eps = _dspin(0.01, 1.0, 0.2, 0.05, 3, "L∞ ε (pixel units 0–1) of the three attacks")
-        self.steps = _spin(1, 1000, 20, 10, "PGD steps (plain and adaptive); step size 2.5·ε/steps, random start")
-        self.lam = _dspin(0.0, 100.0, 1.0, 0.5, 2, "Weight λ of the detector's logit in the adaptive attacker's "
-                                                   "loss: min(margin, 2) − λ·detector logit")
-        for i, (text, w) in enumerate((("fit images:", self.fit_samples), ("fit ε:", self.fit_eps),
-                                       ("test n:", self.detect_samples), ("attack ε:", self.detect_eps),
-                                       ("steps:", self.steps), ("λ:", self.lam))):
-            d.addWidget(QLabel(text), 1 + i // 2, 2 * (i % 2))
-            d.addWidget(w, 1 + i // 2, 2 * (i % 2) + 1)
+        explain(intro, "How the detector works.", "A logistic regression on each ReLU layer's mean, std, active "
+                "fraction and max, fitted on clean training images against their FGSM versions.")
+        dv.addWidget(intro)
+        self.fit_samples = _spin(20, 60_000, 500, 100)
+        self.fit_eps = _dspin(0.01, 1.0, 0.1, 0.05, 3)
+        self.detect_samples = _spin(10, 10_000, 200, 50)
+        self.detect_eps = _dspin(0.01, 1.0, 0.2, 0.05, 3)
+        self.steps = _spin(1, 1000, 20, 10)
+        self.lam = _dspin(0.0, 100.0, 1.0, 0.5, 2)
+        form = _form(dv)
+        form_row(form, "Attack strength (ε):", self.detect_eps, "How strong the three attacks the detector must catch "
+             "are, in pixel units (0–1).", "L∞ ε of FGSM, PGD and the adaptive PGD.")
+        form_row(form, "Test images:", self.detect_samples, "How many test digits, clean and attacked, the detector is "
+             "measured on (the first n).")
+        self.detect_advanced = AdvancedGroup("Advanced")
+        self.detect_advanced.setObjectName("certify_advanced_detection")
+        more = _form(self.detect_advanced.body)
+        form_row(more, "Training images:", self.fit_samples, "How many training digits (each clean and attacked with "
+             "FGSM) the detector learns from.")
+        form_row(more, "Training strength (ε):", self.fit_eps, "How strong the FGSM attack on the detector's training "
+             "images is, in pixel units (0–1).")
+        form_row(more, "PGD steps:", self.steps, "How many small pushes the plain and the adaptive PGD make.",
+             "Step size 2.5·ε/steps, from a random start.")
+        form_row(more, "Detector weight (λ):", self.lam, "How hard the adaptive attacker also tries to look clean to the "
+             "detector; 0 = it ignores the detector.", "Its loss: min(margin, 2) − λ·detector logit.")
+        dv.addWidget(self.detect_advanced)
+        d = QGridLayout()
+        d.setContentsMargins(0, 0, 0, 0)
+        dv.addLayout(d)
         self.detect_runner = RunControls("Fit and measure", starting=WAITING)
-        self.detect_runner.add_to_grid(d, 4, 4)
+        self.detect_runner.add_to_grid(d, 0, 4)
         v.addWidget(detect)
 
         self.data_message = DataMessage()
@@ -185,8 +235,10 @@ class CertifyPanel(QWidget):
         self.detect_summary = QLabel("Fit and measure: the detector's ROC against FGSM, PGD, and a PGD that also "
                                      "pushes the detector's score down.")
         self.detect_summary.setWordWrap(True)
+        explain(self.detect_summary, AUC_WORDS)
         self.detect_summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.note = QLabel(DEFENSE_NOTE)
+        self.note = QLabel(DEFENSE_NOTE_PLAIN)
+        explain(self.note, DEFENSE_NOTE, ATTACKER_TERMS)
         self.note.setWordWrap(True)
         self.note.setStyleSheet("QLabel { font-style: italic; }")
         bl.addWidget(self.roc_plot, 1)
@@ -245,7 +297,8 @@ class CertifyPanel(QWidget):
         else:
             eq = r.radius / np.sqrt(pixels)
             text = (f"Certified class <b>{r.label}</b>, L2 radius <b>{r.radius:.3f}</b>, with {how}.<br>"
-                    f"p_A ≥ {r.p_lower:.4f}; noisy votes: {votes}. The model itself reads {r.base_label}.<br>"
+                    f"Under noise the top digit wins with probability at least {r.p_lower:.4f} (p_A); noisy "
+                    f"votes: {votes}. The model itself reads {r.base_label}.<br>"
                     f"An L2 ball of radius {r.radius:.3f} holds the L∞ ball of ε = {eq:.4f} only "
                     f"(r/√{pixels}). Largest radius certifiable with this n and α: {r.max_radius:.3f}.")
         self.input_result.setText(text)
@@ -266,9 +319,9 @@ class CertifyPanel(QWidget):
         self.curve_caption.setText(
             f"{r.model_name}: randomized smoothing, {r.label()} test images. Certified correct {r.correct}, "
             f"abstained {r.abstained}, certified a wrong class {r.wrong}. Certified accuracy at r = 0 is "
-            f"{r.accuracy[0] * 100:.1f} %. No radius above σ·Φ⁻¹(α^(1/n)) = {r.max_radius:.3f} can be certified "
-            f"with this n and α. These are L2 radii: an L∞ ε of {EXAMPLE_LINF_EPS:g} reaches "
-            f"‖δ‖₂ = {linf_as_l2(EXAMPLE_LINF_EPS):.1f}.")
+            f"{r.accuracy[0] * 100:.1f} %. With this n and α no radius above {r.max_radius:.3f} can be certified. "
+            f"These are L2 radii: an L∞ ε of {EXAMPLE_LINF_EPS:g} reaches ‖δ‖₂ = {linf_as_l2(EXAMPLE_LINF_EPS):.1f}.")
+        explain(self.curve_caption, "What the curve shows, in numbers.", MAX_RADIUS_WORDS)
 
     def clear_curve_plot(self) -> None:
         for item in self.curve_items:
@@ -308,6 +361,21 @@ class CertifyPanel(QWidget):
         self.detect_summary.setText(detection_summary(r))
 
 
+def adaptive_verdict(ref: float, auc: float) -> str:
+    """What the adaptive attack did to the detector's AUC (`ref`: the best plain attack's), in plain words. An AUC
+    far below 0.5 is not "toward chance": the detector then ranks the attacked images as cleaner than clean ones."""
+    if not auc < ref - 0.05:
+        return (f"stays at {auc:.3f} (plain attacks: {ref:.3f}): the detector still catches it; try more steps or a "
+                "larger λ")
+    fall = f"falls from {ref:.3f} to {auc:.3f}"
+    if auc < 0.4:
+        return (f"{fall}, far below 0.5 (a coin flip): the detector is fooled into rating these attacked images as "
+                "cleaner than clean ones")
+    if auc <= 0.6:
+        return f"{fall}, about 0.5: the detector does no better than a coin flip"
+    return f"{fall}: the detector misses more of them (0.5 would be a coin flip)"
+
+
 def detection_summary(r: DetectResult) -> str:
     """One paragraph of what happened, from the measured numbers."""
     req, info = r.request, r.fit_info
@@ -315,7 +383,7 @@ def detection_summary(r: DetectResult) -> str:
     head = (f"{r.model_name}: detector fitted on {r.fit_source} against FGSM ε = {req.fit_eps:g} "
             f"(fit accuracy {info.get('fit_accuracy', float('nan')) * 100:.1f} %); threshold at "
             f"{req.target_fpr * 100:.0f} % false positives on them. ROCs on the first {req.samples} test images, "
-            f"L∞ ε = {req.eps:g}.")
+            f"L∞ ε = {req.eps:g}. {AUC_WORDS}")
     parts = [head]
     plain = [rocs[k] for k in ("fgsm", "pgd") if k in rocs]
     if plain:
@@ -325,12 +393,8 @@ def detection_summary(r: DetectResult) -> str:
     ad = rocs.get("adaptive_pgd")
     if ad is not None:
         ref = max((k.auc for k in plain), default=float("nan"))
-        if ad.auc < ref - 0.05:
-            verdict = f"falls from {ref:.3f} to {ad.auc:.3f}, toward 0.5 (chance)"
-        else:
-            verdict = f"stays at {ad.auc:.3f} (plain attacks: {ref:.3f}); try more steps or a larger λ"
         parts.append(f"Against the attacker who also pushes the detector's score down (λ = {req.lam:g}, "
-                     f"{req.steps} steps) the AUC {verdict}: {ad.evaded * 100:.0f} % of its examples fool the model "
-                     f"and pass the detector (plain PGD: "
+                     f"{req.steps} steps) the AUC {adaptive_verdict(ref, ad.auc)}. {ad.evaded * 100:.0f} % of its "
+                     f"examples fool the model and pass the detector (plain PGD: "
                      f"{rocs['pgd'].evaded * 100 if 'pgd' in rocs else float('nan'):.0f} %).")
     return " ".join(parts)

@@ -12,8 +12,10 @@ from advstudio.gui.features.compare.messages import CompareResult, SideResult
 from advstudio.gui.messages import EPS_MAX, SLIDER_STEPS, TARGETED, AttackSettings
 from advstudio.gui.theme import FLIP_COLOUR, HOLD_COLOUR
 from advstudio.gui.widgets.attack_views import AttackViews
+from advstudio.gui.widgets.help import explain, intro_label
 
 WIDE = 1040  # narrower than this, the two sides stack (one above the other) so each keeps its three images
+INTRO = "The same drawing and the same attack on two models, side by side, to see whether one of them is harder to fool."
 MESSAGE_STYLE = "QLabel { border: 1px solid #c98a00; border-radius: 6px; padding: 6px; }"
 
 
@@ -98,8 +100,8 @@ class CompareSideView(QWidget):
         bold.setBold(True)
         self.title.setFont(bold)
         self.combo = QComboBox()
-        self.combo.setToolTip("The model this side attacks: the bundled ones, and every model of the robustness "
-                              "lab's list (add files there or with Choose file…)")
+        explain(self.combo, "The model this side attacks: the bundled ones and every model in the Robustness lab's "
+                            "list (add files there or with Choose file…).")
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.combo.setMinimumContentsLength(18)
         self.choose = QPushButton("Choose file…")
@@ -200,20 +202,19 @@ class ComparePanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("compare_panel")
-        self.intro = QLabel("The same drawing and the same attack on two models: is one of them harder to fool? "
-                            "Drag ε here or on the Attack tab (which also sets targeted or not), or draw another "
-                            "digit; both sides follow.")
-        self.intro.setWordWrap(True)
+        self.intro = intro_label("compare", INTRO)
         self.eps_slider = QSlider(Qt.Orientation.Horizontal)
         self.eps_slider.setRange(0, SLIDER_STEPS)
         self.eps_slider.setPageStep(10)
-        self.eps_slider.setToolTip("ε, the L∞ budget in pixel units; the same slider as the Attack tab's")
+        explain(self.eps_slider, "Strength (ε): how far each pixel may move, in pixel units; it is the Attack tab's "
+                                 "slider, so both sides and that tab follow it (targeted or not is set there).",
+                "L∞ budget: every pixel changes by at most ±ε.")
         self.eps_value = QLabel("ε = 0.000")
         self.eps_value.setMinimumWidth(80)
         self.settings_label = QLabel("")
         self.settings_label.setWordWrap(True)
         eps_row = QHBoxLayout()
-        eps_row.addWidget(QLabel("Strength ε:"))
+        eps_row.addWidget(QLabel("Strength (ε):"))
         eps_row.addWidget(self.eps_slider, 1)
         eps_row.addWidget(self.eps_value)
         self.eps_slider.valueChanged.connect(self._on_slider)

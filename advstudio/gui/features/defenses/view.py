@@ -30,11 +30,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from advstudio.core.describe import CREDIT_NOTE
+from advstudio.core.describe import ATTACKER_TERMS, CREDIT_NOTE, CREDIT_NOTE_PLAIN
 from advstudio.core.eps import parse_eps_field
 from advstudio.gui.features.defenses.messages import DefenseProgress, DefenseResult, DefenseSpec
 from advstudio.gui.models import ModelEntry
 from advstudio.gui.theme import style_plot
+from advstudio.gui.widgets.help import AdvancedGroup, explain, form_row, intro_label
 from advstudio.gui.widgets.layout import RunControls, fixed_plot, scroll_area, side_by_side
 
 DEFAULT_EPS = "0, 0.1, 0.2, 0.3"
@@ -46,7 +47,25 @@ ROLE_STYLE = {  # colour, dash, symbol
     "plain": ("#3a78c2", Qt.PenStyle.SolidLine, "o"),
     "adaptive": ("#d0402b", Qt.PenStyle.SolidLine, "s"),
 }
+INTRO = ("Put a defense in front of the model and see how much accuracy it keeps, against a naive attacker and "
+         "against one who knows the defense.")
+DEFENSE_WORDS = {  # what each defense does, in plain words (the combo's item tooltips)
+    "bit_depth": "Rounds every pixel to a few shades of grey.",
+    "median": "Replaces every pixel by the middle value of the square around it.",
+    "jpeg": "Compresses the image as JPEG, throwing away fine detail.",
+    "gaussian_noise": "Adds fresh random noise to every image before the model reads it.",
+    "ensemble": "Lets several models answer together.",
+    "distillation": "A model trained on another model's softened answers (made in the Training tab).",
+}
 ROLE_TITLES = {"undefended": "undefended", "plain": "plain attack", "adaptive": "adaptive attack"}
+
+
+def _spin(lo: int, hi: int, value: int, step: int) -> QSpinBox:
+    s = QSpinBox()
+    s.setRange(lo, hi)
+    s.setSingleStep(step)
+    s.setValue(value)
+    return s
 
 
 def parse_eps(text: str) -> list[float]:
@@ -71,6 +90,8 @@ class DefenseLabPanel(QWidget):
         self._build_controls()
         self._build_views()
         side_by_side(self, self.controls_scroll, self.views, (300, 900))
+        self.intro = intro_label("defenses", INTRO)
+        self.layout().insertWidget(0, self.intro)
         self._on_defense()
         self._on_attack()
         self.set_running(False)
@@ -85,9 +106,14 @@ class DefenseLabPanel(QWidget):
         self.defense_combo = QComboBox()
         for key, title in DEFENSE_CHOICES:
             self.defense_combo.addItem(title, key)
+            self.defense_combo.setItemData(self.defense_combo.count() - 1, DEFENSE_WORDS[key],
+                                           Qt.ItemDataRole.ToolTipRole)
+        explain(self.defense_combo, "The defense: a step that cleans or blurs each image before the model reads it, "
+                                    "or a differently trained model.")
         dl.addWidget(self.defense_combo)
         self.stack = QStackedWidget()
         self.pages: dict[str, QWidget] = {}
+        self.advanced_groups: dict[str, AdvancedGroup] = {}
 
         def page(key: str) -> QFormLayout:
             w = QWidget()
@@ -97,50 +123,54 @@ class DefenseLabPanel(QWidget):
             self.pages[key] = w
             return f
 
+        def advanced(key: str, f: QFormLayout) -> QFormLayout:
+            group = AdvancedGroup("Advanced")
+            group.setObjectName(f"defense_advanced_{key}")
+            inner = QFormLayout(group.body)
+            inner.setContentsMargins(0, 0, 0, 0)
+            f.addRow(group)
+            self.advanced_groups[key] = group
+            return inner
+
         f = page("bit_depth")
-        self.bits = QSpinBox()
-        self.bits.setRange(1, 8)
-        self.bits.setValue(2)
-        self.bits.setToolTip("Quantize to 2^bits grey levels (feature squeezing)")
-        f.addRow("bits:", self.bits)
+        self.bits = _spin(1, 8, 2, 1)
+        form_row(f, "Grey levels (bits):", self.bits, "How many shades of grey are kept: 1 bit = black or white only, "
+             "8 bits = all 256 shades.", "Quantize to 2^bits levels (feature squeezing).")
         f = page("median")
-        self.size = QSpinBox()
-        self.size.setRange(3, 9)
-        self.size.setSingleStep(2)
-        self.size.setValue(3)
-        self.size.setToolTip("k×k median filter (odd k)")
-        f.addRow("size k:", self.size)
+        self.size = _spin(3, 9, 3, 2)
+        form_row(f, "Filter size (k):", self.size, "Each pixel becomes the middle value of the k×k square around it, "
+             "which wipes out isolated specks.", "k×k median filter (odd k).")
         f = page("jpeg")
-        self.quality = QSpinBox()
-        self.quality.setRange(1, 95)
-        self.quality.setValue(50)
-        f.addRow("quality:", self.quality)
+        self.quality = _spin(1, 95, 50, 1)
+        form_row(f, "JPEG quality:", self.quality, "How well JPEG keeps the image: low quality throws away more fine "
+             "detail (of the attack, and of the digit).", "JPEG quality factor, 1–95.")
         f = page("gaussian_noise")
         self.sigma = QDoubleSpinBox()
         self.sigma.setRange(0.0, 1.0)
         self.sigma.setSingleStep(0.05)
         self.sigma.setDecimals(3)
         self.sigma.setValue(0.3)
-        self.sigma.setToolTip("σ of the noise added to every input, in pixel units")
-        self.eot = QSpinBox()
-        self.eot.setRange(1, 64)
-        self.eot.setValue(8)
-        self.eot.setToolTip("Noise draws the adaptive attacker averages its gradient over (EOT)")
-        f.addRow("σ:", self.sigma)
-        f.addRow("EOT samples:", self.eot)
+        form_row(f, "Noise level (σ):", self.sigma, "How much random noise is added to every image before the model "
+             "reads it, in pixel units (0–1).", "x + N(0, σ²) in every pixel, a fresh draw each time.")
+        self.eot = _spin(1, 64, 8, 1)
+        form_row(advanced("gaussian_noise", f), "Noise draws (EOT):", self.eot, "How many noisy copies the adaptive "
+             "attacker averages over to see through the randomness.",
+             "EOT, expectation over transformation: the gradient is averaged over this many noise draws.")
         f = page("ensemble")
         self.member_list = QListWidget()
         self.member_list.setMaximumHeight(80)
-        self.member_list.setToolTip("Models from the robustness lab's list; tick two or more")
+        explain(self.member_list, "Tick two or more models from the Robustness lab's list; they answer together.")
         self.transfer_combo = QComboBox()
-        self.transfer_combo.setToolTip("The plain attacker crafts on this member alone and transfers")
         self.add_model = QPushButton("Add model file…")
         f.addRow(self.member_list)
-        f.addRow("plain: transfer from", self.transfer_combo)
+        form_row(f, "Naive attack uses:", self.transfer_combo, "The naive attacker attacks this one member alone and "
+             "hopes the change also fools the others.", "Plain curve: a transfer attack from this member.")
         f.addRow(self.add_model)
         f = page("distillation")
         self.distilled_path = QLineEdit()
         self.distilled_path.setPlaceholderText("a distilled .safetensors (advstudio distill)")
+        explain(self.distilled_path, "A model file trained with defensive distillation (in the Training tab, or "
+                                     "with `advstudio distill`).")
         self.browse = QPushButton("Browse…")
         row = QHBoxLayout()
         row.addWidget(self.distilled_path, 1)
@@ -149,21 +179,18 @@ class DefenseLabPanel(QWidget):
         self.temperature.setRange(0.0, 1000.0)
         self.temperature.setDecimals(1)
         self.temperature.setSpecialValueText("from the file")
-        self.temperature.setToolTip("Training temperature T; 'from the file' reads it from the model's metadata")
-        self.cw_steps = QSpinBox()
-        self.cw_steps.setRange(1, 5000)
-        self.cw_steps.setSingleStep(50)
-        self.cw_steps.setValue(100)
-        self.cw_steps.setToolTip("C&W L2: Adam steps per c-search round (100 as the CLI; fewer run faster). The "
-                                 "run attacks the distilled and the undefended model with C&W on the same images")
-        self.cw_searches = QSpinBox()
-        self.cw_searches.setRange(1, 20)
-        self.cw_searches.setValue(5)
-        self.cw_searches.setToolTip("C&W L2: binary-search rounds over the constant c (5 as the CLI)")
+        self.cw_steps = _spin(1, 5000, 100, 50)
+        self.cw_searches = _spin(1, 20, 5, 1)
         f.addRow(row)
-        f.addRow("T:", self.temperature)
-        f.addRow("C&&W L2 steps:", self.cw_steps)
-        f.addRow("C&&W c-searches:", self.cw_searches)
+        more = advanced("distillation", f)
+        form_row(more, "Temperature (T):", self.temperature, "The temperature the model was distilled at; 'from the "
+             "file' reads it from the model's own record.",
+             "The adaptive attack divides the logits by T (logits / T), so the saturated softmax has gradients again.")
+        form_row(more, "C&&W steps:", self.cw_steps, "How many small steps the C&W attack takes in each search round "
+             "(100 as the command line; fewer run faster).", "The run also attacks the distilled and the undefended "
+             "model with C&W L2 on the same images.")
+        form_row(more, "C&&W search rounds:", self.cw_searches, "How many times C&W tries again with a different "
+             "trade-off c, looking for the smallest change (5 as the command line).", "Binary-search rounds over c.")
         dl.addWidget(self.stack)
         v.addWidget(dbox)
 
@@ -173,21 +200,16 @@ class DefenseLabPanel(QWidget):
         self.attack_combo.addItem("FGSM (1 step)", "fgsm")
         self.attack_combo.addItem("PGD (random start)", "pgd")
         self.attack_combo.setCurrentIndex(1)
-        self.steps = QSpinBox()
-        self.steps.setRange(1, 500)
-        self.steps.setValue(20)
-        self.steps.setToolTip("PGD steps of 2.5·ε/steps each")
+        self.steps = _spin(1, 500, 20, 1)
         self.eps_edit = QLineEdit(DEFAULT_EPS)
-        self.eps_edit.setToolTip("L∞ ε in pixel units (0–1), comma-separated")
-        self.samples = QSpinBox()
-        self.samples.setRange(1, 10000)
-        self.samples.setSingleStep(100)
-        self.samples.setValue(200)
-        self.samples.setToolTip("The first N images of the MNIST test set")
-        af.addRow("attack:", self.attack_combo)
-        af.addRow("steps:", self.steps)
-        af.addRow("ε list:", self.eps_edit)
-        af.addRow("test images:", self.samples)
+        self.samples = _spin(1, 10000, 200, 100)
+        form_row(af, "Attack:", self.attack_combo, "The attack on the defended model: FGSM is one quick step, PGD many "
+             "small steps from a random start (stronger).")
+        form_row(af, "Steps:", self.steps, "How many small pushes PGD makes (FGSM always makes one).",
+             "PGD step size α = 2.5·ε/steps.")
+        form_row(af, "Strengths (ε):", self.eps_edit, "The strengths to try, in pixel units from 0 to 1, separated by "
+             "commas; each is a point on the curves.", "L∞ ε: every pixel moves by at most ±ε.")
+        form_row(af, "Test images:", self.samples, "How many digits from the MNIST test set to attack (the first N).")
         self.runner = RunControls("Run", default=True)
         self.run_button, self.cancel_button = self.runner.run, self.runner.cancel
         self.progress, self.eta = self.runner.progress, self.runner.eta
@@ -201,8 +223,8 @@ class DefenseLabPanel(QWidget):
         ubox = QGroupBox("Studio model")
         ul = QVBoxLayout(ubox)
         self.use_button = QPushButton("Use as current model")
-        self.use_button.setToolTip("The studio's Attack tab then attacks this defended model live, with the "
-                                   "adaptive gradient (BPDA / EOT / logits / T)")
+        explain(self.use_button, "The Attack tab then attacks this defended model live, as an attacker who knows "
+                                 "the defense.", "It uses the adaptive gradient: BPDA, EOT or logits / T.")
         self.restore_button = QPushButton("Back to the undefended model")
         self.use_status = QLabel("The studio uses the undefended model.")
         self.use_status.setWordWrap(True)
@@ -230,7 +252,8 @@ class DefenseLabPanel(QWidget):
                        "adaptive attack</b>")
         title.setWordWrap(True)
         v.addWidget(title)
-        self.note = QLabel(CREDIT_NOTE)
+        self.note = QLabel(CREDIT_NOTE_PLAIN)
+        explain(self.note, CREDIT_NOTE, ATTACKER_TERMS)
         self.note.setWordWrap(True)
         self.note.setStyleSheet("QLabel { font-style: italic; font-weight: bold; }")
         v.addWidget(self.note)

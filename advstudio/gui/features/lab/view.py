@@ -24,11 +24,12 @@ from PySide6.QtWidgets import (
 )
 
 from advstudio.core.attacks import ATTACKS
-from advstudio.core.describe import DEFENSE_NOTE, attack_title, steps_text
+from advstudio.core.describe import ATTACKER_TERMS, DEFENSE_NOTE, DEFENSE_NOTE_PLAIN, attack_title, steps_text
 from advstudio.core.eps import parse_eps_field
 from advstudio.gui.features.lab.messages import LabCurve, LabProgress
 from advstudio.gui.models import ModelEntry
 from advstudio.gui.theme import style_plot, text_colour
+from advstudio.gui.widgets.help import explain, intro_label
 from advstudio.gui.widgets.layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side
 
 LINF_EPS = "0, 0.05, 0.1, 0.15, 0.2, 0.3"
@@ -39,6 +40,14 @@ GALLERY_COLUMNS = 8
 TILE = 28
 GAP = 3  # between tiles, in image pixels
 CAPTION = 9  # room above each tile for its caption
+INTRO = ("How often each model still reads test digits correctly as the attack gets stronger: each curve is one model "
+         "under one attack.")
+EPS_WORDS = {  # the ε field's label and explanation, for L∞ attacks and for minimal-L2 ones
+    False: ("Strengths (ε):", "The strengths to try, in pixel units from 0 to 1, separated by commas; each one is "
+            "a point on the curve.", "L∞ ε: every pixel moves by at most ±ε."),
+    True: ("Sizes (L2 radii):", "The overall change sizes to try, separated by commas; each one is a point on the "
+           "curve.", "L2 radius r: an image counts as fooled if the attack found a change with ‖δ‖₂ ≤ r."),
+}
 
 
 def parse_eps(text: str) -> list[float]:
@@ -80,6 +89,8 @@ class RobustnessLabPanel(QWidget):
         self._build_controls()
         self._build_views()
         side_by_side(self, self.controls_scroll, self.views, (390, 890))
+        self.intro = intro_label("robustness", INTRO)
+        self.layout().insertWidget(0, self.intro)
         self.set_running(False)
 
     # ------------------------------------------------------------------ building
@@ -93,33 +104,36 @@ class RobustnessLabPanel(QWidget):
         ml = QVBoxLayout(models)
         self.model_list = QListWidget()
         self.model_list.setMaximumHeight(72)
-        self.model_list.setToolTip("Tick the models to evaluate: the bundled one, files you open, and models "
-                                   "trained in this session")
+        explain(self.model_list, "Tick the models to test: the bundled one, files you add, and models trained in this "
+                                 "session.")
         self.add_model = QPushButton("Add model file…")
         ml.addWidget(self.model_list)
         ml.addWidget(self.add_model)
         v.addWidget(models)
         attack = QGroupBox("Attack")
         al = QVBoxLayout(attack)
-        self.form = AttackForm(include_eps=False, columns=2, compact=True)
+        self.form = AttackForm(include_eps=False, columns=2, compact=True, advanced_columns=1)
         al.addWidget(self.form)
         v.addWidget(attack)
         run = QGroupBox("Run")
         g = QGridLayout(run)
-        self.eps_label = QLabel("ε list:")
+        self.eps_label = QLabel(EPS_WORDS[False][0])
         self.eps_edit = QLineEdit(LINF_EPS)
-        self.eps_edit.setToolTip("L∞ ε in pixel units (0–1), comma-separated; for C&W and DeepFool, L2 radii")
+        self._explain_eps(False)
         self.samples = QSpinBox()
         self.samples.setRange(10, 10000)
         self.samples.setSingleStep(100)
         self.samples.setValue(500)
-        self.samples.setToolTip("The first N images of the MNIST test set")
+        self.samples_label = QLabel("Test images:")
+        for w in (self.samples_label, self.samples):
+            explain(w, "How many digits from the MNIST test set to attack (the first N); more give a steadier curve "
+                       "but take longer.")
         self.runner = RunControls("Run", default=True)
         self.run_button, self.cancel_button = self.runner.run, self.runner.cancel
         self.progress, self.eta = self.runner.progress, self.runner.eta
         g.addWidget(self.eps_label, 0, 0)
         g.addWidget(self.eps_edit, 0, 1, 1, 2)
-        g.addWidget(QLabel("test images:"), 1, 0)
+        g.addWidget(self.samples_label, 1, 0)
         g.addWidget(self.samples, 1, 1)
         self.runner.add_to_grid(g, 2, 3)
         v.addWidget(run)
@@ -161,13 +175,15 @@ class RobustnessLabPanel(QWidget):
         self.caption = QLabel("Run an attack to draw its curve. Runs add curves; Clear plot removes them.")
         self.caption.setWordWrap(True)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.note = QLabel(DEFENSE_NOTE)
+        self.note = QLabel(DEFENSE_NOTE_PLAIN)
+        explain(self.note, DEFENSE_NOTE, ATTACKER_TERMS)
         self.note.setWordWrap(True)
         self.note.setStyleSheet("QLabel { font-style: italic; }")
         details = QHBoxLayout()
         details.addWidget(QLabel("Details for:"))
         self.detail_combo = QComboBox()
-        self.detail_combo.setToolTip("Which curve the confusion matrix and the gallery show (at its largest ε)")
+        explain(self.detail_combo, "Which curve the table of mix-ups and the gallery of mistakes show (at its largest "
+                                   "strength).")
         details.addWidget(self.detail_combo, 1)
         self.details_glw = pg.GraphicsLayoutWidget()
         self.details_glw.setMinimumHeight(230)
@@ -343,9 +359,15 @@ class RobustnessLabPanel(QWidget):
     # ------------------------------------------------------------------ misc
     def _on_attack(self) -> None:
         l2 = ATTACKS[self.form.attack()].norm == "l2"
-        self.eps_label.setText("L2 radii:" if l2 else "ε list:")
+        self.eps_label.setText(EPS_WORDS[l2][0])
+        self._explain_eps(l2)
         if not self._eps_edited:
             self.eps_edit.setText(L2_EPS if l2 else LINF_EPS)
+
+    def _explain_eps(self, l2: bool) -> None:
+        _label, plain, maths = EPS_WORDS[l2]
+        for w in (self.eps_label, self.eps_edit):
+            explain(w, plain, maths)
 
     def _on_eps_edited(self, _text: str) -> None:
         self._eps_edited = True

@@ -5,8 +5,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
-from advstudio.core.describe import eps_text
+from advstudio.core.describe import EPS_UNITS, eps_text
 from advstudio.gui.messages import EPS_MAX, SLIDER_STEPS, TARGETED, UNTARGETED, AttackSettings
+from advstudio.gui.widgets.help import explain
 
 
 class AttackControls(QWidget):
@@ -19,41 +20,42 @@ class AttackControls(QWidget):
         self.method = QComboBox()
         self.method.addItem("FGSM, untargeted (any wrong class)", UNTARGETED)
         self.method.addItem("FGSM, targeted toward a class", TARGETED)
-        self.method.setToolTip("Untargeted: push the image away from the class the model reads.\n"
-                               "Targeted: push it toward the class you choose.")
+        explain(self.method, "Untargeted: push the image away from the digit the model reads. Targeted: push it "
+                             "toward the digit you choose.",
+                "FGSM (fast gradient sign method): one step of size ε along the sign of the loss gradient.")
         self.target = QComboBox()
         self.target.addItems([str(i) for i in range(10)])
         self.target.setCurrentIndex(8)
         self.target.setEnabled(False)
-        self.target.setToolTip("The class a targeted attack tries to make the model read")
+        explain(self.target, "The digit a targeted attack tries to make the model read.")
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, SLIDER_STEPS)
         self.slider.setPageStep(10)
-        self.slider.setToolTip("ε: how far each pixel may move (L∞ budget). Drag it and watch the prediction.")
+        explain(self.slider, "Strength (ε): how far each pixel may move, from 0 to 0.5 in pixel units; drag it and "
+                             "watch the prediction.", "L∞ budget: every pixel changes by at most ±ε.")
         self.spin = QDoubleSpinBox()
         self.spin.setRange(0.0, EPS_MAX)
         self.spin.setDecimals(3)
         self.spin.setSingleStep(0.005)
-        self.spin.setToolTip("Type ε exactly (pixel units, 0–0.5)")
+        explain(self.spin, "Type the strength ε exactly, in pixel units from 0 to 0.5.")
         self.readout = QLabel()
-        self.readout.setToolTip("The same ε three ways: pixel values in [0, 1], 8-bit grey levels, and the units "
-                                "of the normalized input the network computes with")
+        explain(self.readout, EPS_UNITS)
         self.flip_button = QPushButton("Find smallest ε that flips it")
-        self.flip_button.setToolTip("Search for the smallest ε (to 0.001) that changes the prediction, and move "
-                                    "the slider there (Ctrl+F)")
+        explain(self.flip_button, "Search for the smallest ε (to 0.001) that changes the prediction, and move the "
+                                  "slider there (Ctrl+F).")
         self.save_button = QPushButton("Save result…")
-        self.save_button.setToolTip("Save the adversarial image, the perturbation and a side-by-side figure as PNG "
-                                    "(Ctrl+S)")
+        explain(self.save_button, "Save the changed image, the change itself and a side-by-side figure as PNG "
+                                  "files (Ctrl+S).")
         self.readout.setWordWrap(True)
         grid = QGridLayout(self)
         grid.setContentsMargins(4, 4, 4, 4)
         grid.addWidget(QLabel("Attack:"), 0, 0)
         row = QHBoxLayout()
         row.addWidget(self.method, 1)
-        row.addWidget(QLabel("target class:"))
+        row.addWidget(QLabel("target digit:"))
         row.addWidget(self.target)
         grid.addLayout(row, 0, 1, 1, 2)
-        grid.addWidget(QLabel("Strength ε:"), 1, 0)
+        grid.addWidget(QLabel("Strength (ε):"), 1, 0)
         grid.addWidget(self.slider, 1, 1)
         grid.addWidget(self.spin, 1, 2)
         grid.addWidget(self.readout, 2, 1, 1, 2)

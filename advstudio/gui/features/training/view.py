@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from advstudio.core.constants import MNIST_STD
+from advstudio.core.describe import EPS_UNITS
 from advstudio.core.training_config import DEFAULT_TEMPERATURE, TrainConfig
 from advstudio.gui.features.training.curves import TrainingCurves
 from advstudio.gui.features.training.messages import (
@@ -32,9 +33,27 @@ from advstudio.gui.features.training.messages import (
     TrainResult,
     robust_label,
 )
+from advstudio.gui.widgets.help import AdvancedGroup, explain, form_row, intro_label
 from advstudio.gui.widgets.layout import DataMessage, FitScroll, RunControls, side_by_side
 
 ALL = 0  # the spin boxes' "all" value
+INTRO = ("Train your own digit-reading model, on clean images or also on attacked ones so that it learns to resist "
+         "them, and watch it learn.")
+METHOD_MATHS = ("Standard: plain cross-entropy on clean images (the article's recipe). FGSM with random start: one "
+                "FGSM step from a random point in the ε-ball per batch (Wong et al. 2020, 'fast' adversarial "
+                "training). PGD: several projected gradient steps per batch (Madry et al. 2018), the strongest and "
+                "slowest. Defensive distillation (Papernot et al. 2016): a teacher trained with softmax(logits / T), "
+                "then a student of the same shape on the teacher's soft labels at the same T, deployed at T = 1. "
+                "FGSM's gradient vanishes on it; C&W does not care (Carlini & Wagner 2016): try both in the Defenses "
+                "tab.")
+SCHEDULE_WORDS = "Keep the learning rate constant, or lower it smoothly (cosine decay) to 0 by the last epoch."
+RESUME_WORDS = "Continue after the checkpoint's last finished epoch (same settings; Epochs may be raised)."
+
+
+def _form(parent: QWidget) -> QFormLayout:
+    form = QFormLayout(parent)
+    form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+    return form
 
 
 def _duration(seconds: float) -> str:
@@ -61,6 +80,8 @@ class TrainingPanel(QWidget):
         self._build_controls()
         self._build_views()
         side_by_side(self, self.controls_scroll, self.views, (280, 900))
+        self.intro = intro_label("training", INTRO)
+        self.layout().insertWidget(0, self.intro)
         self._on_method()
         self.set_running(False)
 
@@ -78,92 +99,96 @@ class TrainingPanel(QWidget):
         self.method.setMinimumContentsLength(12)
         for key, title in METHODS.items():
             self.method.addItem(title, key)
-        self.method.setToolTip("Standard: plain cross-entropy on clean images (the article's recipe).\n"
-                               "FGSM with random start: one FGSM step from a random point in the ε-ball per "
-                               "batch (Wong et al. 2020, 'fast' adversarial training).\n"
-                               "PGD: several projected gradient steps per batch (Madry et al. 2018), the "
-                               "strongest and slowest.\n"
-                               "Defensive distillation (Papernot et al. 2016): a teacher trained with "
-                               "softmax(logits / T), then a student of the same shape on the teacher's soft labels "
-                               "at the same T, deployed at T = 1. FGSM's gradient vanishes on it; C&W does not "
-                               "care (Carlini & Wagner 2016): try both in the Defenses tab.")
+        explain(self.method, "How the model learns: from clean images only, or also from attacked ones so that it "
+                             "learns to resist attacks.", METHOD_MATHS)
         ml.addWidget(self.method)
         v.addWidget(method)
 
         train = QGroupBox("Training")
-        f = QFormLayout(train)
-        f.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-        self.epochs = self._spin(1, 500, d.epochs, "Passes over the training images")
-        self.batch_size = self._spin(1, 4096, d.batch_size, "Images per optimisation step")
-        self.lr = self._double(5, 0.00001, 1.0, 0.0001, d.lr, "Adam's learning rate")
+        f = _form(train)
+        self.epochs = self._spin(1, 500, d.epochs)
+        self.batch_size = self._spin(1, 4096, d.batch_size)
+        self.lr = self._double(5, 0.00001, 1.0, 0.0001, d.lr)
         self.schedule = QComboBox()
         self.schedule.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.schedule.setMinimumContentsLength(8)
         self.schedule.addItem("constant", "constant")
         self.schedule.addItem("cosine decay to 0", "cosine")
-        self.seed = self._spin(0, 999_999, d.seed, "Seeds the initial weights, shuffling and random starts: "
-                                                     "the same settings give the same model")
-        self.limit = self._spin(ALL, 60000, ALL, "Train on the first N training images only, for a quick run (all: every one of the 60 000)")
+        self.seed = self._spin(0, 999_999, d.seed)
+        self.limit = self._spin(ALL, 60000, ALL)
         self.limit.setSingleStep(1000)
         self.limit.setSpecialValueText("all")
-        self.eval_limit = self._spin(ALL, 10000, ALL, "Clean test accuracy after each epoch on the first N "
-                                                      "test images (all: every one of the 10 000)")
+        self.eval_limit = self._spin(ALL, 10000, ALL)
         self.eval_limit.setSingleStep(500)
         self.eval_limit.setSpecialValueText("all")
-        f.addRow("Epochs:", self.epochs)
-        f.addRow("Batch size:", self.batch_size)
-        f.addRow("Learning rate:", self.lr)
-        f.addRow("LR schedule:", self.schedule)
-        f.addRow("Seed:", self.seed)
-        f.addRow("Training images:", self.limit)
-        f.addRow("Test images:", self.eval_limit)
+        form_row(f, "Epochs:", self.epochs, "How many times training goes through all the training images.")
+        form_row(f, "Training images:", self.limit, "Train on only the first N training images, for a quick run; "
+                 "'all' uses all 60 000.")
+        form_row(f, "Test images:", self.eval_limit, "How many test images measure the accuracy after each epoch; "
+                 "'all' uses all 10 000.")
+        self.train_advanced = AdvancedGroup("Advanced")
+        self.train_advanced.setObjectName("training_advanced")
+        more = _form(self.train_advanced.body)
+        form_row(more, "Batch size:", self.batch_size, "How many images the model looks at before each small "
+                 "correction of its weights.")
+        form_row(more, "Learning rate (lr):", self.lr, "How big each correction is: too big and training jumps "
+                 "around, too small and it crawls.", "Adam's learning rate.")
+        self.schedule_label = form_row(more, "LR schedule:", self.schedule, SCHEDULE_WORDS)
+        form_row(more, "Seed:", self.seed, "A number that fixes the random choices (starting weights, shuffling, "
+                 "random starts), so the same settings give the same model.")
+        f.addRow(self.train_advanced)
         v.addWidget(train)
 
         adv = QGroupBox("Adversarial examples")
         self.adv_box = adv
-        a = QFormLayout(adv)
-        a.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-        self.eps = self._double(3, 0.0, 1.0, 0.01, d.adv_eps, "L∞ radius in pixel units (0–1)")
+        a = _form(adv)
+        self.eps = self._double(3, 0.0, 1.0, 0.01, d.adv_eps)
         self.eps_equiv = QLabel()
         self.eps_equiv.setWordWrap(True)
-        self.steps = self._spin(1, 200, d.adv_steps, "PGD steps per batch (FGSM with random start always takes one)")
-        self.step_size = self._double(4, 0.0, 1.0, 0.005, 0.0, "Step size α in pixel units; auto: 1.25·ε for FGSM "
-                                      "with random start, 2.5·ε/steps for PGD")
+        explain(self.eps_equiv, EPS_UNITS)
+        self.steps = self._spin(1, 200, d.adv_steps)
+        self.step_size = self._double(4, 0.0, 1.0, 0.005, 0.0)
         self.step_size.setSpecialValueText("auto")
         self.step_auto = QLabel()
         self.step_auto.setWordWrap(True)
-        self.ramp = self._spin(0, 100, d.adv_ramp_epochs, "ε grows linearly from 0 over this many epochs "
-                                                          "(helps FGSM with random start avoid catastrophic "
-                                                          "overfitting at large ε)")
-        self.share = self._spin(0, 100, int(round(d.adv_fraction * 100)), "Share of each batch replaced by its "
-                                                                           "adversarial version")
+        self.ramp = self._spin(0, 100, d.adv_ramp_epochs)
+        self.share = self._spin(0, 100, int(round(d.adv_fraction * 100)))
         self.share.setSuffix(" %")
-        self.robust_n = self._spin(1, 10000, d.robust_eval_samples, "After each epoch, PGD accuracy at ε on the "
-                                                                     "first N test images (held out from training)")
+        self.robust_n = self._spin(1, 10000, d.robust_eval_samples)
         self.robust_n.setSingleStep(100)
-        a.addRow("ε:", self.eps)
+        form_row(a, "Strength (ε):", self.eps, "How far each pixel of the attacked training images may move, in "
+                 "pixel units (0–1).", "L∞ radius of the training attack.")
         a.addRow(self.eps_equiv)
-        a.addRow("PGD steps:", self.steps)
-        a.addRow("Step size:", self.step_size)
-        a.addRow(self.step_auto)
-        a.addRow("ε ramp-up epochs:", self.ramp)
-        a.addRow("Adversarial share:", self.share)
-        a.addRow(f"PGD-{d.robust_eval_steps} check images:", self.robust_n)
+        form_row(a, "PGD steps:", self.steps, "How many small pushes PGD makes on each batch (FGSM with random start "
+                 "always makes one).")
+        self.adv_advanced = AdvancedGroup("Advanced")
+        self.adv_advanced.setObjectName("training_adv_advanced")
+        more = _form(self.adv_advanced.body)
+        form_row(more, "Step size (α):", self.step_size, "How far each push moves the pixels, in pixel units (0–1); "
+                 "'auto' picks it from ε.", "'auto' = 1.25·ε for FGSM with random start, 2.5·ε/steps for PGD.")
+        more.addRow(self.step_auto)
+        form_row(more, "ε ramp-up epochs:", self.ramp, "Start with weak attacks and raise ε to its full value over "
+                 "this many epochs.", "ε grows linearly from 0; it helps FGSM with random start avoid catastrophic "
+                 "overfitting at large ε.")
+        form_row(more, "Attacked share:", self.share, "How much of each batch is replaced by its attacked version.")
+        form_row(more, f"PGD-{d.robust_eval_steps} check images:", self.robust_n, "After each epoch, how many test "
+                 "images are attacked with PGD to measure how hard the model has become to fool.",
+                 f"PGD-{d.robust_eval_steps} accuracy at ε on the first N test images (never used for training).")
+        a.addRow(self.adv_advanced)
         v.addWidget(adv)
 
         dist = QGroupBox("Defensive distillation")
         self.distill_box = dist
-        df = QFormLayout(dist)
-        df.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-        self.temperature = self._double(
-            1, 1.0, 1000.0, 5.0, DEFAULT_TEMPERATURE,
-            f"The softmax temperature T of both stages' training loss (default {DEFAULT_TEMPERATURE:g}, as "
-            "`advstudio distill`; Papernot et al. used T = 100 on MNIST). The student is deployed at T = 1, so its "
-            "logits come out about T times larger and its softmax saturates.")
+        df = _form(dist)
+        self.temperature = self._double(1, 1.0, 1000.0, 5.0, DEFAULT_TEMPERATURE)
         self.distill_note = QLabel("Teacher, then student: Epochs, batch size, learning rate and seed apply to "
                                    "each stage (constant learning rate).")
         self.distill_note.setWordWrap(True)
-        df.addRow("Temperature T:", self.temperature)
+        form_row(df, "Temperature (T):", self.temperature, "How much the teacher softens its answers: a higher T "
+                 "spreads its confidence over more digits.",
+                 f"The softmax temperature T of both stages' training loss (default {DEFAULT_TEMPERATURE:g}, as "
+                 "`advstudio distill`; Papernot et al. used T = 100 on MNIST). The student is deployed at T = 1, so "
+                 "its logits come out about T times larger and its softmax saturates.")
         df.addRow(self.distill_note)
         v.addWidget(dist)
 
@@ -171,10 +196,10 @@ class TrainingPanel(QWidget):
         o = QVBoxLayout(out)
         row = QHBoxLayout()
         self.output = QLineEdit()
-        self.output.setToolTip("The trained model (.safetensors); a checkpoint is written next to it after "
-                               "every epoch")
+        explain(self.output, "Where the trained model is saved (.safetensors); a checkpoint is written next to it "
+                             "after every epoch.")
         self.browse = QPushButton("…")
-        self.browse.setToolTip("Choose the output file")
+        explain(self.browse, "Choose the output file.")
         self.browse.setMaximumWidth(32)
         row.addWidget(self.output, 1)
         row.addWidget(self.browse)
@@ -185,8 +210,7 @@ class TrainingPanel(QWidget):
         self.checkpoint_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.checkpoint_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.resume = QCheckBox("Resume from the checkpoint")
-        self.resume.setToolTip("Continue after the checkpoint's last finished epoch (same settings; Epochs may "
-                               "be raised)")
+        explain(self.resume, RESUME_WORDS)
         o.addWidget(self.checkpoint_label)
         o.addWidget(self.resume)
         v.addWidget(out)
@@ -234,21 +258,19 @@ class TrainingPanel(QWidget):
         self.choose_folder.clicked.connect(self.chooseFolderRequested)
 
     @staticmethod
-    def _double(decimals: int, lo: float, hi: float, step: float, value: float, tip: str) -> QDoubleSpinBox:
+    def _double(decimals: int, lo: float, hi: float, step: float, value: float) -> QDoubleSpinBox:
         s = QDoubleSpinBox()
         s.setDecimals(decimals)
         s.setRange(lo, hi)
         s.setSingleStep(step)
         s.setValue(value)
-        s.setToolTip(tip)
         return s
 
     @staticmethod
-    def _spin(lo: int, hi: int, value: int, tip: str) -> QSpinBox:
+    def _spin(lo: int, hi: int, value: int) -> QSpinBox:
         s = QSpinBox()
         s.setRange(lo, hi)
         s.setValue(value)
-        s.setToolTip(tip)
         return s
 
     def _build_views(self) -> None:
@@ -282,15 +304,15 @@ class TrainingPanel(QWidget):
         """Distillation trains with a constant learning rate and keeps no checkpoint: say so where it shows."""
         distilling = self.method_key() == DISTILLATION
         self.schedule.setEnabled(not self.running and not distilling)
-        self.schedule.setToolTip("Defensive distillation trains with a constant learning rate" if distilling else
-                                 "Constant, or cosine decay to 0 over all epochs")
+        words = "Defensive distillation trains with a constant learning rate." if distilling else SCHEDULE_WORDS
+        for w in (self.schedule, self.schedule_label):
+            explain(w, words)
         if distilling:
             self.resume.setEnabled(False)
 
     def set_resume_available(self, available: bool, why: str = "") -> None:
         """Resume needs a checkpoint; a method that writes none disables the box and says why."""
-        self.resume.setToolTip(why if not available else "Continue after the checkpoint's last finished epoch "
-                               "(same settings; Epochs may be raised)")
+        explain(self.resume, why if not available else RESUME_WORDS)
         if not available:
             self.resume.setChecked(False)
             self.resume.setEnabled(False)
