@@ -112,11 +112,11 @@ def attacks_found(session: dict, sink: ImageSink) -> str:
 
 def _who(side: dict) -> str:
     role, name = side.get("role"), str(side.get("model") or "a model")
-    return f"the {role} model ({name})" if role else f"“{name}”"
+    return f"the {role} model “{name}”" if role else f"“{name}”"
 
 
 def side_line(side: dict) -> str:
-    """"the robust model (…) held: still 7 (97%)" or "… was fooled: the 7 read as 3 (88%)"."""
+    """"the robust model “…” held: still 7 (97%)" or "… was fooled: the 7 read as 3 (88%)"."""
     if side.get("message") or side.get("clean_label") is None:
         return f"{_who(side)}: no result ({side.get('message') or 'no model'})"
     c, v = int(side["clean_label"]), int(side["adv_label"])
