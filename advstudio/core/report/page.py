@@ -29,8 +29,13 @@ from __future__ import annotations
 
 from advstudio.core.report.findings import TITLE, findings_section, header
 from advstudio.core.report.markup import ImageSink, data_uri, esc
-from advstudio.core.report.sections import (activations_section, attack_settings_section, labs_section,
-                                            model_section, session_note)
+from advstudio.core.report.sections import (
+    activations_section,
+    attack_settings_section,
+    labs_section,
+    model_section,
+    session_note,
+)
 from advstudio.core.report.style import CSS, QT_CSS
 
 APPENDIX = "Appendix: how these were made"

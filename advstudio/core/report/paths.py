@@ -11,13 +11,13 @@ FOLDER_PLACEHOLDER = "<folder>"
 DATA_OPTIONS = ("--data", "--data-dir", "--mnist")  # options whose value is the MNIST folder
 
 _QUOTED = r"'[^']*'|\"[^\"]*\""
-_DATA_VALUE = re.compile(r"(?P<opt>(?:%s))(?P<sep>=|\s+)(?P<value>%s|[^\s'\"]+)"
-                         % ("|".join(re.escape(o) for o in DATA_OPTIONS), _QUOTED))
+_DATA_VALUE = re.compile(r"(?P<opt>" + "|".join(re.escape(o) for o in DATA_OPTIONS) + r")(?P<sep>=|\s+)(?P<value>"
+                         + _QUOTED + r"|[^\s'\"]+)")
 # an absolute path: POSIX (/…, ~/…), a Windows drive (C:\…, C:/…) or a share (\\server\…), quoted or bare; it
 # starts a token (after a space, =, a bracket or a comma), so "1/255" or "ε/σ" stay as they are
 _STARTS = r"(?:~[\w.-]*)?/|[A-Za-z]:[\\/]|\\\\"
-_ABSOLUTE = re.compile(r"(?<![^\s=(\[,])(?P<path>'(?:%s)[^']*'|\"(?:%s)[^\"]*\"|(?:%s)[^\s'\"]+)"
-                       % (_STARTS, _STARTS, _STARTS))
+_ABSOLUTE = re.compile(r"(?<![^\s=(\[,])(?P<path>'(?:" + _STARTS + r")[^']*'|\"(?:" + _STARTS + r")[^\"]*\"|(?:"
+                       + _STARTS + r")[^\s'\"]+)")
 
 
 def file_name(path: str) -> str:
