@@ -150,14 +150,16 @@ def compare_found(session: dict, sink: ImageSink) -> str:
         return ("<h3>Side by side</h3><p>The Side by side tab was not used (it attacks the drawing on two models "
                 "at once, the standard and the robust one).</p>")
     kind = "targeted FGSM" if comp.get("method") == "fgsm-targeted" else "FGSM"
-    cells = []
+    cells = []  # (caption's two lines, image)
     if comp.get("image") is not None:
-        cells.append(("the drawing", np.asarray(comp["image"], dtype=np.float32)))
+        cells.append(("the drawing", "", np.asarray(comp["image"], dtype=np.float32)))
     for side in comp.get("sides") or []:
         if side.get("adversarial") is not None:
-            cells.append((f"{side.get('role') or side.get('model')}: {side.get('adv_label')}",
-                          np.asarray(side["adversarial"], dtype=np.float32)))
-    row = "".join(f"<td>{esc(t)}<br>{img_tag(sink, image_png(img), t, SMALL_PX, SMALL_PX)}</td>" for t, img in cells)
+            who = f"{side['role']} model" if side.get("role") else str(side.get("model"))
+            cells.append((who, f"reads {side.get('adv_label')}", np.asarray(side["adversarial"], dtype=np.float32)))
+    row = "".join(f"<td>{esc(top)}<br>{esc(under)}<br>"
+                  f"{img_tag(sink, image_png(img), f'{top} {under}'.strip(), SMALL_PX, SMALL_PX)}</td>"
+                  for top, under, img in cells)
     lines = "".join(f"<li>{esc(side_line(s))}</li>" for s in comp.get("sides") or [])
     return (f'<h3>Side by side</h3><div class="figure"><p class="finding"><b>{esc(compare_verdict(comp))}</b></p>'
             + (f'<table class="images"><tr>{row}</tr></table>' if row else "")

@@ -27,6 +27,7 @@ class ReportDialog(QDialog):
     def __init__(self, name: str, session: dict, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export the session report")
+        self.setMinimumWidth(440)  # the sentence below in three lines, not six
         self.name_edit = QLineEdit(name)
         self.name_edit.setPlaceholderText("(no name)")
         self.name_edit.setMaxLength(80)
