@@ -20,6 +20,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QDialog, QFileDialog
 
+from advstudio.gui.features.report.entries import activations_entry, compare_entry, lesson_entry, plain
 from advstudio.gui.messages import Analysis, FlipResult
 from advstudio.gui.models import ModelInfo
 
@@ -43,75 +44,8 @@ def _same_attack(image: np.ndarray, settings, entry: dict) -> bool:
             and target == entry["target"] and np.array_equal(np.asarray(image).reshape(28, 28), entry["input"]))
 
 
-def _plain(value: object) -> object:
-    """JSON-like plain Python (params of a curve may hold numpy scalars or tuples)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
-
-
-def activations_entry(data, model: str, attack_id: int | None) -> dict:
-    """The dock's data (an ActivationsData) reduced to what the report shows: per layer its shift and the clean/adversarial means."""
-    comp = data.comparison
-    clean = {layer.name: layer for layer in comp.clean.layers}
-    adv = {layer.name: layer for layer in comp.adversarial.layers}
-    layers = []
-    for s in comp.shifts:
-        c, a = clean.get(s.name), adv.get(s.name)
-        layers.append({
-            "name": s.name, "shape": list(c.shape) if c else [],
-            "clean_mean": c.mean if c else None, "adv_mean": a.mean if a else None,
-            "clean_active": c.active_fraction if c else None, "adv_active": a.active_fraction if a else None,
-            "mean_abs_change": s.mean_abs_change, "clean_mean_abs": s.clean_mean_abs,
-            "relative_shift": s.relative_shift, "flip_fraction": s.flip_fraction,
-            "on_to_off": s.on_to_off_fraction, "off_to_on": s.off_to_on_fraction,
-        })
-    st = data.settings
-    return {"attack_id": attack_id, "eps": float(st.eps), "method": st.method,
-            "target": st.target if st.method == "fgsm-targeted" else None, "clean_label": int(data.clean_label),
-            "adv_label": int(data.adv_label), "model": model, "samples": int(comp.samples), "layers": layers}
-
-
-def compare_entry(result) -> dict:
-    """The Side by side tab's CompareResult as plain data: the drawing, the attack, and per side its model, both
-    readings and the attacked image (or why there is none)."""
-    from advstudio.core.info import now_iso
-
-    sides = []
-    for side in result.sides:
-        r = side.attack
-        entry = {"model": side.model_name, "role": side.side.role, "message": side.message,
-                 "clean_label": None, "adv_label": None, "clean_conf": None, "adv_conf": None, "adversarial": None}
-        if r is not None:
-            c, a = r.clean_label, r.adv_label
-            entry.update(clean_label=c, adv_label=a, clean_conf=float(r.clean_probs[c]),
-                         adv_conf=float(r.adv_probs[a]), adversarial=np.array(r.adversarial, dtype=np.float32),
-                         message=None)
-        elif not entry["message"]:
-            entry["message"] = side.side.unavailable or "no model"
-        sides.append(entry)
-    s = result.settings
-    return {"eps": float(s.eps), "method": s.method, "target": s.target if s.method == "fgsm-targeted" else None,
-            "image": np.array(result.image, dtype=np.float32).reshape(28, 28), "sides": sides, "recorded": now_iso()}
-
-
-def lesson_entry(lesson, done) -> dict | None:
-    """A core Lesson and the ids of its steps done, as plain data (None: no lesson)."""
-    if lesson is None:
-        return None
-    ids = [step.id for step in lesson.steps]
-    return {"title": lesson.title, "steps": [{"id": step.id, "title": step.title} for step in lesson.steps],
-            "done": [i for i in ids if i in set(done)]}
-
-
 class SessionLog(QObject):
-    recorded = Signal(str)  # "model", "attack", "lab" or "activations"
+    recorded = Signal(str)  # "model", "attack", "lab", "activations", "compare" or "lesson"
 
     def __init__(self, ctx: "AppContext") -> None:
         super().__init__(ctx)
@@ -140,7 +74,7 @@ class SessionLog(QObject):
     def _on_model(self, info: ModelInfo) -> None:
         self.models.pop(info.path, None)
         self.models[info.path] = {"name": info.name, "path": info.path, "bundled": bool(info.bundled),
-                                  "device": info.device, "meta": _plain(dict(info.meta))}
+                                  "device": info.device, "meta": plain(dict(info.meta))}
         self.recorded.emit("model")
 
     def record(self, analysis: Analysis, source: str, flip: FlipResult | None = None) -> dict:
@@ -278,7 +212,7 @@ class SessionLog(QObject):
         curves = []
         for c in value.curves:
             rc = c.curve
-            params = _plain(dict(rc.params))
+            params = plain(dict(rc.params))
             curves.append({"model": c.model_name, "attack": c.attack, "label": c.label(), "settings": c.describe(),
                            "params": params, "n": int(rc.n), "clean_accuracy": float(rc.clean_accuracy),
                            "eps": [float(e) for e in rc.eps], "accuracy": [float(a) for a in rc.accuracy]})
