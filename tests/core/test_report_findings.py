@@ -66,6 +66,12 @@ def test_the_findings_come_first_with_the_name_escaped():
     assert "the standard model “Std CNN” was fooled: the 7 read as 3 (90%)" in text
     assert "✓ step 1: Step &lt;a&gt;" in text and "✓ step 3: Step &lt;c&gt;" in text and "Step &lt;b&gt;" not in text
     assert html.count('class="images"') == 3  # two kept attacks, one side-by-side row
+    assert "on “Test CNN”" not in text  # one model: no need to name it in every line
+    two = _findings(_session())
+    two["attacks"][1]["model"] = "Robust CNN"
+    text = _text(build_report_html(two))
+    assert "A 3 read as 8 at ε = 0.284 (pixel units) on “Test CNN”." in text
+    assert "A 7 read as 2 at ε = 0.137 (pixel units) on “Robust CNN”." in text
 
 
 def test_no_machine_path_reaches_the_report():
@@ -87,6 +93,7 @@ def test_no_machine_path_reaches_the_report():
 def test_the_plain_lines_and_verdicts():
     held = _attack(3, 0.05, 4, 4)
     assert attack_line(held) == "a 4 still read as 4 at ε = 0.05 (pixel units): not fooled"
+    assert attack_line(held, name_model=True) == "a 4 still read as 4 at ε = 0.05 (pixel units) on “Test CNN”: not fooled"
     aimed = dict(_attack(4, 0.2, 1, 7), method="fgsm-targeted", target=7)
     assert attack_line(aimed) == "a 1 read as 7 at ε = 0.2 (pixel units) with targeted FGSM, aimed at 7"
     cw = dict(_attack(5, 0.1, 9, 4), eps=None, attack_title="C&W", method="cw", target=None)

@@ -58,13 +58,16 @@ def _target(a: dict) -> int | None:
     return int(t) if aimed and t is not None else None
 
 
-def attack_line(a: dict) -> str:
-    """One plain line: "a 7 read as 3 at ε = 0.12 (pixel units)" (or "still read as 7 …: not fooled")."""
+def attack_line(a: dict, name_model: bool = False) -> str:
+    """One plain line: "a 7 read as 3 at ε = 0.12 (pixel units)" (or "still read as 7 …: not fooled");
+    `name_model` adds on which model."""
     c, v = labels(a)
     e = num(a.get("eps"))
     name = attack_name(a)
     how = (f"at {eps_words(e)}" if e is not None else f"by {name}") + (
         f" with {name}" if e is not None and name != "FGSM" else "")
+    if name_model:
+        how += f" on “{a.get('model', '?')}”"
     if c == v:
         return f"a {c} still read as {c} {how}: not fooled"
     target = _target(a)
@@ -87,7 +90,9 @@ def header(session: dict) -> str:
             f"<tr><th>Date</th><td>{esc(plain_date(session.get('created', '–')))}</td></tr></table>")
 
 
-def attack_card(a: dict, number: int, sink: ImageSink) -> str:
+def attack_card(a: dict, number: int, sink: ImageSink, name_model: bool = False) -> str:
+    """One kept attack: its three images and its plain line (`name_model`: say on which model, when the session
+    attacked more than one)."""
     c, v = labels(a)
     clean_probs, adv_probs = np.asarray(a["clean_probs"]), np.asarray(a["adv_probs"])
     titles = (f"clean: {c} ({clean_probs[c] * 100:.1f}%)", "the change δ × 10",
@@ -97,7 +102,7 @@ def attack_card(a: dict, number: int, sink: ImageSink) -> str:
     klass = "flipped" if c != v else "held"
     return (f'<div class="figure" id="attack-{esc(a.get("id", number))}"><h4>{esc(attack_heading(a, number))}</h4>'
             f'<table class="images"><tr>{cells}</tr></table>'
-            f'<p class="finding"><span class="{klass}">{esc(_sentence(attack_line(a)))}.</span> '
+            f'<p class="finding"><span class="{klass}">{esc(_sentence(attack_line(a, name_model)))}.</span> '
             f'<span class="meta">How it was made: <a href="#settings-{number}">appendix, attack {number}</a>.'
             "</span></p></div>")
 
@@ -107,7 +112,8 @@ def attacks_found(session: dict, sink: ImageSink) -> str:
     if not attacks:
         return ("<h3>Attacks I kept</h3><p>No attack was kept (File ▸ Add this attack to the report, Ctrl+K, "
                 "keeps the one on screen; a flip search keeps its result).</p>")
-    return "<h3>Attacks I kept</h3>" + "".join(attack_card(a, k, sink) for k, a in enumerate(attacks, 1))
+    several = len({a.get("model") for a in attacks}) > 1
+    return "<h3>Attacks I kept</h3>" + "".join(attack_card(a, k, sink, several) for k, a in enumerate(attacks, 1))
 
 
 def _who(side: dict) -> str:
