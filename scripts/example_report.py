@@ -1,8 +1,10 @@
 """Run a scripted studio session offscreen and export its report: docs/example-report.html and .pdf.
 
-The session: the demo 3 and its smallest flipping ε, a drawn 7 and its flip, a drawn 0 kept at ε = 0.1, the same
-3 at the same ε on the bundled robust model, the Activations dock on screen throughout, and a robustness-lab run
-(FGSM and PGD-40 on the standard model, PGD-40 on the robust one, ε 0–0.3) on N test images.
+The session: a student named "Example Student" follows the lesson's first three steps; the demo 3 and its
+smallest flipping ε, a drawn 7 and its flip, a drawn 0 kept at ε = 0.1, the 3 at its flipping ε side by side on
+the standard and the robust model, the same 3 at the same ε on the bundled robust model, the Activations dock on
+screen throughout, and a robustness-lab run (FGSM and PGD-40 on the standard model, PGD-40 on the robust one,
+ε 0–0.3) on N test images.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/example_report.py --data ../shared/mnist [--n 200] [--out docs]
 """
@@ -86,7 +88,21 @@ def main(argv: list[str] | None = None) -> int:
                     raise
                 print(f"no answer yet for {what}; asking again", flush=True)
 
+    log.set_student("Example Student")
+    lesson = window.lesson
+    lesson.start(0)
+    for step in ("model", "clean", "draw"):  # the lesson's first steps, by its own buttons
+        lesson.perform_action()
+        wait(lambda step=step: step in lesson.done, f"the lesson's step {step!r}")
+        lesson.next()
+    window.docks["activations"].raise_()
+
     flip(3)
+    flip_eps = log.attacks[0]["eps"]
+    window.show_tab("compare")  # the same 3 at its flipping ε on the standard and the robust model
+    wait(lambda: log.compare is not None and abs(log.compare["eps"] - flip_eps) < 1e-3
+         and all(s["clean_label"] is not None for s in log.compare["sides"]), "the side-by-side comparison")
+    window.show_tab("attack")
     flip(7)
     draw(0)
     window.studio.attack_panel.controls.set_eps(0.1)
@@ -98,7 +114,6 @@ def main(argv: list[str] | None = None) -> int:
     from advstudio.core.resources import robust_model_path
 
     robust = robust_model_path().resolve()
-    flip_eps = log.attacks[0]["eps"]
     window.studio.open_model(robust)
     wait(lambda: window.ctx.model_info is not None and Path(window.ctx.model_info.path).resolve() == robust,
          "the robust model")

@@ -135,6 +135,12 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.activations.dataChanged.connect(self.lesson.set_activations_data)
         self.activations.onScreenChanged.connect(self.lesson.set_activations_on_screen)
         self.activations.dataChanged.connect(self.session_log.show_activations)
+        # the report's findings: the last side-by-side result, Any attack's result (Ctrl+K), the lesson's progress
+        self.compare.compareShown.connect(self.session_log.show_compare)
+        self.any_attack.inputAttackShown.connect(self.session_log.show_input_attack)
+        self.lesson.lessonLoaded.connect(self.session_log.lesson_loaded)
+        self.lesson.checkPassed.connect(self.session_log.lesson_step_done)
+        self.session_log.lesson_loaded(self.lesson.lesson, self.lesson.done)  # loaded before this wiring
         for key, dock in self.docks.items():  # a dock tabbed behind another is "visible" to Qt: this tells the truth
             dock.visibilityChanged.connect(partial(self.lesson.dock_visibility_changed, key))
 

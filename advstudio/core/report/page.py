@@ -2,12 +2,21 @@
 script, no network) built from plain Python and numpy data. No Qt here: the GUI's session log collects the data
 and may hand the same page, with raster curves, to Qt for a PDF.
 
+The first page is the student's: their name, the date, then "What I found" (the kept attacks, the last
+side-by-side comparison, the lesson's progress); the recipes come last, under "Appendix: how these were made".
+No machine folder appears: commands and model locations go through core/report/paths.py.
+
 `session` is a dict (every key optional):
-    created, app_version, device, title: str
+    created, app_version, device, title, student: str
+    compare:  None | {"eps", "method", "target", "recorded", "image": (28, 28) | None,
+                      "sides": [{"model", "role", "clean_label", "adv_label", "clean_conf", "adv_conf",
+                                 "adversarial": (28, 28) | None, "message"}]}
+    lesson:   None | {"title", "steps": [{"id", "title"}], "done": [step ids]}
     models:   [{"name", "path", "bundled", "meta": the model file's JSON metadata}]
     attacks:  [{"id", "clean", "perturbation", "adversarial": (28, 28) arrays, "clean_probs", "adv_probs": (10,),
-                "eps", "method" ("fgsm" | "fgsm-targeted"), "target", "model", "source", "recorded",
-                "flip": None | {"eps", "below", "step", "evaluations"}}]
+                "eps" (None: an attack without a budget), "method" ("fgsm" | "fgsm-targeted" | an Any attack
+                name), "target", "model", "source", "recorded", "flip": None | {"eps", "below", "step",
+                "evaluations"}, and from Any attack "attack_title", "settings" (its one-line description)}]
     labs:     [{"seconds", "recorded", "target", "curves": [{"model", "attack", "label", "settings", "params", "n",
                 "clean_accuracy", "eps", "accuracy"}]}]
     activations: [{"attack_id", "eps", "method", "target", "clean_label", "adv_label", "model", "samples",
@@ -18,9 +27,18 @@ and may hand the same page, with raster curves, to Qt for a PDF.
 
 from __future__ import annotations
 
+from advstudio.core.report.findings import TITLE, findings_section, header
 from advstudio.core.report.markup import ImageSink, data_uri, esc
-from advstudio.core.report.sections import activations_section, attacks_section, header, labs_section, model_section
+from advstudio.core.report.sections import (
+    activations_section,
+    attack_settings_section,
+    labs_section,
+    model_section,
+    session_note,
+)
 from advstudio.core.report.style import CSS, QT_CSS
+
+APPENDIX = "Appendix: how these were made"
 
 
 def build_report_html(session: dict, raster: bool = False, image_sink: ImageSink | None = None) -> str:
@@ -28,9 +46,11 @@ def build_report_html(session: dict, raster: bool = False, image_sink: ImageSink
     text, which has no SVG); `image_sink` turns each PNG into an <img> src (default: a data: URI)."""
     sink = image_sink or data_uri
     css = CSS + (QT_CSS if raster else "")
-    title = session.get("title") or "Adversarial Studio: session report"
-    body = "".join([header(session), model_section(session, raster, sink), attacks_section(session, sink),
-                    labs_section(session, raster, sink), activations_section(session, raster, sink),
+    title = session.get("title") or TITLE
+    # the student's findings first; the curves and shifts they measured; then the recipes, for whoever asks
+    body = "".join([header(session), findings_section(session, sink), labs_section(session, raster, sink),
+                    activations_section(session, raster, sink), f'<h2 class="section">{APPENDIX}</h2>',
+                    session_note(session), model_section(session, raster, sink), attack_settings_section(session),
                     '<p class="meta">Made offline by Adversarial Studio. MNIST: Y. LeCun, C. Cortes and '
                     "C. J. C. Burges.</p>"])
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'

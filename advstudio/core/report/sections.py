@@ -1,37 +1,41 @@
-"""The session report's sections: header, models and their recipes, the attacked drawings, the robustness-lab
-runs and the activation shifts; each a function of the session dict (see core/report/page.py)."""
+"""The session report's sections after the student's findings (core/report/findings.py): the robustness-lab
+runs, the activation shifts, and the appendix (the session, the models and their recipes, each kept attack's
+numbers and settings); each a function of the session dict (see core/report/page.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from advstudio.core.describe import DEFENSE_NOTE, attack_title
-from advstudio.core.report.figures import curve_figure, curve_points, image_pngs, shift_bars_png, shift_bars_svg
+from advstudio.core.report.figures import curve_figure, curve_points, shift_bars_png, shift_bars_svg
 from advstudio.core.report.markup import ImageSink, esc, fmt, img_tag, num, pct, short
+from advstudio.core.report.paths import file_name, scrub_paths, scrub_value
 
 
-def header(session: dict) -> str:
-    title = session.get("title") or "Adversarial Studio: session report"
+def session_note(session: dict) -> str:
+    """What the session holds and where it ran: the appendix's first lines."""
     n_att, n_lab = len(session.get("attacks") or []), len(session.get("labs") or [])
     n_act = len(session.get("activations") or [])
-    return (f"<h1>{esc(title)}</h1>"
-            f'<p class="meta">Created {esc(session.get("created", "–"))} · Adversarial Studio '
+    missing = [what for what, n in (("the robustness lab was not run in this session", n_lab),
+                                    ("no activations were measured", n_act)) if not n]
+    return (f'<p class="meta">Created {esc(session.get("created", "–"))} · Adversarial Studio '
             f'{esc(session.get("app_version", "?"))} · device: {esc(session.get("device", "–"))}</p>'
             f"<p>This session holds {n_att} attacked drawing{'s' if n_att != 1 else ''}, {n_lab} robustness-lab "
-            f"run{'s' if n_lab != 1 else ''} and {n_act} activation measurement{'s' if n_act != 1 else ''}. "
+            f"run{'s' if n_lab != 1 else ''} and {n_act} activation measurement{'s' if n_act != 1 else ''}"
+            f"{' (' + '; '.join(missing) + ')' if missing else ''}. "
             "ε is an L∞ budget in [0, 1] pixel space (ε × 255 grey levels), unless a figure says it is an L2 "
             "radius. Every figure lists the settings that produced it.</p>")
 
 
 def model_section(session: dict, raster: bool, sink: ImageSink) -> str:
     models = session.get("models") or []
-    parts = ['<h2>1. The model and its recipe</h2>']
+    parts = ["<h3>The models and their recipes</h3>"]
     if not models:
         parts.append("<p>No model was loaded in this session.</p>")
     for m in models:
         meta = m.get("meta") if isinstance(m.get("meta"), dict) else {}
         rows = [("name", m.get("name", "–")),
-                ("file", "bundled with the app" if m.get("bundled") else m.get("path", "–")),
+                ("file", "bundled with the app" if m.get("bundled") else file_name(str(m.get("path") or "–"))),
                 ("architecture", meta.get("architecture", "–")),
                 ("test accuracy", f"{pct(meta.get('test_accuracy'), 2)} on {meta.get('test_samples', '?')} MNIST "
                                   "test images" if num(meta.get("test_accuracy")) is not None else "unknown"),
@@ -40,13 +44,12 @@ def model_section(session: dict, raster: bool, sink: ImageSink) -> str:
                                f"{meta.get('device', '?')}"),
                 ("date", meta.get("date", "–"))]
         table = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
-        recipe = meta.get("recipe") if isinstance(meta.get("recipe"), dict) else {}
+        recipe = scrub_value(meta.get("recipe")) if isinstance(meta.get("recipe"), dict) else {}
         recipe_rows = "".join(f"<tr><td>{esc(k)}</td><td>{esc(short(v))}</td></tr>" for k, v in sorted(recipe.items()))
-        parts.append(f"<h3>{esc(m.get('name', 'model'))}</h3><table>{table}</table>")
+        parts.append(f"<h4>{esc(m.get('name', 'model'))}</h4><table>{table}</table>")
         if recipe_rows:
             parts.append(f"<p><b>Recipe</b></p><table><tr><th>setting</th><th>value</th></tr>{recipe_rows}</table>")
-        if meta.get("command"):
-            parts.append(f"<p><b>Training command</b><br><code>{esc(short(meta['command'], 1000))}</code></p>")
+        parts.append(commands(meta))
         history = meta.get("history") if isinstance(meta.get("history"), list) else []
         hist_rows = "".join(
             f"<tr><td class='num'>{esc(h.get('epoch', '?'))}</td><td class='num'>{pct(h.get('train_accuracy'), 2)}"
@@ -66,7 +69,23 @@ def model_section(session: dict, raster: bool, sink: ImageSink) -> str:
     return "".join(parts)
 
 
+def commands(meta: dict) -> str:
+    """The model's training command and, where the file lists them, the commands that make it again; machine
+    folders replaced (core/report/paths.py)."""
+    parts = []
+    if meta.get("command"):
+        parts.append(f"<p><b>Training command</b><br><code>{esc(short(scrub_paths(meta['command']), 1000))}</code></p>")
+    steps = meta.get("reproduce") if isinstance(meta.get("reproduce"), list) else []
+    items = "".join(f"<li><code>{esc(short(scrub_paths(c), 1000))}</code></li>" for c in steps[:10])
+    if items:
+        parts.append(f"<p><b>To make it again</b> (in this order)</p><ol>{items}</ol>")
+    return "".join(parts)
+
+
 def describe_attack(a: dict) -> str:
+    """The attack's full settings in one line (Any attack's entries carry their own)."""
+    if a.get("settings"):
+        return f"{a['settings']}, model: {a.get('model', '?')}"
     eps = num(a.get("eps")) or 0.0
     kind = (f"FGSM targeted toward {a.get('target')}" if a.get("method") == "fgsm-targeted"
             else "FGSM untargeted")
@@ -89,49 +108,38 @@ def probs_table(a: dict) -> str:
             f'{row("adversarial", adv)}</table>')
 
 
-def attack_figure(a: dict, number: int, sink: ImageSink) -> str:
-    clean_probs, adv_probs = np.asarray(a["clean_probs"]), np.asarray(a["adv_probs"])
-    c, v = int(np.argmax(clean_probs)), int(np.argmax(adv_probs))
-    eps = num(a.get("eps")) or 0.0
-    pngs = image_pngs(a)
-    titles = (f"clean: {c} ({clean_probs[c] * 100:.1f}%)", "perturbation δ × 10",
-              f"adversarial: {v} ({adv_probs[v] * 100:.1f}%)")
-    cells = "".join(f"<td>{esc(t)}<br>{img_tag(sink, png, t, 168, 168)}</td>" for png, t in zip(pngs, titles))
-    if c != v:
-        verdict = f'<span class="flipped">Prediction flipped: {c} → {v}</span> at ε = {eps:.3f}'
-    else:
-        verdict = f'<span class="held">Not fooled: still {c}</span> at ε = {eps:.3f}'
+def attack_settings(a: dict, number: int) -> str:
+    """Attack `number`'s probabilities and settings (its images and result are on the first page)."""
+    e = num(a.get("eps"))
     flip = a.get("flip") or None
     extra = []
     if isinstance(flip, dict) and num(flip.get("eps")) is not None:
         extra.append(f"smallest flipping ε found by the search: {num(flip['eps']):.3f} (ε = "
                      f"{num(flip.get('below')) or 0:.3f} does not flip; grid step {num(flip.get('step')) or 0:g}, "
                      f"{flip.get('evaluations', '?')} forward passes)")
-    linf = float(np.abs(np.asarray(a["perturbation"], dtype=np.float32)).max())
-    extra.append(f"measured ‖δ‖∞ = {linf:.3f}; δ × 10 in blue (darker) to red (brighter), ±0.1 saturates")
+    delta = np.asarray(a["perturbation"], dtype=np.float32)
+    extra.append(f"measured ‖δ‖∞ = {float(np.abs(delta).max()):.3f}, ‖δ‖₂ = {float(np.linalg.norm(delta)):.3f}; "
+                 "δ × 10 in blue (darker) to red (brighter), ±0.1 saturates")
     extra.append(f"recorded {a.get('recorded', '?')} ({a.get('source', 'kept')})")
     lines = "".join(f"<li>{esc(s)}</li>" for s in [describe_attack(a), *extra])
-    return (f'<div class="figure" id="attack-{esc(a.get("id", number))}"><h3>Attack {number}: {c} → {v}, '
-            f'ε = {eps:.3f}</h3><table class="images"><tr>{cells}</tr></table><p>{verdict}</p>{probs_table(a)}'
+    budget = f"ε = {e:.3f}" if e is not None else "no ε"
+    return (f'<div class="figure" id="settings-{number}"><h4>Attack {number} ({esc(budget)}): the numbers behind it</h4>'
+            f"{probs_table(a)}"
             f'<div class="settings"><b>Settings behind this figure</b><ul>{lines}</ul></div></div>')
 
 
-def attacks_section(session: dict, sink: ImageSink) -> str:
+def attack_settings_section(session: dict) -> str:
     attacks = session.get("attacks") or []
-    parts = ['<h2 class="section">2. The drawings attacked</h2>']
     if not attacks:
-        parts.append("<p>No attack was kept in this session (a flip search or File ▸ Add this attack to the "
-                     "report keeps one).</p>")
-    for k, a in enumerate(attacks, 1):
-        parts.append(attack_figure(a, k, sink))
-    return "".join(parts)
+        return ""
+    return "<h3>The attacks' settings</h3>" + "".join(attack_settings(a, k) for k, a in enumerate(attacks, 1))
 
 
 def labs_section(session: dict, raster: bool, sink: ImageSink) -> str:
     labs = session.get("labs") or []
-    parts = ['<h2 class="section">3. Robustness curves</h2>']
     if not labs:
-        parts.append("<p>The robustness lab was not run in this session.</p>")
+        return ""  # the appendix's session note says so
+    parts = ['<h2 class="section">Robustness curves</h2>']
     for k, run in enumerate(labs, 1):
         curves = [c for c in run.get("curves") or [] if curve_points(c) is not None]
         if not curves:
@@ -184,10 +192,9 @@ def activation_figure(act: dict, number: int, attack_numbers: dict, raster: bool
 def activations_section(session: dict, raster: bool, sink: ImageSink) -> str:
     acts = session.get("activations") or []
     numbers = {a.get("id"): k for k, a in enumerate(session.get("attacks") or [], 1)}
-    parts = ['<h2 class="section">4. Activation shifts</h2>']
     if not acts:
-        parts.append("<p>The Activations dock was not shown during this session's attacks, so no activations "
-                     "were measured.</p>")
+        return ""  # the appendix's session note says so
+    parts = ['<h2 class="section">Activation shifts</h2>']
     for k, act in enumerate(acts, 1):
         parts.append(activation_figure(act, k, numbers, raster, sink))
     return "".join(parts)

@@ -8,7 +8,11 @@ p, li { line-height: 1.4; }
 h1 { font-size: 18pt; margin-bottom: 3pt; }
 h2 { font-size: 14pt; border-bottom: 2px solid #444; padding-bottom: 2pt; margin-top: 24pt; }
 h2.section { page-break-before: always; }
-h3 { font-size: 11.5pt; margin: 14pt 0 5pt 0; }
+h3 { font-size: 12.5pt; margin: 16pt 0 5pt 0; }
+h4 { font-size: 11pt; margin: 12pt 0 4pt 0; }
+table.who th { background: none; border: none; padding: 2pt 12pt 2pt 0; font-size: 11pt; }
+table.who td { border: none; font-size: 11pt; }
+p.finding { font-size: 11pt; }
 table { border-collapse: collapse; margin: 5pt 0; }
 td, th { border: 1px solid #bbb; padding: 2pt 5pt; text-align: left; vertical-align: top; font-size: 9.5pt; }
 th { background: #eee; }

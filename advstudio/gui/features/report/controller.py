@@ -5,7 +5,10 @@ models, the attacks the student kept, the robustness-lab curves, the activation 
 An attack is kept when a flip search finds its ε (once the window shows the attack at that ε), when the result is
 saved, and with File ▸ Add this attack to the report. Activations come from the Activations dock's answers
 (show_activations, wired by the window): the log attaches the one that answers a kept attack's input and ε.
-Lab curves come the same way (record_lab). Only the last MAX_ATTACKS attacks are kept."""
+Lab curves come the same way (record_lab), and so do the report's findings: the Side by side tab's last
+comparison (show_compare), the guided lesson's progress (lesson_loaded, lesson_step_done) and Any attack's last
+result (show_input_attack: Ctrl+K keeps it while that tab is in front). The student's name, asked for by the
+export dialog, is remembered in the settings. Only the last MAX_ATTACKS attacks are kept."""
 
 from __future__ import annotations
 
@@ -15,8 +18,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QDialog, QFileDialog
 
+from advstudio.gui.features.report.entries import activations_entry, compare_entry, lesson_entry, plain
 from advstudio.gui.messages import Analysis, FlipResult
 from advstudio.gui.models import ModelInfo
 
@@ -25,6 +29,8 @@ if TYPE_CHECKING:
 
 MAX_ATTACKS = 50
 MAX_LABS = 20
+MAX_NAME = 80
+STUDENT_KEY = "report/student"
 EPS_TOLERANCE = 5e-4  # the slider's grid is 0.001
 REPORT_FILTERS = "HTML report (*.html *.htm);;PDF report (*.pdf)"
 
@@ -32,47 +38,14 @@ REPORT_FILTERS = "HTML report (*.html *.htm);;PDF report (*.pdf)"
 def _same_attack(image: np.ndarray, settings, entry: dict) -> bool:
     """Whether `image` attacked with `settings` (AttackSettings, or an AttackResult) is the kept `entry`."""
     target = settings.target if settings.method == "fgsm-targeted" else None
+    if entry.get("eps") is None or entry.get("settings"):  # an Any attack entry: not the studio's FGSM
+        return False
     return (abs(float(settings.eps) - entry["eps"]) < EPS_TOLERANCE and settings.method == entry["method"]
             and target == entry["target"] and np.array_equal(np.asarray(image).reshape(28, 28), entry["input"]))
 
 
-def _plain(value: object) -> object:
-    """JSON-like plain Python (params of a curve may hold numpy scalars or tuples)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
-
-
-def activations_entry(data, model: str, attack_id: int | None) -> dict:
-    """The dock's data (an ActivationsData) reduced to what the report shows: per layer its shift and the clean/adversarial means."""
-    comp = data.comparison
-    clean = {layer.name: layer for layer in comp.clean.layers}
-    adv = {layer.name: layer for layer in comp.adversarial.layers}
-    layers = []
-    for s in comp.shifts:
-        c, a = clean.get(s.name), adv.get(s.name)
-        layers.append({
-            "name": s.name, "shape": list(c.shape) if c else [],
-            "clean_mean": c.mean if c else None, "adv_mean": a.mean if a else None,
-            "clean_active": c.active_fraction if c else None, "adv_active": a.active_fraction if a else None,
-            "mean_abs_change": s.mean_abs_change, "clean_mean_abs": s.clean_mean_abs,
-            "relative_shift": s.relative_shift, "flip_fraction": s.flip_fraction,
-            "on_to_off": s.on_to_off_fraction, "off_to_on": s.off_to_on_fraction,
-        })
-    st = data.settings
-    return {"attack_id": attack_id, "eps": float(st.eps), "method": st.method,
-            "target": st.target if st.method == "fgsm-targeted" else None, "clean_label": int(data.clean_label),
-            "adv_label": int(data.adv_label), "model": model, "samples": int(comp.samples), "layers": layers}
-
-
 class SessionLog(QObject):
-    recorded = Signal(str)  # "model", "attack", "lab" or "activations"
+    recorded = Signal(str)  # "model", "attack", "lab", "activations", "compare" or "lesson"
 
     def __init__(self, ctx: "AppContext") -> None:
         super().__init__(ctx)
@@ -84,6 +57,10 @@ class SessionLog(QObject):
         self._next_id = 1
         self._pending_flip: FlipResult | None = None
         self.activations_shown = None  # the ActivationsData the Activations dock shows now
+        self.compare: dict | None = None  # the Side by side tab's last comparison (compare_entry)
+        self.lesson: dict | None = None  # the guided lesson's steps and the ids of those done (lesson_entry)
+        self._lesson = None  # the core Lesson those are of
+        self.input_attack = None  # Any attack's last InputAttackResult (Ctrl+K keeps it from that tab)
         ctx.modelReady.connect(self._on_model)
         ctx.flipFound.connect(self._on_flip)
         ctx.analysisShown.connect(self._on_analysis)
@@ -97,7 +74,7 @@ class SessionLog(QObject):
     def _on_model(self, info: ModelInfo) -> None:
         self.models.pop(info.path, None)
         self.models[info.path] = {"name": info.name, "path": info.path, "bundled": bool(info.bundled),
-                                  "device": info.device, "meta": _plain(dict(info.meta))}
+                                  "device": info.device, "meta": plain(dict(info.meta))}
         self.recorded.emit("model")
 
     def record(self, analysis: Analysis, source: str, flip: FlipResult | None = None) -> dict:
@@ -143,8 +120,10 @@ class SessionLog(QObject):
 
     @Slot()
     def keep_current(self) -> dict | None:
-        """File ▸ Add this attack to the report."""
+        """File ▸ Add this attack to the report: the Attack tab's, or Any attack's while that tab is in front."""
         ctx = self.ctx
+        if ctx.current_tab() == "attack_lab":
+            return self._keep_input_attack()
         if ctx.analysis is None:
             ctx.report_error("Nothing to add", "Draw a digit or open an image first, then attack it.")
             return None
@@ -152,6 +131,44 @@ class SessionLog(QObject):
         n = list(self.attacks).index(entry) + 1
         c, a = int(np.argmax(entry["clean_probs"])), int(np.argmax(entry["adv_probs"]))
         ctx.status(f"Attack {n} in the report: {c} → {a} at ε = {entry['eps']:.3f}", 5000)
+        return entry
+
+    def _keep_input_attack(self) -> dict | None:
+        r = self.input_attack
+        cur = self.ctx.current_input
+        if r is None or cur is None or not np.array_equal(np.asarray(r.clean).reshape(28, 28), cur):
+            self.ctx.report_error("Nothing to add", "Run an attack on this tab first (Run attack), then add it.")
+            return None
+        entry = self.record_input_attack(r, "kept")
+        n = list(self.attacks).index(entry) + 1
+        self.ctx.status(f"Attack {n} in the report: {r.clean_label} → {r.adv_label} ({entry['attack_title']})", 5000)
+        return entry
+
+    def record_input_attack(self, result, source: str) -> dict:
+        """Keep Any attack's `result` (an InputAttackResult; kept twice, it is one entry)."""
+        from advstudio.core.describe import attack_title
+        from advstudio.core.info import now_iso
+
+        model = self._model_name()
+        adversarial = np.array(result.adversarial, dtype=np.float32).reshape(28, 28)
+        for entry in reversed(self.attacks):
+            if (entry["model"] == model and entry["method"] == result.attack
+                    and np.array_equal(entry["adversarial"], adversarial)):
+                return entry
+        clean = np.array(result.clean, dtype=np.float32).reshape(28, 28)
+        entry = {
+            "id": self._next_id, "input": clean, "clean": clean.copy(), "adversarial": adversarial,
+            "perturbation": np.array(result.perturbation, dtype=np.float32).reshape(28, 28),
+            "clean_probs": np.array(result.clean_probs, dtype=np.float32),
+            "adv_probs": np.array(result.adv_probs, dtype=np.float32), "eps": result.eps, "method": result.attack,
+            "target": result.target, "model": model, "source": f"{source} on the Any attack tab",
+            "recorded": now_iso(), "flip": None, "attack_title": attack_title(result.attack),
+            "settings": result.describe(),
+        }
+        self._next_id += 1
+        self.attacks.append(entry)
+        self._prune({e["id"] for e in self.attacks})
+        self.recorded.emit("attack")
         return entry
 
     @Slot()
@@ -195,7 +212,7 @@ class SessionLog(QObject):
         curves = []
         for c in value.curves:
             rc = c.curve
-            params = _plain(dict(rc.params))
+            params = plain(dict(rc.params))
             curves.append({"model": c.model_name, "attack": c.attack, "label": c.label(), "settings": c.describe(),
                            "params": params, "n": int(rc.n), "clean_accuracy": float(rc.clean_accuracy),
                            "eps": [float(e) for e in rc.eps], "accuracy": [float(a) for a in rc.accuracy]})
@@ -218,6 +235,42 @@ class SessionLog(QObject):
                 self.recorded.emit("activations")
                 return
 
+    # ------------------------------------------------------------------ the findings, wired by the window
+    @Slot(object)
+    def show_compare(self, result: object) -> None:
+        """The Side by side tab shows `result` (a CompareResult) now: the report's side-by-side finding."""
+        self.compare = compare_entry(result)
+        self.recorded.emit("compare")
+
+    @Slot(object)
+    def show_input_attack(self, result: object) -> None:
+        """Any attack shows `result` (an InputAttackResult) now: Ctrl+K on that tab keeps it."""
+        self.input_attack = result
+
+    @Slot(object)
+    def lesson_loaded(self, lesson: object, done: object = ()) -> None:
+        """A lesson (a core Lesson, or None) is on; `done`: the ids of its steps done already."""
+        self._lesson = lesson
+        self.lesson = lesson_entry(lesson, done)
+        self.recorded.emit("lesson")
+
+    @Slot(str)
+    def lesson_step_done(self, step_id: str) -> None:
+        """The lesson's step `step_id` passed its check."""
+        if self.lesson is None:
+            return
+        done = set(self.lesson["done"]) | {step_id}
+        self.lesson = lesson_entry(self._lesson, done)
+        self.recorded.emit("lesson")
+
+    @property
+    def student(self) -> str:
+        """The name the report is for (remembered in the settings; "" for none)."""
+        return str(self.ctx.settings.value(STUDENT_KEY, "", str) or "")
+
+    def set_student(self, name: str) -> None:
+        self.ctx.settings.setValue(STUDENT_KEY, " ".join(str(name).split())[:MAX_NAME])
+
     # ------------------------------------------------------------------ the report
     def session_data(self) -> dict:
         """Everything the report shows, as plain data (the activations on screen are added when no kept attack
@@ -230,16 +283,29 @@ class SessionLog(QObject):
         data = self.activations_shown
         if data is not None and not any(_same_attack(data.image, data.settings, e) for e in self.attacks):
             activations.append(activations_entry(data, self._model_name(), None))
-        return {"created": now_iso(), "app_version": advstudio.__version__,
+        return {"created": now_iso(), "app_version": advstudio.__version__, "student": self.student,
                 "device": info.device if info is not None else "–", "models": list(self.models.values()),
-                "attacks": list(self.attacks), "labs": list(self.labs), "activations": activations}
+                "attacks": list(self.attacks), "labs": list(self.labs), "activations": activations,
+                "compare": self.compare, "lesson": self.lesson}
 
     def html(self, raster: bool = False) -> str:
         from advstudio.core.report.page import build_report_html
 
         return build_report_html(self.session_data(), raster=raster)
 
+    def ask_details(self) -> bool:
+        """The export dialog's first step: the student's name (remembered) and what the report will hold."""
+        from advstudio.gui.features.report.dialog import ReportDialog
+
+        dialog = ReportDialog(self.student, self.session_data(), self.ctx.parent_widget)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return False
+        self.set_student(dialog.name())
+        return True
+
     def ask_export(self) -> None:
+        if not self.ask_details():
+            return
         start = str(Path(self.ctx.last_dir()) / "adversarial-studio-report.html")
         path, chosen = QFileDialog.getSaveFileName(self.ctx.parent_widget, "Export the session report", start,
                                                    REPORT_FILTERS)
