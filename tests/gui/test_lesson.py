@@ -145,8 +145,12 @@ def test_a_teachers_lesson_file_and_a_broken_one(qtbot, window, tmp_path):
     assert window.settings.value("lesson/file") == path
     lesson.start(0)
     assert lesson.panel.step_label.text() == "Step 1 of 2"
-    assert lesson.panel.check.text() == "waiting: drag ε to 0.2 or more"
+    # set_eps does not draw: with nothing on the canvas the step says so and offers to draw
+    assert "Draw a digit first" in lesson.panel.check.text()
+    assert lesson.panel.way_out_buttons[0].isVisible()
     draw_digit(qtbot, window, 7)
+    qtbot.waitUntil(lambda: lesson.panel.check.text() == "waiting: drag ε to 0.2 or more")
+    assert not lesson.panel.way_out_buttons[0].isVisible()
     with qtbot.waitSignal(lesson.checkPassed, timeout=30000):
         set_eps(qtbot, window, 0.25)  # the student does it by hand
     lesson.next()

@@ -4,11 +4,17 @@ The steps come from a lesson file (core/lesson.py reads and validates it). Each 
 studio through the context (draw, move ε, find the flip, load a model, show a tab or a panel) or asks the lab for
 a curve (labRunRequested); its check watches the context's signals, and what the window wires in from other
 features (lab_finished, the Activations dock's state, docks' visibility), and notices when the student has done
-it. Nothing here calls torch."""
+it. A step whose action cannot succeed as things stand (no digit, no MNIST folder, nothing flips) says why and
+offers the next thing to try (way-out buttons). Where the student is, and which steps are done, is kept in the
+settings per lesson file, so the lesson resumes there after a restart. A model the lesson switches to for a step is
+borrowed: it is not remembered as the student's model, and theirs comes back when the step ends. Nothing here calls
+torch."""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +23,18 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 
 from advstudio.core.errors import LessonError
-from advstudio.core.lesson import Lesson, LessonStep, fill, load_lesson, model_facts
+from advstudio.core.lesson import (
+    PROGRESS_GROUP,
+    Lesson,
+    LessonProgress,
+    LessonStep,
+    fill,
+    load_lesson,
+    model_facts,
+    progress_key,
+    progress_values,
+    read_progress,
+)
 from advstudio.gui.features.lesson.view import LessonPanel
 from advstudio.gui.messages import Analysis
 from advstudio.gui.models import BUNDLED_KEY, ModelInfo
@@ -37,6 +54,37 @@ DEFAULT_HINTS = {
     "lab_curve_done": "run a robustness curve", "activations_shown": "open the Activations panel",
     "robust_model_compared": "load a robust model and attack your digit",
 }
+# checks that look at the digit on the canvas, and the actions that draw one themselves when there is none
+INPUT_CHECKS = {"input_drawn", "eps_at_least", "prediction_flipped", "eps_range_seen", "activations_shown",
+                "robust_model_compared"}
+DRAWING_ACTIONS = {"draw_demo_digit", "find_flip", "eps_sweep", "open_robust_model"}
+
+
+@dataclass(frozen=True)
+class WayOut:
+    """Why a step cannot be done as things stand, and the buttons (label, what it does) offering what to try."""
+
+    reason: str
+    offers: tuple[tuple[str, Callable[[], object]], ...] = ()
+
+
+@dataclass(frozen=True)
+class BorrowedModel:
+    """The lesson switched models for a step: the student's model, to load again when the step ends, and what
+    the settings remembered as their model, kept there while the lesson's model is current."""
+
+    step_id: str
+    path: str
+    name: str
+    remembered: str  # the settings' model/last before the switch
+    lesson_model: str  # the file the lesson switched to
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return str(a) == str(b)
 
 
 class LessonDock(QObject):
@@ -78,13 +126,16 @@ class LessonDock(QObject):
         self._activations_on_screen = False
         self._flipped_elsewhere: np.ndarray | None = None  # an input another attack (Any attack's PGD) flipped
         self._problem = ""  # why the lesson on screen is not the one asked for
+        self._offers: tuple[tuple[str, Callable[[], object]], ...] = ()  # the way-out buttons on screen
+        self.borrowed: BorrowedModel | None = None  # a model the lesson switched to for a step
         self.toggle_action = self.dock.toggleViewAction()
         self.toggle_action.setText("&Lesson")
         self.toggle_action.setShortcut(QKeySequence("Ctrl+L"))
         self.toggle_action.setStatusTip("Show or hide the guided lesson")
         window = ctx.parent_widget
-        self.start_action = QAction("Start the &lesson", window)
-        self.start_action.setStatusTip("Open the guided lesson at its first step")
+        self.start_action = QAction("Start the &lesson over", window)
+        self.start_action.setStatusTip("Open the guided lesson at step 1, every step marked not done (Ctrl+L "
+                                       "reopens it where you left it)")
         self.start_action.triggered.connect(self.restart)
         self.back_action = QAction("Lesson: back", window, shortcut=QKeySequence("Alt+Left"))
         self.next_action = QAction("Lesson: next", window, shortcut=QKeySequence("Alt+Right"))
@@ -96,6 +147,8 @@ class LessonDock(QObject):
         p.back.clicked.connect(self.back)
         p.next.clicked.connect(self.next)
         p.action_button.clicked.connect(self.perform_action)
+        p.start_over.clicked.connect(self.restart)
+        p.wayOutClicked.connect(self.take_way_out)
         p.fontChanged.connect(self._show_step)
         ctx.analysisShown.connect(self._on_analysis)
         ctx.flipFound.connect(self._on_flip)
@@ -103,6 +156,8 @@ class LessonDock(QObject):
         ctx.modelReady.connect(self._on_model)
         ctx.tabChanged.connect(self._on_event)
         self.dock.visibilityChanged.connect(self._on_event)
+        self.dock.visibilityChanged.connect(self._on_dock_visibility)
+        ctx.dataDirChanged.connect(self._on_event)
         where = ctx.settings.value("lesson/file", "", str) or None
         try:
             self.set_lesson(load_lesson(where))
@@ -129,12 +184,31 @@ class LessonDock(QObject):
         return True
 
     def set_lesson(self, lesson: Lesson) -> None:
+        """Show `lesson` where this student left it (its saved step and done marks; step 1 if none)."""
         self.lesson = lesson
-        self.done = set()
-        self.index = 0
+        progress = self._saved_progress(lesson)
+        self.done = set(progress.done)
+        self.index = progress.index
         self.dock.setWindowTitle(f"Lesson: {lesson.title}")
         self._show_step()
         self.lessonLoaded.emit(lesson)
+
+    # ------------------------------------------------------------------ progress across restarts
+    def _progress_group(self, lesson: Lesson) -> str:
+        return f"{PROGRESS_GROUP}/{progress_key(lesson)}"
+
+    def _saved_progress(self, lesson: Lesson) -> LessonProgress:
+        group = self._progress_group(lesson)
+        s = self.ctx.settings
+        return read_progress(lesson, s.value(f"{group}/step", 1), s.value(f"{group}/done", ""))
+
+    def save_progress(self) -> None:
+        if self.lesson is None:
+            return
+        step, done = progress_values(self.lesson, LessonProgress(self.index, frozenset(self.done)))
+        group = self._progress_group(self.lesson)
+        self.ctx.settings.setValue(f"{group}/step", step)
+        self.ctx.settings.setValue(f"{group}/done", done)
 
     def _show_problem(self, message: str) -> None:
         self.panel.title.setText("No lesson")
@@ -155,6 +229,8 @@ class LessonDock(QObject):
 
     @Slot()
     def restart(self) -> None:
+        """Start over: step 1, every step marked not done."""
+        self.done = set()
         self.start(0)
 
     def go(self, index: int) -> None:
@@ -163,6 +239,9 @@ class LessonDock(QObject):
         self.index = min(max(int(index), 0), len(self.lesson.steps) - 1)
         self._sweep_timer.stop()
         self.ctx.unfocus_docks()  # presentation mode: a panel the previous step brought up makes room again
+        self.save_progress()
+        if self.borrowed is not None and self.step.id != self.borrowed.step_id:
+            self.give_back_model()
         self._show_step()
         self.stepShown.emit(self.index)
         self.evaluate()
@@ -189,7 +268,7 @@ class LessonDock(QObject):
         p.action_button.setEnabled(step.action is not None)
         if step.action is not None:
             p.action_button.setText(step.action.label)
-        note = "\n".join(t for t in (self._problem, self._action_note(step)) if t)
+        note = "\n".join(t for t in (self._problem, self._action_note(step), self._borrow_note(step)) if t)
         p.note.setText(note)
         p.note.setVisible(bool(note))
         p.back.setEnabled(self.index > 0)
@@ -210,14 +289,85 @@ class LessonDock(QObject):
         step = self.step
         if step is None:
             return
+        way = None if step.id in self.done else self.way_out(step)
+        self._offers = way.offers if way is not None else ()
+        self.panel.set_way_outs([label for label, _ in self._offers])
         if step.id in self.done:
             self.panel.check.setText(f'<span style="color:{DONE_COLOUR}"><b>✓ done</b></span>')
-        elif step.check.kind == "prediction_flipped" and self.ctx.flip is not None and not self.ctx.flip.found:
-            self.panel.check.setText("waiting: nothing up to ε = 0.5 flips this drawing. Press “Draw a 3 for me” "
-                                     "under the Attack tab's banner, or try a thinner brush or PGD there.")
+        elif way is not None:
+            self.panel.check.setText(f"<b>{html.escape(way.reason)}</b>")
         else:
             self.panel.check.setText(f"waiting: {html.escape(self.hint(step))}")
         self._show_dots()
+
+    # ------------------------------------------------------------------ ways out of a step that cannot be done
+    def way_out(self, step: LessonStep) -> WayOut | None:
+        """Why `step` cannot be done as things stand, with what to try instead; None when nothing is in the way."""
+        ctx, kind = self.ctx, step.check.kind
+        action = step.action.name if step.action is not None else None
+        if kind in INPUT_CHECKS and ctx.current_input is None and action not in DRAWING_ACTIONS:
+            return WayOut("Draw a digit first: this step works on the digit on the canvas. Draw one in the Input "
+                          "panel, or let the app draw one.", (("Draw a 3 for me", self._draw_demo),))
+        if kind == "prediction_flipped" and ctx.flip is not None and not ctx.flip.found:
+            return WayOut("Nothing up to ε = 0.5 flips this drawing (a thick digit can be that sturdy). Press “Draw "
+                          "a 3 for me” to attack one that flips, or under the Attack tab's banner try a thinner "
+                          "brush or PGD.", (("Draw a 3 for me", self._draw_demo_and_flip),))
+        if (kind == "lab_curve_done" or action == "run_lab") and (problem := self._data_problem()):
+            return WayOut(f"{problem} This step runs the attack on the MNIST test images: choose the folder that "
+                          "holds the MNIST files (File ▸ Set MNIST folder…).",
+                          (("Set MNIST folder…", self._ask_data_dir),))
+        if kind == "robust_model_compared":
+            return self._robust_way_out(step)
+        return None
+
+    def _robust_way_out(self, step: LessonStep) -> WayOut | None:
+        from advstudio.core.resources import robust_model_path
+
+        info = self.ctx.model_info
+        if (step.action is not None and step.action.name == "open_robust_model" and not robust_model_path().is_file()
+                and (info is None or info.bundled)):
+            return WayOut("The robust model is not in this installation: open a model trained with adversarial "
+                          "training (any model but the bundled one counts).", (("Open a model…", self._ask_model),))
+        min_eps = float(step.check.params.get("min_eps", 0.1))
+        settings = self.ctx.attack_settings
+        if info is not None and not info.bundled and settings is not None and settings.eps < min_eps - 1e-9:
+            return WayOut(f"Attack your digit at ε ≥ {min_eps:g}: the slider is at {settings.eps:g}.",
+                          ((f"Set ε to {min_eps:g}", lambda: self.ctx.request_eps(min_eps)),))
+        return None
+
+    def _data_problem(self) -> str | None:
+        """The MNIST test set's problem in plain words (without the command-line ways of setting the folder)."""
+        from advstudio.core.data import HOW_TO_GET
+
+        problem = self.ctx.data_problem(("test",))
+        return None if problem is None else problem.replace(HOW_TO_GET, "").strip()
+
+    @Slot(int)
+    def take_way_out(self, index: int) -> None:
+        """One of the way-out buttons was pressed."""
+        if 0 <= index < len(self._offers):
+            self._offers[index][1]()
+            self._on_event()
+
+    def _draw_demo(self) -> None:
+        self.do("draw_demo_digit")
+
+    def _draw_demo_and_flip(self) -> None:
+        self.do("draw_demo_digit")
+        self.ctx.request_flip()
+
+    def _ask_data_dir(self) -> None:
+        """Let the student choose the MNIST folder; once it is usable, run the step's action."""
+        self.ctx.ask_data_dir()
+        if self._data_problem() is None:
+            self.perform_action()
+
+    def _ask_model(self) -> None:
+        from advstudio.gui.model_dialog import ask_model_path
+
+        path = ask_model_path(self.ctx, "Open a robust model")
+        if path:
+            self.ctx.request_model(path)
 
     @staticmethod
     def hint(step: LessonStep) -> str:
@@ -291,18 +441,7 @@ class LessonDock(QObject):
         if name == "run_lab":
             return self._run_lab(int(arg) if arg is not None else 500)  # type: ignore[call-overload]
         if name == "open_robust_model":
-            from advstudio.core.resources import robust_model_path
-
-            path = robust_model_path()
-            if not path.is_file():
-                ctx.report_error("No robust model here",
-                                 f"{path.name} is not in this installation. Open a model you trained with "
-                                 "adversarial training (File ▸ Open model…); any model but the bundled one counts "
-                                 "for this step.")
-                return False
-            self._robust_wanted = True
-            ctx.request_model(path)
-            return True
+            return self._open_robust_model()
         if name == "compare":
             if ctx.show_tab("compare"):
                 return True
@@ -320,10 +459,69 @@ class LessonDock(QObject):
             return
         self.ctx.request_eps(self._sweep.pop(0))
 
+    def _open_robust_model(self) -> bool:
+        """Load the bundled robust model for this step, with a digit on the canvas and ε at the step's minimum, so
+        the comparison is on screen at once; the student's model is borrowed back when the step ends."""
+        from advstudio.core.resources import robust_model_path
+
+        ctx, step = self.ctx, self.step
+        path = robust_model_path()
+        if not path.is_file():
+            ctx.report_error("No robust model here",
+                             f"{path.name} is not in this installation. Open a model you trained with "
+                             "adversarial training (File ▸ Open model…); any model but the bundled one counts "
+                             "for this step.")
+            return False
+        if ctx.current_input is None:
+            self.do("draw_demo_digit")
+        min_eps = float(step.check.params.get("min_eps", 0.1)) if step is not None else 0.1
+        if ctx.attack_settings is not None and ctx.attack_settings.eps < min_eps - 1e-9:
+            ctx.request_eps(min_eps)
+        info = ctx.model_info
+        if self.borrowed is None and info is not None and not same_file(info.path, path) and step is not None:
+            student = info.path if not info.defended else (ctx.settings.value("model/last", "", str)
+                                                           or str(_bundled_path()))
+            self.borrowed = BorrowedModel(step.id, student, info.name, ctx.settings.value("model/last", "", str),
+                                          str(path))
+        self._robust_wanted = True
+        ctx.request_model(path)
+        return True
+
+    def give_back_model(self) -> None:
+        """The step that borrowed a model ended: load the student's model again."""
+        b, info = self.borrowed, self.ctx.model_info
+        if b is None:
+            return
+        if info is None or not same_file(info.path, b.lesson_model) or info.defended:
+            self.borrowed = None  # the student has moved on to a model of their own: that one stands
+            return
+        self.ctx.status(f"The lesson gives you back your model: {b.name}", 6000)
+        self.ctx.request_model(b.path)
+
+    def _borrow_note(self, step: LessonStep) -> str:
+        b, info = self.borrowed, self.ctx.model_info
+        if b is None or b.step_id != step.id or info is None or not same_file(info.path, b.lesson_model):
+            return ""
+        return (f"The lesson switched to the robust model for this step; your model ({b.name}) comes back when "
+                "you leave this step or close the lesson.")
+
+    @Slot(bool)
+    def _on_dock_visibility(self, _visible: bool) -> None:
+        QTimer.singleShot(0, self._after_dock_visibility)  # presentation mode re-adds the dock: judge once settled
+
+    def _after_dock_visibility(self) -> None:
+        if self.dock.isHidden() and self.borrowed is not None:
+            self.give_back_model()
+
     def _run_lab(self, n: int) -> bool:
-        """FGSM curve of the model now loaded on n test images (the lab reports a missing MNIST folder itself,
-        and ignores the request while a run is going)."""
+        """FGSM curve of the model now loaded on n test images, its ε list filled into the lab's form (nothing
+        when the MNIST folder is missing: the step's way out says so; the lab ignores it while a run is going)."""
         ctx = self.ctx
+        problem = self._data_problem()
+        if problem is not None:
+            ctx.status(f"The curve needs MNIST: {problem}", 8000)
+            self._show_check()
+            return False
         entry = ctx.models.get(BUNDLED_KEY) or ctx.models.entries()[0]
         if ctx.model_info is not None and not ctx.model_info.bundled:
             entry = ctx.models.add_file(ctx.model_info.path)
@@ -369,13 +567,17 @@ class LessonDock(QObject):
 
     @Slot()
     def evaluate(self) -> bool:
-        """Check the current step; latch and announce it the first time it passes."""
+        """Check the current step; latch, save and announce it the first time it passes (and refresh the check
+        line and its ways out either way)."""
         step = self.step
         if step is None:
             return False
-        if step.id not in self.done and self.passed(step):
+        newly = step.id not in self.done and self.passed(step)
+        if newly:
             self.done.add(step.id)
-            self._show_check()
+            self.save_progress()
+        self._show_check()
+        if newly:
             self.checkPassed.emit(step.id)
         return step.id in self.done
 
@@ -418,6 +620,19 @@ class LessonDock(QObject):
         self._show_check()
         self._on_event()
 
+    def _keep_borrowed_model_unremembered(self, info: ModelInfo) -> None:
+        """The studio remembers every model it loads as the one to start with (its modelReady slot runs before
+        this one); the lesson's borrowed model is not the student's choice, so theirs is remembered instead."""
+        b = self.borrowed
+        if b is None:
+            return
+        if not same_file(info.path, b.lesson_model) or info.defended:
+            self.borrowed = None  # the student's model is back, or they chose another: that one stands
+            return
+        self.ctx.settings.setValue("model/last", b.remembered)
+        if self.step is None or self.step.id != b.step_id or self.dock.isHidden():
+            QTimer.singleShot(0, self.give_back_model)  # the step ended while the model was loading
+
     @Slot(object)
     def _on_analysis(self, analysis: Analysis) -> None:
         image, seen = self._range
@@ -434,6 +649,7 @@ class LessonDock(QObject):
 
     @Slot(object)
     def _on_model(self, info: ModelInfo) -> None:
+        self._keep_borrowed_model_unremembered(info)
         self.facts = model_facts(info.meta, info.name)
         self._robust_seen = False
         self._show_step()
@@ -442,3 +658,9 @@ class LessonDock(QObject):
             if not self.ctx.show_tab("compare"):
                 self.ctx.show_tab("attack")
         self._on_event()
+
+
+def _bundled_path() -> Path:
+    from advstudio.core.resources import bundled_model_path
+
+    return bundled_model_path()
