@@ -347,6 +347,7 @@ class LessonDock(QObject):
         """One of the way-out buttons was pressed."""
         if 0 <= index < len(self._offers):
             self._offers[index][1]()
+            self._show_check()  # at once: a way out that was answered does not stay on screen
             self._on_event()
 
     def _draw_demo(self) -> None:
