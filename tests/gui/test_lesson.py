@@ -321,3 +321,26 @@ def test_the_robust_model_is_borrowed_for_its_step_only(qtbot, make_window, sett
     with qtbot.waitSignal(window.ctx.modelReady, timeout=30000) as blocker:
         lesson.toggle_action.trigger()
     assert not lesson.dock.isVisible() and blocker.args[0].path == str(mine)
+
+
+def test_the_robust_model_pressed_for_before_the_first_model_loaded_is_still_borrowed(qtbot, settings):
+    """A student quick to press "Load the robust model" at start: the model being loaded then is theirs."""
+    from advstudio.core.resources import robust_model_path
+    from advstudio.gui.window import MainWindow
+
+    window = MainWindow(settings=settings, report_error=lambda title, message: None)
+    try:
+        window.show()
+        lesson = window.lesson
+        lesson.start(lesson.lesson.index_of("defend"))
+        assert window.ctx.model_info is None  # still loading the model it starts with
+        lesson.perform_action()
+        qtbot.waitUntil(lambda: window.ctx.model_info is not None
+                        and window.ctx.model_info.path == str(robust_model_path()), timeout=30000)
+        assert settings.value("model/last", "", str) == ""  # the bundled model stays the one to start with
+        assert lesson.borrowed is not None and "comes back" in lesson.panel.note.text()
+        lesson.panel.next.click()
+        qtbot.waitUntil(lambda: window.ctx.model_info.bundled, timeout=30000)
+        assert lesson.borrowed is None
+    finally:
+        window.close()

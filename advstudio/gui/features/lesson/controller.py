@@ -68,7 +68,7 @@ class WayOut:
     offers: tuple[tuple[str, Callable[[], object]], ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass
 class BorrowedModel:
     """The lesson switched models for a step: the student's model, to load again when the step ends, and what
     the settings remembered as their model, kept there while the lesson's model is current."""
@@ -78,6 +78,7 @@ class BorrowedModel:
     name: str
     remembered: str  # the settings' model/last before the switch
     lesson_model: str  # the file the lesson switched to
+    arrived: bool = False  # the lesson's model has been loaded (a load already under way is not the student's)
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:
@@ -479,11 +480,13 @@ class LessonDock(QObject):
         if ctx.attack_settings is not None and ctx.attack_settings.eps < min_eps - 1e-9:
             ctx.request_eps(min_eps)
         info = ctx.model_info
-        if self.borrowed is None and info is not None and not same_file(info.path, path) and step is not None:
-            student = info.path if not info.defended else (ctx.settings.value("model/last", "", str)
-                                                           or str(_bundled_path()))
-            self.borrowed = BorrowedModel(step.id, student, info.name, ctx.settings.value("model/last", "", str),
-                                          str(path))
+        if self.borrowed is None and step is not None and (info is None or not same_file(info.path, path)):
+            remembered = ctx.settings.value("model/last", "", str)
+            start_model = remembered if remembered and Path(remembered).is_file() else str(_bundled_path())
+            student = info.path if info is not None and not info.defended else start_model  # None: still loading
+            name = info.name if info is not None else (
+                "the bundled model" if same_file(student, _bundled_path()) else Path(student).stem)
+            self.borrowed = BorrowedModel(step.id, student, name, remembered, str(path))
         self._robust_wanted = True
         ctx.request_model(path)
         return True
@@ -491,8 +494,8 @@ class LessonDock(QObject):
     def give_back_model(self) -> None:
         """The step that borrowed a model ended: load the student's model again."""
         b, info = self.borrowed, self.ctx.model_info
-        if b is None:
-            return
+        if b is None or not b.arrived:
+            return  # not loaded yet: it is given back when it arrives (the step has ended by then)
         if info is None or not same_file(info.path, b.lesson_model) or info.defended:
             self.borrowed = None  # the student has moved on to a model of their own: that one stands
             return
@@ -628,8 +631,12 @@ class LessonDock(QObject):
         if b is None:
             return
         if not same_file(info.path, b.lesson_model) or info.defended:
-            self.borrowed = None  # the student's model is back, or they chose another: that one stands
+            if b.arrived:
+                self.borrowed = None  # the student's model is back, or they chose another: that one stands
+            elif not info.defended:  # a load under way before the switch (the model at start) is theirs
+                b.path, b.name = info.path, info.name
             return
+        b.arrived = True
         self.ctx.settings.setValue("model/last", b.remembered)
         if self.step is None or self.step.id != b.step_id or self.dock.isHidden():
             QTimer.singleShot(0, self.give_back_model)  # the step ended while the model was loading
