@@ -78,7 +78,7 @@ def test_each_steps_check_fires_when_its_action_is_done(qtbot, window):
     assert not lesson.evaluate()
     lesson._sweep_timer.setInterval(150)
     _fire(qtbot, lesson, "invisible", timeout=20000)
-    assert {0.0, 0.3} <= lesson._range[1]
+    assert {0.0, 0.3} <= lesson.checks.range[1]
     lesson.go(lesson.lesson.index_of("inside"))
     window.docks["model"].raise_()
     qtbot.wait(50)
@@ -106,7 +106,7 @@ def test_the_defend_step_without_a_bundled_robust_model(qtbot, window, tmp_path,
     lesson.start(lesson.lesson.index_of("defend"))
     assert "not bundled" in lesson.panel.note.text() and lesson.panel.note.isVisible()
     assert lesson.perform_action() is False
-    assert "is not in this installation" in window.ctx.errors[-1]
+    assert "not bundled with this installation" in window.ctx.errors[-1]
     # the way out: open a model of one's own (the file dialog stood in for)
     assert "not in this installation" in lesson.panel.check.text()
     offer = lesson.panel.way_out_buttons[0]
