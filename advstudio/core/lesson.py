@@ -1,10 +1,12 @@
 """Guided lessons as data: a JSON file of steps (title, Markdown body, one action, one check) that a teacher can
-edit or translate. This module reads and validates it (no Qt); gui/lesson_dock.py runs it.
+edit or translate. This module reads and validates it and reads back a student's saved progress (no Qt);
+gui/features/lesson/controller.py runs it.
 
 A malformed file raises LessonError naming the file, the step and the field, so a teacher sees what to fix."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import locale
 import math
@@ -323,6 +325,53 @@ def _text(value: object, at: str, name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise LessonError(f"{at}: field '{name}' must be non-empty text.")
     return value
+
+
+# ---------------------------------------------------------------------------------------------- progress
+PROGRESS_GROUP = "lesson/progress"  # settings: <group>/<progress_key>/step (1 = the first) and .../done (ids)
+
+
+@dataclass(frozen=True)
+class LessonProgress:
+    """Where a student is in one lesson: the step on screen (0-based) and the ids of the steps whose check passed."""
+
+    index: int = 0
+    done: frozenset[str] = frozenset()
+
+
+def progress_key(lesson: Lesson) -> str:
+    """The settings group of this lesson's progress: a bundled lesson by its language (so it survives the app
+    moving), a teacher's file by a hash of its path, so two files never share progress."""
+    path = Path(lesson.source)
+    try:
+        resolved = path.resolve()
+        bundled = resolved.name == LESSON_FILE and resolved.parent.parent == lessons_root().resolve()
+    except OSError:
+        resolved, bundled = path, False
+    if bundled:
+        return f"bundled-{resolved.parent.name}"
+    return "file-" + hashlib.sha1(str(resolved).encode("utf-8")).hexdigest()[:12]
+
+
+def read_progress(lesson: Lesson, step: object, done: object) -> LessonProgress:
+    """Progress from stored settings values; anything broken or out of range falls back to step 1, and ids the
+    lesson no longer has are dropped (a teacher may have edited the file since)."""
+    try:
+        number = int(str(step).strip())
+    except (TypeError, ValueError):
+        number = 1
+    index = number - 1 if 1 <= number <= len(lesson.steps) else 0
+    if isinstance(done, (list, tuple)):
+        raw = [str(x) for x in done]
+    else:
+        raw = str(done or "").split(",")
+    ids = {s.id for s in lesson.steps}
+    return LessonProgress(index, frozenset(x.strip() for x in raw if x.strip() in ids))
+
+
+def progress_values(lesson: Lesson, progress: LessonProgress) -> tuple[int, str]:
+    """(step, done) as stored: the 1-based step number and the done ids in lesson order, comma-separated."""
+    return progress.index + 1, ",".join(s.id for s in lesson.steps if s.id in progress.done)
 
 
 # ---------------------------------------------------------------------------------------------- filling in facts

@@ -1,5 +1,5 @@
 """Lesson files: the bundled lesson loads and covers the nine steps; a malformed file raises LessonError naming
-the file, the step and the field."""
+the file, the step and the field; a student's saved progress reads back, and a broken one falls back to step 1."""
 
 from __future__ import annotations
 
@@ -12,12 +12,16 @@ from advstudio.core.errors import LessonError
 from advstudio.core.lesson import (
     ACTIONS,
     CHECKS,
+    LessonProgress,
     available_languages,
     fill,
     lesson_path,
     load_lesson,
     model_facts,
     parse_lesson,
+    progress_key,
+    progress_values,
+    read_progress,
 )
 
 
@@ -106,3 +110,28 @@ def test_bad_json_and_missing_files_are_lesson_errors(tmp_path):
     bad.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(LessonError, match="not UTF-8"):
         load_lesson(bad)
+
+
+def test_progress_is_kept_per_lesson_file(tmp_path):
+    bundled_key = progress_key(load_lesson("en"))
+    assert bundled_key == "bundled-en"
+    data = bundled()
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "lesson.json").write_text(json.dumps(data), encoding="utf-8")
+    a, b = progress_key(load_lesson(tmp_path / "a")), progress_key(load_lesson(tmp_path / "b"))
+    assert a != b and bundled_key not in (a, b)  # same text, other files: their own progress
+    assert a == progress_key(load_lesson(tmp_path / "a" / "lesson.json"))  # the same file, however named
+    assert "/" not in a and "\\" not in a  # one settings key, not a path of groups
+
+
+def test_saved_progress_reads_back_and_a_broken_one_falls_back_to_step_1():
+    lesson = load_lesson("en")
+    step, done = progress_values(lesson, LessonProgress(4, frozenset({"draw", "model"})))
+    assert (step, done) == (5, "model,draw")  # 1-based, ids in lesson order
+    assert read_progress(lesson, step, done) == LessonProgress(4, frozenset({"model", "draw"}))
+    assert read_progress(lesson, "9", ["model"]) == LessonProgress(8, frozenset({"model"}))  # the last step
+    for broken in ("seven", "", None, "0", "-3", "10", 42, 2.5, "1e9", ["3"]):
+        assert read_progress(lesson, broken, "").index == 0, broken
+    assert read_progress(lesson, "2", "model,,teleport , draw").done == {"model", "draw"}  # unknown ids dropped
+    assert read_progress(lesson, "2", 17).done == frozenset()

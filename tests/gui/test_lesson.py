@@ -78,7 +78,7 @@ def test_each_steps_check_fires_when_its_action_is_done(qtbot, window):
     assert not lesson.evaluate()
     lesson._sweep_timer.setInterval(150)
     _fire(qtbot, lesson, "invisible", timeout=20000)
-    assert {0.0, 0.3} <= lesson._range[1]
+    assert {0.0, 0.3} <= lesson.checks.range[1]
     lesson.go(lesson.lesson.index_of("inside"))
     window.docks["model"].raise_()
     qtbot.wait(50)
@@ -106,16 +106,26 @@ def test_the_defend_step_without_a_bundled_robust_model(qtbot, window, tmp_path,
     lesson.start(lesson.lesson.index_of("defend"))
     assert "not bundled" in lesson.panel.note.text() and lesson.panel.note.isVisible()
     assert lesson.perform_action() is False
-    assert "is not in this installation" in window.ctx.errors[-1]
+    assert "not bundled with this installation" in window.ctx.errors[-1]
+    # the way out: open a model of one's own (the file dialog stood in for)
+    assert "not in this installation" in lesson.panel.check.text()
+    offer = lesson.panel.way_out_buttons[0]
+    assert offer.isVisible() and offer.text() == "Open a model…"
     other = tmp_path / "my_robust.safetensors"  # any model other than the bundled one counts
     shutil.copy(resources.bundled_model_path(), other)
+    monkeypatch.setattr("advstudio.gui.model_dialog.ask_model_path", lambda ctx, title: str(other))
     with qtbot.waitSignal(lesson.checkPassed, timeout=30000, check_params_cb=lambda sid: sid == "defend"):
-        window.studio.open_model(other)
+        offer.click()
     assert not window.ctx.model_info.bundled and window.ctx.analysis.attack.eps >= 0.1
+    assert lesson.borrowed is None  # the student's own choice: it stays their model
+    assert window.settings.value("model/last", "", str) == str(other)
 
 
 def test_the_curve_step_runs_fgsm_on_the_test_set(qtbot, window, mnist_dir):
     window.ctx.data_dir = str(mnist_dir)
+    form = window.lab.panel
+    form.eps_edit.setText("0, 0.4")  # what the student left in the form: the lesson's run replaces it
+    form.form.targeted.setChecked(True)
     lesson = window.lesson
     lesson.start(lesson.lesson.index_of("curve"))
     assert not lesson.evaluate()
@@ -125,6 +135,11 @@ def test_the_curve_step_runs_fgsm_on_the_test_set(qtbot, window, mnist_dir):
     assert window.current_tab() == "robustness"
     c = curves[0].curve
     assert list(c.eps) == [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3] and c.n == 500
+    # the form shows what ran: the lesson's ε list, its sample count, untargeted FGSM, only this model ticked
+    assert form.eps() == list(c.eps) and form.eps_edit.text() == "0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3"
+    assert form.samples.value() == c.n and form.form.attack() == "fgsm" and form.form.target_class() is None
+    assert not c.params.get("targeted")  # the form's "targeted" was ticked; the lesson's curve is untargeted
+    assert form.checked_models() == [curves[0].model.key]
     assert c.accuracy[0] > 0.9 and c.accuracy[-1] < c.accuracy[0]  # measured: the attack costs accuracy
 
 
@@ -145,8 +160,12 @@ def test_a_teachers_lesson_file_and_a_broken_one(qtbot, window, tmp_path):
     assert window.settings.value("lesson/file") == path
     lesson.start(0)
     assert lesson.panel.step_label.text() == "Step 1 of 2"
-    assert lesson.panel.check.text() == "waiting: drag ε to 0.2 or more"
+    # set_eps does not draw: with nothing on the canvas the step says so and offers to draw
+    assert "Draw a digit first" in lesson.panel.check.text()
+    assert lesson.panel.way_out_buttons[0].isVisible()
     draw_digit(qtbot, window, 7)
+    qtbot.waitUntil(lambda: lesson.panel.check.text() == "waiting: drag ε to 0.2 or more")
+    assert not lesson.panel.way_out_buttons[0].isVisible()
     with qtbot.waitSignal(lesson.checkPassed, timeout=30000):
         set_eps(qtbot, window, 0.25)  # the student does it by hand
     lesson.next()
@@ -208,3 +227,120 @@ def test_presentation_mode_hides_the_chrome_and_scales_fonts_and_lines(qtbot, wi
     assert line.opts["pen"].widthF() == pytest.approx(width)
     assert window.studio.prediction_panel.digit.font().pointSizeF() == pytest.approx(digit_size)
     assert presentation_scale() == 1.0
+
+
+def test_the_lesson_resumes_where_the_student_left_it_after_a_restart(qtbot, make_window, settings):
+    first = make_window()
+    lesson = first.lesson
+    lesson.start(0)
+    _fire(qtbot, lesson, "model")
+    lesson.go(lesson.lesson.index_of("draw"))
+    _fire(qtbot, lesson, "draw")
+    lesson.panel.next.click()
+    assert lesson.step.id == "fgsm"
+    first.close()
+    again = make_window()  # the same settings: the next start shows the lesson where it was
+    lesson = again.lesson
+    assert lesson.dock.isVisible() and lesson.index == 3 and lesson.done == {"model", "draw"}
+    lesson.toggle_action.trigger()  # Ctrl+L hides it, and reopens it there
+    assert not lesson.dock.isVisible()
+    lesson.toggle_action.trigger()
+    assert lesson.dock.isVisible() and lesson.step.id == "fgsm"
+    assert lesson.panel.step_label.text() == "Step 4 of 9" and lesson.panel.dots.text().startswith(
+        '<span style="color:#2e7d32">●</span>○<span style="color:#2e7d32">●</span>◉')
+    lesson.panel.start_over.click()  # Start over: step 1, the marks gone, and so saved
+    assert lesson.index == 0 and "draw" not in lesson.done
+    assert lesson.done <= {"model"}  # only step 1 may pass again at once: its panel is still on screen
+    assert settings.value("lesson/progress/bundled-en/step", 0, int) == 1
+    assert "draw" not in settings.value("lesson/progress/bundled-en/done", "draw", str)
+
+
+def test_a_broken_saved_step_falls_back_to_step_1(qtbot, make_window, settings):
+    settings.setValue("lesson/progress/bundled-en/step", "eleventy")
+    settings.setValue("lesson/progress/bundled-en/done", "draw,no-such-step")
+    w = make_window()
+    assert w.lesson.index == 0 and w.lesson.done == {"draw"}
+    w.lesson.toggle_action.trigger()
+    assert w.lesson.panel.step_label.text() == "Step 1 of 9"
+    settings.setValue("lesson/progress/bundled-en/step", 99)
+    assert make_window().lesson.index == 0
+
+
+def test_a_step_that_needs_a_digit_offers_to_draw_one(qtbot, window):
+    lesson = window.lesson
+    lesson.start(lesson.lesson.index_of("inside"))
+    assert window.ctx.current_input is None
+    qtbot.wait(20)
+    assert "Draw a digit first" in lesson.panel.check.text()
+    offer = lesson.panel.way_out_buttons[0]
+    assert offer.isVisible() and offer.text() == "Draw a 3 for me"
+    offer.click()
+    assert window.ctx.current_input is not None and not offer.isVisible()
+    _fire(qtbot, lesson, "inside")
+
+
+def _load_robust(qtbot, window) -> None:
+    """Press the defend step's "Load the robust model" and wait until the robust model answers on screen."""
+    from advstudio.core.resources import robust_model_path
+
+    with qtbot.waitSignal(window.ctx.modelReady, timeout=30000) as blocker:
+        window.lesson.panel.action_button.click()
+    assert blocker.args[0].path == str(robust_model_path())
+    wait_settled(qtbot, window)
+
+
+def test_the_robust_model_is_borrowed_for_its_step_only(qtbot, make_window, settings, tmp_path):
+    from advstudio.core.resources import bundled_model_path
+
+    window = make_window()
+    mine = tmp_path / "my_model.safetensors"
+    shutil.copy(bundled_model_path(), mine)
+    with qtbot.waitSignal(window.ctx.modelReady, timeout=30000):
+        window.studio.open_model(mine)
+    assert settings.value("model/last", "", str) == str(mine)
+    name = window.ctx.model_info.name
+    draw_digit(qtbot, window, 3)
+    set_eps(qtbot, window, 0.05)  # below the step's ε: the action raises it
+    lesson = window.lesson
+    lesson.start(lesson.lesson.index_of("defend"))
+    _load_robust(qtbot, window)
+    assert window.ctx.analysis.attack.eps >= 0.1 and "defend" in lesson.done
+    assert settings.value("model/last", "", str) == str(mine)  # not remembered as the student's model
+    assert f"your model ({name}) comes back when you leave this step" in lesson.panel.note.text()
+    assert lesson.panel.note.isVisible()
+    restarted = make_window()  # quitting now: the next start has the student's model
+    assert restarted.ctx.model_info.path == str(mine)
+    restarted.close()
+    with qtbot.waitSignal(window.ctx.modelReady, timeout=30000) as blocker:
+        lesson.panel.next.click()  # the step ends: the student's model comes back
+    assert blocker.args[0].path == str(mine) and lesson.borrowed is None
+    assert "comes back" not in lesson.panel.note.text()
+    assert settings.value("model/last", "", str) == str(mine)
+    lesson.panel.back.click()  # again, and this time the lesson is closed
+    _load_robust(qtbot, window)
+    with qtbot.waitSignal(window.ctx.modelReady, timeout=30000) as blocker:
+        lesson.toggle_action.trigger()
+    assert not lesson.dock.isVisible() and blocker.args[0].path == str(mine)
+
+
+def test_the_robust_model_pressed_for_before_the_first_model_loaded_is_still_borrowed(qtbot, settings):
+    """A student quick to press "Load the robust model" at start: the model being loaded then is theirs."""
+    from advstudio.core.resources import robust_model_path
+    from advstudio.gui.window import MainWindow
+
+    window = MainWindow(settings=settings, report_error=lambda title, message: None)
+    try:
+        window.show()
+        lesson = window.lesson
+        lesson.start(lesson.lesson.index_of("defend"))
+        assert window.ctx.model_info is None  # still loading the model it starts with
+        lesson.perform_action()
+        qtbot.waitUntil(lambda: window.ctx.model_info is not None
+                        and window.ctx.model_info.path == str(robust_model_path()), timeout=30000)
+        assert settings.value("model/last", "", str) == ""  # the bundled model stays the one to start with
+        assert lesson.borrowed is not None and "comes back" in lesson.panel.note.text()
+        lesson.panel.next.click()
+        qtbot.waitUntil(lambda: window.ctx.model_info.bundled, timeout=30000)
+        assert lesson.borrowed is None
+    finally:
+        window.close()

@@ -112,13 +112,17 @@ class StudioLab(JobClient):
 
     @Slot(object, str, object, int)
     def run_curve(self, entry: ModelEntry, attack: str, eps: list, n: int) -> None:
-        """One curve of `attack` (default settings) on `entry`, the panel showing that attack and sample count
-        (the lesson's "run a curve", wired by the window); nothing while a run is going."""
+        """One untargeted curve of `attack` on `entry` (the lesson's "run a curve", wired by the window): the form
+        is filled with it first (attack, ε list, sample count, only that model ticked) and the run takes what the
+        form then shows, so what the student reads in the form is what ran; nothing while a run is going."""
         if self.panel.running:
             return
-        self.panel.samples.setValue(int(n))
-        self.panel.form.set_attack(attack)
-        self.run_lab([LabSpec(entry, attack, {})], list(eps), int(n))
+        self.panel.show_run(attack, eps, n)
+        self._checked = {entry.key}
+        self.panel.set_models(self.ctx.models.entries(), self._checked)
+        form = self.panel.form
+        self.run_lab([LabSpec(entry, form.attack(), form.settings())], self.panel.eps(),
+                     int(self.panel.samples.value()), form.target_class())
 
     @Slot()
     def cancel_lab(self) -> None:

@@ -264,6 +264,14 @@ class RobustnessLabPanel(QWidget):
     def eps(self) -> list[float]:
         return parse_eps(self.eps_edit.text())
 
+    def show_run(self, attack: str, eps, n: int) -> None:
+        """Fill the form with a run another feature starts (the lesson's curve): untargeted `attack`, the ε list,
+        n test images (within the spin box's range)."""
+        self.form.set_attack(attack)
+        self.form.targeted.setChecked(False)
+        self.eps_edit.setText(", ".join(f"{float(e):g}" for e in eps))
+        self.samples.setValue(int(n))
+
     def set_running(self, running: bool) -> None:
         self.running = running
         self.runner.set_running(running, (self.form, self.eps_edit, self.samples, self.model_list, self.add_model,

@@ -1,14 +1,15 @@
 """The guided lesson: a dock that walks through the experiment step by step beside the live controls.
 
-The steps come from a lesson file (core/lesson.py reads and validates it). Each step's action drives the real
-studio through the context (draw, move ε, find the flip, load a model, show a tab or a panel) or asks the lab for
-a curve (labRunRequested); its check watches the context's signals, and what the window wires in from other
-features (lab_finished, the Activations dock's state, docks' visibility), and notices when the student has done
-it. Nothing here calls torch."""
+The steps come from a lesson file (core/lesson.py). Each step's action drives the real studio through the context
+(draw, move ε, find the flip, load a model, show a tab or a panel) or asks the lab for a curve (labRunRequested);
+its check (checks.py) watches the context's signals and what the window wires in from other features. A step that
+cannot be done as things stand offers a way out (way_outs.py); the student's place is kept across restarts
+(progress.py); a model switched to for a step is only borrowed (loan.py). Nothing here calls torch."""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,11 @@ from PySide6.QtGui import QAction, QKeySequence
 
 from advstudio.core.errors import LessonError
 from advstudio.core.lesson import Lesson, LessonStep, fill, load_lesson, model_facts
+from advstudio.gui.features.lesson.checks import StepChecks, hint
+from advstudio.gui.features.lesson.loan import ModelLoan
+from advstudio.gui.features.lesson.progress import load_progress, store_progress
 from advstudio.gui.features.lesson.view import LessonPanel
+from advstudio.gui.features.lesson.way_outs import NO_ROBUST_MODEL, action_note, data_problem, find_way_out
 from advstudio.gui.messages import Analysis
 from advstudio.gui.models import BUNDLED_KEY, ModelInfo
 
@@ -29,14 +34,6 @@ KEY = "lesson"
 SWEEP_MS = 1000  # one ε value a second: long enough to look, and for each analysis to arrive
 LAB_EPS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 DONE_COLOUR = "#2e7d32"
-
-DEFAULT_HINTS = {
-    "visited": "", "dock_shown": "open the {dock} panel", "tab_shown": "open the {tab} tab",
-    "input_drawn": "draw a digit", "eps_at_least": "drag ε to {value:g} or more",
-    "prediction_flipped": "make the prediction flip", "eps_range_seen": "show the digit at ε = {min:g} and {max:g}",
-    "lab_curve_done": "run a robustness curve", "activations_shown": "open the Activations panel",
-    "robust_model_compared": "load a robust model and attack your digit",
-}
 
 
 class LessonDock(QObject):
@@ -63,28 +60,23 @@ class LessonDock(QObject):
         self.index = 0
         self.done: set[str] = set()  # ids of the steps whose check has fired
         self.facts: dict[str, str] = {}
-        self._range: tuple[np.ndarray | None, set[float]] = (None, set())  # ε values seen on one input
-        self._robust_seen = False  # an analysis at ≥ min_eps answered by a non-bundled model
         self._robust_wanted = False  # open_robust_model ran: show the comparison when it is loaded
         self._sweep: list[float] = []
         self._sweep_timer = QTimer(self)
         self._sweep_timer.setInterval(SWEEP_MS)
         self._sweep_timer.timeout.connect(self._sweep_step)
-        # what the window wires in from other features: docks on screen (Qt keeps a dock tabbed behind another
-        # "visible"; its visibilityChanged tells the truth), the lab's curves, the Activations dock's state
-        self._docks_on_screen: dict[str, bool] = {}
-        self.lab_curves: list = []  # the curves of every finished lab run (LabCurve)
-        self._activations_data = None  # what the Activations dock shows (ActivationsData or None)
-        self._activations_on_screen = False
-        self._flipped_elsewhere: np.ndarray | None = None  # an input another attack (Any attack's PGD) flipped
+        self.checks = StepChecks(ctx)  # what the studio and the features the window wires in have shown
         self._problem = ""  # why the lesson on screen is not the one asked for
+        self._offers: tuple[tuple[str, Callable[[], object]], ...] = ()  # the way-out buttons on screen
+        self.loan = ModelLoan(ctx)  # a model the lesson switched to for a step
         self.toggle_action = self.dock.toggleViewAction()
         self.toggle_action.setText("&Lesson")
         self.toggle_action.setShortcut(QKeySequence("Ctrl+L"))
         self.toggle_action.setStatusTip("Show or hide the guided lesson")
         window = ctx.parent_widget
-        self.start_action = QAction("Start the &lesson", window)
-        self.start_action.setStatusTip("Open the guided lesson at its first step")
+        self.start_action = QAction("Start the &lesson over", window)
+        self.start_action.setStatusTip("Open the guided lesson at step 1, every step marked not done (Ctrl+L "
+                                       "reopens it where you left it)")
         self.start_action.triggered.connect(self.restart)
         self.back_action = QAction("Lesson: back", window, shortcut=QKeySequence("Alt+Left"))
         self.next_action = QAction("Lesson: next", window, shortcut=QKeySequence("Alt+Right"))
@@ -96,6 +88,8 @@ class LessonDock(QObject):
         p.back.clicked.connect(self.back)
         p.next.clicked.connect(self.next)
         p.action_button.clicked.connect(self.perform_action)
+        p.start_over.clicked.connect(self.restart)
+        p.wayOutClicked.connect(self.take_way_out)
         p.fontChanged.connect(self._show_step)
         ctx.analysisShown.connect(self._on_analysis)
         ctx.flipFound.connect(self._on_flip)
@@ -103,6 +97,8 @@ class LessonDock(QObject):
         ctx.modelReady.connect(self._on_model)
         ctx.tabChanged.connect(self._on_event)
         self.dock.visibilityChanged.connect(self._on_event)
+        self.dock.visibilityChanged.connect(self._on_dock_visibility)
+        ctx.dataDirChanged.connect(self._on_event)
         where = ctx.settings.value("lesson/file", "", str) or None
         try:
             self.set_lesson(load_lesson(where))
@@ -129,12 +125,19 @@ class LessonDock(QObject):
         return True
 
     def set_lesson(self, lesson: Lesson) -> None:
+        """Show `lesson` where this student left it (its saved step and done marks; step 1 if none)."""
         self.lesson = lesson
-        self.done = set()
-        self.index = 0
+        progress = load_progress(self.ctx.settings, lesson)
+        self.done = set(progress.done)
+        self.index = progress.index
         self.dock.setWindowTitle(f"Lesson: {lesson.title}")
         self._show_step()
         self.lessonLoaded.emit(lesson)
+
+    def save_progress(self) -> None:
+        """Keep the step on screen and the done marks for the next start (progress.py)."""
+        if self.lesson is not None:
+            store_progress(self.ctx.settings, self.lesson, self.index, self.done)
 
     def _show_problem(self, message: str) -> None:
         self.panel.title.setText("No lesson")
@@ -155,6 +158,8 @@ class LessonDock(QObject):
 
     @Slot()
     def restart(self) -> None:
+        """Start over: step 1, every step marked not done."""
+        self.done = set()
         self.start(0)
 
     def go(self, index: int) -> None:
@@ -163,6 +168,9 @@ class LessonDock(QObject):
         self.index = min(max(int(index), 0), len(self.lesson.steps) - 1)
         self._sweep_timer.stop()
         self.ctx.unfocus_docks()  # presentation mode: a panel the previous step brought up makes room again
+        self.save_progress()
+        if self.borrowed is not None and self.step.id != self.borrowed.step_id:
+            self.loan.give_back()
         self._show_step()
         self.stepShown.emit(self.index)
         self.evaluate()
@@ -189,7 +197,7 @@ class LessonDock(QObject):
         p.action_button.setEnabled(step.action is not None)
         if step.action is not None:
             p.action_button.setText(step.action.label)
-        note = "\n".join(t for t in (self._problem, self._action_note(step)) if t)
+        note = "\n".join(t for t in (self._problem, action_note(self.ctx, step), self.loan.note(step.id)) if t)
         p.note.setText(note)
         p.note.setVisible(bool(note))
         p.back.setEnabled(self.index > 0)
@@ -210,38 +218,52 @@ class LessonDock(QObject):
         step = self.step
         if step is None:
             return
+        way = None if step.id in self.done else find_way_out(self.ctx, step, self)
+        self._offers = way.offers if way is not None else ()
+        self.panel.set_way_outs([label for label, _ in self._offers])
         if step.id in self.done:
             self.panel.check.setText(f'<span style="color:{DONE_COLOUR}"><b>✓ done</b></span>')
-        elif step.check.kind == "prediction_flipped" and self.ctx.flip is not None and not self.ctx.flip.found:
-            self.panel.check.setText("waiting: nothing up to ε = 0.5 flips this drawing. Press “Draw a 3 for me” "
-                                     "under the Attack tab's banner, or try a thinner brush or PGD there.")
+        elif way is not None:
+            self.panel.check.setText(f"<b>{html.escape(way.reason)}</b>")
         else:
             self.panel.check.setText(f"waiting: {html.escape(self.hint(step))}")
         self._show_dots()
 
-    @staticmethod
-    def hint(step: LessonStep) -> str:
-        if step.check.hint:
-            return step.check.hint
-        return DEFAULT_HINTS.get(step.check.kind, "").format(**step.check.params) or "read on"
+    # ------------------------------------------------------------------ ways out (way_outs.py says which)
+    @Slot(int)
+    def take_way_out(self, index: int) -> None:
+        """One of the way-out buttons was pressed."""
+        if 0 <= index < len(self._offers):
+            self._offers[index][1]()
+            self._show_check()  # at once: a way out that was answered does not stay on screen
+            self._on_event()
 
-    def _action_note(self, step: LessonStep) -> str:
-        """Say so when this version of the app cannot do the step's action."""
-        action = step.action
-        if action is None:
-            return ""
-        if action.name == "open_robust_model":
-            from advstudio.core.resources import robust_model_path
+    @property
+    def borrowed(self):
+        """The model borrowed for a step (loan.py), or None."""
+        return self.loan.borrowed
 
-            if not robust_model_path().is_file():
-                return ("The robust model is not bundled with this installation. Train one "
-                        "(advstudio train --adversarial …) and open it with File ▸ Open model…; "
-                        "any model other than the bundled one counts for this step.")
-        if action.name == "compare" and not self.ctx.has_tab("compare"):
-            return "This version has no Side by side tab; the Attack tab shows the current model on your digit."
-        if action.name == "show_tab" and not self.ctx.has_tab(str(action.arg)):
-            return f"This version has no {action.arg!r} tab."
-        return ""
+    def draw_demo(self) -> None:
+        self.do("draw_demo_digit")
+
+    def draw_demo_and_flip(self) -> None:
+        self.do("draw_demo_digit")
+        self.ctx.request_flip()
+
+    def ask_data_dir(self) -> None:
+        """Let the student choose the MNIST folder; once it is usable, run the step's action."""
+        self.ctx.ask_data_dir()
+        if data_problem(self.ctx) is None:
+            self.perform_action()
+
+    def ask_model(self) -> None:
+        from advstudio.gui.model_dialog import ask_model_path
+
+        path = ask_model_path(self.ctx, "Open a robust model")
+        if path:
+            self.ctx.request_model(path)
+
+    hint = staticmethod(hint)  # the "waiting: …" text (checks.py)
 
     # ------------------------------------------------------------------ actions
     @Slot()
@@ -291,18 +313,7 @@ class LessonDock(QObject):
         if name == "run_lab":
             return self._run_lab(int(arg) if arg is not None else 500)  # type: ignore[call-overload]
         if name == "open_robust_model":
-            from advstudio.core.resources import robust_model_path
-
-            path = robust_model_path()
-            if not path.is_file():
-                ctx.report_error("No robust model here",
-                                 f"{path.name} is not in this installation. Open a model you trained with "
-                                 "adversarial training (File ▸ Open model…); any model but the bundled one counts "
-                                 "for this step.")
-                return False
-            self._robust_wanted = True
-            ctx.request_model(path)
-            return True
+            return self._open_robust_model()
         if name == "compare":
             if ctx.show_tab("compare"):
                 return True
@@ -320,10 +331,40 @@ class LessonDock(QObject):
             return
         self.ctx.request_eps(self._sweep.pop(0))
 
+    def _open_robust_model(self) -> bool:
+        """Load the bundled robust model for this step, with a digit on the canvas and ε at the step's minimum, so
+        the comparison is on screen at once; the student's model comes back when the step ends."""
+        from advstudio.core.resources import robust_model_path
+
+        ctx, step = self.ctx, self.step
+        path = robust_model_path()
+        if not path.is_file():
+            ctx.report_error("No robust model here", f"{path.name}: {NO_ROBUST_MODEL}")
+            return False
+        if ctx.current_input is None:
+            self.do("draw_demo_digit")
+        min_eps = float(step.check.params.get("min_eps", 0.1)) if step is not None else 0.1
+        if ctx.attack_settings is not None and ctx.attack_settings.eps < min_eps - 1e-9:
+            ctx.request_eps(min_eps)
+        if step is not None:
+            self.loan.borrow(step.id, path)
+        self._robust_wanted = True
+        ctx.request_model(path)
+        return True
+
+    @Slot(bool)
+    def _on_dock_visibility(self, _visible: bool) -> None:  # presentation mode re-adds the dock: judge once settled
+        QTimer.singleShot(0, lambda: self.dock.isHidden() and self.loan.give_back())
+
     def _run_lab(self, n: int) -> bool:
-        """FGSM curve of the model now loaded on n test images (the lab reports a missing MNIST folder itself,
-        and ignores the request while a run is going)."""
+        """FGSM curve of the model now loaded on n test images, its ε list filled into the lab's form (nothing
+        when the MNIST folder is missing: the step's way out says so; the lab ignores it while a run is going)."""
         ctx = self.ctx
+        problem = data_problem(self.ctx)
+        if problem is not None:
+            ctx.status(f"The curve needs MNIST: {problem}", 8000)
+            self._show_check()
+            return False
         entry = ctx.models.get(BUNDLED_KEY) or ctx.models.entries()[0]
         if ctx.model_info is not None and not ctx.model_info.bundled:
             entry = ctx.models.add_file(ctx.model_info.path)
@@ -331,51 +372,19 @@ class LessonDock(QObject):
         self.labRunRequested.emit(entry, "fgsm", list(LAB_EPS), int(n))
         return True
 
-    # ------------------------------------------------------------------ checks
-    def passed(self, step: LessonStep) -> bool:
-        """Whether the studio now shows what `step` asks for."""
-        ctx, kind, prm = self.ctx, step.check.kind, step.check.params
-        a: Analysis | None = ctx.analysis
-        image = ctx.current_input
-        if kind == "visited":
-            return True
-        if kind == "dock_shown":
-            return bool(ctx.dock_visible(prm["dock"])) and self._docks_on_screen.get(prm["dock"], False)
-        if kind == "tab_shown":
-            return ctx.has_tab(prm["tab"]) and ctx.current_tab() == prm["tab"]
-        if kind == "input_drawn":
-            return image is not None and a is not None
-        if kind == "eps_at_least":
-            return a is not None and image is not None and a.attack.eps >= prm["value"] - 1e-9
-        if kind == "prediction_flipped":
-            elsewhere = self._flipped_elsewhere
-            return (a is not None and image is not None and a.attack.flipped) or bool(
-                ctx.flip is not None and ctx.flip.found) or (
-                elsewhere is not None and image is not None and np.array_equal(elsewhere, image))
-        if kind == "eps_range_seen":
-            seen_image, seen = self._range
-            return (seen_image is not None and image is not None and np.array_equal(seen_image, image)
-                    and bool(seen) and min(seen) <= prm["min"] + 1e-9 and max(seen) >= prm["max"] - 1e-9)
-        if kind == "lab_curve_done":
-            curves = [c for c in self.lab_curves if prm.get("attack") in (None, c.attack)]
-            return len(curves) >= int(prm.get("curves", 1))
-        if kind == "activations_shown":
-            return self._activations_on_screen and self._activations_data is not None and image is not None
-        if kind == "robust_model_compared":
-            info = ctx.model_info
-            return (info is not None and not info.bundled
-                    and (self._robust_seen or ctx.current_tab() == "compare"))
-        return False
-
     @Slot()
     def evaluate(self) -> bool:
-        """Check the current step; latch and announce it the first time it passes."""
+        """Check the current step; latch, save and announce it the first time it passes (and refresh the check
+        line and its ways out either way)."""
         step = self.step
         if step is None:
             return False
-        if step.id not in self.done and self.passed(step):
+        newly = step.id not in self.done and self.checks.passed(step)
+        if newly:
             self.done.add(step.id)
-            self._show_check()
+            self.save_progress()
+        self._show_check()
+        if newly:
             self.checkPassed.emit(step.id)
         return step.id in self.done
 
@@ -386,31 +395,31 @@ class LessonDock(QObject):
     @Slot(str, bool)
     def dock_visibility_changed(self, key: str, visible: bool) -> None:
         """The dock added under `key` came on screen or left it."""
-        self._docks_on_screen[key] = bool(visible)
+        self.checks.docks_on_screen[key] = bool(visible)
         self._on_event()
 
     @Slot(object)
     def lab_finished(self, result: object) -> None:
         """A lab run ended (a LabResult's curves count; a cancelled run has none)."""
-        self.lab_curves.extend(getattr(result, "curves", ()))
+        self.checks.lab_curves.extend(getattr(result, "curves", ()))
         self._on_event()
 
     @Slot(object)
     def set_activations_data(self, data: object) -> None:
         """What the Activations dock shows now (None: nothing)."""
-        self._activations_data = data
+        self.checks.activations_data = data
         self._on_event()
 
     @Slot(bool)
     def set_activations_on_screen(self, on: bool) -> None:
-        self._activations_on_screen = bool(on)
+        self.checks.activations_on_screen = bool(on)
         self._on_event()
 
     @Slot(object)
     def input_attack_shown(self, result: object) -> None:
         """Another attack on the studio's input ended (Any attack): a success flips it for the flip step."""
         if getattr(result, "success", False):
-            self._flipped_elsewhere = np.array(result.clean, copy=True)
+            self.checks.flipped_elsewhere = np.array(result.clean, copy=True)
             self._on_event()
 
     # ------------------------------------------------------------------ the studio's signals
@@ -420,25 +429,21 @@ class LessonDock(QObject):
 
     @Slot(object)
     def _on_analysis(self, analysis: Analysis) -> None:
-        image, seen = self._range
-        clean = analysis.prediction.image
-        if image is None or not np.array_equal(image, clean):
-            self._range = (np.array(clean, copy=True), set())
-        self._range[1].add(round(float(analysis.attack.eps), 6))
-        info = self.ctx.model_info
-        step = self.step
-        min_eps = step.check.params.get("min_eps", 0.1) if step and step.check.kind == "robust_model_compared" else 0.1
-        if info is not None and not info.bundled and analysis.attack.eps >= min_eps - 1e-9:
-            self._robust_seen = True
+        self.checks.see_analysis(analysis, self.step)
         self._on_event()
 
     @Slot(object)
     def _on_model(self, info: ModelInfo) -> None:
+        # the studio's modelReady slot has remembered this model as the one to start with; a borrowed one is not
+        if self.loan.model_ready(info) and (self.step is None or self.step.id != self.borrowed.step_id
+                                            or self.dock.isHidden()):
+            QTimer.singleShot(0, self.loan.give_back)  # the step ended while the model was loading
         self.facts = model_facts(info.meta, info.name)
-        self._robust_seen = False
+        self.checks.robust_seen = False
         self._show_step()
         if self._robust_wanted:
             self._robust_wanted = False
             if not self.ctx.show_tab("compare"):
                 self.ctx.show_tab("attack")
         self._on_event()
+
