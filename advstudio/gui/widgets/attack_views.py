@@ -19,6 +19,8 @@ from advstudio.gui.theme import text_colour
 MIN_IMAGE = 140  # px: each 28×28 image at least this wide and tall on screen
 BAR_MARGIN = 9  # px above and below the colour bar: room for the half of its end labels beyond the bar
 DELTA_UNITS = "pixel units"
+COLORBAR_ROOM = 100  # px: the colour bar, its labels and "pixel units" beside the three images
+TRIPTYCH_MIN_WIDTH = 3 * MIN_IMAGE + COLORBAR_ROOM
 
 
 def blank_image() -> np.ndarray:
@@ -53,9 +55,8 @@ def set_delta_scale(colorbar: pg.ColorBarItem, s: float) -> None:
     axis.setLabel(DELTA_UNITS)
     font = axis.style.get("tickFont") or QFont()
     text = max(QFontMetrics(font).horizontalAdvance(t) for t in labels)
-    label_font = axis.label.font()
-    width = (text + axis.style["tickTextOffset"][0] + max(axis.style["tickLength"], 0) + 4
-             + QFontMetrics(label_font).height() + 4)
+    label = axis.label.boundingRect().height()  # the rotated "pixel units": its height is its width here
+    width = int(text + axis.style["tickTextOffset"][0] + max(axis.style["tickLength"], 0) + 4 + label + 2)
     if axis.fixedWidth is None or abs(axis.fixedWidth - width) > 2:  # a relayout only when it must grow or shrink
         axis.setWidth(width)
     colorbar.delta_scale = s
@@ -89,6 +90,7 @@ def build_triptych(glw: pg.GraphicsLayoutWidget, panels: tuple[tuple[str, str], 
     colorbar.layout.setContentsMargins(0, BAR_MARGIN, 0, BAR_MARGIN)
     titles["delta"] = glw.addLabel("δ", row=0, col=3, size=title_size)
     glw.ci.layout.setRowMinimumHeight(1, MIN_IMAGE)
+    glw.setMinimumWidth(TRIPTYCH_MIN_WIDTH)  # a GraphicsLayoutWidget does not ask for its layout's minimum itself
     set_delta_scale(colorbar, 1.0)
     return images, titles, colorbar
 

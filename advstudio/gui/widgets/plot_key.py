@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QWidget
 
 MARKS = {"line": "━━", "dash": "┅┅", "square": "■", "dot": "●"}
@@ -56,13 +56,25 @@ class PlotPlaceholder(QStackedWidget):
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setFrameShape(QLabel.Shape.StyledPanel)
         self.message.setStyleSheet("QLabel { font-style: italic; padding: 12px; }")
+        policy = self.message.sizePolicy()  # its wrapped height must not set the plot area's: the plot's does
+        policy.setVerticalPolicy(QSizePolicy.Policy.Ignored)
+        policy.setHeightForWidth(False)
+        self.message.setSizePolicy(policy)
+        self.message.setMinimumWidth(1)
         self.plot = plot
         self.addWidget(self.message)
         self.addWidget(plot)
         self.set_empty(True)
 
     def set_empty(self, empty: bool) -> None:
-        self.setCurrentWidget(self.message if empty else self.plot)
+        if self.currentWidget() is not (self.message if empty else self.plot):
+            self.setCurrentWidget(self.message if empty else self.plot)
+            self.updateGeometry()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        """The page on screen's: the hidden plot need not fit until it is shown."""
+        page = self.currentWidget()
+        return page.minimumSizeHint().expandedTo(page.minimumSize())
 
     @property
     def empty(self) -> bool:

@@ -9,6 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QBoxLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -27,6 +28,7 @@ from advstudio.gui.features.any_attack.messages import InputAttackResult
 from advstudio.gui.widgets.attack_form import AttackForm
 from advstudio.gui.widgets.attack_views import (
     MIN_IMAGE,
+    TRIPTYCH_MIN_WIDTH,
     blank_image,
     build_triptych,
     delta_scale,
@@ -37,6 +39,7 @@ from advstudio.gui.widgets.bars import ProbabilityBars
 
 NORM_COLUMNS = ("Attack", "ε", "Steps, restarts", "Result", "‖δ‖∞", "‖δ‖₂", "‖δ‖₀ (pixels)", "Time")
 FRAME_MS = 80
+BARS_BESIDE = 260  # px the bars need beside the images; narrower, they go below them
 
 
 class TrajectoryView(QWidget):
@@ -54,14 +57,22 @@ class TrajectoryView(QWidget):
             "10pt", 12, 150)
         self.delta_scale = 1.0
         self.bars = ProbabilityBars([("input", "clean"), ("at this step", "adversarial")], tick_pt=9)
-        self.bars.setMinimumHeight(120)
+        self.bars.setMinimumHeight(110)
         self.bars.setToolTip("Blue: probabilities for the input. Orange: for the image at this step.")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.glw, 2)
-        layout.addWidget(self.bars, 1)
+        self.box = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
+        self.box.setContentsMargins(0, 0, 0, 0)
+        self.box.addWidget(self.glw, 3)
+        self.box.addWidget(self.bars, 1)
         self.shown: dict[str, np.ndarray] = {"clean": blank_image(), "perturbation": blank_image(), "iterate": blank_image()}
         self._restyle()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        """The bars beside the images when there is room for both, else below: the images keep MIN_IMAGE px."""
+        wide = event.size().width() >= TRIPTYCH_MIN_WIDTH + BARS_BESIDE
+        wanted = QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom
+        if self.box.direction() != wanted:
+            self.box.setDirection(wanted)
+        super().resizeEvent(event)
 
     def display(self, clean: np.ndarray, iterate: np.ndarray, clean_probs, probs, limit: float) -> None:
         delta = (iterate - clean).astype(np.float32)
@@ -185,7 +196,7 @@ class AttackLabPanel(QWidget):
             self.caption.setText("")
             return
         eps = result.eps
-        self._limit = delta_scale(eps, result.frames - result.clean)  # one scale for every frame of the run
+        self._limit = delta_scale(eps, result.perturbation)  # the result's δ sets one scale for every frame
         last = len(result.frames) - 1
         self.slider.blockSignals(True)
         self.slider.setRange(0, last)
