@@ -39,6 +39,7 @@ def test_the_delta_colour_bar_runs_from_minus_eps_to_plus_eps_with_its_labels(qt
         ticks = dict(axis._tickLevels[0])
         assert ticks == {-1.0: f"−{top[1:]}", 0.0: "0", 1.0: top}
         assert axis.labelText == "pixel units" and axis.label.isVisible()
+        qtbot.waitUntil(lambda: axis.width() == axis.fixedWidth, timeout=5000)  # laid out as on screen
         metrics = QFontMetrics(axis.style.get("tickFont") or axis.font())
         room = axis.width() - axis.style["tickTextOffset"][0] - axis.label.boundingRect().height()
         assert all(metrics.horizontalAdvance(t) <= room for t in ticks.values())  # no label clipped

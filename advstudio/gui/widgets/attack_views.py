@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
@@ -21,6 +21,7 @@ BAR_MARGIN = 9  # px above and below the colour bar: room for the half of its en
 DELTA_UNITS = "pixel units"
 COLORBAR_ROOM = 100  # px: the colour bar, its labels and "pixel units" beside the three images
 TRIPTYCH_MIN_WIDTH = 3 * MIN_IMAGE + COLORBAR_ROOM
+TRIPTYCH_MIN_HEIGHT = MIN_IMAGE + 56  # the titles' row and the layout's margins above and below the images
 
 
 def blank_image() -> np.ndarray:
@@ -63,6 +64,19 @@ def set_delta_scale(colorbar: pg.ColorBarItem, s: float) -> None:
     colorbar.delta_labels = labels
 
 
+class ColumnTitle(pg.LabelItem):
+    """A column's title that does not widen its column: a long title ("Adversarial = clean + δ") would take room
+    from the other images; it overhangs its column's gaps instead, still centred."""
+
+    def updateMin(self) -> None:  # noqa: N802 - pyqtgraph's name
+        super().updateMin()
+        self.setMinimumWidth(0)
+        height = self._sizeHint[Qt.SizeHint.MinimumSize][1]
+        self._sizeHint[Qt.SizeHint.MinimumSize] = (0, height)
+        self._sizeHint[Qt.SizeHint.PreferredSize] = (0, height)
+        self.updateGeometry()
+
+
 def build_triptych(glw: pg.GraphicsLayoutWidget, panels: tuple[tuple[str, str], ...], title_size: str,
                    colorbar_width: int, column_width: int, signed: str = "perturbation"):
     """Three 28×28 images side by side under their titles, the signed one coloured (red brightens, blue
@@ -71,7 +85,8 @@ def build_triptych(glw: pg.GraphicsLayoutWidget, panels: tuple[tuple[str, str], 
     images: dict[str, pg.ImageItem] = {}
     titles: dict[str, pg.LabelItem] = {}
     for col, (key, title) in enumerate(panels):
-        titles[key] = glw.addLabel(title, row=0, col=col, size=title_size)
+        titles[key] = ColumnTitle(title, size=title_size)
+        glw.addItem(titles[key], row=0, col=col)
         vb = glw.addViewBox(row=1, col=col, lockAspect=True, invertY=True, enableMouse=False)
         vb.setMenuEnabled(False)
         item = pg.ImageItem(diverging_rgb(blank_image()) if key == signed else blank_image(), autoLevels=False)
@@ -82,15 +97,15 @@ def build_triptych(glw: pg.GraphicsLayoutWidget, panels: tuple[tuple[str, str], 
         images[key] = item
         glw.ci.layout.setColumnStretchFactor(col, 1)  # equal room whatever the titles' widths
         glw.ci.layout.setColumnPreferredWidth(col, column_width)
-        glw.ci.layout.setColumnMinimumWidth(col, MIN_IMAGE)
     # δ is coloured per pixel (diverging_rgb) rather than through an image LUT, which costs pyqtgraph ~8 ms a frame
     colorbar = pg.ColorBarItem(values=(-1.0, 1.0), colorMap=pg.ColorMap(np.linspace(0, 1, 256), diverging_lut(256)),
                                interactive=False, width=colorbar_width, colorMapMenu=False)
     glw.addItem(colorbar, row=1, col=3)
     colorbar.layout.setContentsMargins(0, BAR_MARGIN, 0, BAR_MARGIN)
     titles["delta"] = glw.addLabel("δ", row=0, col=3, size=title_size)
-    glw.ci.layout.setRowMinimumHeight(1, MIN_IMAGE)
-    glw.setMinimumWidth(TRIPTYCH_MIN_WIDTH)  # a GraphicsLayoutWidget does not ask for its layout's minimum itself
+    # the widget asks for room for MIN_IMAGE px images; where a squeezed window cannot give it, the images shrink
+    # (no minimum inside the graphics layout, which would push the colour bar's labels out of view instead)
+    glw.setMinimumSize(TRIPTYCH_MIN_WIDTH, TRIPTYCH_MIN_HEIGHT)
     set_delta_scale(colorbar, 1.0)
     return images, titles, colorbar
 
@@ -114,7 +129,6 @@ class AttackViews(QWidget):
         self.glw.setToolTip("Left: the input. Middle: what the attack adds (red brightens a pixel, blue darkens "
                             "it, white leaves it; full colour = ±ε, the colour bar). Right: the sum the model is "
                             "fooled by.")
-        self.glw.setMinimumHeight(MIN_IMAGE + 40)
         self.images, self.titles, self.colorbar = build_triptych(
             self.glw, (("clean", "Clean input"), ("perturbation", "Perturbation δ"),
                        ("adversarial", "Adversarial = clean + δ")), "11pt", 14, 150)

@@ -27,7 +27,6 @@ from advstudio.core.render import diverging_rgb
 from advstudio.gui.features.any_attack.messages import InputAttackResult
 from advstudio.gui.widgets.attack_form import AttackForm
 from advstudio.gui.widgets.attack_views import (
-    MIN_IMAGE,
     TRIPTYCH_MIN_WIDTH,
     blank_image,
     build_triptych,
@@ -48,7 +47,6 @@ class TrajectoryView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.glw = pg.GraphicsLayoutWidget()
-        self.glw.setMinimumHeight(MIN_IMAGE + 36)
         self.glw.setToolTip("Left: the input. Middle: the perturbation at this step (red brightens a pixel, blue "
                             "darkens it; full colour = ±ε for an L∞ attack, else the largest change, rounded up: "
                             "the colour bar). Right: the image the model sees at this step.")
