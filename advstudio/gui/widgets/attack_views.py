@@ -131,7 +131,7 @@ class AttackViews(QWidget):
                             "fooled by.")
         self.images, self.titles, self.colorbar = build_triptych(
             self.glw, (("clean", "Clean input"), ("perturbation", "Perturbation δ"),
-                       ("adversarial", "Adversarial = clean + δ")), "11pt", 14, 150)
+                       ("adversarial", "Adversarial = clean + δ")), "10pt", 14, 150)
         self.delta_scale = 1.0
         self.data: dict[str, np.ndarray] = {"clean": blank_image(), "perturbation": blank_image(), "adversarial": blank_image()}
         layout = QVBoxLayout(self)
