@@ -75,6 +75,8 @@ def build_menus(w) -> SimpleNamespace:
     a.hide_panels = _action(w, v, "&Hide side panels", w.hide_side_panels, "Ctrl+Shift+H",
                             "Give the tabs the whole window; again brings the panels back", checkable=True)
     w.ctx.sidePanelsHidden.connect(a.hide_panels.setChecked)
+    a.reset_layout = _action(w, v, "&Reset layout", w.workspaces.reset, None,
+                             "Every tab's side panels back to how they came")
     themes = v.addMenu("&Theme")
     group = QActionGroup(w)
     current = w.settings.value("view/theme", "system", str)

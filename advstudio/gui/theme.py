@@ -8,9 +8,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
 THEMES = ("system", "light", "dark")
-CLEAN_COLOUR = "#3a78c2"  # blue: the clean input's bars
-ADV_COLOUR = "#d0402b"  # red: the adversarial input's bars
-ACCENT_COLOUR = "#f0a020"  # the predicted class
+# the data's colours (clean, adversarial, neutral) are in gui/widgets/palette.py; these are the verdict banners'
 FLIP_COLOUR = "#c62828"
 HOLD_COLOUR = "#2e7d32"
 

@@ -19,10 +19,33 @@ def test_slider_moves_keep_the_perturbation_within_eps(qtbot, window):
         assert r.adversarial.min() >= 0.0 and r.adversarial.max() <= 1.0
         views = window.studio.attack_panel.views.data
         assert np.array_equal(views["adversarial"], r.adversarial)
-        assert np.allclose(views["perturbation"], np.clip(r.perturbation * 10, -1, 1))
+        s = window.studio.attack_panel.views.delta_scale  # the colour bar's ±s: s = ε (an L∞ attack)
+        assert s == (eps if eps > 0 else s)
+        assert np.allclose(views["perturbation"], np.clip(r.perturbation / s, -1, 1))
         bars = window.studio.attack_panel.results.bars.heights
         assert np.array_equal(bars[1], r.adv_probs) and np.array_equal(bars[0], r.clean_probs)
     assert set_eps(qtbot, window, 0.0).linf == 0.0
+
+
+def test_the_delta_colour_bar_runs_from_minus_eps_to_plus_eps_with_its_labels(qtbot, window):
+    from PySide6.QtGui import QFontMetrics
+
+    draw_digit(qtbot, window, 3)
+    views = window.studio.attack_panel.views
+    axis = views.colorbar.getAxis("right")
+    for eps, top in ((0.5, "+0.5"), (0.05, "+0.05"), (0.284, "+0.284")):
+        set_eps(qtbot, window, eps)
+        assert views.delta_scale == eps and views.colorbar.delta_scale == eps  # never stuck at ±0.1
+        ticks = dict(axis._tickLevels[0])
+        assert ticks == {-1.0: f"−{top[1:]}", 0.0: "0", 1.0: top}
+        assert axis.labelText == "pixel units" and axis.label.isVisible()
+        qtbot.waitUntil(lambda: axis.width() == axis.fixedWidth, timeout=5000)  # laid out as on screen
+        metrics = QFontMetrics(axis.style.get("tickFont") or axis.font())
+        room = axis.width() - axis.style["tickTextOffset"][0] - axis.label.boundingRect().height()
+        assert all(metrics.horizontalAdvance(t) <= room for t in ticks.values())  # no label clipped
+        r = window.ctx.analysis.attack
+        full = np.abs(views.data["perturbation"]).max()
+        assert full == 1.0 and np.isclose(np.abs(r.perturbation).max(), eps)  # ±ε is the full colour
 
 
 def test_the_gradient_sign_is_computed_once_per_input(qtbot, window):

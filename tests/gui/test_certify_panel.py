@@ -90,7 +90,7 @@ def test_the_certified_accuracy_curve_is_non_increasing_and_labelled(qtbot, wind
     assert np.allclose(x, r.radii) and np.allclose(y, r.accuracy * 100)
     for word in ("σ = 0.25", "n = 100", "α = 0.01", "N = 20"):
         assert word in r.label()
-    assert r.label() in [item.text for _, item in panel.curve_legend.items]
+    assert r.label() in panel.curve_legend.labels() and not panel.curve_area.empty
     assert r.correct + r.wrong + r.abstained == 20
     # image i is certified with torch seeded at seed + i: the same certificate core.certify gives
     for i in (0, 7):
@@ -109,7 +109,7 @@ def test_detection_rocs_for_fgsm_pgd_and_the_adaptive_attack(qtbot, window, mnis
     r = blocker.args[0]
     assert isinstance(r, DetectResult) and set(r.rocs) == {"fgsm", "pgd", "adaptive_pgd"}
     assert set(panel.roc_items) == set(r.rocs)
-    legend = [item.text for _, item in panel.roc_legend.items]
+    legend = panel.roc_legend.labels()
     for name, roc in r.rocs.items():
         assert 0.0 <= roc.auc <= 1.0 and roc.n == 100
         x, y = panel.roc_items[name].getData()

@@ -98,8 +98,10 @@ def test_two_models_give_each_its_own_prediction_and_eps_moves_both(qtbot, windo
     assert r.sides[0].side.role == "standard" and r.sides[1].model_name == "noisy copy 0"
     # two different models: different gradients, so different perturbations of the same drawing
     assert not np.array_equal(r.sides[0].attack.perturbation, r.sides[1].attack.perturbation)
-    views = c.panel.sides[1].views.data  # the δ view shows this side's perturbation ×10, clipped
-    assert np.allclose(views["perturbation"], np.clip(r.sides[1].attack.perturbation * 10, -1, 1))
+    side = c.panel.sides[1].views  # the δ view shows this side's perturbation on the Attack tab's ±ε scale
+    assert side.delta_scale == 0.05 and side.colorbar.delta_labels == ["−0.05", "0", "+0.05"]
+    views = side.data
+    assert np.allclose(views["perturbation"], np.clip(r.sides[1].attack.perturbation / 0.05, -1, 1))
     assert np.array_equal(views["adversarial"], r.sides[1].attack.adversarial)
 
     window.studio.attack_panel.controls.set_eps(0.25)  # the slider on the Attack tab drives both sides

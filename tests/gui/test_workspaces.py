@@ -42,7 +42,7 @@ def test_a_panel_the_user_shows_on_a_tab_is_kept_for_that_tab_and_across_a_resta
     assert shown(again) == {"prediction"}
     again.show_tab("attack")
     assert shown(again) == set(ALL_PANELS)  # untouched tabs keep their defaults
-    again.workspaces.reset()
+    again.actions_.reset_layout.trigger()  # View ▸ Reset layout
     again.show_tab("compare")
     assert shown(again) == set(DEFAULTS["compare"])
 

@@ -1,31 +1,92 @@
-"""Clean, perturbation ×10 (diverging colours, zero neutral, with a colour bar) and adversarial, side by side."""
+"""Clean, perturbation (diverging colours, zero neutral, with a colour bar) and adversarial, side by side; and the
+one rule every δ colour bar follows: it runs from −s to +s pixel units, s = the attack's ε for an L∞ attack, the
+largest |δ| rounded up for the others (C&W, DeepFool), with −s, 0 and +s always written beside it."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from advstudio.core.render import diverging_lut, diverging_rgb
 from advstudio.core.types import AttackResult
 from advstudio.gui.theme import text_colour
 
-MAGNIFY = 10.0
+MIN_IMAGE = 140  # px: each 28×28 image at least this wide and tall on screen
+BAR_MARGIN = 9  # px above and below the colour bar: room for the half of its end labels beyond the bar
+DELTA_UNITS = "pixel units"
+COLORBAR_ROOM = 100  # px: the colour bar, its labels and "pixel units" beside the three images
+TRIPTYCH_MIN_WIDTH = 3 * MIN_IMAGE + COLORBAR_ROOM
+TRIPTYCH_MIN_HEIGHT = MIN_IMAGE + 56  # the titles' row and the layout's margins above and below the images
 
 
 def blank_image() -> np.ndarray:
     return np.zeros((28, 28), dtype=np.float32)
 
 
+def nice_ceil(x: float) -> float:
+    """The smallest of 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k at or above x (x > 0): a scale's round top."""
+    k = 10.0 ** math.floor(math.log10(x))
+    return next(round(m * k, 12) for m in (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0) if m * k >= x * (1 - 1e-9))
+
+
+def delta_scale(eps: float | None, delta: np.ndarray) -> float:
+    """s of the colour bar's −s…+s: the attack's ε for an L∞ attack (pass eps=None for L2 attacks such as C&W
+    and DeepFool, which have no ε), else the largest |δ| of `delta` rounded up (nice_ceil)."""
+    if eps is not None and eps > 0:
+        return float(eps)
+    peak = float(np.abs(delta).max()) if delta.size else 0.0
+    return nice_ceil(peak) if peak > 0 else 0.1
+
+
+def scale_text(s: float) -> str:
+    return f"{s:.3g}"
+
+
+def set_delta_scale(colorbar: pg.ColorBarItem, s: float) -> None:
+    """Label the colour bar −s, 0, +s in pixel units, and widen its axis so every label fits."""
+    axis = colorbar.getAxis("right")
+    labels = [f"−{scale_text(s)}", "0", f"+{scale_text(s)}"]
+    axis.setTicks([[(-1.0, labels[0]), (0.0, labels[1]), (1.0, labels[2])], []])
+    axis.setStyle(hideOverlappingLabels=False, autoExpandTextSpace=True)
+    axis.setLabel(DELTA_UNITS)
+    font = axis.style.get("tickFont") or QFont()
+    text = max(QFontMetrics(font).horizontalAdvance(t) for t in labels)
+    label = axis.label.boundingRect().height()  # the rotated "pixel units": its height is its width here
+    width = int(text + axis.style["tickTextOffset"][0] + max(axis.style["tickLength"], 0) + 4 + label + 2)
+    if axis.fixedWidth is None or abs(axis.fixedWidth - width) > 2:  # a relayout only when it must grow or shrink
+        axis.setWidth(width)
+    colorbar.delta_scale = s
+    colorbar.delta_labels = labels
+
+
+class ColumnTitle(pg.LabelItem):
+    """A column's title that does not widen its column: a long title ("Adversarial = clean + δ") would take room
+    from the other images; it overhangs its column's gaps instead, still centred."""
+
+    def updateMin(self) -> None:  # noqa: N802 - pyqtgraph's name
+        super().updateMin()
+        self.setMinimumWidth(0)
+        height = self._sizeHint[Qt.SizeHint.MinimumSize][1]
+        self._sizeHint[Qt.SizeHint.MinimumSize] = (0, height)
+        self._sizeHint[Qt.SizeHint.PreferredSize] = (0, height)
+        self.updateGeometry()
+
+
 def build_triptych(glw: pg.GraphicsLayoutWidget, panels: tuple[tuple[str, str], ...], title_size: str,
                    colorbar_width: int, column_width: int, signed: str = "perturbation"):
     """Three 28×28 images side by side under their titles, the signed one coloured (red brightens, blue
-    darkens), and a colour bar for it in the fourth column. Returns (images, titles, colorbar) keyed as `panels`."""
+    darkens), and a colour bar for it in the fourth column (titled δ, labelled by set_delta_scale). Returns
+    (images, titles, colorbar) keyed as `panels`; titles["delta"] is the colour bar's title."""
     images: dict[str, pg.ImageItem] = {}
     titles: dict[str, pg.LabelItem] = {}
     for col, (key, title) in enumerate(panels):
-        titles[key] = glw.addLabel(title, row=0, col=col, size=title_size)
+        titles[key] = ColumnTitle(title, size=title_size)
+        glw.addItem(titles[key], row=0, col=col)
         vb = glw.addViewBox(row=1, col=col, lockAspect=True, invertY=True, enableMouse=False)
         vb.setMenuEnabled(False)
         item = pg.ImageItem(diverging_rgb(blank_image()) if key == signed else blank_image(), autoLevels=False)
@@ -40,6 +101,12 @@ def build_triptych(glw: pg.GraphicsLayoutWidget, panels: tuple[tuple[str, str], 
     colorbar = pg.ColorBarItem(values=(-1.0, 1.0), colorMap=pg.ColorMap(np.linspace(0, 1, 256), diverging_lut(256)),
                                interactive=False, width=colorbar_width, colorMapMenu=False)
     glw.addItem(colorbar, row=1, col=3)
+    colorbar.layout.setContentsMargins(0, BAR_MARGIN, 0, BAR_MARGIN)
+    titles["delta"] = glw.addLabel("δ", row=0, col=3, size=title_size)
+    # the widget asks for room for MIN_IMAGE px images; where a squeezed window cannot give it, the images shrink
+    # (no minimum inside the graphics layout, which would push the colour bar's labels out of view instead)
+    glw.setMinimumSize(TRIPTYCH_MIN_WIDTH, TRIPTYCH_MIN_HEIGHT)
+    set_delta_scale(colorbar, 1.0)
     return images, titles, colorbar
 
 
@@ -52,21 +119,20 @@ def restyle_triptych(widget: QWidget, glw: pg.GraphicsLayoutWidget, titles: dict
     axis = colorbar.getAxis("right")
     axis.setPen(pg.mkPen(colour))
     axis.setTextPen(pg.mkPen(colour))
+    axis.setLabel(DELTA_UNITS, color=colour)
 
 
 class AttackViews(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.glw = pg.GraphicsLayoutWidget()
-        self.glw.setToolTip("Left: the input. Middle: what the attack adds, ×10 so you can see it (red brightens a "
-                            "pixel, blue darkens it, white leaves it). Right: the sum the model is fooled by.")
-        self.glw.setMinimumHeight(190)
+        self.glw.setToolTip("Left: the input. Middle: what the attack adds (red brightens a pixel, blue darkens "
+                            "it, white leaves it; full colour = ±ε, the colour bar). Right: the sum the model is "
+                            "fooled by.")
         self.images, self.titles, self.colorbar = build_triptych(
-            self.glw, (("clean", "Clean input"), ("perturbation", "Perturbation δ × 10"),
-                       ("adversarial", "Adversarial = clean + δ")), "11pt", 14, 150)
-        self.glw.addLabel("δ", row=0, col=3, size="11pt")
-        self.colorbar.getAxis("right").setTicks([[(-1, "−0.1"), (-0.5, "−0.05"), (0, "0"), (0.5, "+0.05"),
-                                                   (1, "+0.1")]])
+            self.glw, (("clean", "Clean input"), ("perturbation", "Perturbation δ"),
+                       ("adversarial", "Adversarial = clean + δ")), "10pt", 14, 150)
+        self.delta_scale = 1.0
         self.data: dict[str, np.ndarray] = {"clean": blank_image(), "perturbation": blank_image(), "adversarial": blank_image()}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -77,9 +143,13 @@ class AttackViews(QWidget):
         if result is None:
             self.data = {k: blank_image() for k in self.data}
         else:
+            s = delta_scale(result.eps, result.perturbation)  # the Attack tab's FGSM is an L∞ attack
+            if s != self.delta_scale:
+                self.delta_scale = s
+                set_delta_scale(self.colorbar, s)
             self.data = {
                 "clean": np.ascontiguousarray(result.clean, dtype=np.float32),
-                "perturbation": np.ascontiguousarray(np.clip(result.perturbation * MAGNIFY, -1, 1), dtype=np.float32),
+                "perturbation": np.ascontiguousarray(np.clip(result.perturbation / s, -1, 1), dtype=np.float32),
                 "adversarial": np.ascontiguousarray(result.adversarial, dtype=np.float32),
             }
         self.images["clean"].setImage(self.data["clean"], autoLevels=False, levels=(0.0, 1.0))

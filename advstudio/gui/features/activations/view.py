@@ -31,9 +31,10 @@ from advstudio.core.types import ActivationComparison
 from advstudio.gui.features.activations.feature_maps import FeatureMapView
 from advstudio.gui.features.activations.messages import ActivationsData
 from advstudio.gui.theme import style_plot
+from advstudio.gui.widgets.palette import colours
+from advstudio.gui.widgets.plot_key import KeyEntry, PlotKey
 
-CLEAN_COLOUR = "#0072B2"  # Okabe–Ito blue and orange: distinct for every common kind of colour blindness
-ADV_COLOUR = "#E69F00"
+SERIES = (("clean", "clean input", 100, 1.2), ("adversarial", "adversarial input", 45, 2.4))  # alpha, pen width
 FRAME_MS = 16  # at most ~60 redraws a second
 LOG_FLOOR = -0.3  # in log mode the fill reaches down to 10**-0.3 ≈ 0.5 units, below a bin holding one unit
 WIDE = 640  # the table goes beside the histograms from this width on, below them under it
@@ -123,7 +124,6 @@ class LayerHistograms(pg.GraphicsLayoutWidget):
         self._xmax: dict[str, float] = {}
         self._ymax: dict[str, float] = {}
         self.log = False
-        self.legend: pg.LegendItem | None = None
         self.setMinimumHeight(200)
         self.setToolTip("Horizontal: activation value (fixed bins per layer, kept while ε moves). Vertical: how "
                         "many units of the layer have that value. Zeros are left out.")
@@ -138,7 +138,6 @@ class LayerHistograms(pg.GraphicsLayoutWidget):
         self._titles.clear()
         self._xmax.clear()
         self._ymax.clear()
-        self.legend = None
         for row, name in enumerate(names, start=1):
             plot = self.addPlot(row=row, col=0)
             plot.setMenuEnabled(False)
@@ -152,28 +151,23 @@ class LayerHistograms(pg.GraphicsLayoutWidget):
                 plot.setLabel("bottom", "activation value")
             plot.showGrid(y=True, alpha=0.2)
             plot.layout.setRowFixedHeight(0, 16)  # the title row: room for the charts
-            if row == 1:  # the data crowd the left: the legend goes top right, in one row
-                self.legend = plot.addLegend(offset=(-2, 1), colCount=2, labelTextSize="8pt", horSpacing=8,
-                                             verSpacing=-6, labelTextColor=self.palette().color(
-                                                 self.palette().ColorRole.Text))
-                for colour, label in ((CLEAN_COLOUR, "clean input"), (ADV_COLOUR, "adversarial input")):
-                    swatch = pg.ScatterPlotItem(symbol="s", size=10, brush=colour, pen=pg.mkPen(colour))
-                    self.legend.addItem(swatch, label)  # a square swatch; not drawn in the plot itself
-            curves = {}
-            for key, colour, _label, alpha, width in (("clean", CLEAN_COLOUR, "clean input", 100, 1.2),
-                                                      ("adversarial", ADV_COLOUR, "adversarial input", 45, 2.4)):
-                fill = QColor(colour)
-                fill.setAlpha(alpha)
-                curves[key] = plot.plot(np.zeros(2), np.zeros(1), stepMode="center", fillLevel=0, brush=fill,
-                                        pen=pg.mkPen(colour, width=width))
+            curves = {key: plot.plot(np.zeros(2), np.zeros(1), stepMode="center", fillLevel=0)
+                      for key, _label, _alpha, _width in SERIES}
             plot.setLogMode(False, self.log)
             self.plots[name], self.curves[name] = plot, curves
-        style_plot(self)
-        self._style_legend()
+        self.restyle()
 
-    def _style_legend(self) -> None:
-        if self.legend is not None:
-            self.legend.setLabelTextColor(self.palette().color(self.palette().ColorRole.Text))
+    def restyle(self) -> None:
+        """Background and axes in the theme's colours; clean blue and adversarial orange in its variants."""
+        style_plot(self)
+        palette = colours(self)
+        for curves in self.curves.values():
+            for key, _label, alpha, width in SERIES:
+                colour = getattr(palette, key)
+                fill = QColor(colour)
+                fill.setAlpha(alpha)
+                curves[key].setBrush(fill)
+                curves[key].setPen(pg.mkPen(colour, width=width))
 
     def set_log(self, on: bool) -> None:
         self.log = bool(on)
@@ -255,7 +249,7 @@ class ActivationsPanel(QWidget):
         self.redraws = 0
         self._last_redraw = 0.0
         self._dirty = False
-        self.caption = QLabel(CAPTION.format(clean=CLEAN_COLOUR, adv=ADV_COLOUR))
+        self.caption = QLabel()
         self.summary = QLabel(EMPTY)
         self.measured = QLabel(MEASURED)
         for label in (self.caption, self.summary, self.measured):
@@ -295,7 +289,15 @@ class ActivationsPanel(QWidget):
         tl.addWidget(QLabel("Statistics (clean → adversarial)"))
         tl.addWidget(self.table)
         tl.addStretch(1)
-        self.layers_page = _Responsive(self.histograms, table_box)
+        self.key = PlotKey()  # the histograms' legend, above them: never on the data, in the theme's text colour
+        charts = QWidget()
+        cl = QVBoxLayout(charts)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(0)
+        cl.addWidget(self.key)
+        cl.addWidget(self.histograms, 1)
+        self.layers_page = _Responsive(charts, table_box)
+        self._recolour()
         self.feature_maps = FeatureMapView()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -396,6 +398,12 @@ class ActivationsPanel(QWidget):
             self.timer.start(0)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
-        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "histograms"):
-            style_plot(self.histograms, self)
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "key"):
+            self._recolour()
         super().changeEvent(event)
+
+    def _recolour(self) -> None:
+        palette = colours(self)
+        self.caption.setText(CAPTION.format(clean=palette.clean, adv=palette.adversarial))
+        self.key.set_entries([KeyEntry(getattr(palette, key), label, "square") for key, label, _a, _w in SERIES])
+        self.histograms.restyle()

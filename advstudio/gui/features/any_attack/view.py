@@ -9,6 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QBoxLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -24,9 +25,15 @@ from PySide6.QtWidgets import (
 from advstudio.core.describe import attack_title, steps_text
 from advstudio.core.render import diverging_rgb
 from advstudio.gui.features.any_attack.messages import InputAttackResult
-from advstudio.gui.theme import ADV_COLOUR, CLEAN_COLOUR
 from advstudio.gui.widgets.attack_form import AttackForm
-from advstudio.gui.widgets.attack_views import blank_image, build_triptych, restyle_triptych
+from advstudio.gui.widgets.attack_views import (
+    TRIPTYCH_MIN_WIDTH,
+    blank_image,
+    build_triptych,
+    delta_scale,
+    restyle_triptych,
+    set_delta_scale,
+)
 from advstudio.gui.widgets.bars import ProbabilityBars
 from advstudio.gui.widgets.help import explain, intro_label
 
@@ -37,6 +44,7 @@ READY_PROMPT = "A digit is on the canvas: choose an attack, then Run attack on t
 NEW_INPUT = "New input: choose an attack and Run attack."
 INTRO = ("Run any attack on your digit and replay it step by step, to see how the image changes and when the "
          "model's answer flips.")
+BARS_BESIDE = 260  # px the bars need beside the images; narrower, they go below them
 
 
 class TrajectoryView(QWidget):
@@ -45,23 +53,30 @@ class TrajectoryView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.glw = pg.GraphicsLayoutWidget()
-        self.glw.setMinimumHeight(170)
         self.glw.setToolTip("Left: the input. Middle: the perturbation at this step (red brightens a pixel, blue "
-                            "darkens it; full colour = the limit shown). Right: the image the model sees at this step.")
+                            "darkens it; full colour = ±ε for an L∞ attack, else the largest change, rounded up: "
+                            "the colour bar). Right: the image the model sees at this step.")
         self.images, self.titles, self.colorbar = build_triptych(
             self.glw, (("clean", "Input"), ("perturbation", "δ at this step"), ("iterate", "At this step")),
-            "10pt", 12, 120)
-        for col in range(3):
-            self.glw.ci.layout.setColumnMinimumWidth(col, 80)
-        self.bars = ProbabilityBars([("input", CLEAN_COLOUR), ("at this step", ADV_COLOUR)], tick_pt=9)
-        self.bars.setMinimumHeight(120)
-        self.bars.setToolTip("Blue: probabilities for the input. Red: for the image at this step.")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.glw, 2)
-        layout.addWidget(self.bars, 1)
+            "10pt", 12, 150)
+        self.delta_scale = 1.0
+        self.bars = ProbabilityBars([("input", "clean"), ("at this step", "adversarial")], tick_pt=9)
+        self.bars.setMinimumHeight(110)
+        self.bars.setToolTip("Blue: probabilities for the input. Orange: for the image at this step.")
+        self.box = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
+        self.box.setContentsMargins(0, 0, 0, 0)
+        self.box.addWidget(self.glw, 3)
+        self.box.addWidget(self.bars, 1)
         self.shown: dict[str, np.ndarray] = {"clean": blank_image(), "perturbation": blank_image(), "iterate": blank_image()}
         self._restyle()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        """The bars beside the images when there is room for both, else below: the images keep MIN_IMAGE px."""
+        wide = event.size().width() >= TRIPTYCH_MIN_WIDTH + BARS_BESIDE
+        wanted = QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom
+        if self.box.direction() != wanted:
+            self.box.setDirection(wanted)
+        super().resizeEvent(event)
 
     def display(self, clean: np.ndarray, iterate: np.ndarray, clean_probs, probs, limit: float) -> None:
         delta = (iterate - clean).astype(np.float32)
@@ -70,12 +85,14 @@ class TrajectoryView(QWidget):
         self.images["iterate"].setImage(np.ascontiguousarray(iterate), autoLevels=False, levels=(0.0, 1.0))
         self.images["perturbation"].setImage(diverging_rgb(delta / max(limit, 1e-6), limit=1.0), autoLevels=False,
                                              levels=None)
-        self.colorbar.getAxis("right").setTicks([[(-1, f"−{limit:.3g}"), (0, "0"), (1, f"+{limit:.3g}")]])
+        if limit != self.delta_scale:
+            self.delta_scale = limit
+            set_delta_scale(self.colorbar, limit)
         self.bars.set_probs(0, clean_probs)
         self.bars.set_probs(1, probs)
 
     def clear(self) -> None:
-        self.display(blank_image(), blank_image(), None, None, 1.0)
+        self.display(blank_image(), blank_image(), None, None, self.delta_scale)
 
     def _restyle(self) -> None:
         restyle_triptych(self, self.glw, self.titles, self.colorbar)
@@ -190,7 +207,7 @@ class AttackLabPanel(QWidget):
             self.caption.setText("")
             return
         eps = result.eps
-        self._limit = float(eps) if eps else max(float(np.abs(result.frames - result.clean).max()), 1e-3)
+        self._limit = delta_scale(eps, result.perturbation)  # the result's δ sets one scale for every frame
         last = len(result.frames) - 1
         self.slider.blockSignals(True)
         self.slider.setRange(0, last)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
@@ -33,9 +32,13 @@ from advstudio.gui.features.certify.messages import (
 from advstudio.gui.theme import style_plot
 from advstudio.gui.widgets.help import AdvancedGroup, explain, form_row, intro_label
 from advstudio.gui.widgets.layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side
+from advstudio.gui.widgets.palette import colours, family_colour
+from advstudio.gui.widgets.plot_key import KeyEntry, PlotKey, PlotPlaceholder
 
-CURVE_COLOURS = ("#3a78c2", "#d0402b", "#2e7d32", "#8e44ad", "#f0a020", "#16a085", "#7f8c8d")
-ROC_STYLE = {"fgsm": ("FGSM", "#3a78c2"), "pgd": ("PGD", "#2e7d32"), "adaptive_pgd": ("adaptive PGD", "#d0402b")}
+# the detector's ROCs are all attacks: adversarial (warm) colours, k-th of the palette's adversarial family
+ROC_STYLE = {"fgsm": ("FGSM", 1), "pgd": ("PGD", 0), "adaptive_pgd": ("adaptive PGD", 2)}
+EMPTY_CURVE = "Run curve to see how many test digits stay certified as the L2 radius grows."
+EMPTY_ROC = "Fit and measure to see how well the detector tells attacked digits from clean ones (its ROC curves)."
 ROC_DASHED = {"pgd"}  # FGSM and PGD often both hug the top-left corner: a dashed PGD keeps both visible
 EXAMPLE_LINF_EPS = 0.1
 WAITING = "Waiting for the worker…"
@@ -216,12 +219,13 @@ class CertifyPanel(QWidget):
         tl.setContentsMargins(4, 4, 4, 4)
         self.curve_plot = fixed_plot("L2 radius r  (pixel units 0–1; ‖δ‖₂ ≤ r)", "certified accuracy %", 180)
         self.curve_plot.setYRange(0, 100, padding=0.02)
-        self.curve_legend = self.curve_plot.addLegend(offset=(8, -8), labelTextSize="9pt")  # bottom left: free
+        self.curve_legend = PlotKey()  # above the plot: never on a curve, never clipped
+        self.curve_area = PlotPlaceholder(_with_key(self.curve_legend, self.curve_plot), EMPTY_CURVE)
         self.curve_caption = QLabel("Run curve: certified accuracy of the smoothed classifier against L2 radius "
                                     "on the first N test images. Runs add curves (compare σ).")
         self.curve_caption.setWordWrap(True)
         self.curve_caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        tl.addWidget(self.curve_plot, 1)
+        tl.addWidget(self.curve_area, 1)
         tl.addWidget(self.curve_caption)
         bottom = QWidget()
         bl = QVBoxLayout(bottom)
@@ -230,8 +234,10 @@ class CertifyPanel(QWidget):
                                    "true-positive rate (attacked flagged)", 180)
         self.roc_plot.setXRange(0, 1, padding=0.02)
         self.roc_plot.setYRange(0, 1, padding=0.02)
-        self.roc_legend = self.roc_plot.addLegend(offset=(-8, -8), labelTextSize="9pt")
-        self.chance = self.roc_plot.plot([0, 1], [0, 1], pen=pg.mkPen("#888888", width=1, style=Qt.PenStyle.DashLine))
+        self.roc_legend = PlotKey()
+        self.roc_area = PlotPlaceholder(_with_key(self.roc_legend, self.roc_plot), EMPTY_ROC)
+        self.chance = self.roc_plot.plot([0, 1], [0, 1])
+        self.roc_labels: dict[str, str] = {}
         self.detect_summary = QLabel("Fit and measure: the detector's ROC against FGSM, PGD, and a PGD that also "
                                      "pushes the detector's score down.")
         self.detect_summary.setWordWrap(True)
@@ -241,7 +247,7 @@ class CertifyPanel(QWidget):
         explain(self.note, DEFENSE_NOTE, ATTACKER_TERMS)
         self.note.setWordWrap(True)
         self.note.setStyleSheet("QLabel { font-style: italic; }")
-        bl.addWidget(self.roc_plot, 1)
+        bl.addWidget(self.roc_area, 1)
         bl.addWidget(self.detect_summary)
         bl.addWidget(self.note)
         self.views.addWidget(top)
@@ -251,13 +257,31 @@ class CertifyPanel(QWidget):
     def _restyle(self) -> None:
         for p in (self.curve_plot, self.roc_plot):
             style_plot(p, self)
-        pal = self.palette()
-        back = pal.color(QPalette.ColorRole.Base)
-        back.setAlpha(220)
-        for legend in (self.curve_legend, self.roc_legend):
-            legend.setLabelTextColor(pal.color(QPalette.ColorRole.Text))
-            legend.setBrush(pg.mkBrush(back))
-            legend.setPen(pg.mkPen(pal.color(QPalette.ColorRole.Mid)))
+        self._recolour()
+
+    def curve_colour(self, k: int) -> str:
+        """Certified accuracy is neither a clean nor an attacked accuracy: the palette's other family."""
+        return family_colour(colours(self).other_family, k)
+
+    def roc_colour(self, name: str) -> str:
+        return family_colour(colours(self).adversarial_family, ROC_STYLE.get(name, (name, 3))[1])
+
+    def _recolour(self) -> None:
+        """Pens and keys in the current theme's colours; the placeholders while a plot is empty."""
+        for k, item in enumerate(self.curve_items):
+            item.setPen(pg.mkPen(self.curve_colour(k), width=2))
+        self.curve_legend.set_entries([KeyEntry(self.curve_colour(k), r.label()) for k, r in enumerate(self.curves)])
+        self.chance.setPen(pg.mkPen(colours(self).neutral, width=1, style=Qt.PenStyle.DashLine))
+        for name, item in self.roc_items.items():
+            style = Qt.PenStyle.DashLine if name in ROC_DASHED else Qt.PenStyle.SolidLine
+            item.setPen(pg.mkPen(self.roc_colour(name), width=2, style=style))
+        entries = [KeyEntry(self.roc_colour(n), self.roc_labels[n], "dash" if n in ROC_DASHED else "line")
+                   for n in self.roc_items]
+        if entries:
+            entries.append(KeyEntry(colours(self).neutral, "chance", "dash"))
+        self.roc_legend.set_entries(entries)
+        self.curve_area.set_empty(not self.curves)
+        self.roc_area.set_empty(not self.roc_items)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802
         if event.type() == QEvent.Type.PaletteChange and hasattr(self, "roc_plot"):
@@ -311,10 +335,10 @@ class CertifyPanel(QWidget):
         self.curve_runner.show_progress(p, "images")
 
     def add_curve(self, r: CertifyCurveResult) -> None:
-        colour = CURVE_COLOURS[len(self.curves) % len(CURVE_COLOURS)]
-        item = self.curve_plot.plot(r.radii, r.accuracy * 100.0, pen=pg.mkPen(colour, width=2), name=r.label())
+        item = self.curve_plot.plot(r.radii, r.accuracy * 100.0)
         self.curves.append(r)
         self.curve_items.append(item)
+        self._recolour()
         self.curve_runner.finished(r.seconds)
         self.curve_caption.setText(
             f"{r.model_name}: randomized smoothing, {r.label()} test images. Certified correct {r.correct}, "
@@ -326,8 +350,8 @@ class CertifyPanel(QWidget):
     def clear_curve_plot(self) -> None:
         for item in self.curve_items:
             self.curve_plot.removeItem(item)
-        self.curve_legend.clear()
         self.curves, self.curve_items = [], []
+        self._recolour()
 
     # ------------------------------------------------------------------ detection
     def detect_values(self) -> dict:
@@ -346,17 +370,16 @@ class CertifyPanel(QWidget):
         self.detection = r
         for item in self.roc_items.values():
             self.roc_plot.removeItem(item)
-        self.roc_legend.clear()
-        self.roc_items = {}
+        self.roc_items, self.roc_labels = {}, {}
         for name, roc in r.rocs.items():
-            title, colour = ROC_STYLE.get(name, (name, "#7f8c8d"))
+            title = ROC_STYLE.get(name, (name, 3))[0]
             steps = int(roc.params.get("steps", 1))
             lam = f", λ = {roc.params['lam']:g}" if name == "adaptive_pgd" else ""
             label = (f"{title}: AUC {roc.auc:.3f} (ε = {roc.params['eps']:g}, {steps} step"
                      f"{'s' if steps != 1 else ''}{lam}, n = {roc.n})")
-            style = Qt.PenStyle.DashLine if name in ROC_DASHED else Qt.PenStyle.SolidLine
-            self.roc_items[name] = self.roc_plot.plot(roc.fpr, roc.tpr, pen=pg.mkPen(colour, width=2, style=style),
-                                                      name=label)
+            self.roc_items[name] = self.roc_plot.plot(roc.fpr, roc.tpr)
+            self.roc_labels[name] = label
+        self._recolour()
         self.detect_runner.finished(r.seconds)
         self.detect_summary.setText(detection_summary(r))
 
@@ -374,6 +397,17 @@ def adaptive_verdict(ref: float, auc: float) -> str:
     if auc <= 0.6:
         return f"{fall}, about 0.5: the detector does no better than a coin flip"
     return f"{fall}: the detector misses more of them (0.5 would be a coin flip)"
+
+
+def _with_key(key: PlotKey, plot: QWidget) -> QWidget:
+    """The key above the plot, in one widget."""
+    box = QWidget()
+    v = QVBoxLayout(box)
+    v.setContentsMargins(0, 0, 0, 0)
+    v.setSpacing(2)
+    v.addWidget(key)
+    v.addWidget(plot, 1)
+    return box
 
 
 def detection_summary(r: DetectResult) -> str:

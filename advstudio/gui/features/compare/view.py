@@ -1,5 +1,5 @@
 """The side-by-side tab: the same drawing and the same FGSM ε on two models, each with its model chooser, the
-attack tab's three views (clean, δ × 10 in the diverging map, adversarial), a flipped / holds banner, and one
+attack tab's three views (clean, δ in the diverging map, adversarial), a flipped / holds banner, and one
 line underneath saying what the two sides show together."""
 
 from __future__ import annotations

@@ -5,8 +5,6 @@ attacks it (and the undefended model) with C&W L2, and the result sits under the
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal
@@ -37,15 +35,17 @@ from advstudio.gui.models import ModelEntry
 from advstudio.gui.theme import style_plot
 from advstudio.gui.widgets.help import AdvancedGroup, explain, form_row, intro_label
 from advstudio.gui.widgets.layout import RunControls, fixed_plot, scroll_area, side_by_side
+from advstudio.gui.widgets.palette import Colours, colours
+from advstudio.gui.widgets.plot_key import KeyEntry, PlotKey, PlotPlaceholder
 
 DEFAULT_EPS = "0, 0.1, 0.2, 0.3"
 DEFENSE_CHOICES = (("bit_depth", "Bit-depth reduction"), ("median", "Median filter"),
                    ("jpeg", "JPEG compression"), ("gaussian_noise", "Gaussian noise (randomized)"),
                    ("ensemble", "Ensemble of models"), ("distillation", "Distilled model file"))
-ROLE_STYLE = {  # colour, dash, symbol
-    "undefended": ("#7f8c8d", Qt.PenStyle.DashLine, "t"),
-    "plain": ("#3a78c2", Qt.PenStyle.SolidLine, "o"),
-    "adaptive": ("#d0402b", Qt.PenStyle.SolidLine, "s"),
+ROLE_STYLE = {  # dash, symbol; colours from role_colour
+    "undefended": (Qt.PenStyle.DashLine, "t"),
+    "plain": (Qt.PenStyle.SolidLine, "o"),
+    "adaptive": (Qt.PenStyle.SolidLine, "s"),
 }
 INTRO = ("Put a defense in front of the model and see how much accuracy it keeps, against a naive attacker and "
          "against one who knows the defense.")
@@ -57,6 +57,13 @@ DEFENSE_WORDS = {  # what each defense does, in plain words (the combo's item to
     "ensemble": "Lets several models answer together.",
     "distillation": "A model trained on another model's softened answers (made in the Training tab).",
 }
+EMPTY_PLOT = "Choose a defense and Run to see its accuracy as ε grows, against the plain and the adaptive attack."
+
+
+def role_colour(palette: Colours, role: str) -> str:
+    """The undefended model is the grey reference; both attacks on the defense are adversarial (warm): the
+    adaptive one, the curve that counts, in the adversarial colour itself."""
+    return {"undefended": palette.neutral, "plain": palette.adversarial_family[1]}.get(role, palette.adversarial)
 ROLE_TITLES = {"undefended": "undefended", "plain": "plain attack", "adaptive": "adaptive attack"}
 
 
@@ -259,11 +266,15 @@ class DefenseLabPanel(QWidget):
         v.addWidget(self.note)
         self.plot = fixed_plot("ε  (L∞, pixel units 0–1)", "accuracy %", 220)
         self.plot.setYRange(0, 100, padding=0.02)
-        self.key = QLabel("")  # the legend, above the plot so it never hides a curve
-        self.key.setWordWrap(True)
-        self.key.setTextFormat(Qt.TextFormat.RichText)
-        v.addWidget(self.key)
-        v.addWidget(self.plot, 3)
+        self.key = PlotKey()  # the legend, above the plot so it never hides a curve
+        figure = QWidget()
+        fl = QVBoxLayout(figure)
+        fl.setContentsMargins(0, 0, 0, 0)
+        fl.setSpacing(2)
+        fl.addWidget(self.key)
+        fl.addWidget(self.plot, 1)
+        self.plot_area = PlotPlaceholder(figure, EMPTY_PLOT)
+        v.addWidget(self.plot_area, 3)
         self.cw_label = QLabel("")  # distillation: C&W L2 against the distilled and the undefended model
         self.cw_label.setWordWrap(True)
         self.cw_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -385,10 +396,10 @@ class DefenseLabPanel(QWidget):
 
     def clear(self) -> None:
         self.result = None
-        self.key.setText("")
         for line in self.lines.values():
             self.plot.removeItem(line)
         self.lines = {}
+        self._recolour()
         self.table.setRowCount(0)
         self.cw_label.setText("")
         self.cw_label.hide()
@@ -401,15 +412,10 @@ class DefenseLabPanel(QWidget):
             return
         self.result = result
         for c in result.curves:
-            colour, dash, symbol = ROLE_STYLE[c.role]
-            pen = pg.mkPen(colour, width=2.5 if c.role == "adaptive" else 2, style=dash)
             eps = np.asarray(c.curve.eps, dtype=float)
             acc = np.asarray(c.curve.accuracy, dtype=float) * 100.0
-            self.lines[c.role] = self.plot.plot(eps, acc, pen=pen, symbol=symbol, symbolSize=7, symbolBrush=colour,
-                                                symbolPen=colour)
-        self.key.setText(" &nbsp; ".join(
-            f'<span style="color:{ROLE_STYLE[c.role][0]}">{"┅" if c.role == "undefended" else "━"}</span>'
-            f"&nbsp;{html.escape(c.label)}" for c in result.curves))
+            self.lines[c.role] = self.plot.plot(eps, acc, symbol=ROLE_STYLE[c.role][1], symbolSize=7)
+        self._recolour()
         if len(result.eps) > 1:
             self.plot.setXRange(min(result.eps), max(result.eps), padding=0.04)
         rows = list(result.eps)
@@ -427,12 +433,26 @@ class DefenseLabPanel(QWidget):
             self.cw_label.setText(result.cw_text())
             self.cw_label.show()
 
+    def _recolour(self) -> None:
+        """The curves' pens and the key in the current theme's colours; the placeholder while nothing is drawn."""
+        palette = colours(self)
+        for role, line in self.lines.items():
+            colour, dash = role_colour(palette, role), ROLE_STYLE[role][0]
+            line.setPen(pg.mkPen(colour, width=2.5 if role == "adaptive" else 2, style=dash))
+            line.setSymbolBrush(colour)
+            line.setSymbolPen(colour)
+        curves = self.result.curves if self.result is not None else ()
+        self.key.set_entries([KeyEntry(role_colour(palette, c.role), c.label,
+                                       "dash" if c.role == "undefended" else "line") for c in curves])
+        self.plot_area.set_empty(not self.lines)
+
     def plotted(self, role: str) -> tuple[np.ndarray, np.ndarray]:
         """(ε, accuracy %) of the curve on the plot for `role` (what the user sees)."""
         x, y = self.lines[role].getData()
         return np.asarray(x), np.asarray(y)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802
-        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "plot"):
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "plot_area"):
             style_plot(self.plot)
+            self._recolour()
         super().changeEvent(event)

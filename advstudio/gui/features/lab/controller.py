@@ -162,7 +162,7 @@ class StudioLab(JobClient):
         from advstudio.gui.features.lab.export import write_export
 
         try:
-            out = write_export(kind, path, list(self.panel.curves), self.panel.plot)
+            out = write_export(kind, path, list(self.panel.curves), self.panel.figure)
         except OSError as exc:
             self.ctx.report_error("Could not export", f"{path}: {exc.strerror or exc}")
             return None

@@ -31,10 +31,13 @@ from advstudio.gui.models import ModelEntry
 from advstudio.gui.theme import style_plot, text_colour
 from advstudio.gui.widgets.help import explain, intro_label
 from advstudio.gui.widgets.layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side
+from advstudio.gui.widgets.palette import colours, family_colour
+from advstudio.gui.widgets.plot_key import KeyEntry, PlotKey, PlotPlaceholder
 
 LINF_EPS = "0, 0.05, 0.1, 0.15, 0.2, 0.3"
 L2_EPS = "0, 0.5, 1, 1.5, 2, 2.5, 3"
-CURVE_COLOURS = ("#d0402b", "#3a78c2", "#2e7d32", "#8e44ad", "#f0a020", "#16a085", "#7f8c8d", "#c2185b")
+EMPTY_PLOT = "Run the lab to see how accuracy falls as ε grows."
+EMPTY_DETAILS = "After a run: where the attacked digits go (the confusion matrix) and the most confident mistakes."
 SYMBOLS = {"fgsm": "o", "bim": "t", "pgd": "s", "mifgsm": "d", "cw": "x", "deepfool": "+"}
 GALLERY_COLUMNS = 8
 TILE = 28
@@ -171,7 +174,14 @@ class RobustnessLabPanel(QWidget):
         v.setContentsMargins(4, 4, 4, 4)
         self.plot = fixed_plot("ε  (L∞, pixel units 0–1; L2 radius for C&W / DeepFool)", "accuracy %", 220)
         self.plot.setYRange(0, 100, padding=0.02)
-        self.legend = self.plot.addLegend(offset=(-8, 8), labelTextSize="9pt")
+        self.key = PlotKey()  # the legend, above the plot: it never covers a curve or the caption
+        self.figure = QWidget()  # the key and the plot: what "Plot PNG…" saves
+        fl = QVBoxLayout(self.figure)
+        fl.setContentsMargins(0, 0, 0, 0)
+        fl.setSpacing(2)
+        fl.addWidget(self.key)
+        fl.addWidget(self.plot, 1)
+        self.plot_area = PlotPlaceholder(self.figure, EMPTY_PLOT)
         self.caption = QLabel("Run an attack to draw its curve. Runs add curves; Clear plot removes them.")
         self.caption.setWordWrap(True)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -229,14 +239,15 @@ class RobustnessLabPanel(QWidget):
         head.addWidget(QLabel("<b>Accuracy against ε</b>"))
         head.addStretch(1)
         tl.addLayout(head)
-        tl.addWidget(self.plot, 1)
+        tl.addWidget(self.plot_area, 1)
         tl.addWidget(self.caption)
         tl.addWidget(self.note)
         bottom = QWidget()
         bl = QVBoxLayout(bottom)
         bl.setContentsMargins(0, 0, 0, 0)
         bl.addLayout(details)
-        bl.addWidget(self.details_glw, 1)
+        self.details_area = PlotPlaceholder(self.details_glw, EMPTY_DETAILS)
+        bl.addWidget(self.details_area, 1)
         split.addWidget(top)
         split.addWidget(bottom)
         split.setStretchFactor(0, 5)
@@ -286,16 +297,13 @@ class RobustnessLabPanel(QWidget):
     # ------------------------------------------------------------------ curves
     def add_curves(self, curves: tuple[LabCurve, ...]) -> None:
         for c in curves:
-            k = len(self.curves)
-            colour = CURVE_COLOURS[k % len(CURVE_COLOURS)]
             x = np.asarray(c.curve.eps, dtype=float)
             y = np.asarray(c.curve.accuracy, dtype=float) * 100
-            line = self.plot.plot(x, y, pen=pg.mkPen(colour, width=2), symbol=SYMBOLS.get(c.attack, "o"),
-                                  symbolSize=7, symbolBrush=colour, symbolPen=colour, name=c.label())
-            self.legend.items[-1][1].setText(c.label(), color=text_colour(self))
+            line = self.plot.plot(x, y, symbol=SYMBOLS.get(c.attack, "o"), symbolSize=7)
             self.curves.append(c)
             self.lines.append(line)
             self.detail_combo.addItem(c.label())
+        self._recolour()
         self._caption()
         if curves:
             self.detail_combo.setCurrentIndex(len(self.curves) - 1)
@@ -304,17 +312,32 @@ class RobustnessLabPanel(QWidget):
     def clear(self) -> None:
         for line in self.lines:
             self.plot.removeItem(line)
-        self.legend.clear()
         self.curves, self.lines = [], []
+        self._recolour()
         self.detail_combo.clear()
         self._caption()
         self.show_details(-1)
+
+    def curve_colour(self, k: int) -> str:
+        """Curve k's colour: every curve is accuracy under attack, so all come from the adversarial (warm) family."""
+        return family_colour(colours(self).adversarial_family, k)
+
+    def _recolour(self) -> None:
+        """Pens, the key and the placeholders for the curves on the plot, in the current theme's colours."""
+        for k, line in enumerate(self.lines):
+            colour = self.curve_colour(k)
+            line.setPen(pg.mkPen(colour, width=2))
+            line.setSymbolBrush(colour)
+            line.setSymbolPen(colour)
+        self.key.set_entries([KeyEntry(self.curve_colour(k), c.label()) for k, c in enumerate(self.curves)])
+        self.plot_area.set_empty(not self.curves)
+        self.details_area.set_empty(not self.curves)
 
     def _caption(self) -> None:
         if not self.curves:
             self.caption.setText("Run an attack to draw its curve. Runs add curves; Clear plot removes them.")
             return
-        lines = [f"<span style='color:{CURVE_COLOURS[i % len(CURVE_COLOURS)]}'>■</span> {c.describe()}"
+        lines = [f"<span style='color:{self.curve_colour(i)}'>■</span> {c.describe()}"
                  for i, c in enumerate(self.curves)]
         self.caption.setText("<br>".join(lines))
 
@@ -383,9 +406,8 @@ class RobustnessLabPanel(QWidget):
     def _restyle(self) -> None:
         style_plot(self.plot)
         style_plot(self.details_glw)
-        self.legend.setLabelTextColor(text_colour(self))
-        for _sample, label in self.legend.items:
-            label.setText(label.text, color=text_colour(self))
+        self._recolour()
+        self._caption()
         self.details_glw.setBackground(self.palette().color(self.palette().ColorRole.Window))
         colour = text_colour(self)
         for label in (self.cm_title, self.gallery_title):

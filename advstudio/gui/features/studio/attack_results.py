@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLay
 
 from advstudio.core.types import AttackResult
 from advstudio.gui.messages import EPS_MAX, FlipResult
-from advstudio.gui.theme import ADV_COLOUR, CLEAN_COLOUR, FLIP_COLOUR, HOLD_COLOUR
+from advstudio.gui.theme import FLIP_COLOUR, HOLD_COLOUR
 from advstudio.gui.widgets.bars import ProbabilityBars
 
 AT_MAX = EPS_MAX - 1e-9
@@ -87,9 +87,9 @@ class AttackResults(QWidget):
         self.banner.setToolTip("Whether the attack changed what the model reads")
         self.help = DeadEndHelp()
         self.help.hide()
-        self.bars = ProbabilityBars([("clean", CLEAN_COLOUR), ("adversarial", ADV_COLOUR)], tick_pt=11)
+        self.bars = ProbabilityBars([("clean", "clean"), ("adversarial", "adversarial")], tick_pt=11)
         self.bars.setMinimumHeight(150)
-        self.bars.setToolTip("Blue: probabilities for the clean input. Red: for the adversarial input.")
+        self.bars.setToolTip("Blue: probabilities for the clean input. Orange: for the adversarial input.")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.banner)

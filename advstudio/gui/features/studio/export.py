@@ -15,10 +15,10 @@ from advstudio.core.render import diverging_rgb, enlarge, png_bytes, to_gray_u8
 from advstudio.core.types import AttackResult
 from advstudio.gui.features.studio.attack_results import verdict_text
 from advstudio.gui.messages import TARGETED
-from advstudio.gui.widgets.attack_views import MAGNIFY
 from advstudio.gui.widgets.images import qimage_from_array, qimage_png
 
 SCALE = 10
+MAGNIFY = 10.0  # the files keep the CLI's δ × 10 (±0.1 saturates), as their names say
 
 
 def _big(array: np.ndarray) -> np.ndarray:

@@ -10,7 +10,8 @@ from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from advstudio.gui.models import ModelInfo
-from advstudio.gui.theme import ADV_COLOUR, style_plot
+from advstudio.gui.theme import style_plot
+from advstudio.gui.widgets.palette import ADVERSARIAL
 
 
 def describe(info: ModelInfo) -> str:
@@ -48,8 +49,8 @@ class ModelInfoPanel(QWidget):
         self.curve.setLabel("left", "accuracy %")
         self.curve.setYRange(0, 100, padding=0.02)
         self.curve.getAxis("bottom").enableAutoSIPrefix(False)
-        self.line = self.curve.plot([], [], pen=pg.mkPen(ADV_COLOUR, width=2), symbol="o", symbolSize=6,
-                                    symbolBrush=ADV_COLOUR)
+        self.line = self.curve.plot([], [], pen=pg.mkPen(ADVERSARIAL, width=2), symbol="o", symbolSize=6,
+                                    symbolBrush=ADVERSARIAL)
         self.caption = QLabel()
         self.caption.setWordWrap(True)
         self.curve.setToolTip("Accuracy of this model on MNIST test images attacked with untargeted FGSM, "

@@ -7,7 +7,6 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from advstudio.core.types import Prediction
-from advstudio.gui.theme import ACCENT_COLOUR, CLEAN_COLOUR
 from advstudio.gui.widgets.bars import ProbabilityBars
 
 
@@ -32,9 +31,10 @@ class PredictionPanel(QWidget):
         head = QHBoxLayout()
         head.addWidget(self.digit)
         head.addWidget(self.caption, 1)
-        self.bars = ProbabilityBars([("clean", CLEAN_COLOUR)], tick_pt=12)
+        self.bars = ProbabilityBars([("clean", "clean")], tick_pt=12)
         self.bars.setMinimumHeight(120)  # with the drawing above it, within a 720-pixel screen
-        self.bars.setToolTip("Probability the model gives each class (softmax of its outputs)")
+        self.bars.setToolTip("Probability the model gives each class (softmax of its outputs). Blue: the clean "
+                                 "input, as everywhere; the predicted class in darker blue.")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(head)
@@ -50,4 +50,4 @@ class PredictionPanel(QWidget):
         label, conf = prediction.label, prediction.confidence
         self.digit.setText(str(label))
         self.caption.setText(f"The network reads <b>{label}</b><br>{conf * 100:.1f}% confident")
-        self.bars.set_probs(0, prediction.probs, highlight=label, highlight_colour=ACCENT_COLOUR)
+        self.bars.set_probs(0, prediction.probs, highlight=label)

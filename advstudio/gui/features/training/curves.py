@@ -15,14 +15,19 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from advstudio.gui.features.training.messages import TrainProgress, method_summary, robust_label
 from advstudio.gui.theme import style_plot, text_colour
 from advstudio.gui.widgets.layout import fixed_plot
+from advstudio.gui.widgets.palette import Colours, colours
+from advstudio.gui.widgets.plot_key import PlotPlaceholder
 
 if TYPE_CHECKING:
     from advstudio.core.training_config import TrainConfig
 
-LOSS_COLOUR = "#3a78c2"
-TRAIN_COLOUR = "#7f8c8d"
-TEST_COLOUR = "#2e7d32"
-ROBUST_COLOUR = "#d0402b"
+EMPTY = "Train a model to see its loss and accuracy here, epoch by epoch, while it learns."
+
+
+def line_colours(palette: Colours) -> dict[str, str]:
+    """Clean test accuracy blue, PGD robust accuracy orange (as everywhere); the loss and the running training
+    accuracy neutral."""
+    return {"loss": palette.neutral, "train": palette.neutral, "test": palette.clean, "robust": palette.adversarial}
 
 
 class TrainingCurves(QWidget):
@@ -45,17 +50,12 @@ class TrainingCurves(QWidget):
         self.loss_plot = fixed_plot("epoch", "training loss", 160)
         for axis in ("left", "bottom"):  # a loss of 0.004 reads as 0.004, not "4 (×0.001)"
             self.loss_plot.getAxis(axis).enableAutoSIPrefix(False)
-        self.loss_line = self.loss_plot.plot([], [], pen=pg.mkPen(LOSS_COLOUR, width=2), name="training loss")
+        self.loss_line = self.loss_plot.plot([], [], name="training loss")
         self.acc_plot = fixed_plot("epoch", "accuracy %", 160)
         self.acc_plot.setYRange(0, 100, padding=0.02)
-        self.train_acc_line = self.acc_plot.plot([], [], pen=pg.mkPen(TRAIN_COLOUR, width=1.5),
-                                                 name="training accuracy (running, this epoch)")
-        self.test_line = self.acc_plot.plot([], [], pen=pg.mkPen(TEST_COLOUR, width=2), symbol="o", symbolSize=7,
-                                            symbolBrush=TEST_COLOUR, symbolPen=TEST_COLOUR,
-                                            name="clean test accuracy")
-        self.robust_line = self.acc_plot.plot([], [], pen=pg.mkPen(ROBUST_COLOUR, width=2), symbol="s",
-                                              symbolSize=7, symbolBrush=ROBUST_COLOUR, symbolPen=ROBUST_COLOUR,
-                                              name="PGD robust accuracy")
+        self.train_acc_line = self.acc_plot.plot([], [], name="training accuracy (running, this epoch)")
+        self.test_line = self.acc_plot.plot([], [], symbol="o", symbolSize=7, name="clean test accuracy")
+        self.robust_line = self.acc_plot.plot([], [], symbol="s", symbolSize=7, name="PGD robust accuracy")
         self.stage_lines = [pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888888", width=1,
                                                                                    style=Qt.PenStyle.DashLine),
                                             label="student starts", labelOpts={"position": 0.9})
@@ -68,15 +68,27 @@ class TrainingCurves(QWidget):
         self.caption = QLabel("Live curves appear here while a model trains.")
         self.caption.setWordWrap(True)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        v.addWidget(self.loss_plot, 2)
-        v.addWidget(self.acc_plot, 3)
-        v.addWidget(self.acc_legend)
+        plots = QWidget()
+        pl = QVBoxLayout(plots)
+        pl.setContentsMargins(0, 0, 0, 0)
+        pl.addWidget(self.loss_plot, 2)
+        pl.addWidget(self.acc_plot, 3)
+        pl.addWidget(self.acc_legend)
+        self.plot_area = PlotPlaceholder(plots, EMPTY)  # until the first run begins
+        v.addWidget(self.plot_area, 1)
         v.addWidget(self.caption)
         self._restyle()
 
     def _restyle(self) -> None:
         for p in (self.loss_plot, self.acc_plot):
             style_plot(p, self)
+        c = line_colours(colours(self))
+        for key, line, width in (("loss", self.loss_line, 2), ("train", self.train_acc_line, 1.5),
+                                 ("test", self.test_line, 2), ("robust", self.robust_line, 2)):
+            line.setPen(pg.mkPen(c[key], width=width))
+            if line.opts.get("symbol") is not None:
+                line.setSymbolBrush(c[key])
+                line.setSymbolPen(c[key])
         self._legend_text()
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802
@@ -89,6 +101,7 @@ class TrainingCurves(QWidget):
         stages of config.epochs each, shown one after the other)."""
         self.config_shown = config
         self.temperature_shown = temperature
+        self.plot_area.set_empty(False)
         span = config.epochs * (2 if temperature is not None else 1)
         for line in self.stage_lines:
             line.setPos(config.epochs)
@@ -162,9 +175,10 @@ class TrainingCurves(QWidget):
         cfg = self.config_shown
         n = self.test_samples or (cfg.eval_limit if cfg is not None else None)
         test_n = f" (n={n})" if n else ""
-        entries = [(TRAIN_COLOUR, "━", "training accuracy (running mean over the epoch so far)"),
-                   (TEST_COLOUR, "●", f"clean test accuracy{test_n}"),
-                   (ROBUST_COLOUR, "■", self.robust_legend())]
+        c = line_colours(colours(self))
+        entries = [(c["train"], "━", "training accuracy (running mean over the epoch so far)"),
+                   (c["test"], "●", f"clean test accuracy{test_n}"),
+                   (c["robust"], "■", self.robust_legend())]
         fg = text_colour(self)
         self.acc_legend.setText("&nbsp;&nbsp; ".join(
             f'<span style="color:{c}">{sym}</span> <span style="color:{fg}">{html.escape(t)}</span>'
