@@ -122,3 +122,11 @@ def test_messages_show_in_the_strip_at_the_top(window):
     strip.close_button.click()
     assert strip.message() == ""
     assert window.statusBar().currentMessage() == "Cannot read this file: it is not an image."  # kept there too
+
+
+def test_the_brush_slider_stays_a_slider_beside_the_lesson(qtbot, window):
+    window.resize(1280, 720)
+    window.show_tab("attack")
+    window.lesson.start()
+    qtbot.wait(200)
+    assert window.studio.input_panel.brush.width() >= 64

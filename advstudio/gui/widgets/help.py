@@ -36,7 +36,7 @@ def intro_label(key: str, text: str) -> QLabel:
     label = QLabel(text)
     label.setObjectName(f"intro_{key}")
     label.setWordWrap(True)
-    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # wraps; never widens the tab
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Maximum)  # wraps; never widens or pads the tab
     font = label.font()
     font.setBold(False)
     font.setPointSizeF(font.pointSizeF() * INTRO_SCALE)
