@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSpinBox,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -232,3 +233,12 @@ class DataMessage(QFrame):
             return
         self.text.setText(message)
         self.show()
+
+
+def spin_box(lo: int, hi: int, value: int, step: int) -> QSpinBox:
+    """An integer field from `lo` to `hi` showing `value`, its arrows moving by `step`."""
+    box = QSpinBox()
+    box.setRange(lo, hi)
+    box.setSingleStep(step)
+    box.setValue(value)
+    return box

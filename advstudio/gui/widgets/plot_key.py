@@ -8,7 +8,7 @@ import html
 from dataclasses import dataclass
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
 MARKS = {"line": "━━", "dash": "┅┅", "square": "■", "dot": "●"}
 
@@ -79,3 +79,14 @@ class PlotPlaceholder(QStackedWidget):
     @property
     def empty(self) -> bool:
         return self.currentWidget() is self.message
+
+
+def key_above(key: PlotKey, plot: QWidget, spacing: int = 2) -> QWidget:
+    """The key above its plot, in one widget (never on the data; what a figure export saves)."""
+    box = QWidget()
+    v = QVBoxLayout(box)
+    v.setContentsMargins(0, 0, 0, 0)
+    v.setSpacing(spacing)
+    v.addWidget(key)
+    v.addWidget(plot, 1)
+    return box

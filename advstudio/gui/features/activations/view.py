@@ -32,7 +32,7 @@ from advstudio.gui.features.activations.feature_maps import FeatureMapView
 from advstudio.gui.features.activations.messages import ActivationsData
 from advstudio.gui.theme import style_plot
 from advstudio.gui.widgets.palette import colours
-from advstudio.gui.widgets.plot_key import KeyEntry, PlotKey
+from advstudio.gui.widgets.plot_key import KeyEntry, PlotKey, key_above
 
 SERIES = (("clean", "clean input", 100, 1.2), ("adversarial", "adversarial input", 45, 2.4))  # alpha, pen width
 FRAME_MS = 16  # at most ~60 redraws a second
@@ -290,12 +290,7 @@ class ActivationsPanel(QWidget):
         tl.addWidget(self.table)
         tl.addStretch(1)
         self.key = PlotKey()  # the histograms' legend, above them: never on the data, in the theme's text colour
-        charts = QWidget()
-        cl = QVBoxLayout(charts)
-        cl.setContentsMargins(0, 0, 0, 0)
-        cl.setSpacing(0)
-        cl.addWidget(self.key)
-        cl.addWidget(self.histograms, 1)
+        charts = key_above(self.key, self.histograms, spacing=0)
         self.layers_page = _Responsive(charts, table_box)
         self._recolour()
         self.feature_maps = FeatureMapView()

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QLabel,
     QPushButton,
-    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -31,9 +30,9 @@ from advstudio.gui.features.certify.messages import (
 )
 from advstudio.gui.theme import style_plot
 from advstudio.gui.widgets.help import AdvancedGroup, explain, form_row, intro_label
-from advstudio.gui.widgets.layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side
+from advstudio.gui.widgets.layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side, spin_box
 from advstudio.gui.widgets.palette import colours, family_colour
-from advstudio.gui.widgets.plot_key import KeyEntry, PlotKey, PlotPlaceholder
+from advstudio.gui.widgets.plot_key import KeyEntry, PlotKey, PlotPlaceholder, key_above
 
 # the detector's ROCs are all attacks: adversarial (warm) colours, k-th of the palette's adversarial family
 ROC_STYLE = {"fgsm": ("FGSM", 1), "pgd": ("PGD", 0), "adaptive_pgd": ("adaptive PGD", 2)}
@@ -48,14 +47,6 @@ AUC_WORDS = ("AUC is the chance that the detector scores an attacked image above
              "0.5 = a coin flip, below 0.5 = attacked images look cleaner to it than clean ones.")
 MAX_RADIUS_WORDS = ("The largest radius any run can certify is σ·Φ⁻¹(α^(1/n)): even when every noisy vote agrees, n "
                     "samples prove p_A ≥ α^(1/n) at most.")
-
-
-def _spin(lo: int, hi: int, value: int, step: int) -> QSpinBox:
-    s = QSpinBox()
-    s.setRange(lo, hi)
-    s.setSingleStep(step)
-    s.setValue(value)
-    return s
 
 
 def _dspin(lo: float, hi: float, value: float, step: float, decimals: int) -> QDoubleSpinBox:
@@ -112,10 +103,10 @@ class CertifyPanel(QWidget):
         smooth = QGroupBox("Randomized smoothing (Cohen et al. 2019)")
         sv = QVBoxLayout(smooth)
         self.sigma = _dspin(0.01, 2.0, 0.25, 0.05, 3)
-        self.n = _spin(10, 200_000, 1000, 500)
-        self.n0 = _spin(1, 100_000, 100, 50)
+        self.n = spin_box(10, 200_000, 1000, 500)
+        self.n0 = spin_box(1, 100_000, 100, 50)
         self.alpha = _dspin(0.00001, 0.5, 0.001, 0.001, 5)
-        self.seed = _spin(0, 1_000_000, 0, 1)
+        self.seed = spin_box(0, 1_000_000, 0, 1)
         form = _form(sv)
         form_row(form, "Noise level (σ):", self.sigma, "How much random noise is added to each copy of the image, in "
              "pixel units (0–1); more noise can prove larger radii but blurs the digit.",
@@ -148,7 +139,7 @@ class CertifyPanel(QWidget):
         self.input_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         g.addWidget(self.input_result, 2, 0, 1, 4)
         g.addWidget(QLabel("<b>Certified accuracy vs radius</b>"), 3, 0, 1, 4)
-        self.curve_samples = _spin(5, 10_000, 100, 50)
+        self.curve_samples = spin_box(5, 10_000, 100, 50)
         samples_label = QLabel("Test images (N):")
         g.addWidget(samples_label, 4, 0, 1, 2)
         g.addWidget(self.curve_samples, 4, 2, 1, 2)
@@ -168,11 +159,11 @@ class CertifyPanel(QWidget):
         explain(intro, "How the detector works.", "A logistic regression on each ReLU layer's mean, std, active "
                 "fraction and max, fitted on clean training images against their FGSM versions.")
         dv.addWidget(intro)
-        self.fit_samples = _spin(20, 60_000, 500, 100)
+        self.fit_samples = spin_box(20, 60_000, 500, 100)
         self.fit_eps = _dspin(0.01, 1.0, 0.1, 0.05, 3)
-        self.detect_samples = _spin(10, 10_000, 200, 50)
+        self.detect_samples = spin_box(10, 10_000, 200, 50)
         self.detect_eps = _dspin(0.01, 1.0, 0.2, 0.05, 3)
-        self.steps = _spin(1, 1000, 20, 10)
+        self.steps = spin_box(1, 1000, 20, 10)
         self.lam = _dspin(0.0, 100.0, 1.0, 0.5, 2)
         form = _form(dv)
         form_row(form, "Attack strength (ε):", self.detect_eps, "How strong the three attacks the detector must catch "
@@ -220,7 +211,7 @@ class CertifyPanel(QWidget):
         self.curve_plot = fixed_plot("L2 radius r  (pixel units 0–1; ‖δ‖₂ ≤ r)", "certified accuracy %", 180)
         self.curve_plot.setYRange(0, 100, padding=0.02)
         self.curve_legend = PlotKey()  # above the plot: never on a curve, never clipped
-        self.curve_area = PlotPlaceholder(_with_key(self.curve_legend, self.curve_plot), EMPTY_CURVE)
+        self.curve_area = PlotPlaceholder(key_above(self.curve_legend, self.curve_plot), EMPTY_CURVE)
         self.curve_caption = QLabel("Run curve: certified accuracy of the smoothed classifier against L2 radius "
                                     "on the first N test images. Runs add curves (compare σ).")
         self.curve_caption.setWordWrap(True)
@@ -235,7 +226,7 @@ class CertifyPanel(QWidget):
         self.roc_plot.setXRange(0, 1, padding=0.02)
         self.roc_plot.setYRange(0, 1, padding=0.02)
         self.roc_legend = PlotKey()
-        self.roc_area = PlotPlaceholder(_with_key(self.roc_legend, self.roc_plot), EMPTY_ROC)
+        self.roc_area = PlotPlaceholder(key_above(self.roc_legend, self.roc_plot), EMPTY_ROC)
         self.chance = self.roc_plot.plot([0, 1], [0, 1])
         self.roc_labels: dict[str, str] = {}
         self.detect_summary = QLabel("Fit and measure: the detector's ROC against FGSM, PGD, and a PGD that also "
@@ -397,17 +388,6 @@ def adaptive_verdict(ref: float, auc: float) -> str:
     if auc <= 0.6:
         return f"{fall}, about 0.5: the detector does no better than a coin flip"
     return f"{fall}: the detector misses more of them (0.5 would be a coin flip)"
-
-
-def _with_key(key: PlotKey, plot: QWidget) -> QWidget:
-    """The key above the plot, in one widget."""
-    box = QWidget()
-    v = QVBoxLayout(box)
-    v.setContentsMargins(0, 0, 0, 0)
-    v.setSpacing(2)
-    v.addWidget(key)
-    v.addWidget(plot, 1)
-    return box
 
 
 def detection_summary(r: DetectResult) -> str:

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QSpinBox,
     QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
@@ -34,9 +33,9 @@ from advstudio.gui.features.defenses.messages import DefenseProgress, DefenseRes
 from advstudio.gui.models import ModelEntry
 from advstudio.gui.theme import style_plot
 from advstudio.gui.widgets.help import AdvancedGroup, explain, form_row, intro_label
-from advstudio.gui.widgets.layout import RunControls, fixed_plot, scroll_area, side_by_side
+from advstudio.gui.widgets.layout import RunControls, fixed_plot, scroll_area, side_by_side, spin_box
 from advstudio.gui.widgets.palette import Colours, colours
-from advstudio.gui.widgets.plot_key import KeyEntry, PlotKey, PlotPlaceholder
+from advstudio.gui.widgets.plot_key import KeyEntry, PlotKey, PlotPlaceholder, key_above
 
 DEFAULT_EPS = "0, 0.1, 0.2, 0.3"
 DEFENSE_CHOICES = (("bit_depth", "Bit-depth reduction"), ("median", "Median filter"),
@@ -65,14 +64,6 @@ def role_colour(palette: Colours, role: str) -> str:
     adaptive one, the curve that counts, in the adversarial colour itself."""
     return {"undefended": palette.neutral, "plain": palette.adversarial_family[1]}.get(role, palette.adversarial)
 ROLE_TITLES = {"undefended": "undefended", "plain": "plain attack", "adaptive": "adaptive attack"}
-
-
-def _spin(lo: int, hi: int, value: int, step: int) -> QSpinBox:
-    s = QSpinBox()
-    s.setRange(lo, hi)
-    s.setSingleStep(step)
-    s.setValue(value)
-    return s
 
 
 def parse_eps(text: str) -> list[float]:
@@ -140,15 +131,15 @@ class DefenseLabPanel(QWidget):
             return inner
 
         f = page("bit_depth")
-        self.bits = _spin(1, 8, 2, 1)
+        self.bits = spin_box(1, 8, 2, 1)
         form_row(f, "Grey levels (bits):", self.bits, "How many shades of grey are kept: 1 bit = black or white only, "
              "8 bits = all 256 shades.", "Quantize to 2^bits levels (feature squeezing).")
         f = page("median")
-        self.size = _spin(3, 9, 3, 2)
+        self.size = spin_box(3, 9, 3, 2)
         form_row(f, "Filter size (k):", self.size, "Each pixel becomes the middle value of the k×k square around it, "
              "which wipes out isolated specks.", "k×k median filter (odd k).")
         f = page("jpeg")
-        self.quality = _spin(1, 95, 50, 1)
+        self.quality = spin_box(1, 95, 50, 1)
         form_row(f, "JPEG quality:", self.quality, "How well JPEG keeps the image: low quality throws away more fine "
              "detail (of the attack, and of the digit).", "JPEG quality factor, 1–95.")
         f = page("gaussian_noise")
@@ -159,7 +150,7 @@ class DefenseLabPanel(QWidget):
         self.sigma.setValue(0.3)
         form_row(f, "Noise level (σ):", self.sigma, "How much random noise is added to every image before the model "
              "reads it, in pixel units (0–1).", "x + N(0, σ²) in every pixel, a fresh draw each time.")
-        self.eot = _spin(1, 64, 8, 1)
+        self.eot = spin_box(1, 64, 8, 1)
         form_row(advanced("gaussian_noise", f), "Noise draws (EOT):", self.eot, "How many noisy copies the adaptive "
              "attacker averages over to see through the randomness.",
              "EOT, expectation over transformation: the gradient is averaged over this many noise draws.")
@@ -186,8 +177,8 @@ class DefenseLabPanel(QWidget):
         self.temperature.setRange(0.0, 1000.0)
         self.temperature.setDecimals(1)
         self.temperature.setSpecialValueText("from the file")
-        self.cw_steps = _spin(1, 5000, 100, 50)
-        self.cw_searches = _spin(1, 20, 5, 1)
+        self.cw_steps = spin_box(1, 5000, 100, 50)
+        self.cw_searches = spin_box(1, 20, 5, 1)
         f.addRow(row)
         more = advanced("distillation", f)
         form_row(more, "Temperature (T):", self.temperature, "The temperature the model was distilled at; 'from the "
@@ -207,9 +198,9 @@ class DefenseLabPanel(QWidget):
         self.attack_combo.addItem("FGSM (1 step)", "fgsm")
         self.attack_combo.addItem("PGD (random start)", "pgd")
         self.attack_combo.setCurrentIndex(1)
-        self.steps = _spin(1, 500, 20, 1)
+        self.steps = spin_box(1, 500, 20, 1)
         self.eps_edit = QLineEdit(DEFAULT_EPS)
-        self.samples = _spin(1, 10000, 200, 100)
+        self.samples = spin_box(1, 10000, 200, 100)
         form_row(af, "Attack:", self.attack_combo, "The attack on the defended model: FGSM is one quick step, PGD many "
              "small steps from a random start (stronger).")
         form_row(af, "Steps:", self.steps, "How many small pushes PGD makes (FGSM always makes one).",
@@ -267,13 +258,7 @@ class DefenseLabPanel(QWidget):
         self.plot = fixed_plot("ε  (L∞, pixel units 0–1)", "accuracy %", 220)
         self.plot.setYRange(0, 100, padding=0.02)
         self.key = PlotKey()  # the legend, above the plot so it never hides a curve
-        figure = QWidget()
-        fl = QVBoxLayout(figure)
-        fl.setContentsMargins(0, 0, 0, 0)
-        fl.setSpacing(2)
-        fl.addWidget(self.key)
-        fl.addWidget(self.plot, 1)
-        self.plot_area = PlotPlaceholder(figure, EMPTY_PLOT)
+        self.plot_area = PlotPlaceholder(key_above(self.key, self.plot), EMPTY_PLOT)
         v.addWidget(self.plot_area, 3)
         self.cw_label = QLabel("")  # distillation: C&W L2 against the distilled and the undefended model
         self.cw_label.setWordWrap(True)

@@ -32,7 +32,7 @@ from advstudio.gui.theme import style_plot, text_colour
 from advstudio.gui.widgets.help import explain, intro_label
 from advstudio.gui.widgets.layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side
 from advstudio.gui.widgets.palette import colours, family_colour
-from advstudio.gui.widgets.plot_key import KeyEntry, PlotKey, PlotPlaceholder
+from advstudio.gui.widgets.plot_key import KeyEntry, PlotKey, PlotPlaceholder, key_above
 
 LINF_EPS = "0, 0.05, 0.1, 0.15, 0.2, 0.3"
 L2_EPS = "0, 0.5, 1, 1.5, 2, 2.5, 3"
@@ -175,12 +175,7 @@ class RobustnessLabPanel(QWidget):
         self.plot = fixed_plot("ε  (L∞, pixel units 0–1; L2 radius for C&W / DeepFool)", "accuracy %", 220)
         self.plot.setYRange(0, 100, padding=0.02)
         self.key = PlotKey()  # the legend, above the plot: it never covers a curve or the caption
-        self.figure = QWidget()  # the key and the plot: what "Plot PNG…" saves
-        fl = QVBoxLayout(self.figure)
-        fl.setContentsMargins(0, 0, 0, 0)
-        fl.setSpacing(2)
-        fl.addWidget(self.key)
-        fl.addWidget(self.plot, 1)
+        self.figure = key_above(self.key, self.plot)  # what "Plot PNG…" saves
         self.plot_area = PlotPlaceholder(self.figure, EMPTY_PLOT)
         self.caption = QLabel("Run an attack to draw its curve. Runs add curves; Clear plot removes them.")
         self.caption.setWordWrap(True)

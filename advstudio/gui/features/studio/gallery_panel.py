@@ -84,6 +84,9 @@ class GalleryPanel(QWidget):
         self.view.setModel(self.model)
         self.view.clicked.connect(self._on_clicked)
         self.view.activated.connect(self._on_clicked)
+        for combo in (self.klass, self.verdict):  # they may shorten their text: the column stays narrow
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(6)
         filters = QHBoxLayout()
         filters.addWidget(self.klass)
         filters.addWidget(self.verdict)
