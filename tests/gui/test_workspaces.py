@@ -129,4 +129,4 @@ def test_the_brush_slider_stays_a_slider_beside_the_lesson(qtbot, window):
     window.show_tab("attack")
     window.lesson.start()
     qtbot.wait(200)
-    assert window.studio.input_panel.brush.width() >= 48
+    assert window.studio.input_panel.brush.width() >= 40

@@ -46,7 +46,7 @@ class InputPanel(QWidget):
         self.brush.setRange(6, 48)
         self.brush.setValue(int(self.canvas.brush_width))
         self.brush.setToolTip("Brush width ([ and ] change it)")
-        self.brush.setMinimumWidth(48)  # a slider, not a stub, in the narrow column beside the lesson
+        self.brush.setMinimumWidth(40)  # a slider, not a stub, in the narrow column beside the lesson
         self.brush.valueChanged.connect(self._on_brush)
         self.eraser = QToolButton(text="Eraser", checkable=True)
         self.eraser.setToolTip("Erase instead of drawing (E). Right-drag also erases.")
