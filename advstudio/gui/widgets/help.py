@@ -52,8 +52,10 @@ class AdvancedGroup(QWidget):
 
     toggled = Signal(bool)
 
-    def __init__(self, title: str = "Advanced", parent: QWidget | None = None) -> None:
+    def __init__(self, title: str = "Advanced", parent: QWidget | None = None, name: str = "") -> None:
         super().__init__(parent)
+        if name:
+            self.setObjectName(name)
         self.title = title
         self.button = QToolButton()
         self.button.setObjectName("advanced_toggle")
@@ -71,6 +73,12 @@ class AdvancedGroup(QWidget):
         layout.addWidget(self.body)
         self.button.toggled.connect(self._on_toggled)
         self._on_toggled(False)
+
+    def form(self) -> QFormLayout:
+        """Label–field rows in the frame, flush with the rows above the toggle."""
+        rows = QFormLayout(self.body)
+        rows.setContentsMargins(0, 0, 0, 0)
+        return rows
 
     def is_expanded(self) -> bool:
         return self.button.isChecked()

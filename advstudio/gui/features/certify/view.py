@@ -58,13 +58,10 @@ def _dspin(lo: float, hi: float, value: float, step: float, decimals: int) -> QD
     return s
 
 
-def _form(parent: QWidget | QVBoxLayout) -> QFormLayout:
-    """A form of label–field rows, added to a box's layout or set on a widget (an Advanced group's body)."""
-    if isinstance(parent, QVBoxLayout):
-        form = QFormLayout()
-        parent.addLayout(form)
-    else:
-        form = QFormLayout(parent)
+def _form(box: QVBoxLayout) -> QFormLayout:
+    """A form of label–field rows, added to a box's layout."""
+    form = QFormLayout()
+    box.addLayout(form)
     form.setContentsMargins(0, 0, 0, 0)
     return form
 
@@ -113,9 +110,8 @@ class CertifyPanel(QWidget):
              "The smoothed classifier votes over x + N(0, σ²).")
         form_row(form, "Noise samples (n):", self.n, "How many noisy copies vote on the answer; more copies allow a "
              "larger proven radius but take longer.", "They bound p_A, the top class's probability under noise.")
-        self.smoothing_advanced = AdvancedGroup("Advanced")
-        self.smoothing_advanced.setObjectName("certify_advanced_smoothing")
-        more = _form(self.smoothing_advanced.body)
+        self.smoothing_advanced = AdvancedGroup(name="certify_advanced_smoothing")
+        more = self.smoothing_advanced.form()
         form_row(more, "First look (n0):", self.n0, "How many noisy copies pick the leading digit before the n copies "
              "check it.", "n0 samples select the class; n fresh samples estimate p_A.")
         form_row(more, "Allowed error (α):", self.alpha, "How often you accept that the proof could be wrong: 0.001 is "
@@ -170,9 +166,8 @@ class CertifyPanel(QWidget):
              "are, in pixel units (0–1).", "L∞ ε of FGSM, PGD and the adaptive PGD.")
         form_row(form, "Test images:", self.detect_samples, "How many test digits, clean and attacked, the detector is "
              "measured on (the first n).")
-        self.detect_advanced = AdvancedGroup("Advanced")
-        self.detect_advanced.setObjectName("certify_advanced_detection")
-        more = _form(self.detect_advanced.body)
+        self.detect_advanced = AdvancedGroup(name="certify_advanced_detection")
+        more = self.detect_advanced.form()
         form_row(more, "Training images:", self.fit_samples, "How many training digits (each clean and attacked with "
              "FGSM) the detector learns from.")
         form_row(more, "Training strength (ε):", self.fit_eps, "How strong the FGSM attack on the detector's training "

@@ -122,10 +122,8 @@ class DefenseLabPanel(QWidget):
             return f
 
         def advanced(key: str, f: QFormLayout) -> QFormLayout:
-            group = AdvancedGroup("Advanced")
-            group.setObjectName(f"defense_advanced_{key}")
-            inner = QFormLayout(group.body)
-            inner.setContentsMargins(0, 0, 0, 0)
+            group = AdvancedGroup(name=f"defense_advanced_{key}")
+            inner = group.form()
             f.addRow(group)
             self.advanced_groups[key] = group
             return inner
