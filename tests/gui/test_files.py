@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import numpy as np
@@ -206,3 +207,22 @@ def test_dataset_failures_from_the_worker_use_the_window_words(qtbot, window, tm
     with qtbot.waitSignal(window.ctx.errorShown, timeout=30000) as blocker:
         window.ctx.set_data_dir(bad)
     assert "gzip" in blocker.args[0] and "--data" not in blocker.args[0] and "Choose MNIST folder" in blocker.args[0]
+
+
+def test_check_regular_file_refuses_fifos_folders_missing_and_oversized(tmp_path):
+    from advstudio.core.files import NotARegularFile, check_regular_file
+
+    ok = tmp_path / "ok.bin"
+    ok.write_bytes(b"12345")
+    assert check_regular_file(ok) == ok
+    assert check_regular_file(ok, max_bytes=5) == ok
+    with pytest.raises(NotARegularFile, match="more than"):
+        check_regular_file(ok, max_bytes=4)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(NotARegularFile, match="not a regular file"):
+        check_regular_file(fifo)
+    with pytest.raises(NotARegularFile, match="folder"):
+        check_regular_file(tmp_path)
+    with pytest.raises(NotARegularFile, match="cannot be read"):
+        check_regular_file(tmp_path / "missing")
