@@ -146,7 +146,8 @@ class MainWindow(DialogsMixin, QMainWindow):
 
     def add_tab(self, key: str, title: str, widget: QWidget) -> None:
         widget.setObjectName(widget.objectName() or f"tab_{key}")
-        page = FitScroll(widget, PAGE_MIN_HEIGHT)  # a page taller than the screen scrolls
+        # a page taller than the screen scrolls; one whose wrapped lines must not be squeezed says so
+        page = FitScroll(widget, PAGE_MIN_HEIGHT, wrapped_text=getattr(widget, "sized_by_wrapped_text", False))
         page.setObjectName(f"page_{key}")
         self.tabs.addTab(page, title)
         self.tab_widgets[key] = widget

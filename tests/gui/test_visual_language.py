@@ -188,3 +188,33 @@ def test_the_triptych_images_are_at_least_140_px(qtbot, window, tab):
     for key in ("clean", "perturbation"):
         rect = views.glw.mapFromScene(views.images[key].sceneBoundingRect()).boundingRect()
         assert min(rect.width(), rect.height()) >= MIN_IMAGE - 2, (key, rect)
+
+
+def _title_spans(views) -> list[tuple[float, float]]:
+    spans = []
+    for key in ("clean", "perturbation", "adversarial"):
+        r = views.titles[key].item.sceneBoundingRect()
+        spans.append((r.left(), r.right()))
+    return spans
+
+
+def test_triptych_titles_go_on_two_lines_rather_than_print_over_each_other(qtbot):
+    """In a narrow view (Side by side beside the lesson, in presentation mode's larger font), a long column title
+    wraps instead of overlapping its neighbour; in a wide view every title keeps one line."""
+    from advstudio.gui.widgets.attack_views import AttackViews, ColumnTitle
+
+    views = AttackViews()
+    qtbot.addWidget(views)
+    for title in views.titles.values():
+        title.setText(title.text, size="14pt")
+    views.resize(1400, 300)
+    views.show()
+    qtbot.wait(100)
+    assert not any(t.wrapped for t in views.titles.values() if isinstance(t, ColumnTitle))
+    views.resize(views.minimumSizeHint().width(), 300)
+    qtbot.waitUntil(lambda: views.titles["adversarial"].wrapped, timeout=2000)
+    qtbot.wait(100)
+    spans = _title_spans(views)
+    assert all(left_end <= right_start for (_, left_end), (right_start, _) in zip(spans, spans[1:])), spans
+    views.resize(1400, 300)
+    qtbot.waitUntil(lambda: not views.titles["adversarial"].wrapped, timeout=2000)

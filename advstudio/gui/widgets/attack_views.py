@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
@@ -66,7 +66,42 @@ def set_delta_scale(colorbar: pg.ColorBarItem, s: float) -> None:
 
 class ColumnTitle(pg.LabelItem):
     """A column's title that does not widen its column: a long title ("Adversarial = clean + δ") would take room
-    from the other images; it overhangs its column's gaps instead, still centred."""
+    from the other images; it overhangs its column's gaps instead, still centred, and goes on two lines where it
+    would print over its neighbour's title (a narrow view, a large font)."""
+
+    def __init__(self, text: str, **args) -> None:
+        self.row: list[ColumnTitle] = [self]  # the titles of one row, left to right (set by build_triptych)
+        self.gap = 6.0  # the room between two columns
+        self.wrapped = False
+        self.line_width = self.two_line_width = 0.0
+        self._pending = False
+        super().__init__(text, **args)
+
+    def setText(self, text: str, **args) -> None:  # noqa: N802 - pyqtgraph's name
+        if " " in text:
+            super().setText(two_lines(text), **args)
+            self.two_line_width = self.itemRect().width()
+        super().setText(text, **args)
+        self.line_width = self.itemRect().width()
+        if " " not in text:
+            self.two_line_width = self.line_width
+        if self.wrapped:
+            super().setText(two_lines(text))
+        self.text = text  # callers (a theme change) set the one-line title again
+
+    def setGeometry(self, rect) -> None:  # noqa: N802 - Qt's name
+        super().setGeometry(rect)
+        if not self._pending:
+            self._pending = True
+            QTimer.singleShot(0, self, self._fit_row)  # not while the layout places items
+
+    def _fit_row(self) -> None:
+        self._pending = False
+        wrap = titles_to_wrap(self.row)
+        for title, want in zip(self.row, wrap):
+            if title.wrapped != want:
+                title.wrapped = want
+                title.setText(title.text)
 
     def updateMin(self) -> None:  # noqa: N802 - pyqtgraph's name
         super().updateMin()
@@ -75,6 +110,30 @@ class ColumnTitle(pg.LabelItem):
         self._sizeHint[Qt.SizeHint.MinimumSize] = (0, height)
         self._sizeHint[Qt.SizeHint.PreferredSize] = (0, height)
         self.updateGeometry()
+
+
+def titles_to_wrap(row: list[ColumnTitle]) -> list[bool]:
+    """Which centred titles of a row go on two lines so that no two neighbours overlap: where a pair would,
+    the longer one wraps."""
+    widths = [t.line_width for t in row]
+    wrap = [False] * len(row)
+    for i in range(len(row) - 1):
+        a, b = row[i], row[i + 1]
+        room = (a.geometry().width() + b.geometry().width()) / 2 + a.gap  # centre to centre
+        if (widths[i] + widths[i + 1]) / 2 > room:
+            j = i if widths[i] >= widths[i + 1] else i + 1
+            wrap[j], widths[j] = True, row[j].two_line_width
+    return wrap
+
+
+def two_lines(title: str) -> str:
+    """The title broken at the space nearest its middle (after an "=" where it has one), as rich text."""
+    if " = " in title:
+        head, tail = title.split(" = ", 1)
+        return f"{head} =<br>{tail}"
+    spaces = [i for i, c in enumerate(title) if c == " "]
+    cut = min(spaces, key=lambda i: abs(i - len(title) / 2))
+    return f"{title[:cut]}<br>{title[cut + 1:]}"
 
 
 def build_triptych(glw: pg.GraphicsLayoutWidget, panels: tuple[tuple[str, str], ...], title_size: str,
@@ -86,6 +145,7 @@ def build_triptych(glw: pg.GraphicsLayoutWidget, panels: tuple[tuple[str, str], 
     titles: dict[str, pg.LabelItem] = {}
     for col, (key, title) in enumerate(panels):
         titles[key] = ColumnTitle(title, size=title_size)
+        titles[key].gap = glw.ci.layout.horizontalSpacing()
         glw.addItem(titles[key], row=0, col=col)
         vb = glw.addViewBox(row=1, col=col, lockAspect=True, invertY=True, enableMouse=False)
         vb.setMenuEnabled(False)
@@ -102,6 +162,9 @@ def build_triptych(glw: pg.GraphicsLayoutWidget, panels: tuple[tuple[str, str], 
                                interactive=False, width=colorbar_width, colorMapMenu=False)
     glw.addItem(colorbar, row=1, col=3)
     colorbar.layout.setContentsMargins(0, BAR_MARGIN, 0, BAR_MARGIN)
+    row = [titles[key] for key, _ in panels]
+    for title in row:
+        title.row = row
     titles["delta"] = glw.addLabel("δ", row=0, col=3, size=title_size)
     # the widget asks for room for MIN_IMAGE px images; where a squeezed window cannot give it, the images shrink
     # (no minimum inside the graphics layout, which would push the colour bar's labels out of view instead)

@@ -63,12 +63,14 @@ class FitScroll(QScrollArea):
     panel, so no panel or page sets the window's minimum height: the panel keeps its minimum width (never a
     horizontal scroll bar) and asks for at most `min_height` pixels of height.
 
-    The panel fills the area whenever its minimum fits, and scrolls at its preferred height otherwise (it is sized
-    here, not by QScrollArea's widgetResizable, which sizes a panel holding wrapped text by its preferred height
-    and so makes it scroll on a screen where it would fit)."""
+    The panel fills the area whenever its least height at the area's width fits, and scrolls at its preferred
+    height otherwise (it is sized here, not by QScrollArea's widgetResizable, which sizes a panel holding wrapped text by
+    its preferred height and so makes it scroll on a screen where it would fit; and Qt's minimum size hint leaves
+    out the height of text that wraps at the width a panel actually gets)."""
 
-    def __init__(self, panel: QWidget, min_height: int = 160) -> None:
+    def __init__(self, panel: QWidget, min_height: int = 160, wrapped_text: bool = False) -> None:
         super().__init__()
+        self.wrapped_text = wrapped_text
         self.setWidgetResizable(False)
         self.setWidget(panel)
         self.setFrameShape(QFrame.Shape.NoFrame)
@@ -83,15 +85,29 @@ class FitScroll(QScrollArea):
         panel = self.widget()
         return panel.minimumSizeHint().expandedTo(panel.minimumSize())
 
+    def _least_height(self, width: int) -> int:
+        """The least height the panel needs at this width: its minimum, or, for a panel made with wrapped_text,
+        more where text wraps (a wrapped label, a form that wraps its rows), which Qt's minimum size hint does not
+        count. (Only where asked: most panels lay their wrapped lines out fine a little below that height, and
+        scrolling them would cost the scroll bar's width.)"""
+        panel, least = self.widget(), self._least().height()
+        layout = panel.layout()
+        if self.wrapped_text and layout is not None and layout.hasHeightForWidth():
+            least = max(least, layout.totalMinimumHeightForWidth(width))
+        return least
+
     def fit(self) -> None:
-        """Size the panel to the area: its full height when its minimum fits, else its minimum (it scrolls)."""
+        """Size the panel to the area: its full height when its least height fits, else the height it would
+        like (it scrolls)."""
         panel = self.widget()
         if panel is None:
             return
         room, least = self.maximumViewportSize(), self._least()
-        if least.height() > room.height():  # it scrolls anyway: at the height it would like
-            height = max(least.height(), panel.sizeHint().height())
-            size = QSize(room.width() - self.verticalScrollBar().sizeHint().width(), height)
+        if self._least_height(max(room.width(), least.width())) > room.height():  # it scrolls
+            width = max(room.width() - self.verticalScrollBar().sizeHint().width(), least.width())
+            # a panel sized by its wrapped text scrolls just that far; the others at the height they would like
+            like = 0 if self.wrapped_text else panel.sizeHint().height()
+            size = QSize(width, max(self._least_height(width), like))
         else:
             size = room
         size = size.expandedTo(QSize(least.width(), 0)).boundedTo(panel.maximumSize())

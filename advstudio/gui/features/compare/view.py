@@ -198,6 +198,7 @@ class ComparePanel(QWidget):
     here mirrors the Attack tab's (epsMoved asks the controller to move that one: one ε for the whole studio)."""
 
     epsMoved = Signal(float)
+    sized_by_wrapped_text = True  # its page scrolls rather than squeeze the models' wrapped lines (beside the lesson)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

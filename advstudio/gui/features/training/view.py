@@ -243,7 +243,7 @@ class TrainingPanel(QWidget):
         self.run_box = run
         self.data_message = DataMessage()
         self.data_text, self.choose_folder = self.data_message.text, self.data_message.choose_folder
-        self.controls_scroll = FitScroll(box, 200)  # as wide as its fields need (never a sideways scroll bar)
+        self.controls_scroll = FitScroll(box, 200, wrapped_text=True)  # as wide as its fields need (never a sideways scroll bar)
         self.method.currentIndexChanged.connect(self._on_method)
         self.method.currentIndexChanged.connect(self.outputEdited)
         for w in (self.eps, self.step_size):
