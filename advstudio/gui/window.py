@@ -131,6 +131,7 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.training.evaluateDistilled.connect(self.defense.evaluate_distilled)
         self.lesson.labRunRequested.connect(self.lab.run_curve)
         self.lab.labFinished.connect(self.lesson.lab_finished)
+        self.lab.labFailed.connect(self.lesson.lab_failed)
         self.lab.labFinished.connect(self.session_log.record_lab)
         self.activations.dataChanged.connect(self.lesson.set_activations_data)
         self.activations.onScreenChanged.connect(self.lesson.set_activations_on_screen)

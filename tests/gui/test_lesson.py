@@ -344,3 +344,18 @@ def test_the_robust_model_pressed_for_before_the_first_model_loaded_is_still_bor
         assert lesson.borrowed is None
     finally:
         window.close()
+
+
+def test_a_curve_run_that_fails_on_damaged_mnist_files_says_why_and_offers_another_folder(qtbot, window, idx_folder):
+    folder = idx_folder(50)
+    images = folder / "t10k-images-idx3-ubyte.gz"
+    images.write_bytes(images.read_bytes()[:200])  # a download cut short: the header is there, the pixels are not
+    window.ctx.set_data_dir(folder)
+    lesson = window.lesson
+    lesson.start(lesson.lesson.index_of("curve"))
+    with qtbot.waitSignal(window.lab.labFailed, timeout=30000):
+        lesson.perform_action()
+    qtbot.waitUntil(lambda: "The robustness curve stopped" in lesson.panel.check.text(), timeout=5000)
+    offer = lesson.panel.way_out_buttons[0]
+    assert offer.isVisible() and offer.text() == "Set MNIST folder…"
+    assert "curve" not in lesson.done

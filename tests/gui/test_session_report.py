@@ -245,3 +245,17 @@ def test_an_any_attack_result_is_kept_from_its_tab(qtbot, window, tmp_path):
     c, a = result.clean_label, result.adv_label
     line = f"A {c} read as {a} at ε = 0.3 (pixel units) with PGD" if c != a else f"A {c} still read as {c}"
     assert line in html and result.describe() in html.replace("&amp;", "&")
+
+
+def test_the_appendix_lists_both_models_compared_side_by_side(qtbot, window, tmp_path):
+    from advstudio.core.resources import robust_model_path
+
+    draw_digit(qtbot, window, 3)
+    with qtbot.waitSignal(window.compare.compareShown, timeout=30000) as shown:
+        assert window.show_tab("compare")
+    robust = next(s for s in shown.args[0].sides if s.side.role == "robust")
+    assert robust.side.path == str(robust_model_path()) and window.ctx.model_info.path != robust.side.path
+    text = _text_without_images(window.session_log.export(tmp_path / "report.html").read_text(encoding="utf-8"))
+    appendix = text.split("The models and their recipes")[1]
+    assert f"<h4>{robust.model_name}</h4>" in appendix and "bundled with the app" in appendix
+    assert "adversarial" in appendix.split(f"<h4>{robust.model_name}</h4>")[1].split("<h4>")[0]  # its recipe

@@ -43,18 +43,28 @@ def describe_model(meta: dict) -> str:
 
 
 def side_model(ctx: JobContext, side: CompareSide):
-    """(model, cache key, display name, about) for a side; raises ModelFileError with a readable message when
-    it cannot load (the worker's one model-file cache keeps that message until the file changes)."""
+    """(model, cache key, display name, about, metadata) for a side; raises ModelFileError with a readable message
+    when it cannot load (the worker's one model-file cache keeps that message until the file changes)."""
     from advstudio.core.storage import model_display_name
 
     if side.path is None:
         model = ctx.state.session_model(side.key, side.name)
-        return model, ("session", side.key, id(model)), side.name, "trained in this session"
+        return model, ("session", side.key, id(model)), side.name, "trained in this session", {}
     model, meta = ctx.state.model_file(side.path)
     path = Path(side.path)
     st = path.stat()
     key = ("file", str(path.resolve()), st.st_mtime_ns, st.st_size)
-    return model, key, model_display_name(path, meta), describe_model(meta)
+    return model, key, model_display_name(path, meta), describe_model(meta), dict(meta)
+
+
+def is_bundled(path: str | None) -> bool:
+    """A model file that ships with the app (the standard or the robust model)."""
+    from advstudio.core.resources import bundled_model_path, robust_model_path
+
+    if path is None:
+        return False
+    here = Path(path).resolve()
+    return here in (bundled_model_path().resolve(), robust_model_path().resolve())
 
 
 def attack_side(ctx: JobContext, model, model_key, image: np.ndarray, s: AttackSettings) -> AttackResult:
@@ -89,9 +99,10 @@ def compare_job(ctx: JobContext, req: CompareRequest) -> CompareResult | None:
             out.append(SideResult(side, side.name, message=side.unavailable))
             continue
         try:
-            model, key, name, about = side_model(ctx, side)
+            model, key, name, about, meta = side_model(ctx, side)
         except ModelFileError as exc:
             out.append(SideResult(side, side.name, message=str(exc)))
             continue
-        out.append(SideResult(side, name, about, attack=attack_side(ctx, model, key, image, req.settings)))
+        out.append(SideResult(side, name, about, attack=attack_side(ctx, model, key, image, req.settings),
+                              meta=meta, bundled=is_bundled(side.path)))
     return CompareResult(image, req.settings, tuple(out), round(time.perf_counter() - start, 4), req.serial)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,6 +41,8 @@ class SideResult:
     about: str = ""  # how the model was trained and its accuracy, from its metadata
     attack: AttackResult | None = None
     message: str | None = None
+    meta: dict = field(default_factory=dict)  # the model file's metadata (the report's appendix lists the model)
+    bundled: bool = False  # a model file that ships with the app
 
 
 @dataclass(frozen=True)

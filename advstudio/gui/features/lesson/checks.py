@@ -38,6 +38,7 @@ class StepChecks:
         self.ctx = ctx
         self.docks_on_screen: dict[str, bool] = {}
         self.lab_curves: list = []  # the curves of every finished lab run (LabCurve)
+        self.lab_failure: str | None = None  # why the last lab run stopped (a dataset it could not read), if it did
         self.activations_data = None  # what the Activations dock shows (ActivationsData or None)
         self.activations_on_screen = False
         self.flipped_elsewhere: np.ndarray | None = None  # an input another attack (Any attack's PGD) flipped

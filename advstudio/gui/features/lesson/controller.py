@@ -218,7 +218,7 @@ class LessonDock(QObject):
         step = self.step
         if step is None:
             return
-        way = None if step.id in self.done else find_way_out(self.ctx, step, self)
+        way = None if step.id in self.done else find_way_out(self.ctx, step, self, self.checks.lab_failure)
         self._offers = way.offers if way is not None else ()
         self.panel.set_way_outs([label for label, _ in self._offers])
         if step.id in self.done:
@@ -402,7 +402,14 @@ class LessonDock(QObject):
     def lab_finished(self, result: object) -> None:
         """A lab run ended (a LabResult's curves count; a cancelled run has none)."""
         self.checks.lab_curves.extend(getattr(result, "curves", ()))
+        self.checks.lab_failure = None
         self._on_event()
+
+    @Slot(str)
+    def lab_failed(self, message: str) -> None:
+        """A lab run stopped on an error (unreadable MNIST files): the curve step says why and what to try."""
+        self.checks.lab_failure = message
+        self._show_check()
 
     @Slot(object)
     def set_activations_data(self, data: object) -> None:

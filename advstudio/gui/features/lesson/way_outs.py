@@ -48,8 +48,10 @@ def data_problem(ctx: "AppContext") -> str | None:
     return None if problem is None else problem.replace(HOW_TO_GET, "").strip()
 
 
-def find_way_out(ctx: "AppContext", step: LessonStep, do: WayOutActions) -> WayOut | None:
-    """Why `step` cannot be done as things stand, with what to try instead; None when nothing is in the way."""
+def find_way_out(ctx: "AppContext", step: LessonStep, do: WayOutActions,
+                 lab_failure: str | None = None) -> WayOut | None:
+    """Why `step` cannot be done as things stand, with what to try instead; None when nothing is in the way.
+    `lab_failure`: why the last lab run stopped, if it did."""
     kind = step.check.kind
     action = step.action.name if step.action is not None else None
     if kind in INPUT_CHECKS and ctx.current_input is None and action not in DRAWING_ACTIONS:
@@ -62,6 +64,10 @@ def find_way_out(ctx: "AppContext", step: LessonStep, do: WayOutActions) -> WayO
     if (kind == "lab_curve_done" or action == "run_lab") and (problem := data_problem(ctx)):
         return WayOut(f"{problem} This step runs the attack on the MNIST test images: choose the folder that "
                       "holds the MNIST files (File ▸ Set MNIST folder…).", (("Set MNIST folder…", do.ask_data_dir),))
+    if (kind == "lab_curve_done" or action == "run_lab") and lab_failure:
+        return WayOut(f"The robustness curve stopped: {lab_failure} Choose a folder with intact MNIST files "
+                      "(File ▸ Set MNIST folder…), then run the step again.",
+                      (("Set MNIST folder…", do.ask_data_dir),))
     if kind == "robust_model_compared":
         return _robust_way_out(ctx, step, do)
     return None

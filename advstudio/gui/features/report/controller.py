@@ -240,6 +240,10 @@ class SessionLog(QObject):
     def show_compare(self, result: object) -> None:
         """The Side by side tab shows `result` (a CompareResult) now: the report's side-by-side finding."""
         self.compare = compare_entry(result)
+        for side in result.sides:  # the appendix lists the models compared, not only the current one
+            if side.side.path is not None and side.attack is not None and side.side.path not in self.models:
+                self.models[side.side.path] = {"name": side.model_name, "path": side.side.path,
+                                               "bundled": side.bundled, "device": "–", "meta": plain(dict(side.meta))}
         self.recorded.emit("compare")
 
     @Slot(object)
