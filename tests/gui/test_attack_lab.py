@@ -273,3 +273,19 @@ def test_the_robustness_lab_gets_the_whole_window_without_asking(window):
     assert not window.side_panels_hidden()  # nothing was hidden by hand: View ▸ Hide side panels stays off
     window.show_tab("attack")
     assert not window.docks["input"].isHidden() and not window.docks["prediction"].isHidden()
+
+
+def test_before_a_run_any_attack_shows_the_drawing_and_a_colour_bar_at_the_forms_eps(qtbot, window):
+    panel = window.any_attack.panel
+    assert window.show_tab("attack_lab")
+    assert not np.any(panel.view.shown["clean"])  # an empty canvas: blank images
+    draw_digit(qtbot, window, 3)
+    qtbot.waitUntil(lambda: window.ctx.current_input is not None and np.any(panel.view.shown["clean"]), timeout=10000)
+    assert np.array_equal(panel.view.shown["clean"], window.ctx.current_input.reshape(28, 28))
+    assert not np.any(panel.view.shown["perturbation"])
+    panel.form.set_attack("pgd", eps=0.2)
+    assert panel.view.colorbar.delta_labels == ["−0.2", "0", "+0.2"]
+    panel.form.set_eps(0.15)
+    assert panel.view.colorbar.delta_labels == ["−0.15", "0", "+0.15"]
+    result = _run_input(qtbot, window, "fgsm", eps=0.25)  # a run's own δ takes over
+    assert np.any(panel.view.shown["perturbation"]) and result.eps == 0.25

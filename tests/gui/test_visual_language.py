@@ -130,6 +130,8 @@ def test_the_lab_shows_a_placeholder_until_a_run_and_its_key_sits_outside_the_da
     assert not panel.plot_area.empty and not panel.plot_area.message.isVisible() and not panel.details_area.empty
     assert panel.key.isVisible()
     assert not _window_rect(panel.key).intersects(_data_rect(panel.plot))
+    labels = [text for _, text in panel.plot.getAxis("left")._tickLevels[0]]  # the accuracy axis reaches 100 %
+    assert labels[0] == "0" and labels[-1] == "100"
     panel.clear()
     assert panel.plot_area.empty and not panel.key.isVisible()
 

@@ -75,6 +75,7 @@ class AnyAttack(JobClient):
             self.panel.set_data(None)
         if self.panel.run_button.isEnabled():  # a run on its way keeps its "Running…"
             self.panel.show_input_state(cur is not None and bool(np.any(np.asarray(cur) > 0)), new=had_result)
+        self.panel.show_input(cur if isinstance(cur, np.ndarray) else None)
 
     def _show_result(self, result: InputAttackResult) -> None:
         if self._input_image is None or not np.array_equal(self._input_image, result.clean):

@@ -112,6 +112,9 @@ class AttackLabPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("attack_lab_panel")
         self.form = AttackForm(include_eps=True, defaults={"early_stop": False})
+        self._canvas: np.ndarray | None = None  # the digit on the canvas, shown until a run answers
+        self._eps_field = None
+        self.form.changed.connect(self._form_changed)
         self.run_button = QPushButton("Run attack on this input")
         self.run_button.setToolTip("Run the chosen attack on the current input (iterative attacks run here, not on "
                                    "the live ε slider)")
@@ -196,6 +199,25 @@ class AttackLabPanel(QWidget):
     def show_input_state(self, has_digit: bool, new: bool = False) -> None:
         """The prompt under Run follows the canvas: draw while it is empty, run once a digit is there."""
         self.status.setText(DRAW_PROMPT if not has_digit else NEW_INPUT if new else READY_PROMPT)
+
+    def _form_changed(self) -> None:
+        """Another attack (the form rebuilt its fields): before a run the colour bar follows its ε field."""
+        field = self.form.fields.get("eps")
+        if field is not None and field is not self._eps_field:
+            self._eps_field = field
+            field.valueChanged.connect(lambda _value: self.show_input(self._canvas))
+        self.show_input(self._canvas)
+
+    def show_input(self, image: np.ndarray | None) -> None:
+        """Before a run: the digit on the canvas as the input (and as "at this step", δ = 0), the colour bar at
+        the form's ±ε for an L∞ attack; an empty canvas shows blank images."""
+        self._canvas = image
+        if self.result is not None:
+            return
+        clean = blank_image() if image is None else np.asarray(image, dtype=np.float32).reshape(28, 28)
+        eps = self.form.settings().get("eps")
+        limit = delta_scale(float(eps) if isinstance(eps, float) else None, np.zeros(1, np.float32))
+        self.view.display(clean, clean, None, None, limit if isinstance(eps, float) else self.view.delta_scale)
 
     def set_data(self, result: InputAttackResult | None) -> None:
         self.play.setChecked(False)

@@ -174,6 +174,7 @@ class RobustnessLabPanel(QWidget):
         v.setContentsMargins(4, 4, 4, 4)
         self.plot = fixed_plot("ε  (L∞, pixel units 0–1; L2 radius for C&W / DeepFool)", "accuracy %", 220)
         self.plot.setYRange(0, 100, padding=0.02)
+        self.plot.getAxis("left").setTicks([[(v, f"{v}") for v in range(0, 101, 20)], []])  # 100 % labelled too
         self.key = PlotKey()  # the legend, above the plot: it never covers a curve or the caption
         self.figure = key_above(self.key, self.plot)  # what "Plot PNG…" saves
         self.plot_area = PlotPlaceholder(self.figure, EMPTY_PLOT)
