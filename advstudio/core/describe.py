@@ -53,6 +53,9 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
                             "A binary search over c, one per image."),
     "overshoot": ("Overshoot", "DeepFool: how far past the model's decision boundary the change goes, so the image "
                   "lands safely on the wrong side.", "x_adv = clamp(x + (1 + overshoot)·Σr, 0, 1)."),
+    "target_classes": ("Target digits", "FAB-T: how many of the digits the model finds next most likely it walks "
+                       "toward, one after the other.", "One run per class, from the 2nd to the (k+1)-th largest "
+                       "clean logit."),
     "early_stop": ("Stop when fooled", "Stop working on an image as soon as the model gets it wrong (off: run every "
                    "step, to watch the whole path).", ""),
 }

@@ -25,8 +25,10 @@ FAST = {
     "mifgsm": dict(eps=0.1, steps=5),
     "cw": dict(steps=10, binary_search_steps=2),
     "deepfool": dict(steps=10),
+    "fab-t": dict(eps=0.1, steps=5, target_classes=2),
+    "fab-t-l2": dict(steps=5, target_classes=2),
 }
-LINF = ("fgsm", "bim", "pgd", "mifgsm")
+LINF = ("fgsm", "bim", "pgd", "mifgsm", "fab-t")
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +59,7 @@ def _random_targets(y: torch.Tensor, seed: int = 0) -> torch.Tensor:
 
 
 def test_registry_names_every_attack_and_rejects_settings_it_does_not_take():
-    assert list(ATTACKS) == ["fgsm", "bim", "pgd", "mifgsm", "cw", "deepfool"]
+    assert list(ATTACKS) == ["fgsm", "bim", "pgd", "mifgsm", "cw", "deepfool", "fab-t", "fab-t-l2"]
     assert isinstance(make_attack("fgsm", eps=0.1, early_stop=False), FGSM)  # universal setting ignored
     assert make_attack("pgd", eps=0.2, steps=None).steps == 40  # None takes the default
     with pytest.raises(ValueError, match="restarts"):

@@ -27,6 +27,7 @@ FIELDS = {
     "binary_search_steps": (1, 50, 0, 1),
     "overshoot": (0.0, 10.0, 3, 0.01),
     "early_stop": (None, None, 0, 0),
+    "target_classes": (1, 9, 0, 1),
 }
 BASIC = {"eps", "steps"}  # what a student sets; the rest waits in the collapsed Advanced group
 HIDDEN = {"record_trajectory", "targeted"}
