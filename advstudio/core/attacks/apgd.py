@@ -89,12 +89,14 @@ def _col(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def apgd_walk(goal: Goal, x_start: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, eps: float, steps: int, *,
-              idx: torch.Tensor, visit: Visit | None = None, cancel: threading.Event | None = None) -> int:
+              idx: torch.Tensor, visit: Visit | None = None, cancel: threading.Event | None = None,
+              step_sizes: list | None = None) -> int:
     """One APGD run of `steps` iterations from x_start on the samples idx (lo/hi: the ε-box within [0, 1]).
 
     goal(xa, idx) gives (logits, per-sample objective to ascend); visit(t, idx, xa, logits, obj) sees every
-    iterate t = 0 … steps (detached) and may return which samples go on (early stop). Returns the number of
-    gradient evaluations (samples × steps)."""
+    iterate t = 0 … steps (detached) and may return which samples go on (early stop). step_sizes, when given,
+    gets (k, every sample's step size) after iterate k (to check the schedule). Returns the number of gradient
+    evaluations (samples × steps)."""
     n = x_start.shape[0]
     dev = x_start.device
     x_cur = x_start.clone()
@@ -162,6 +164,8 @@ def apgd_walk(goal: Goal, x_start: torch.Tensor, lo: torch.Tensor, hi: torch.Ten
             f_ckpt[idx] = f_max[idx]
             ups[idx] = 0
             last_mark = k
+        if step_sizes is not None:
+            step_sizes.append((k, eta.clone()))
         if keep is not None:
             idx = idx[keep]
     return evals
