@@ -298,3 +298,16 @@ def test_cli_evaluate_runs_the_autoattack_attacks(mnist_dir, tmp_path, capsys):
                  "--limit", "4"]) == 0
     assert "APGD-T" in capsys.readouterr().out
     assert main(["evaluate", "--data", str(mnist_dir), "--attack", "square", "--momentum", "1", "--limit", "4"]) == 2
+
+
+@pytest.mark.parametrize("name", AUTOATTACK)
+def test_large_batches_run_in_chunks_and_merge(monkeypatch, name, standard, batch):
+    """Chunks get their own seeds (seed + k), so the merge is checked for shape and bookkeeping, not equality."""
+    import advstudio.core.attacks.base as base
+
+    x, y = batch[0][:20], batch[1][:20]
+    monkeypatch.setattr(base, "CHUNK_SIZE", 8)  # 3 chunks, the last one short
+    out = make_attack(name, eps=0.3, **FAST[name]).run(standard, x, y)
+    assert out.n == 20 and out.x_adv.shape == x.shape and float(out.linf.max()) <= 0.3 + 1e-6
+    assert torch.equal(out.success, out.pred != y)
+    assert (out.queries is not None and out.queries.shape == (20,)) == (name == "square")
