@@ -29,10 +29,12 @@ def add_parser(sub) -> None:
     e.add_argument("--eps", type=radius_list, default=None,
                    help="comma-separated ε: L∞ in [0, 1] pixel space (default 0,0.05,0.1,0.2,0.3); for cw and "
                         "deepfool, L2 radii (default 0,0.5,1,1.5,2,2.5,3)")
-    e.add_argument("--steps", type=positive_int, help="iterations (bim 10, pgd 40, mifgsm 10, cw 100, deepfool 50)")
+    e.add_argument("--steps", type=positive_int,
+                   help="iterations (bim 10, pgd 40, mifgsm 10, cw 100, deepfool 50, apgd-ce, apgd-t and fab-t 100); "
+                        "for square, the queries per image (5000)")
     e.add_argument("--step-size", type=positive_float,
                    help="L∞ step α in pixel space (default 2.5·ε/steps; mifgsm ε/steps); for cw, Adam's lr (0.1)")
-    e.add_argument("--restarts", type=positive_int, help="pgd random restarts (default 1)")
+    e.add_argument("--restarts", type=positive_int, help="pgd, apgd-ce, apgd-t random restarts (default 1)")
     e.add_argument("--momentum", type=float, help="mifgsm momentum decay μ (default 1.0)")
     e.add_argument("--c", type=positive_float, help="cw: initial trade-off constant c (default 1)")
     e.add_argument("--search-steps", type=positive_int, help="cw: binary-search rounds over c (default 5)")
@@ -62,6 +64,8 @@ def _attack_settings(args) -> dict | str:
              "c": "c", "search_steps": "binary_search_steps", "overshoot": "overshoot"}
     if args.attack == "cw":
         names["step_size"] = "lr"
+    if args.attack == "square":  # one query per iteration
+        names["steps"] = "queries"
     accepted = attack_settings(args.attack)
     settings: dict = {}
     for flag, key in names.items():

@@ -53,9 +53,13 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
                             "A binary search over c, one per image."),
     "overshoot": ("Overshoot", "DeepFool: how far past the model's decision boundary the change goes, so the image "
                   "lands safely on the wrong side.", "x_adv = clamp(x + (1 + overshoot)·Σr, 0, 1)."),
-    "target_classes": ("Target digits", "FAB-T: how many of the digits the model finds next most likely it walks "
-                       "toward, one after the other.", "One run per class, from the 2nd to the (k+1)-th largest "
-                       "clean logit."),
+    "queries": ("Queries", "Square: how many times the attack may ask the model for its scores on each image; it "
+                "never looks inside the model.", "The query budget per image, the stripe start included."),
+    "p_init": ("Square size (p)", "Square: how much of the image the first squares cover; they shrink as the "
+               "attack goes on.", "Fraction of the pixels in a square at the start, halved on the paper's schedule."),
+    "target_classes": ("Target digits", "APGD-T and FAB-T: how many of the digits the model finds next most "
+                       "likely they try, one after the other.", "One run per class (APGD-T: on the targeted DLR "
+                       "loss), from the 2nd to the (k+1)-th largest clean logit."),
     "early_stop": ("Stop when fooled", "Stop working on an image as soon as the model gets it wrong (off: run every "
                    "step, to watch the whole path).", ""),
 }
@@ -89,6 +93,8 @@ def norm_text(norm: str) -> str:
 
 def steps_text(attack: str, params: dict) -> str:
     """"40 steps, 1 restart" (restarts: PGD's random restarts, C&W's binary-search rounds, else 1)."""
+    if "queries" in params:
+        return f"{int(params['queries'])} queries"
     steps = int(params.get("steps", 1) or 1)
     restarts = int(params.get("restarts", params.get("binary_search_steps", 1)) or 1)
     kind = "search rounds" if attack == "cw" else ("restart" if restarts == 1 else "restarts")
@@ -110,12 +116,17 @@ def attack_details(attack: str, params: dict) -> list[str]:
     bits = ["targeted → " + str(params["target"]) if params.get("targeted") and params.get("target") is not None
             else ("targeted" if params.get("targeted") else "untargeted"), "L2" if l2 else "L∞"]
     steps = params.get("steps", 1)
-    bits.append(f"{steps} step{'s' if steps != 1 else ''}")
+    if "queries" in params:
+        bits.append(f"{params['queries']} queries, square size p {params.get('p_init', 0):g}")
+    else:
+        bits.append(f"{steps} step{'s' if steps != 1 else ''}")
+    if params.get("target_classes"):
+        bits.append(f"{params['target_classes']} target classes")
     if params.get("step_size_rule"):
         bits.append(f"step {params['step_size_rule'].replace('*', '·')}")
     elif params.get("step_size") is not None:
         bits.append(f"step {params['step_size']:g}")
-    if attack == "pgd":
+    if attack in ("pgd", "apgd-ce", "apgd-t"):
         restarts = params.get("restarts", 1)
         bits.append(f"{restarts} restart{'s' if restarts != 1 else ''}")
     if params.get("random_start"):

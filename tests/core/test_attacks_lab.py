@@ -25,10 +25,13 @@ FAST = {
     "mifgsm": dict(eps=0.1, steps=5),
     "cw": dict(steps=10, binary_search_steps=2),
     "deepfool": dict(steps=10),
+    "apgd-ce": dict(eps=0.1, steps=5),
+    "apgd-t": dict(eps=0.1, steps=5, target_classes=2),
     "fab-t": dict(eps=0.1, steps=5, target_classes=2),
     "fab-t-l2": dict(steps=5, target_classes=2),
+    "square": dict(eps=0.1, queries=60),
 }
-LINF = ("fgsm", "bim", "pgd", "mifgsm", "fab-t")
+LINF = ("fgsm", "bim", "pgd", "mifgsm", "apgd-ce", "apgd-t", "fab-t", "square")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +62,8 @@ def _random_targets(y: torch.Tensor, seed: int = 0) -> torch.Tensor:
 
 
 def test_registry_names_every_attack_and_rejects_settings_it_does_not_take():
-    assert list(ATTACKS) == ["fgsm", "bim", "pgd", "mifgsm", "cw", "deepfool", "fab-t", "fab-t-l2"]
+    assert list(ATTACKS) == ["fgsm", "bim", "pgd", "mifgsm", "cw", "deepfool", "apgd-ce", "apgd-t", "fab-t",
+                             "fab-t-l2", "square"]
     assert isinstance(make_attack("fgsm", eps=0.1, early_stop=False), FGSM)  # universal setting ignored
     assert make_attack("pgd", eps=0.2, steps=None).steps == 40  # None takes the default
     with pytest.raises(ValueError, match="restarts"):
@@ -111,7 +115,10 @@ def test_attack_properties(name, model, batch):
     assert torch.equal(out.success, out.pred != y)
     assert torch.equal(out.success_step >= 0, out.success)
     assert out.accuracy() <= out.clean_accuracy()
-    assert out.gradient_evaluations > 0
+    if name == "square":  # score-based: it counts queries, never gradients
+        assert out.gradient_evaluations == 0 and int(out.queries.min()) >= 0 and int(out.queries.max()) > 0
+    else:
+        assert out.gradient_evaluations > 0
     assert out.params["early_stop"] is (name != "fgsm")  # FGSM has one step: nothing to stop
 
 
@@ -125,6 +132,8 @@ def test_targeted_reaches_the_target_more_often_than_chance(name, model, batch):
     settings = dict(FAST[name])
     if name in LINF:
         settings["eps"] = 0.25
+        if name == "square":  # a target takes more queries than any wrong class (60: none; 300: ~60 %)
+            settings["queries"] = 300
     elif name == "cw":  # a target takes more optimization than any wrong class
         x, y, target = x[:32], y[:32], target[:32]
         settings = dict(steps=30, binary_search_steps=3)

@@ -1,6 +1,6 @@
 """What every attack shares: eval mode, the result object, perturbation norms, success tests and trajectories.
 
-The attack modules (fgsm, linf, l2) and the base class import it; nothing here imports an attack."""
+The attack modules (fgsm, linf, l2, apgd, square) and the base class import it; nothing here imports an attack."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ class Trajectory:
     probs: np.ndarray  # (T, N, classes) float32
     restart: np.ndarray  # (T,) int: restart (PGD) or binary-search round (C&W); 0 otherwise
     step: np.ndarray  # (T,) int: the step within that restart, 0 = start point
+    queries: np.ndarray | None = None  # (T, N) int: model queries made on each sample so far (Square), else None
 
     def __len__(self) -> int:
         return int(self.step.shape[0])
@@ -74,6 +75,7 @@ class AttackOutput:
     l0: torch.Tensor  # (N,) pixels changed by ≥ L0_TOLERANCE
     gradient_evaluations: int  # forward+backward passes, summed over samples (the attack's cost)
     trajectory: Trajectory | None = None
+    queries: torch.Tensor | None = None  # (N,) model queries made per sample (score-based attacks), else None
 
     @property
     def n(self) -> int:
@@ -166,14 +168,18 @@ class TrajectoryRecorder:
         self._probs: list[np.ndarray] = []
         self._restart: list[int] = []
         self._step: list[int] = []
+        self._queries: list[np.ndarray] = []
 
-    def add(self, images: torch.Tensor, probs: torch.Tensor, restart: int, step: int) -> None:
+    def add(self, images: torch.Tensor, probs: torch.Tensor, restart: int, step: int,
+            queries: torch.Tensor | None = None) -> None:
         if not self.enabled:
             return
         self._images.append(images.detach().to("cpu", torch.float32).numpy().copy())
         self._probs.append(probs.detach().to("cpu", torch.float32).numpy().copy())
         self._restart.append(restart)
         self._step.append(step)
+        if queries is not None:
+            self._queries.append(queries.detach().to("cpu", torch.int64).numpy().copy())
 
     def result(self) -> Trajectory | None:
         if not self.enabled or not self._images:
@@ -183,6 +189,7 @@ class TrajectoryRecorder:
             probs=np.stack(self._probs),
             restart=np.asarray(self._restart, dtype=np.int64),
             step=np.asarray(self._step, dtype=np.int64),
+            queries=np.stack(self._queries) if len(self._queries) == len(self._images) else None,
         )
 
 
@@ -199,6 +206,7 @@ def build_output(
     success_step: torch.Tensor,
     gradient_evaluations: int,
     trajectory: Trajectory | None,
+    queries: torch.Tensor | None = None,
 ) -> AttackOutput:
     x_adv = x_adv.detach().clamp(0.0, 1.0)
     delta = x_adv - x
@@ -220,6 +228,7 @@ def build_output(
         l0=l0,
         gradient_evaluations=int(gradient_evaluations),
         trajectory=trajectory,
+        queries=queries,
     )
 
 
@@ -248,4 +257,5 @@ def merge_outputs(outs: list[AttackOutput]) -> AttackOutput:
         l0=cat("l0"),
         gradient_evaluations=sum(o.gradient_evaluations for o in outs),
         trajectory=None,
+        queries=cat("queries"),
     )

@@ -59,6 +59,13 @@ ATTACKS: dict[str, AttackSpec] = {s.name: s for s in (
     AttackSpec("deepfool", "DeepFool", "advstudio.core.attacks.l2", "DeepFool", "l2", True,
                "walks to the nearest decision boundary of the linearised network",
                (("steps", 50), ("overshoot", 0.02)) + _COMMON),
+    AttackSpec("apgd-ce", "APGD-CE", "advstudio.core.attacks.apgd", "APGDCE", "linf", True,
+               "PGD that sets its own step size: it halves the step when progress stalls (AutoAttack)",
+               (("eps", REQUIRED), ("steps", 100), ("restarts", 1)) + _COMMON + (("seed", 0),)),
+    AttackSpec("apgd-t", "APGD-T", "advstudio.core.attacks.apgd", "APGDT", "linf", True,
+               "APGD aimed in turn at each of the model's next-best digits, with the DLR loss (AutoAttack)",
+               (("eps", REQUIRED), ("steps", 100), ("target_classes", 9), ("restarts", 1)) + _COMMON
+               + (("seed", 0),)),
     AttackSpec("fab-t", "FAB-T", "advstudio.core.attacks.fab", "FABT", "linf", True,
                "walks along the boundary toward each next-best digit for the smallest change (AutoAttack)",
                (("eps", REQUIRED), ("steps", 100), ("target_classes", 9), ("restarts", 1)) + _COMMON
@@ -66,6 +73,9 @@ ATTACKS: dict[str, AttackSpec] = {s.name: s for s in (
     AttackSpec("fab-t-l2", "FAB-T L2", "advstudio.core.attacks.fab", "FABTL2", "l2", True,
                "FAB-T's smallest change measured in L2 (no budget: it reports the size it needed)",
                (("steps", 100), ("target_classes", 9), ("restarts", 1)) + _COMMON + (("seed", 0),)),
+    AttackSpec("square", "Square", "advstudio.core.attacks.square", "Square", "linf", True,
+               "random square patches kept when they lower the model's score: no gradients, only the scores",
+               (("eps", REQUIRED), ("queries", 5000), ("p_init", 0.8)) + _COMMON + (("seed", 0),)),
 )}
 ATTACK_NAMES: tuple[str, ...] = tuple(ATTACKS)
 # Settings a caller may pass to any attack; an attack that has no use for them ignores them.

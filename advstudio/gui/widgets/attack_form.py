@@ -27,9 +27,11 @@ FIELDS = {
     "binary_search_steps": (1, 50, 0, 1),
     "overshoot": (0.0, 10.0, 3, 0.01),
     "early_stop": (None, None, 0, 0),
+    "queries": (1, 100000, 0, 100),
+    "p_init": (0.01, 1.0, 2, 0.05),
     "target_classes": (1, 9, 0, 1),
 }
-BASIC = {"eps", "steps"}  # what a student sets; the rest waits in the collapsed Advanced group
+BASIC = {"eps", "steps", "queries"}  # what a student sets; the rest waits in the collapsed Advanced group
 HIDDEN = {"record_trajectory", "targeted"}
 LOSS_WORDS = {"ce": "cross-entropy: lower the model's confidence in the right digit",
               "margin": "margin: lift the best wrong digit's score above the right one's"}

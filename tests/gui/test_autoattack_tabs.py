@@ -1,0 +1,55 @@
+"""The AutoAttack attacks (APGD-CE, APGD-T, Square) in the window: the Any attack tab runs them on the drawn
+digit with their per-step animation, and the robustness lab draws their curves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qt_helpers import draw_digit
+
+from advstudio.gui.features.lab.messages import LabResult, LabSpec
+
+
+def _run_input(qtbot, window, attack: str, **values):
+    tab = window.any_attack
+    tab.panel.form.set_attack(attack, **values)
+    with qtbot.waitSignal(tab.inputAttackShown, timeout=60000) as blocker:
+        assert tab.run_input_attack() is not None
+    return blocker.args[0]
+
+
+@pytest.mark.parametrize("attack, values, words", [
+    ("apgd-ce", {"eps": 0.2, "steps": 10, "early_stop": False}, ("APGD-CE", "10 steps")),
+    ("apgd-t", {"eps": 0.2, "steps": 4, "target_classes": 2, "early_stop": False}, ("APGD-T", "4 steps")),
+    ("square", {"eps": 0.3, "queries": 300}, ("Square", "300 queries")),
+])
+def test_any_attack_runs_and_animates_the_autoattack_attacks(qtbot, window, attack, values, words):
+    draw_digit(qtbot, window, 3)
+    form = window.any_attack.panel.form
+    form.set_attack(attack)
+    assert "queries" in form.fields if attack == "square" else "steps" in form.fields
+    r = _run_input(qtbot, window, attack, **values)
+    assert r.attack == attack and r.linf <= values["eps"] + 1e-6
+    assert np.abs(r.frames - r.clean).max() <= values["eps"] + 1e-6
+    assert 0.0 <= r.frames.min() and r.frames.max() <= 1.0
+    assert len(r.frames) >= 2 and np.array_equal(r.frames[-1], r.adversarial)
+    if attack == "apgd-ce":  # full mode: the start and every step
+        assert list(r.frame_step[:11]) == list(range(11))
+    if attack == "apgd-t":  # one run per target digit
+        assert set(r.frame_restart.tolist()) == {0, 1}
+    caption = window.any_attack.panel.caption.text()
+    for word in words:
+        assert word in caption, caption
+
+
+def test_the_lab_draws_an_apgd_ce_curve(qtbot, window):
+    lab = window.lab
+    entry = window.ctx.models.entries()[0]
+    with qtbot.waitSignal(lab.labFinished, timeout=60000) as blocker:
+        assert lab.run_lab([LabSpec(entry, "apgd-ce", {"steps": 5})], [0.0, 0.1], 40) is not None
+    result = blocker.args[0]
+    assert isinstance(result, LabResult)
+    curve = lab.panel.curves[0]
+    assert curve.curve.attack == "apgd-ce" and curve.curve.n == 40
+    assert curve.curve.accuracy[1] < curve.curve.accuracy[0]
+    assert "APGD-CE" in curve.label() and "5 steps" in curve.label()
