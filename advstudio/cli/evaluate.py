@@ -36,6 +36,11 @@ def add_parser(sub) -> None:
                    help="L∞ step α in pixel space (default 2.5·ε/steps; mifgsm ε/steps); for cw, Adam's lr (0.1)")
     e.add_argument("--restarts", type=positive_int, help="pgd, apgd-ce, apgd-t random restarts (default 1)")
     e.add_argument("--momentum", type=float, help="mifgsm momentum decay μ (default 1.0)")
+    e.add_argument("--budget", type=positive_float,
+                   help="autoattack: share of the paper's steps and queries, in (0, 1] (default 1: the full budget; "
+                        "less is quicker and weaker, and the output says so)")
+    e.add_argument("--version", choices=("standard", "rand"),
+                   help="autoattack: standard (default), or rand for a defense that draws random numbers (EOT)")
     e.add_argument("--c", type=positive_float, help="cw: initial trade-off constant c (default 1)")
     e.add_argument("--search-steps", type=positive_int, help="cw: binary-search rounds over c (default 5)")
     e.add_argument("--overshoot", type=float, help="deepfool overshoot (default 0.02)")
@@ -61,6 +66,7 @@ def _print_table(curve, name: str) -> None:
 def _attack_settings(args) -> dict | str:
     """The evaluate flags as the chosen attack's settings, or a message naming a flag it does not take."""
     names = {"steps": "steps", "step_size": "step_size", "restarts": "restarts", "momentum": "decay",
+             "budget": "budget", "version": "version",
              "c": "c", "search_steps": "binary_search_steps", "overshoot": "overshoot"}
     if args.attack == "cw":
         names["step_size"] = "lr"
@@ -98,11 +104,27 @@ def _print_attack_table(curve, name: str) -> None:
         print("robust at radius ε = not misclassified by a perturbation with ‖δ‖₂ ≤ ε found by the attack")
     print(f"clean accuracy: {curve.clean_accuracy * 100:.2f}%")
     restarts = p.get("restarts", 1)
+    if curve.attack == "autoattack":  # an ensemble: its own steps are in the line above and the breakdown below
+        steps = restarts = "–"
     head = "L2 ≤" if l2 else "eps"
     print(f"{'attack':<9} {head:>6} {'steps':>6} {'restarts':>8} {'n':>6} {'accuracy':>9} {'success':>8}")
     success = curve.extra.get("success_rate", [float("nan")] * len(curve.eps))
     for e, acc, sr in zip(curve.eps, curve.accuracy, success):
         print(f"{curve.attack:<9} {e:>6.3g} {steps:>6} {restarts:>8} {curve.n:>6} {acc * 100:>8.2f}% {sr * 100:>7.2f}%")
+    for e, parts in zip(curve.eps, curve.extra.get("breakdown") or ()):
+        if parts:
+            print_breakdown(e, parts, curve.n)
+
+
+def print_breakdown(eps: float, parts: dict, n: int) -> None:
+    """AutoAttack's per-attack table: the points each attack broke of those all earlier ones missed, and the
+    robust accuracy left after it."""
+    print(f"ε = {eps:g}: points broken by each attack, each run on the points still robust")
+    left = n
+    for name, count in parts.items():
+        left -= int(count)
+        title = "clean mistakes" if name == "clean" else attack_title(name)
+        print(f"  {title:<16} {int(count):>6} broken   robust accuracy after it: {left / max(n, 1) * 100:6.2f}%")
 
 
 def run(args) -> int:

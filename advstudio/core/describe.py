@@ -60,6 +60,11 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "target_classes": ("Target digits", "APGD-T and FAB-T: how many of the digits the model finds next most "
                        "likely they try, one after the other.", "One run per class (APGD-T: on the targeted DLR "
                        "loss), from the 2nd to the (k+1)-th largest clean logit."),
+    "version": ("Version", "AutoAttack: “standard” for a model that answers the same every time; “rand” for a "
+                "defense that draws random numbers (its attacks average 20 calls).", "standard: APGD-CE → APGD-T → "
+                "FAB-T → Square; rand: APGD-CE → APGD-T with EOT over 20 draws."),
+    "budget": ("Budget", "AutoAttack: 1 runs the paper's full steps and queries; less runs a quicker, weaker "
+               "version (its figures say so).", "Every attack's steps and queries × budget."),
     "early_stop": ("Stop when fooled", "Stop working on an image as soon as the model gets it wrong (off: run every "
                    "step, to watch the whole path).", ""),
 }
@@ -109,9 +114,32 @@ def short_label(attack: str, params: dict) -> str:
     return text
 
 
+def autoattack_details(params: dict) -> list[str]:
+    """AutoAttack's version, its attacks in order with their budgets, and whether that is the paper's budget."""
+    parts = []
+    for a in params["attacks"]:
+        if not isinstance(a, dict):
+            continue
+        name = attack_title(str(a.get("attack", "?")))
+        if "queries" in a:
+            parts.append(f"{name} {a['queries']} queries")
+        else:
+            per = f"{a.get('target_classes')}×" if a.get("target_classes") else ""
+            parts.append(f"{name} {per}{a.get('steps', '?')} steps")
+    budget = params.get("budget", 1.0)
+    bits = [f"“{params.get('version', 'standard')}”", "L∞", " → ".join(parts)]
+    if params.get("eot_draws"):
+        bits.append(f"EOT over {params['eot_draws']} draws")
+    bits.append("the paper's full budget" if budget == 1.0 else
+                f"{budget:g} of the paper's budget: a weaker figure than AutoAttack's")
+    return bits
+
+
 def attack_details(attack: str, params: dict) -> list[str]:
     """Every setting a robustness figure must name, in words: targeting, norm, steps, step rule, restarts,
     random start, momentum, C&W's search, DeepFool's overshoot, early stop."""
+    if attack == "autoattack" and isinstance(params.get("attacks"), list):
+        return autoattack_details(params)
     l2 = params.get("eps_norm") == "l2" or params.get("norm") == "l2"
     bits = ["targeted → " + str(params["target"]) if params.get("targeted") and params.get("target") is not None
             else ("targeted" if params.get("targeted") else "untargeted"), "L2" if l2 else "L∞"]

@@ -76,6 +76,7 @@ class AttackOutput:
     gradient_evaluations: int  # forward+backward passes, summed over samples (the attack's cost)
     trajectory: Trajectory | None = None
     queries: torch.Tensor | None = None  # (N,) model queries made per sample (score-based attacks), else None
+    breakdown: dict | None = None  # an ensemble's (AutoAttack's) points broken per attack, in the order they ran
 
     @property
     def n(self) -> int:
@@ -232,6 +233,16 @@ def build_output(
     )
 
 
+def _sum_breakdowns(parts: list[dict | None]) -> dict | None:
+    if any(p is None for p in parts):
+        return None
+    total: dict = {}
+    for p in parts:
+        for key, count in p.items():
+            total[key] = total.get(key, 0) + int(count)
+    return total
+
+
 def merge_outputs(outs: list[AttackOutput]) -> AttackOutput:
     """Concatenate the outputs of one attack run on consecutive chunks of a batch."""
     first = outs[0]
@@ -258,4 +269,5 @@ def merge_outputs(outs: list[AttackOutput]) -> AttackOutput:
         gradient_evaluations=sum(o.gradient_evaluations for o in outs),
         trajectory=None,
         queries=cat("queries"),
+        breakdown=_sum_breakdowns([o.breakdown for o in outs]),
     )

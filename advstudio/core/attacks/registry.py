@@ -76,6 +76,9 @@ ATTACKS: dict[str, AttackSpec] = {s.name: s for s in (
     AttackSpec("square", "Square", "advstudio.core.attacks.square", "Square", "linf", True,
                "random square patches kept when they lower the model's score: no gradients, only the scores",
                (("eps", REQUIRED), ("queries", 5000), ("p_init", 0.8)) + _COMMON + (("seed", 0),)),
+    AttackSpec("autoattack", "AutoAttack", "advstudio.core.attacks.autoattack", "AutoAttack", "linf", True,
+               "APGD-CE, APGD-T, FAB-T and Square in turn, each on what the others missed: the standard test",
+               (("eps", REQUIRED), ("version", "standard"), ("budget", 1.0)) + _COMMON + (("seed", 0),)),
 )}
 ATTACK_NAMES: tuple[str, ...] = tuple(ATTACKS)
 # Settings a caller may pass to any attack; an attack that has no use for them ignores them.

@@ -103,6 +103,7 @@ def attack_curve(
     succeeded = np.zeros(len(eps_list), dtype=np.int64)
     clean_correct = 0
     evals = 0
+    breakdowns: dict[int, dict] = {}
     start_time = time.perf_counter()
     for _, xb, yb in batches(images, labels, batch_size, device, cancel):
         tb = _targets(target, yb)
@@ -120,6 +121,10 @@ def attack_curve(
                     correct[i] += clean_hits
                     continue
                 out = _run(attacks[e], model, xb, yb, tb, cancel)
+                if out.breakdown is not None:  # an ensemble: which of its attacks broke how many points
+                    into = breakdowns.setdefault(i, {})
+                    for key, count in out.breakdown.items():
+                        into[key] = into.get(key, 0) + int(count)
                 correct[i] += int(out.correct.sum())
                 succeeded[i] += int(out.success.sum())
                 evals += out.gradient_evaluations
@@ -167,6 +172,7 @@ def attack_curve(
             "success_rate": [float(s) / denom for s in succeeded],
             "gradient_evaluations": int(evals),
             "seconds": round(time.perf_counter() - start_time, 3),
+            **({"breakdown": [breakdowns.get(i) for i in range(len(eps_list))]} if breakdowns else {}),
         },
     )
 

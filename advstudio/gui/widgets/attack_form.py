@@ -30,11 +30,15 @@ FIELDS = {
     "queries": (1, 100000, 0, 100),
     "p_init": (0.01, 1.0, 2, 0.05),
     "target_classes": (1, 9, 0, 1),
+    "budget": (0.01, 1.0, 2, 0.05),
 }
-BASIC = {"eps", "steps", "queries"}  # what a student sets; the rest waits in the collapsed Advanced group
+BASIC = {"eps", "steps", "queries", "version"}  # what a student sets; the rest waits in the collapsed Advanced group
 HIDDEN = {"record_trajectory", "targeted"}
+VERSION_WORDS = {"standard": "APGD-CE, APGD-T, FAB-T and Square: for a model that answers the same every time",
+                 "rand": "APGD-CE and APGD-T on the average of 20 calls: for a defense that draws random numbers"}
 LOSS_WORDS = {"ce": "cross-entropy: lower the model's confidence in the right digit",
               "margin": "margin: lift the best wrong digit's score above the right one's"}
+CHOICES = {"loss": LOSS_WORDS, "version": VERSION_WORDS}  # settings picked from a list
 COLUMNS = 3
 
 
@@ -188,9 +192,9 @@ class AttackForm(QWidget):
             w = QCheckBox()
             w.setChecked(default)
             w.toggled.connect(self.changed)
-        elif key == "loss":
+        elif key in CHOICES:
             w = QComboBox()
-            for item, words in LOSS_WORDS.items():
+            for item, words in CHOICES[key].items():
                 w.addItem(item)
                 w.setItemData(w.count() - 1, words, Qt.ItemDataRole.ToolTipRole)
             w.setCurrentText(str(default))
