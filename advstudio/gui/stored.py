@@ -41,14 +41,18 @@ _problems: dict[str, list[str]] = {}  # QSettings.fileName() -> notes not yet sh
 
 # ------------------------------------------------------------------ the file
 def default_settings_file() -> Path | None:
-    """The user's settings file, found without reading it (QSettings reads its file when it is made): the
-    name of a sibling that does not exist, with the app's name. None where settings are not a file."""
-    probe = QSettings(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, "AdversarialStudio",
-                      "advstudio-probe-not-a-file")
+    """The file QSettings() uses, found without reading it (QSettings reads its file when it is made): the
+    name of a sibling that does not exist, with the application's name put back. None where settings are
+    not a file (the Windows registry)."""
+    from PySide6.QtCore import QCoreApplication
+
+    probe_name = "advstudio-probe-not-a-file"
+    probe = QSettings(QSettings.Format.NativeFormat, QSettings.Scope.UserScope,
+                      QCoreApplication.organizationName(), probe_name)
     name = probe.fileName()
-    if not name or "advstudio-probe-not-a-file" not in name or not os.path.isabs(name):
-        return None  # the registry (Windows)
-    return Path(name.replace("advstudio-probe-not-a-file", "advstudio"))
+    if not name or probe_name not in name or not os.path.isabs(name):
+        return None
+    return Path(name.replace(probe_name, QCoreApplication.applicationName()))
 
 
 def open_settings(path: str | os.PathLike | None = None) -> QSettings:
@@ -167,7 +171,7 @@ def read_bytes(settings: QSettings, key: str) -> QByteArray | None:
     if isinstance(raw, (bytes, bytearray)):
         raw = QByteArray(bytes(raw))
     if not isinstance(raw, QByteArray):
-        return _drop(settings, key, f"{_label(key)} {_show(raw)} is not saved layout data", None)
+        return _drop(settings, key, f"{_label(key)} {_show(raw)} is not layout data saved by the app", None)
     if raw.size() > MAX_BYTES:
         return _drop(settings, key, f"{_label(key)} is {raw.size():,} bytes (at most {MAX_BYTES:,})", None)
     return raw
@@ -195,7 +199,7 @@ def _as_int(raw: object) -> int | None:
 
 def _drop(settings: QSettings, key: str, message: str, default):
     settings.remove(key)
-    _note(settings, message + "; it was reset")
+    _note(settings, message + "; the default is used")
     return default
 
 
@@ -211,5 +215,9 @@ def _label(key: str) -> str:
 
 
 def _show(raw: object) -> str:
-    text = repr(raw)
-    return f"({text[:40]}…)" if len(text) > 40 else f"({text})"
+    """The stored value as the message names it: text quoted (and cut short), anything else by its kind."""
+    if isinstance(raw, str):
+        return f'"{raw[:30]}…"' if len(raw) > 30 else f'"{raw}"'
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return str(raw)[:30]
+    return f"(a {type(raw).__name__})"

@@ -27,7 +27,8 @@ needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on t
 def config(tmp_path, monkeypatch):
     monkeypatch.setenv(core_settings.ENV_CONFIG_DIR, str(tmp_path))
     core_settings.take_problems()
-    return tmp_path
+    yield tmp_path
+    core_settings.take_problems()  # a later test's window must not report this test's files
 
 
 def _bundled_lesson() -> dict:

@@ -73,6 +73,13 @@ def test_a_fifo_as_the_settings_file_is_moved_aside_before_qt_reads_it(tmp_path)
     assert "not a regular file" in note and kept[0] in note
 
 
+def test_the_user_settings_file_is_found_without_reading_it(qapp):
+    """open_settings() guards the user's own file too: its path, found through a QSettings that reads nothing."""
+    found = stored.default_settings_file()
+    if found is not None:  # None where settings live in the registry
+        assert found == Path(QSettings().fileName())
+
+
 def test_an_ini_qt_cannot_parse_is_moved_aside_and_kept(tmp_path):
     s = _ini(tmp_path, "[[[[[\n=\n")
     assert s.status() == QSettings.Status.NoError and s.allKeys() == []
