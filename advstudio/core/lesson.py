@@ -189,7 +189,12 @@ def load_lesson(where: str | os.PathLike | None = None) -> Lesson:
     """Read and validate a lesson file; LessonError says what is wrong and where."""
     from advstudio.core.files import NotARegularFile, check_regular_file
 
-    path = lesson_path(where)
+    try:
+        path = lesson_path(where)
+    except (OSError, RuntimeError, ValueError) as exc:  # a name too long, "~nobody/…", a NUL in the path
+        if isinstance(exc, LessonError):
+            raise
+        raise LessonError(f"{str(where)[:200]!r}: not a lesson file or folder that can be read ({exc}).") from None
     name = str(path)
     try:
         if not path.exists():

@@ -159,8 +159,19 @@ def read_text(settings: QSettings, key: str, default: str = "", max_len: int = M
 
 
 def read_path(settings: QSettings, key: str, default: str = "") -> str:
-    """A file or folder path as text ('' if none); whether it exists is the caller's business."""
-    return read_text(settings, key, default, MAX_TEXT)
+    """A file or folder path as text ('' if none). Whether it exists is the caller's business, but it must be
+    one the system can look up: a name too long or a loop makes Path.is_file() raise, not answer False."""
+    path = read_text(settings, key, default, MAX_TEXT)
+    if not path or path == default:
+        return path
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        pass  # gone or hidden: the caller falls back as for any missing file
+    except (OSError, ValueError) as exc:
+        return _drop(settings, key, f"{_label(key)} {_show(path)} cannot be looked up "
+                     f"({getattr(exc, 'strerror', None) or exc})", default)
+    return path
 
 
 def read_bytes(settings: QSettings, key: str) -> QByteArray | None:

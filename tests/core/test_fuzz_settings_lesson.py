@@ -176,6 +176,13 @@ def test_a_fifo_as_the_lesson_file_is_refused_without_opening_it(tmp_path):
             load_lesson(where)
 
 
+@pytest.mark.parametrize("where", ["a" * 300, "/tmp/" + "b" * 300 + "/lesson.json", "~nobody-h18/lesson.json",
+                                   "x\0y.json", "/" + "c/" * 3000])
+def test_a_lesson_path_that_cannot_even_be_looked_up_is_a_lesson_error(where):
+    with pytest.raises(LessonError):
+        load_lesson(where)
+
+
 @pytest.mark.parametrize("field, value, words", [
     ("title", 5, "'title' must be non-empty text"), ("steps", {}, "'steps' must be a non-empty list"),
     ("steps", [1] * 3, "step 1: a step must be a JSON object"), ("format", [1], "field 'format'"),

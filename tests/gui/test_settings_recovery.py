@@ -60,6 +60,14 @@ def test_read_text_bool_and_bytes_check_the_type(tmp_path):
     assert len(stored.take_problems(s)) == 5
 
 
+def test_a_path_the_system_cannot_look_up_is_dropped(tmp_path):
+    """A 300-character file name made Path.is_file() raise at start-up (the app aborted with the worker running)."""
+    s = _ini(tmp_path, f"[model]\nlast=/tmp/{'a' * 300}\n[lesson]\nfile=/tmp/gone/lesson.json\n")
+    assert stored.read_path(s, "model/last") == "" and s.value("model/last") is None
+    assert stored.read_path(s, "lesson/file") == "/tmp/gone/lesson.json"  # missing is the caller's business
+    assert "cannot be looked up" in stored.take_problems(s)[0]
+
+
 @needs_fifo
 @pytest.mark.timeout(30)
 def test_a_fifo_as_the_settings_file_is_moved_aside_before_qt_reads_it(tmp_path):
@@ -97,6 +105,8 @@ def test_an_ini_qt_cannot_parse_is_moved_aside_and_kept(tmp_path):
     ("[workspaces]\npanels=" + "[" * 2000 + "]" * 2000 + "\n", "Panels of each tab"),
     ("[view]\ntheme=purple\n", "Colour theme"),
     ("[model]\nlast=@Size(3 4)\n", "Last model"),
+    (f"[model]\nlast=/tmp/{'a' * 300}\n[lesson]\nfile=/tmp/{'b' * 300}\n[data]\nfolder=/tmp/{'c' * 300}\n",
+     "MNIST folder"),  # the app aborted: Path.is_file() raised "File name too long"
 ])
 def test_the_window_starts_on_a_broken_value_and_says_what_it_ignored(qtbot, make_window, tmp_path, text, words):
     w = make_window(settings=_ini(tmp_path, text))
