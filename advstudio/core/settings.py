@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -94,6 +95,9 @@ def move_aside(path: str | os.PathLike, why: str = "corrupt") -> Path | None:
     path = Path(path)
     if not os.path.lexists(path):
         return None
+    if not movable(path):
+        log.warning("%s is a folder or a device: it is left where it is", path)
+        return None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     target, n = path.with_name(f"{path.name}.{why}-{stamp}"), 1
     while os.path.lexists(target):
@@ -106,6 +110,16 @@ def move_aside(path: str | os.PathLike, why: str = "corrupt") -> Path | None:
         return None
     log.warning("moved the settings file %s aside to %s", path, target)
     return target
+
+
+def movable(path: str | os.PathLike) -> bool:
+    """Whether a file in the settings' place may be renamed or replaced: a file, link, FIFO or socket, never a
+    folder or a device node (as root, replacing /dev/null would break the system)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISDIR(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode))
 
 
 def reset_settings() -> Path | None:
@@ -130,10 +144,14 @@ def update_settings(**values) -> None:
     """Merge values into the settings file (written atomically); None removes a key."""
     from advstudio.core.files import atomic_write_text
 
+    path = settings_path()
+    if os.path.lexists(path) and not movable(path):
+        _note(f"the shared settings file {path} is a folder or a device, so nothing is saved in it")
+        return
     data = load_settings()
     for key, value in values.items():
         if value is None:
             data.pop(key, None)
         else:
             data[key] = value
-    atomic_write_text(settings_path(), json.dumps(data, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -16,7 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings
 
 from advstudio.core.files import NotARegularFile, check_regular_file
-from advstudio.core.settings import move_aside
+from advstudio.core.settings import movable, move_aside
 
 MAX_INI_BYTES = 4 * 1024 * 1024
 MAX_TEXT = 4096  # a path or a name
@@ -64,6 +64,11 @@ def open_settings(path: str | os.PathLike | None = None) -> QSettings:
         try:
             check_regular_file(file, MAX_INI_BYTES)
         except NotARegularFile as exc:
+            if not movable(file):  # a folder or a device is never renamed: this session's settings are not kept
+                settings = _make(_session_file())
+                _note(settings, f"the settings file could not be used ({exc}); the defaults are used and "
+                      "nothing is kept after this session")
+                return settings
             notes.append(_moved(file, str(exc)))
     settings = _make(path)
     if settings.status() == QSettings.Status.FormatError and file is not None:
@@ -73,6 +78,14 @@ def open_settings(path: str | os.PathLike | None = None) -> QSettings:
     for message in notes:
         _note(settings, message)
     return settings
+
+
+def _session_file() -> str:
+    import tempfile
+
+    fd, name = tempfile.mkstemp(prefix="advstudio-session-", suffix=".ini")
+    os.close(fd)
+    return name
 
 
 def _make(path: str | os.PathLike | None) -> QSettings:

@@ -74,6 +74,15 @@ def test_a_fifo_as_the_settings_file_is_refused_without_opening_it(config):
     assert core_settings.load_settings() == {"mnist_dir": "/data/mnist"}
 
 
+def test_a_folder_or_device_in_the_settings_place_is_never_moved_or_replaced(config):
+    (config / "settings.json").mkdir()
+    assert core_settings.load_settings() == {}
+    core_settings.update_settings(mnist_dir="/data")  # refused with a note, not IsADirectoryError
+    assert (config / "settings.json").is_dir() and _kept(config) == []
+    assert any("folder or a device" in p for p in core_settings.take_problems())
+    assert not core_settings.movable("/dev/null") and core_settings.move_aside("/dev/null") is None
+
+
 @pytest.mark.parametrize("content, words", [
     (b"\xff\xfe{}", "not UTF-8"), (b'["a list"]', "JSON list"), (b"{\"mnist_dir\": ", "not valid JSON"),
     (b"0" * (core_settings.MAX_SETTINGS_BYTES + 1), "MB"), (b'{"mnist_dir": NaN}', "NaN")])

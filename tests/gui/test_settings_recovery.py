@@ -88,6 +88,13 @@ def test_the_user_settings_file_is_found_without_reading_it(qapp):
         assert found == Path(QSettings().fileName())
 
 
+def test_a_folder_as_the_settings_file_is_left_alone_and_the_session_uses_defaults(qtbot, make_window, tmp_path):
+    (tmp_path / "s.ini").mkdir()
+    w = make_window(settings=stored.open_settings(tmp_path / "s.ini"))
+    assert "nothing is kept after this session" in _notes(qtbot, w)
+    assert (tmp_path / "s.ini").is_dir() and len(list(tmp_path.iterdir())) == 1
+
+
 def test_an_ini_qt_cannot_parse_is_moved_aside_and_kept(tmp_path):
     s = _ini(tmp_path, "[[[[[\n=\n")
     assert s.status() == QSettings.Status.NoError and s.allKeys() == []
