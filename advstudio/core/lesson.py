@@ -17,6 +17,7 @@ from pathlib import Path
 
 from advstudio.core.eps import parse_numbers
 from advstudio.core.errors import LessonError
+from advstudio.core.lesson_facts import PLACEHOLDER, PLACEHOLDERS, fill, model_facts  # noqa: F401 - the lesson's API
 
 FORMAT = "advstudio-lesson/1"
 LESSON_FILE = "lesson.json"
@@ -91,10 +92,6 @@ CHECKS: dict[str, dict[str, tuple[type, bool]]] = {
     "robust_model_compared": {"min_eps": (float, False)},
 }
 
-# {name} in a body is replaced by a fact read from the loaded model's file (gui side: model_facts)
-PLACEHOLDERS = ("model_name", "accuracy", "test_samples", "errors", "train_samples", "epochs", "optimizer", "lr",
-                "batch_size", "training_seconds", "fgsm_table")
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 TOP_KEYS = {"format": True, "title": True, "language": False, "steps": True}
 STEP_KEYS = {"id": True, "title": True, "body": True, "action": False, "check": True}
@@ -270,7 +267,7 @@ def _step(raw: object, at: str) -> LessonStep:
         raise LessonError(f"{at}: field 'body' must be text or a list of lines (Markdown).")
     if len(body) > MAX_FIELD:
         raise LessonError(f"{at}: field 'body' is {len(body):,} characters long (at most {MAX_FIELD:,}).")
-    for m in _PLACEHOLDER.finditer(body):
+    for m in PLACEHOLDER.finditer(body):
         if m.group(1) not in PLACEHOLDERS:
             raise LessonError(f"{at}: field 'body': unknown placeholder {{{m.group(1)}}} "
                               f"(known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}).")
@@ -417,55 +414,3 @@ def read_progress(lesson: Lesson, step: object, done: object) -> LessonProgress:
 def progress_values(lesson: Lesson, progress: LessonProgress) -> tuple[int, str]:
     """(step, done) as stored: the 1-based step number and the done ids in lesson order, comma-separated."""
     return progress.index + 1, ",".join(s.id for s in lesson.steps if s.id in progress.done)
-
-
-# ---------------------------------------------------------------------------------------------- filling in facts
-def model_facts(meta: dict, name: str) -> dict[str, str]:
-    """The placeholders' values, read from a model file's metadata; '?' for what the file does not record or
-    records in a form that cannot be shown (the metadata is display-only: nothing in it may raise)."""
-    facts = {p: "?" for p in PLACEHOLDERS}
-    facts["model_name"] = str(name)
-    meta = meta if isinstance(meta, dict) else {}
-    acc, n = _fraction(meta.get("test_accuracy")), meta.get("test_samples")
-    if acc is not None:
-        facts["accuracy"] = f"{acc * 100:.2f}%"
-        if _count(n) is not None:
-            facts["errors"] = f"{round((1 - acc) * n):,}"
-    recipe = meta.get("recipe") if isinstance(meta.get("recipe"), dict) else {}
-    for key, source in (("test_samples", meta), ("train_samples", meta), ("epochs", meta),
-                        ("training_seconds", meta), ("optimizer", recipe), ("lr", recipe), ("batch_size", recipe)):
-        value = source.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            facts[key] = f"{value:,}"
-        elif isinstance(value, float) and math.isfinite(value) or isinstance(value, str) and len(value) <= 200:
-            facts[key] = str(value)
-    facts["fgsm_table"] = _fgsm_table(meta.get("fgsm_curve"))
-    return facts
-
-
-def _fraction(value: object) -> float | None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok and 0.0 <= value <= 1.0 else None
-
-
-def _count(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10**9 else None
-
-
-def _fgsm_table(curve: object) -> str:
-    eps = curve.get("eps") if isinstance(curve, dict) else None
-    accs = curve.get("accuracy") if isinstance(curve, dict) else None
-    if not isinstance(eps, list) or not isinstance(accs, list) or not eps or len(eps) != len(accs):
-        return "*This model's file records no FGSM curve; step 6 measures one.*"
-    rows = []
-    for e, a in zip(eps[:50], accs[:50]):
-        e_ok = isinstance(e, (int, float)) and not isinstance(e, bool) and math.isfinite(e)
-        a = _fraction(a)
-        rows.append(f"| {e:.2f} | {a * 100:.1f}% |" if e_ok and a is not None else "| ? | ? |")
-    n_curve = f"{curve['n']:,}" if _count(curve.get("n")) is not None else "?"
-    return "\n".join(["| ε | accuracy under FGSM |", "|---|---|", *rows, "",
-                      f"*Measured when the model was saved: untargeted FGSM, one step, {n_curve} test images.*"])
-
-
-def fill(body: str, facts: dict[str, str]) -> str:
-    return _PLACEHOLDER.sub(lambda m: facts.get(m.group(1), m.group(0)), body)

@@ -310,8 +310,8 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.workspaces.reset()
         self._default_layout()
         self.actions_.themes["system"].trigger()
-        self.show_status("Settings reset to their defaults" + (f"; the old ones are kept in {', '.join(p.name for p in kept)}"
-                                                              if kept else ""), 10000)
+        where = f"; the old ones are kept in {', '.join(p.name for p in kept)}" if kept else ""
+        self.show_status(f"Settings reset to their defaults{where}", 10000)
 
     DEFAULT_MAX_SIZE = QSize(1600, 1000)
 

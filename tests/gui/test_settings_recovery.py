@@ -214,8 +214,8 @@ def _mutate_ini(rng: random.Random, text: str) -> str:
 
 def test_fuzz_the_window_starts_on_mutated_settings(qtbot, make_window, tmp_path):
     """8 seeded mutations of a settings file the app wrote itself (values replaced by huge numbers, text where
-    bytes belong, lists, variants Qt cannot build, broken sections): each window comes up, and whatever was
-    changed either still works or is named in the message."""
+    bytes belong, lists, long text, broken sections): each window comes up with its model and a brush in the
+    slider's range, and no exception escapes (pytest-qt fails a test on one raised in any Qt callback)."""
     w = make_window(settings=_ini(tmp_path, ""))
     w.settings.setValue("lesson/file", "en")
     w.settings.setValue("view/theme", "dark")
@@ -227,7 +227,8 @@ def test_fuzz_the_window_starts_on_mutated_settings(qtbot, make_window, tmp_path
         text = _mutate_ini(rng, good)
         w = make_window(settings=_ini(tmp_path, text, f"m{i}.ini"))
         qtbot.wait(10)  # report_settings_problems has run
-        assert w.ctx.model_info is not None
+        brush = w.studio.input_panel.brush
+        assert w.ctx.model_info is not None and brush.minimum() <= w.studio.canvas.brush_width <= brush.maximum()
         w.close()
 
 
@@ -268,7 +269,7 @@ def test_the_app_starts_on_a_fifo_settings_file_and_reset_settings_moves_files_a
         assert done.returncode == 0, done.stderr[-2000:]
         assert "window ready" in done.stdout and "Traceback" not in done.stderr
         assert time.perf_counter() - started < 90
-    assert "not a regular file" in done.stderr or any(p.name.startswith("fifo.ini.corrupt-") for p in tmp_path.iterdir())
+    assert any(p.name.startswith("fifo.ini.corrupt-") for p in tmp_path.iterdir())  # moved aside, kept
     assert "settings reset to their defaults" in done.stdout
     kept = [p for p in tmp_path.iterdir() if p.name.startswith("s.ini.reset-")]
     assert kept and "brush_width=35" in kept[0].read_text()
