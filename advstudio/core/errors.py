@@ -42,6 +42,13 @@ class LessonError(AdvStudioError, ValueError):
     kind = "input"
 
 
+class SettingsError(AdvStudioError, ValueError):
+    """A settings file that cannot be used (not a regular file, too large, too deeply nested, not JSON of the
+    right shape); the app moves it aside and starts with defaults."""
+
+    kind = "input"
+
+
 class Cancelled(AdvStudioError):
     """Long work stopped because its cancel event was set (checked between batches or steps)."""
 

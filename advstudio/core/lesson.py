@@ -7,7 +7,6 @@ A malformed file raises LessonError naming the file, the step and the field, so 
 from __future__ import annotations
 
 import hashlib
-import json
 import locale
 import math
 import os
@@ -18,11 +17,15 @@ from pathlib import Path
 
 from advstudio.core.eps import parse_numbers
 from advstudio.core.errors import LessonError
+from advstudio.core.lesson_facts import PLACEHOLDER, PLACEHOLDERS, fill, model_facts  # noqa: F401 - the lesson's API
 
 FORMAT = "advstudio-lesson/1"
 LESSON_FILE = "lesson.json"
 DEFAULT_LANGUAGE = "en"
 MAX_LESSON_BYTES = 1024 * 1024
+MAX_DEPTH = 8  # a lesson is nested 4 deep (file, steps, step, check); deeper is not a lesson
+MAX_STEPS = 200
+MAX_FIELD = 100_000  # characters in one text field
 
 
 # ---------------------------------------------------------------------------------------------- the schema
@@ -89,10 +92,6 @@ CHECKS: dict[str, dict[str, tuple[type, bool]]] = {
     "robust_model_compared": {"min_eps": (float, False)},
 }
 
-# {name} in a body is replaced by a fact read from the loaded model's file (gui side: model_facts)
-PLACEHOLDERS = ("model_name", "accuracy", "test_samples", "errors", "train_samples", "epochs", "optimizer", "lr",
-                "batch_size", "training_seconds", "fgsm_table")
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 TOP_KEYS = {"format": True, "title": True, "language": False, "steps": True}
 STEP_KEYS = {"id": True, "title": True, "body": True, "action": False, "check": True}
@@ -185,9 +184,22 @@ def lesson_path(where: str | os.PathLike | None = None) -> Path:
 # ---------------------------------------------------------------------------------------------- loading
 def load_lesson(where: str | os.PathLike | None = None) -> Lesson:
     """Read and validate a lesson file; LessonError says what is wrong and where."""
-    path = lesson_path(where)
+    from advstudio.core.files import NotARegularFile, check_regular_file
+
+    try:
+        path = lesson_path(where)
+    except (OSError, RuntimeError, ValueError) as exc:  # a name too long, "~nobody/…", a NUL in the path
+        if isinstance(exc, LessonError):
+            raise
+        raise LessonError(f"{str(where)[:200]!r}: not a lesson file or folder that can be read ({exc}).") from None
     name = str(path)
     try:
+        if not path.exists():
+            raise LessonError(f"{name}: no such lesson file.")
+        try:
+            check_regular_file(path)  # a FIFO or a device would hang the read
+        except NotARegularFile as exc:
+            raise LessonError(f"{exc}; a lesson is a JSON file.") from None
         if path.stat().st_size > MAX_LESSON_BYTES:
             raise LessonError(f"{name}: the file is larger than {MAX_LESSON_BYTES // 1024} KiB; is it a lesson?")
         text = path.read_text(encoding="utf-8")
@@ -201,10 +213,15 @@ def load_lesson(where: str | os.PathLike | None = None) -> Lesson:
 
 
 def parse_lesson(text: str, source: str = "<lesson>") -> Lesson:
+    """A lesson from JSON text: its size and nesting are checked before it is parsed."""
+    from advstudio.core.jsonlimits import JsonShapeError, loads_limited
+
+    if len(text) > MAX_LESSON_BYTES:
+        raise LessonError(f"{source}: the text is longer than {MAX_LESSON_BYTES // 1024} KiB; is it a lesson?")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LessonError(f"{source}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
+        data = loads_limited(text, MAX_DEPTH)
+    except JsonShapeError as exc:
+        raise LessonError(f"{source}: {exc}.") from None
     return validate_lesson(data, source)
 
 
@@ -213,12 +230,14 @@ def validate_lesson(data: object, source: str = "<lesson>") -> Lesson:
     _expect_object(data, where, "the file")
     _keys(data, TOP_KEYS, where)
     if data["format"] != FORMAT:
-        raise LessonError(f"{where}: field 'format' is {data['format']!r}; this version reads {FORMAT!r}.")
+        raise LessonError(f"{where}: field 'format' is {_short(data['format'])}; this version reads {FORMAT!r}.")
     title = _text(data["title"], where, "title")
     language = _text(data.get("language", DEFAULT_LANGUAGE), where, "language")
     steps_raw = data["steps"]
     if not isinstance(steps_raw, list) or not steps_raw:
         raise LessonError(f"{where}: field 'steps' must be a non-empty list of steps.")
+    if len(steps_raw) > MAX_STEPS:
+        raise LessonError(f"{where}: field 'steps' has {len(steps_raw)} steps (at most {MAX_STEPS}).")
     steps: list[LessonStep] = []
     seen: set[str] = set()
     for i, raw in enumerate(steps_raw, 1):
@@ -246,7 +265,9 @@ def _step(raw: object, at: str) -> LessonStep:
         body = body_raw
     else:
         raise LessonError(f"{at}: field 'body' must be text or a list of lines (Markdown).")
-    for m in _PLACEHOLDER.finditer(body):
+    if len(body) > MAX_FIELD:
+        raise LessonError(f"{at}: field 'body' is {len(body):,} characters long (at most {MAX_FIELD:,}).")
+    for m in PLACEHOLDER.finditer(body):
         if m.group(1) not in PLACEHOLDERS:
             raise LessonError(f"{at}: field 'body': unknown placeholder {{{m.group(1)}}} "
                               f"(known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}).")
@@ -282,8 +303,11 @@ def _check(raw: object, at: str) -> LessonCheck:
     kind = raw.get("kind")
     if kind is None:
         raise LessonError(f"{at}: field 'check.kind' is missing (one of: {', '.join(CHECKS)}).")
+    if not isinstance(kind, str):
+        raise LessonError(f"{at}: field 'check.kind' must be text (one of: {', '.join(CHECKS)}), "
+                          f"not a {_json_type(kind)}.")
     if kind not in CHECKS:
-        raise LessonError(f"{at}: field 'check.kind': unknown kind {kind!r} (known: {', '.join(CHECKS)}).")
+        raise LessonError(f"{at}: field 'check.kind': unknown kind {_short(kind)} (known: {', '.join(CHECKS)}).")
     schema = CHECKS[kind]
     params: dict = {}
     for key, value in raw.items():
@@ -295,8 +319,10 @@ def _check(raw: object, at: str) -> LessonCheck:
         typ, _ = schema[key]
         ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if typ is float else (
             isinstance(value, typ) and not isinstance(value, bool))
+        if ok and typ is float and not math.isfinite(float(value)):
+            ok = False
         if not ok:
-            raise LessonError(f"{at}: field 'check.{key}' must be {typ.__name__}, not {value!r}.")
+            raise LessonError(f"{at}: field 'check.{key}' must be {_TYPE_WORDS[typ]} ({typ.__name__}), not {_short(value)}.")
         params[key] = float(value) if typ is float else value
     for key, (_typ, required) in schema.items():
         if required and key not in params:
@@ -307,15 +333,29 @@ def _check(raw: object, at: str) -> LessonCheck:
     return LessonCheck(kind, params, hint)
 
 
+_TYPE_WORDS = {float: "a finite number", int: "a whole number", str: "text"}
+
+
+def _json_type(value: object) -> str:
+    """The JSON name of a parsed value's type, as a teacher editing the file sees it."""
+    return {dict: "object {…}", list: "list […]", str: "text", bool: "true/false", int: "number",
+            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _expect_object(raw: object, at: str, what: str) -> None:
     if not isinstance(raw, dict):
-        raise LessonError(f"{at}: {what} must be a JSON object {{…}}, not {type(raw).__name__}.")
+        raise LessonError(f"{at}: {what} must be a JSON object {{…}}, not {_json_type(raw)}.")
 
 
 def _keys(raw: dict, schema: dict[str, bool], at: str, prefix: str = "") -> None:
     for key in raw:
         if key not in schema:
-            raise LessonError(f"{at}: unknown field '{prefix}{key}' (allowed: {', '.join(schema)}).")
+            raise LessonError(f"{at}: unknown field '{prefix}{key[:60]}' (allowed: {', '.join(schema)}).")
     for key, required in schema.items():
         if required and key not in raw:
             raise LessonError(f"{at}: field '{prefix}{key}' is missing.")
@@ -324,6 +364,8 @@ def _keys(raw: dict, schema: dict[str, bool], at: str, prefix: str = "") -> None
 def _text(value: object, at: str, name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise LessonError(f"{at}: field '{name}' must be non-empty text.")
+    if len(value) > MAX_FIELD:
+        raise LessonError(f"{at}: field '{name}' is {len(value):,} characters long (at most {MAX_FIELD:,}).")
     return value
 
 
@@ -372,36 +414,3 @@ def read_progress(lesson: Lesson, step: object, done: object) -> LessonProgress:
 def progress_values(lesson: Lesson, progress: LessonProgress) -> tuple[int, str]:
     """(step, done) as stored: the 1-based step number and the done ids in lesson order, comma-separated."""
     return progress.index + 1, ",".join(s.id for s in lesson.steps if s.id in progress.done)
-
-
-# ---------------------------------------------------------------------------------------------- filling in facts
-def model_facts(meta: dict, name: str) -> dict[str, str]:
-    """The placeholders' values, read from a model file's metadata; '?' for what the file does not record."""
-    facts = {p: "?" for p in PLACEHOLDERS}
-    facts["model_name"] = name
-    acc = meta.get("test_accuracy")
-    n = meta.get("test_samples")
-    if isinstance(acc, (int, float)):
-        facts["accuracy"] = f"{acc * 100:.2f}%"
-        if isinstance(n, int):
-            facts["errors"] = f"{round((1 - acc) * n):,}"
-    recipe = meta.get("recipe") if isinstance(meta.get("recipe"), dict) else {}
-    for key, source in (("test_samples", meta), ("train_samples", meta), ("epochs", meta),
-                        ("training_seconds", meta), ("optimizer", recipe), ("lr", recipe), ("batch_size", recipe)):
-        value = source.get(key)
-        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
-            facts[key] = f"{value:,}" if isinstance(value, int) else str(value)
-    curve = meta.get("fgsm_curve")
-    if isinstance(curve, dict) and isinstance(curve.get("eps"), list) and isinstance(curve.get("accuracy"), list):
-        rows = [f"| {float(e):.2f} | {float(a) * 100:.1f}% |" for e, a in zip(curve["eps"], curve["accuracy"])]
-        n_curve = f"{curve['n']:,}" if isinstance(curve.get("n"), int) else "?"
-        facts["fgsm_table"] = "\n".join(["| ε | accuracy under FGSM |", "|---|---|", *rows, "",
-                                         f"*Measured when the model was saved: untargeted FGSM, one step, "
-                                         f"{n_curve} test images.*"])
-    else:
-        facts["fgsm_table"] = "*This model's file records no FGSM curve; step 6 measures one.*"
-    return facts
-
-
-def fill(body: str, facts: dict[str, str]) -> str:
-    return _PLACEHOLDER.sub(lambda m: facts.get(m.group(1), m.group(0)), body)

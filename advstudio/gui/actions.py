@@ -8,6 +8,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QApplication
 
 from advstudio.gui.messages import TARGETED, UNTARGETED
+from advstudio.gui.stored import read_text
 from advstudio.gui.theme import THEMES, apply_theme
 
 
@@ -79,7 +80,7 @@ def build_menus(w) -> SimpleNamespace:
                              "Every tab's side panels back to how they came")
     themes = v.addMenu("&Theme")
     group = QActionGroup(w)
-    current = w.settings.value("view/theme", "system", str)
+    current = read_text(w.settings, "view/theme", "system", choices=THEMES)
     a.themes = {}
     for name in THEMES:
         act = QAction(name.capitalize(), w, checkable=True)
@@ -94,6 +95,8 @@ def build_menus(w) -> SimpleNamespace:
 
     h = mb.addMenu("&Help")
     a.shortcuts = _action(w, h, "&Keyboard shortcuts", w.show_shortcuts, "F1")
+    a.reset_settings = _action(w, h, "&Reset settings…", w.ask_reset_settings, None,
+                               "Every setting back to its default (a copy of the old ones is kept)")
     a.about = _action(w, h, "&About Adversarial Studio", w.about)
     return a
 

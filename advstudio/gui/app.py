@@ -24,6 +24,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    "language (e.g. en); kept as the lesson for later starts")
     p.add_argument("--lesson-step", type=int, metavar="N", help="open the guided lesson at step N (1 = the first)")
     p.add_argument("--present", action="store_true", help="start in presentation mode (F11 or Esc leaves it)")
+    p.add_argument("--reset-settings", action="store_true", help="start with every setting at its default (the old "
+                   "settings files are moved aside, kept as NAME.reset-<time>)")
     return p.parse_args(argv)
 
 
@@ -46,13 +48,16 @@ def run(argv: list[str] | None = None) -> int:
 
     app = make_app()
     install_excepthook()
-    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtCore import QTimer
 
-    from advstudio.gui.theme import apply_theme
+    from advstudio.gui.stored import open_settings, read_text
+    from advstudio.gui.theme import THEMES, apply_theme
     from advstudio.gui.window import MainWindow
 
-    settings = QSettings(args.settings, QSettings.Format.IniFormat) if args.settings else QSettings()
-    apply_theme(app, args.theme or settings.value("view/theme", "system", str))
+    if args.reset_settings:
+        reset_settings_files(args.settings)
+    settings = open_settings(args.settings)
+    apply_theme(app, args.theme or read_text(settings, "view/theme", "system", choices=THEMES))
     window = MainWindow(settings=settings, model_path=args.model, data_dir=args.data, device=args.device)
     window.show()
     state = {"ready": False}
@@ -85,6 +90,17 @@ def run(argv: list[str] | None = None) -> int:
     app.lastWindowClosed.connect(lambda: print("advstudio: window closed", flush=True))
     leave_now(int(app.exec()))
     return 0  # not reached: leave_now ends the process
+
+
+def reset_settings_files(ini: str | None) -> None:
+    """--reset-settings: move the window's settings file and the one shared with the CLI aside (never read)."""
+    from advstudio.core.settings import move_aside, reset_settings
+    from advstudio.gui.stored import default_settings_file
+
+    own = ini or default_settings_file()
+    kept = [p for p in ((move_aside(own, "reset") if own else None), reset_settings()) if p is not None]
+    print("advstudio: settings reset to their defaults" + (f"; the old ones are kept as {', '.join(map(str, kept))}"
+                                                          if kept else " (there were none)"), flush=True)
 
 
 def leave_now(code: int) -> None:

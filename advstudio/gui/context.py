@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QDockWidget, QWidget
 
 from advstudio.core.data import in_window_words
 from advstudio.gui.models import ModelInfo, ModelRegistry
+from advstudio.gui.stored import read_path
 
 ErrorReporter = Callable[[str, str], None]
 
@@ -70,7 +71,7 @@ class AppContext(QObject):
         self.analysis = None  # the studio's Analysis now on screen
         self.flip = None  # the studio's last FlipResult for this input
         self.attack_settings = None  # the studio's AttackSettings
-        self.data_dir: str | None = data_dir or settings.value("data/folder", "", str) or None
+        self.data_dir: str | None = data_dir or read_path(settings, "data/folder") or None
 
     # ------------------------------------------------------------------ the studio's state, announced
     def set_input(self, image: np.ndarray | None) -> None:
@@ -151,7 +152,7 @@ class AppContext(QObject):
 
     # ------------------------------------------------------------------ files and folders
     def last_dir(self) -> str:
-        return self.settings.value("paths/last_dir", str(Path.home()), str)
+        return read_path(self.settings, "paths/last_dir") or str(Path.home())
 
     def remember_dir(self, path: str | Path) -> None:
         """Remember the folder of `path` for the next file dialog."""

@@ -36,6 +36,7 @@ from advstudio.gui.features.studio.controller import Studio
 from advstudio.gui.features.training.controller import TrainingStudio
 from advstudio.gui.models import ModelInfo
 from advstudio.gui.presentation import PresentationMode
+from advstudio.gui.stored import drop, read_bytes, take_problems
 from advstudio.gui.widgets.layout import CurrentPageTabs, FitScroll
 from advstudio.gui.worker import Worker, WorkerThread
 from advstudio.gui.workspaces import LESSON, Workspaces
@@ -103,6 +104,7 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.worker_thread = WorkerThread(self.worker)
         self.worker_thread.start()
         self.studio.start(model_path)
+        QTimer.singleShot(0, self.report_settings_problems)
 
     def show_status(self, message: str, timeout_ms: int = 4000) -> None:
         """A message in the strip at the top (where the user is looking) and in the status bar."""
@@ -257,16 +259,61 @@ class MainWindow(DialogsMixin, QMainWindow):
 
     # ------------------------------------------------------------------ settings
     def _restore_settings(self) -> None:
-        geometry = self.settings.value("window/geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(self._default_size())
-            self.resizeDocks([self.docks["input"], self.docks["model"]], [335, 375], Qt.Orientation.Horizontal)
-            self.resizeDocks([self.docks["input"], self.docks["prediction"]], [420, 240], Qt.Orientation.Vertical)
-        state = self.settings.value("window/state")
+        """The saved size, position and dock layout; values that are not Qt's saved bytes, or that Qt refuses,
+        are dropped and noted (stored.py), and the default layout is used."""
+        geometry = read_bytes(self.settings, "window/geometry")
+        if geometry is None or not self.restoreGeometry(geometry):
+            if geometry is not None:
+                drop(self.settings, "window/geometry", "could not be restored")
+            self._default_layout()
+        state = read_bytes(self.settings, "window/state")
         if state is not None:
             self.restoreState(state, STATE_VERSION)  # a layout saved by an older version is not used
+
+    def _default_layout(self) -> None:
+        self.resize(self._default_size())
+        self.resizeDocks([self.docks["input"], self.docks["model"]], [335, 375], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["input"], self.docks["prediction"]], [420, 240], Qt.Orientation.Vertical)
+
+    @Slot()
+    def report_settings_problems(self) -> None:
+        """Say, once the window is up, which saved settings were unusable and what was used instead (the
+        window's own and the file it shares with the CLI)."""
+        from advstudio.core.settings import load_settings
+        from advstudio.core.settings import take_problems as shared_problems
+
+        load_settings()  # a broken shared file is moved aside now, not halfway through a job
+        problems = take_problems(self.settings) + shared_problems()
+        if problems:
+            lines = [p[:1].upper() + p[1:] + "." for p in problems]
+            self.ctx.report_error("Some saved settings were ignored", "\n".join(lines) + "\n\nEverything else "
+                                  "was kept. Help ▸ Reset settings… puts every setting back to its default.")
+
+    def ask_reset_settings(self) -> bool:
+        """Help ▸ Reset settings…: after the user agrees, every setting back to its default, applied now where
+        it can be (brush, panels, window size); the old settings are kept in a copy."""
+        answer = QMessageBox.question(
+            self, "Reset settings",
+            "Reset every setting to its default?\n\nThe window's size and panels, the brush, the last model, the "
+            "lesson and its progress, the MNIST folder and the theme are forgotten; a copy of the old settings is "
+            "kept beside them. The model and the lesson on screen stay until the next start.")
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        self.reset_settings()
+        return True
+
+    def reset_settings(self) -> None:
+        from advstudio.core.settings import reset_settings as reset_shared
+        from advstudio.gui.features.studio.controller import DEFAULT_BRUSH
+        from advstudio.gui.stored import reset_settings as reset_own
+
+        kept = [p for p in (reset_own(self.settings), reset_shared()) if p is not None]
+        self.studio.input_panel.set_brush_width(DEFAULT_BRUSH)
+        self.workspaces.reset()
+        self._default_layout()
+        self.actions_.themes["system"].trigger()
+        where = f"; the old ones are kept in {', '.join(p.name for p in kept)}" if kept else ""
+        self.show_status(f"Settings reset to their defaults{where}", 10000)
 
     DEFAULT_MAX_SIZE = QSize(1600, 1000)
 

@@ -24,6 +24,9 @@ from functools import partial
 from PySide6.QtCore import QObject, QSettings, Qt, Slot
 from PySide6.QtWidgets import QDockWidget, QMainWindow
 
+from advstudio.core.jsonlimits import loads_limited
+from advstudio.gui.stored import drop, read_text
+
 LESSON = "lesson"
 ALL_PANELS = frozenset({"input", "prediction", "gallery", "model", "activations"})
 DRAWING = frozenset({"input"})
@@ -41,6 +44,7 @@ PRESENTING = frozenset({"input", "prediction"})  # all there is room for at pres
 MODES = ("plain", "lesson", "presenting")
 SAVED_MODES = ("plain", "lesson")  # presentation mode is a moment: its choices are not kept
 SETTINGS_KEY = "workspaces/panels"
+MAX_CHOICES_TEXT = 64 * 1024  # the saved choices are a few hundred characters
 LESSON_WIDTH = 0.26  # of the window, when the lesson column appears
 FOCUS_WIDTH = 0.3  # of the window, for a panel a lesson step brought up
 
@@ -192,10 +196,12 @@ class Workspaces(QObject):
     # ------------------------------------------------------------------ remembered
     def _load(self) -> None:
         try:
-            data = json.loads(str(self.settings.value(SETTINGS_KEY, "{}", str)))
-        except (TypeError, ValueError):
-            return  # a broken setting: the defaults
+            data = loads_limited(read_text(self.settings, SETTINGS_KEY, "{}", MAX_CHOICES_TEXT), 8)
+        except ValueError as exc:
+            drop(self.settings, SETTINGS_KEY, f"could not be read ({exc})")  # the defaults
+            return
         if not isinstance(data, dict):
+            drop(self.settings, SETTINGS_KEY, f"is a JSON {type(data).__name__}, not an object")
             return
         for mode in SAVED_MODES:
             tabs = data.get(mode)

@@ -23,6 +23,7 @@ from advstudio.gui.features.activations.view import ActivationsPanel
 from advstudio.gui.job_client import JobClient
 from advstudio.gui.messages import AttackSettings
 from advstudio.gui.models import ModelInfo
+from advstudio.gui.stored import read_bool, read_int, read_text
 from advstudio.gui.worker import Failure, JobHandle
 
 if TYPE_CHECKING:
@@ -71,11 +72,11 @@ class ActivationsDock(JobClient):
     def _restore_view(self) -> None:
         """The dock's view preferences (QSettings "activations/…"): front tab, feature-map mode, log scale."""
         s, p = self.ctx.settings, self.panel
-        p.tabs.setCurrentIndex(min(max(s.value("activations/tab", 0, int), 0), p.tabs.count() - 1))
-        mode = s.value("activations/maps", "clean", str)
+        p.tabs.setCurrentIndex(read_int(s, "activations/tab", 0, 0, p.tabs.count() - 1))
+        mode = read_text(s, "activations/maps", "clean", choices=tuple(p.feature_maps.buttons))
         if mode in p.feature_maps.buttons:
             p.feature_maps.set_mode(mode)
-        p.log_check.setChecked(s.value("activations/log", False, bool))
+        p.log_check.setChecked(read_bool(s, "activations/log", False))
         p.tabs.currentChanged.connect(self._remember_tab)
         p.feature_maps.modeChanged.connect(self._remember_mode)
         p.log_check.toggled.connect(self._remember_log)

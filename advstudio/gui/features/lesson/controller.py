@@ -26,6 +26,7 @@ from advstudio.gui.features.lesson.view import LessonPanel
 from advstudio.gui.features.lesson.way_outs import NO_ROBUST_MODEL, action_note, data_problem, find_way_out
 from advstudio.gui.messages import Analysis
 from advstudio.gui.models import BUNDLED_KEY, ModelInfo
+from advstudio.gui.stored import read_path
 
 if TYPE_CHECKING:
     from advstudio.gui.context import AppContext
@@ -99,7 +100,7 @@ class LessonDock(QObject):
         self.dock.visibilityChanged.connect(self._on_event)
         self.dock.visibilityChanged.connect(self._on_dock_visibility)
         ctx.dataDirChanged.connect(self._on_event)
-        where = ctx.settings.value("lesson/file", "", str) or None
+        where = read_path(ctx.settings, "lesson/file") or None
         try:
             self.set_lesson(load_lesson(where))
         except LessonError as exc:

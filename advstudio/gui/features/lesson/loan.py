@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject
 
 from advstudio.gui.models import ModelInfo
+from advstudio.gui.stored import read_path
 
 if TYPE_CHECKING:
     from advstudio.gui.context import AppContext
@@ -57,7 +58,7 @@ class ModelLoan(QObject):
         info, settings = self.ctx.model_info, self.ctx.settings
         if self.borrowed is not None or (info is not None and same_file(info.path, lesson_model)):
             return
-        remembered = settings.value(LAST_MODEL_KEY, "", str)
+        remembered = read_path(settings, LAST_MODEL_KEY)
         start_model = remembered if remembered and Path(remembered).is_file() else str(bundled_path())
         # no model yet (it is loading at start) or a defended wrapper: the file the app starts with is theirs
         student = info.path if info is not None and not info.defended else start_model

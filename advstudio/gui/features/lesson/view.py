@@ -119,17 +119,26 @@ class LessonPanel(QWidget):
             return
         grow = QTextCharFormat()
         grow.setFontPointSize(size)
-        block = doc.begin()
-        while block.isValid():
-            it = block.begin()
-            while not it.atEnd():
-                frag = it.fragment()
-                fmt = frag.charFormat()
-                families = fmt.fontFamilies() or []
-                if frag.isValid() and (fmt.fontFixedPitch() or any("mono" in f.lower() for f in families)):
-                    cur = QTextCursor(doc)
-                    cur.setPosition(frag.position())
-                    cur.setPosition(frag.position() + frag.length(), QTextCursor.MoveMode.KeepAnchor)
-                    cur.mergeCharFormat(grow)
-                it += 1
-            block = block.next()
+        cur = QTextCursor(doc)
+        cur.beginEditBlock()  # one re-layout at the end, not one per code fragment
+        for start, length in _fixed_pitch_ranges(doc):
+            cur.setPosition(start)
+            cur.setPosition(start + length, QTextCursor.MoveMode.KeepAnchor)
+            cur.mergeCharFormat(grow)
+        cur.endEditBlock()
+
+
+def _fixed_pitch_ranges(doc) -> list[tuple[int, int]]:
+    """(position, length) of every fixed-pitch fragment (inline code, code blocks), collected before any change."""
+    ranges = []
+    block = doc.begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            frag = it.fragment()
+            fmt = frag.charFormat()
+            if frag.isValid() and (fmt.fontFixedPitch() or any("mono" in f.lower() for f in fmt.fontFamilies() or [])):
+                ranges.append((frag.position(), frag.length()))
+            it += 1
+        block = block.next()
+    return ranges

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QDialog, QFileDialog
 from advstudio.gui.features.report.entries import activations_entry, compare_entry, lesson_entry, plain
 from advstudio.gui.messages import Analysis, FlipResult
 from advstudio.gui.models import ModelInfo
+from advstudio.gui.stored import read_text
 
 if TYPE_CHECKING:
     from advstudio.gui.context import AppContext
@@ -270,7 +271,7 @@ class SessionLog(QObject):
     @property
     def student(self) -> str:
         """The name the report is for (remembered in the settings; "" for none)."""
-        return str(self.ctx.settings.value(STUDENT_KEY, "", str) or "")
+        return read_text(self.ctx.settings, STUDENT_KEY, "", MAX_NAME)
 
     def set_student(self, name: str) -> None:
         self.ctx.settings.setValue(STUDENT_KEY, " ".join(str(name).split())[:MAX_NAME])

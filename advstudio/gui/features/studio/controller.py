@@ -5,6 +5,7 @@ attack settings), which every other feature reads and may ask to change (ε, str
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from advstudio.gui.job_client import JobClient
 from advstudio.gui.messages import EPS_MAX, Analysis, AnalyzeRequest, FlipResult, GalleryData
 from advstudio.gui.model_dialog import ask_model_path
 from advstudio.gui.models import ModelInfo
+from advstudio.gui.stored import read_int, read_path
 from advstudio.gui.worker import Failure
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
@@ -30,6 +32,8 @@ FAILURE_TITLES = {"load_model": "Could not open the model", "gallery": "Could no
 DEFAULT_BRUSH = 22  # the brush width a new installation starts with; the demo digit is drawn with it
 DEMO_DIGIT = 3
 STRONGER_ATTACK = ("pgd", min(0.3, EPS_MAX))  # what "Try a stronger attack" runs in the Any attack tab
+
+log = logging.getLogger(__name__)
 
 
 class Studio(JobClient):
@@ -53,6 +57,7 @@ class Studio(JobClient):
         ctx.add_dock("gallery", "MNIST gallery", self.gallery_panel, right)
         ctx.add_dock("model", "Model", self.model_panel, right, tabify_with="gallery").raise_()
         self._fallback_model: str | None = None
+        self._start_model: str | None = None
         self._shown_model: ModelInfo | None = None
         self._flip_input: np.ndarray | None = None  # the input the last flip search was asked for
         ctx.set_attack_settings(self.controls.settings())
@@ -75,7 +80,9 @@ class Studio(JobClient):
         ctx.epsRequested.connect(self._on_eps_requested)
         ctx.strokesRequested.connect(self._on_strokes_requested)
         ctx.flipRequested.connect(self.find_flip)
-        self.input_panel.set_brush_width(int(ctx.settings.value("canvas/brush_width", DEFAULT_BRUSH, int)))
+        brush = self.input_panel.brush
+        self.input_panel.set_brush_width(read_int(ctx.settings, "canvas/brush_width", DEFAULT_BRUSH,
+                                                  brush.minimum(), brush.maximum()))
 
     # ------------------------------------------------------------------ what the user asks
     def start(self, explicit: str | None) -> None:
@@ -83,9 +90,10 @@ class Studio(JobClient):
         from advstudio.core.resources import bundled_model_path
 
         bundled = str(bundled_model_path())
-        last = self.ctx.settings.value("model/last", "", str)
+        last = read_path(self.ctx.settings, "model/last")
         path = explicit or (last if last and Path(last).is_file() else bundled)
         self._fallback_model = bundled if path != bundled else None
+        self._start_model = path if path != bundled else None  # a file the bundled model stands in for if it fails
         self.submit("load_model", path)
 
     @Slot(str)
@@ -267,7 +275,8 @@ class Studio(JobClient):
         first = self._shown_model is None
         self._shown_model = info
         self._fallback_model = None
-        self.model_panel.set_data(info)
+        if not self._show_model_details(info, first):
+            return
         if not info.defended:
             bundled = Path(info.path).resolve() == bundled_model_path().resolve()
             self.ctx.settings.setValue("model/last", "" if bundled else info.path)
@@ -275,6 +284,28 @@ class Studio(JobClient):
             self.ctx.status(f"Model loaded: {info.name}", 4000)
         self.analyze()
         self.request_gallery()
+
+    def _show_model_details(self, info: ModelInfo, first: bool) -> bool:
+        """The Model dock's details; if the file's metadata cannot be shown, the model at start (the last one
+        used) gives way to the bundled one, and a later model is used without its details. False when the
+        bundled model is being loaded instead."""
+        try:
+            self.model_panel.set_data(info)
+            return True
+        except Exception:  # noqa: BLE001 - metadata is display-only: it must never stop the start
+            log.exception("cannot show the details of %s", info.path)
+        self.model_panel.set_data(None)
+        if first and self._start_model and not info.bundled:
+            from advstudio.core.resources import bundled_model_path
+
+            self._start_model = None
+            self.ctx.report_error("Could not use the last model", f"{info.path}: its file's details could not "
+                                  "be read.\nUsing the bundled model instead.")
+            self.submit("load_model", str(bundled_model_path()))
+            return False
+        self.ctx.report_error("Cannot show this model's details", f"{info.path}: its file's details could not be "
+                              "read; the model is used without them.")
+        return True
 
     # ------------------------------------------------------------------ answers from the worker
     def on_reply(self, kind: str, value: object) -> None:
