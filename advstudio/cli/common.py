@@ -43,7 +43,7 @@ def radius_list(text: str) -> list[float]:
 def l2_radii(text: str) -> list[float]:
     """Comma-separated non-negative L2 radii, any size."""
     message = "give one or more non-negative L2 radii"
-    return _numbers(text, upper=float("inf"), empty=message, out_of_range=message)
+    return _numbers(text, upper=1000.0, empty=message, out_of_range=message + " up to 1000")
 
 
 def positive_float(text: str) -> float:
