@@ -183,6 +183,17 @@ def emit_json(doc: dict, to_stdout: bool, path: str | None) -> None:
         sys.stdout.flush()
 
 
+def diverged(model) -> bool:
+    """True when training left NaN or infinite weights (such a model is never saved: loading refuses it)."""
+    import torch
+
+    return any(not bool(torch.isfinite(p).all()) for p in model.state_dict().values())
+
+
+DIVERGED = ("training diverged (the weights hold NaN or infinite values), so nothing was written; "
+            "try a smaller --lr")
+
+
 def tty_progress(done: int, total: int, what: str = "images") -> None:
     """A progress counter on stderr, only when someone watches a terminal."""
     if sys.stderr.isatty():

@@ -8,11 +8,14 @@ import time
 from pathlib import Path
 
 from advstudio.cli.common import (
+    DIVERGED,
     add_json_flags,
     check_model_out,
     check_outputs,
     command_line,
+    diverged,
     emit_json,
+    fail,
     json_targets,
     setup_torch,
 )
@@ -28,7 +31,7 @@ def add_parser(sub) -> None:
                    help="training temperature T in (0, 1000] (default 20)")
     s.add_argument("--epochs", type=EPOCHS, default=5, help="1–1000 (default 5)")
     s.add_argument("--batch-size", type=BATCH, default=64, help="1–65536 (default 64)")
-    s.add_argument("--lr", type=LEARNING_RATE, default=1e-3, help="Adam's learning rate, in (0, 10] (default 0.001)")
+    s.add_argument("--lr", type=LEARNING_RATE, default=1e-3, help="Adam's learning rate, in (0, 1] (default 0.001)")
     s.add_argument("--seed", type=SEED, default=0, help="0–4294967295 (default 0)")
     s.add_argument("--limit", type=SAMPLES, help="train on the first N samples only")
     s.add_argument("--eval-limit", type=SAMPLES, help="evaluate on the first N test samples only")
@@ -78,6 +81,8 @@ def run(args) -> int:
         print("\ndistillation interrupted: nothing was written", file=log)
         return 130
     seconds = time.perf_counter() - start
+    if diverged(teacher) or diverged(student):
+        return fail(DIVERGED)
     command = command_line()
     ev = test_split.head(args.eval_limit)
     saved = {}

@@ -9,11 +9,13 @@ import time
 from pathlib import Path
 
 from advstudio.cli.common import (
+    DIVERGED,
     UsageError,
     add_json_flags,
     check_model_out,
     check_outputs,
     command_line,
+    diverged,
     emit_json,
     eps_value,
     fail,
@@ -30,7 +32,7 @@ def add_parser(sub) -> None:
     t.add_argument("--out", required=True, help="output .safetensors file (its metadata also goes to NAME.json)")
     t.add_argument("--epochs", type=EPOCHS, default=5, help="1–1000 (default 5)")
     t.add_argument("--batch-size", type=BATCH, default=64, help="1–65536 (default 64)")
-    t.add_argument("--lr", type=LEARNING_RATE, default=1e-3, help="Adam's learning rate, in (0, 10] (default 0.001)")
+    t.add_argument("--lr", type=LEARNING_RATE, default=1e-3, help="Adam's learning rate, in (0, 1] (default 0.001)")
     t.add_argument("--seed", type=SEED, default=0, help="0–4294967295 (default 0)")
     t.add_argument("--limit", type=SAMPLES, help="train on the first N samples only (quick runs)")
     t.add_argument("--eval-limit", type=SAMPLES, help="evaluate on the first N test samples only")
@@ -137,6 +139,8 @@ def run(args) -> int:
     seconds = time.perf_counter() - start
     if last is None:  # train() always reports at least once; a message rather than an assertion if not
         return fail("training produced no result, so nothing was written")
+    if diverged(model):
+        return fail(DIVERGED)
     curve = None
     if not args.no_curve:
         ev = test_split.head(args.eval_limit)

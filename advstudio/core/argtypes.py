@@ -49,4 +49,4 @@ SEED = int_in(0, 2**32 - 1)
 SAMPLES = int_in(1, 10_000_000)  # --limit and friends: more than any IDX file may hold is pointless
 BATCH = int_in(1, 65_536)
 EPOCHS = int_in(1, 1000)
-LEARNING_RATE = float_in(0.0, 10.0, lo_open=True)
+LEARNING_RATE = float_in(0.0, 1.0, lo_open=True)  # Adam's lr: 1e-3 is the recipe; past 1 it only diverges

@@ -84,3 +84,23 @@ def test_ranges_still_accept_the_defaults_and_ordinary_values(cli):
     args = parser.parse_args(["attack", "--index", "3", "--scale", "64"])
     assert args.scale == 64 and args.index == 3
     assert app_parse_args(["--lab-demo", "200"]).lab_demo == 200
+
+
+def test_a_diverged_training_saves_nothing(cli, tiny_mnist, tmp_path, monkeypatch):
+    """Within range, Adam can still diverge: NaN weights are reported, never saved as a model."""
+    import torch
+
+    import advstudio.core.training as training
+
+    real = training.train
+
+    def diverging(model, *args, **kwargs):
+        yield from real(model, *args, **kwargs)
+        with torch.no_grad():
+            next(model.parameters()).fill_(float("nan"))
+
+    monkeypatch.setattr(training, "train", diverging)
+    out = tmp_path / "m.safetensors"
+    rc, _, err = cli("train", "--data", tiny_mnist, "--out", out, "--epochs", 1, "--no-curve", "--eval-limit", 10)
+    assert rc == 1 and "training diverged" in err and "--lr" in err, err
+    assert not out.exists() and not out.with_suffix(".json").exists()
