@@ -131,16 +131,16 @@ def _is_our_sidecar(path: Path) -> bool:
 STDOUT = "-"
 
 
-def add_json_flags(parser, what: str, old_file_spelling: bool = False) -> None:
+def add_json_flags(parser, what: str, old_file_spelling: bool = False, instead: str = "instead of the table") -> None:
     """--json (JSON on standard output instead of the table) and --json-out FILE. With old_file_spelling, `--json
     FILE` still writes FILE for one release, with a deprecation note on stderr."""
     if old_file_spelling:
         parser.add_argument("--json", nargs="?", const=STDOUT, default=None, metavar="FILE",
-                            help=f"print {what} as JSON on standard output instead of the table (`--json FILE` is "
-                                 "the old spelling of --json-out FILE, deprecated)")
+                            help=f"print {what} as JSON on standard output {instead} (`--json FILE` is the old "
+                                 "spelling of --json-out FILE, deprecated)")
     else:
         parser.add_argument("--json", action="store_const", const=STDOUT, default=None,
-                            help=f"print {what} as JSON on standard output instead of the table")
+                            help=f"print {what} as JSON on standard output {instead}")
     parser.add_argument("--json-out", metavar="FILE", help=f"also write {what} as JSON to FILE")
 
 

@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
     s.add_argument("--seed", type=SEED, default=0, help="0–4294967295 (default 0)")
     s.add_argument("--limit", type=SAMPLES, help="train on the first N samples only")
     s.add_argument("--eval-limit", type=SAMPLES, help="evaluate on the first N test samples only")
-    add_json_flags(s, "the saved models' paths and metadata")
+    add_json_flags(s, "the saved models' paths and metadata", instead="(the progress goes to stderr)")
 
 def run(args) -> int:
     """Train the teacher, then the student; save them with an FGSM curve in their metadata."""

@@ -56,7 +56,7 @@ def add_parser(sub) -> None:
                    "(fine-tuning) instead of a random initialization")
     t.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
                    help="learning rate: constant (the article's recipe) or cosine decay to 0 over the epochs")
-    add_json_flags(t, "the saved model's path and metadata")
+    add_json_flags(t, "the saved model's path and metadata", instead="(the progress goes to stderr)")
 
 
 def run(args) -> int:
