@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sys
 
-from advstudio.cli.common import EXIT_USAGE, fail
+from advstudio.cli.common import EXIT_USAGE, UsageError, fail, usage_error
 from advstudio.cli.parser import COMMAND_MODULES, build_parser
 
 COMMANDS = {name: module.run for name, module in COMMAND_MODULES.items()}
@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return COMMANDS[args.command](args)
+    except UsageError as exc:
+        return usage_error(args.command, str(exc))
     except (DatasetError, ModelFileError, InputImageError, RuntimeError, OSError) as exc:
         return fail(str(exc))
     except KeyboardInterrupt:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 from advstudio.cli.common import (
+    add_json_flags,
+    check_outputs,
+    emit_json,
     end_progress,
     eps_value,
+    json_targets,
     load_model,
-    positive_int,
     setup_torch,
     tty_progress,
 )
+from advstudio.core.argtypes import BATCH, SAMPLES, int_in
 
 
 def add_parser(sub) -> None:
@@ -19,10 +21,10 @@ def add_parser(sub) -> None:
     ac.add_argument("--model", help="a .safetensors model (default: the bundled one)")
     ac.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
     ac.add_argument("--eps", type=eps_value, default=0.1, help="FGSM ε in [0, 1] pixel space (default 0.1)")
-    ac.add_argument("--limit", type=positive_int, default=1000, help="the first N test images (default 1000)")
-    ac.add_argument("--bins", type=positive_int, default=32, help="histogram bins per layer (default 32)")
-    ac.add_argument("--batch-size", type=positive_int, default=500)
-    ac.add_argument("--json", metavar="PATH", help="also write the statistics, shifts and histograms as JSON")
+    ac.add_argument("--limit", type=SAMPLES, default=1000, help="the first N test images (default 1000)")
+    ac.add_argument("--bins", type=int_in(2, 256), default=32, help="histogram bins per layer, 2–256 (default 32)")
+    ac.add_argument("--batch-size", type=BATCH, default=500, help="1–65536 (default 500)")
+    add_json_flags(ac, "the statistics, shifts and histograms", old_file_spelling=True)
 
 
 def _print_activations(result, name: str, eps: float) -> None:
@@ -57,18 +59,19 @@ def run(args) -> int:
     """FGSM on the first test images with the activation monitor on; print the tables (and write JSON)."""
     from advstudio.core.activations import fgsm_activations
     from advstudio.core.data import load_split
-    from advstudio.core.files import atomic_write_text
 
+    to_stdout, json_out = json_targets(args, "activations")
+    check_outputs(json_out, inputs=[args.model])
     device = setup_torch(args)
     model, _, name, path = load_model(args.model, device)
     test = load_split(args.data, "test").head(args.limit)
     result = fgsm_activations(model, test.images, test.labels, args.eps, bins=args.bins,
                               batch_size=args.batch_size, progress=tty_progress)
     end_progress()
-    _print_activations(result, name, args.eps)
-    if args.json:
+    if not to_stdout:
+        _print_activations(result, name, args.eps)
+    if to_stdout or json_out:
         doc = {"model": name, "model_path": str(path), "data": "MNIST test set, first images", **result.to_json()}
-        atomic_write_text(args.json, json.dumps(doc, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        emit_json(doc, to_stdout, json_out)
     return 0
 

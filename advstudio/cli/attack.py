@@ -3,32 +3,38 @@ PNGs (and scaled-up copies) and prints or emits as JSON what the model saw."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from advstudio.cli.common import (
+    add_json_flags,
+    check_outputs,
     class_index,
+    emit_json,
     eps_value,
     fail,
+    json_targets,
     load_model,
-    positive_int,
     setup_torch,
 )
+from advstudio.core.argtypes import int_in
+
+MAX_SCALE = 64  # a 28×28 image scaled 64× is 1792×1792 pixels, larger than any screen needs
 
 
 def add_parser(sub) -> None:
     a = sub.add_parser("attack", help="FGSM on one image; writes clean, perturbation and adversarial PNGs")
     src = a.add_mutually_exclusive_group(required=True)
     src.add_argument("image", nargs="?", help="an image file (PNG, JPEG, BMP, … any size)")
-    src.add_argument("--index", type=int, help="index into the MNIST test set instead of an image")
+    src.add_argument("--index", type=int_in(0, 10_000_000), help="index into the MNIST test set instead of an image")
     a.add_argument("--model", help="a .safetensors model (default: the bundled one)")
     a.add_argument("--data", help="MNIST folder, for --index")
     a.add_argument("--eps", type=eps_value, default=0.1, help="ε in [0, 1] pixel space")
     a.add_argument("--target", type=class_index, help="targeted FGSM toward this class")
     a.add_argument("--label", type=class_index, help="true class of the image (default: the model's prediction)")
     a.add_argument("--out", default=".", help="folder for the PNGs (default: here)")
-    a.add_argument("--scale", type=positive_int, default=10, help="also write PNGs scaled up this much")
-    a.add_argument("--json", action="store_true", help="print machine-readable output")
+    a.add_argument("--scale", type=int_in(1, MAX_SCALE), default=10,
+                   help=f"also write PNGs scaled up this much, 1–{MAX_SCALE} (default 10; 1: no scaled copies)")
+    add_json_flags(a, "what the model saw and the files written")
 
 
 def _save_png(arr, path: Path, scale: int = 1) -> None:
@@ -37,6 +43,16 @@ def _save_png(arr, path: Path, scale: int = 1) -> None:
     from advstudio.core.render import enlarge, png_bytes
 
     atomic_write_bytes(path, png_bytes(enlarge(arr, scale) if scale > 1 else arr))
+
+
+def _png_paths(out: Path, stem: str, scale: int) -> dict[str, Path]:
+    """The PNG files the command writes, by kind (known before the work, so each is checked first)."""
+    files = {}
+    for kind in ("clean", "adversarial", "perturbation"):
+        files[kind] = out / f"{stem}_{kind}.png"
+        if scale > 1:
+            files[f"{kind}_x{scale}"] = out / f"{stem}_{kind}_x{scale}.png"
+    return files
 
 
 def run(args) -> int:
@@ -49,6 +65,13 @@ def run(args) -> int:
     from advstudio.core.images import load_image_file
     from advstudio.core.render import diverging_rgb, to_gray_u8
 
+    to_stdout, json_out = json_targets(args, "attack")
+    out = Path(args.out)
+    stem = f"test{args.index}" if args.index is not None else Path(args.image).stem
+    files = _png_paths(out, stem, args.scale)
+    if out.exists() and not out.is_dir():
+        return fail(f"--out {out} is not a folder (the PNGs go into a folder)")
+    check_outputs(*files.values(), json_out, inputs=[args.image, args.model])
     device = setup_torch(args)
     model, _, name, _ = load_model(args.model, device)
     if args.index is not None:
@@ -57,11 +80,9 @@ def run(args) -> int:
             return fail(f"--index {args.index} is outside the test set (0–{len(test) - 1})")
         img = test.images[args.index, 0].numpy()
         true_label = int(test.labels[args.index])
-        stem = f"test{args.index}"
     else:
         img = load_image_file(args.image)
         true_label = None
-        stem = Path(args.image).stem
     x = torch.from_numpy(img).reshape(1, 1, 28, 28).to(device)
     with torch.inference_mode():
         clean_probs = torch.softmax(model(x), 1)[0].cpu().numpy()
@@ -72,20 +93,14 @@ def run(args) -> int:
     x_adv, delta = attack(model, x, y, target)
     with torch.inference_mode():
         adv_probs = torch.softmax(model(x_adv), 1)[0].cpu().numpy()
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     adv = x_adv[0, 0].cpu().numpy()
     pert = delta[0, 0].cpu().numpy()
-    files = {}
     for kind, arr in (("clean", to_gray_u8(img)), ("adversarial", to_gray_u8(adv)),
                       ("perturbation", diverging_rgb(pert * 10.0))):
-        p = out / f"{stem}_{kind}.png"
-        _save_png(arr, p)
-        files[kind] = str(p)
+        _save_png(arr, files[kind])
         if args.scale > 1:
-            p2 = out / f"{stem}_{kind}_x{args.scale}.png"
-            _save_png(arr, p2, args.scale)
-            files[f"{kind}_x{args.scale}"] = str(p2)
+            _save_png(arr, files[f"{kind}_x{args.scale}"], args.scale)
     result = {
         "model": name,
         "attack": "fgsm",
@@ -93,15 +108,15 @@ def run(args) -> int:
         "clean": {"class": int(clean_probs.argmax()), "probs": [float(v) for v in clean_probs]},
         "adversarial": {"class": int(adv_probs.argmax()), "probs": [float(v) for v in adv_probs]},
         "linf": float(np.abs(pert).max()),
-        "files": files,
+        "files": {k: str(v) for k, v in files.items()},
     }
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
+    if to_stdout or json_out:
+        emit_json(result, to_stdout, json_out)
+    if not to_stdout:
         c, a = result["clean"]["class"], result["adversarial"]["class"]
         print(f"model: {name}; FGSM ε = {args.eps:g}" + (f", targeted → {args.target}" if args.target is not None else ""))
         print(f"clean:       {c} ({clean_probs[c] * 100:.1f}%)")
         print(f"adversarial: {a} ({adv_probs[a] * 100:.1f}%)" + ("   prediction flipped" if a != c else ""))
-        print(f"‖δ‖∞ = {result['linf']:.4f}; wrote {', '.join(files.values())}")
+        print(f"‖δ‖∞ = {result['linf']:.4f}; wrote {', '.join(result['files'].values())}")
     return 0
 

@@ -3,19 +3,22 @@ accuracy against L2 radius, with the cap that n and α put on any radius."""
 
 from __future__ import annotations
 
-import json
 import time
 
 from advstudio.cli.common import (
+    add_json_flags,
+    check_outputs,
+    emit_json,
     end_progress,
     fraction,
+    json_targets,
     l2_radii,
     load_model,
-    positive_float,
-    positive_int,
+    printer,
     setup_torch,
     tty_progress,
 )
+from advstudio.core.argtypes import BATCH, SAMPLES, SEED, float_in, int_in
 
 DEFAULT_RADII = "0,0.25,0.5,0.75,1,1.25,1.5"
 
@@ -27,17 +30,19 @@ def add_parser(sub) -> None:
                     "classifier, not the L∞ ε ball the attacks use.")
     c.add_argument("--model", help="a .safetensors model (default: the bundled one)")
     c.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
-    c.add_argument("--sigma", type=positive_float, default=0.25, help="noise σ in pixels (default 0.25)")
-    c.add_argument("--n", type=positive_int, default=1000, help="noise samples for the bound (default 1000)")
-    c.add_argument("--n0", type=positive_int, default=100, help="noise samples to pick the class (default 100)")
-    c.add_argument("--alpha", type=fraction, default=0.001, help="failure probability α (default 0.001)")
-    c.add_argument("--limit", type=positive_int, default=100, help="the first N test images (default 100)")
+    c.add_argument("--sigma", type=float_in(0.0, 10.0, lo_open=True), default=0.25,
+                   help="noise σ in pixels, in (0, 10] (default 0.25)")
+    c.add_argument("--n", type=int_in(1, 1_000_000), default=1000,
+                   help="noise samples for the bound, 1–1000000 (default 1000)")
+    c.add_argument("--n0", type=int_in(1, 100_000), default=100,
+                   help="noise samples to pick the class, 1–100000 (default 100)")
+    c.add_argument("--alpha", type=fraction, default=0.001, help="failure probability α in (0, 1) (default 0.001)")
+    c.add_argument("--limit", type=SAMPLES, default=100, help="the first N test images (default 100)")
     c.add_argument("--radii", type=l2_radii, default=l2_radii(DEFAULT_RADII),
                    help=f"comma-separated L2 radii in pixel space (default {DEFAULT_RADII})")
-    c.add_argument("--batch-size", type=positive_int, default=500, help="noisy copies per forward pass")
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--json", metavar="PATH", help="also write the certificates and the curve as JSON")
-
+    c.add_argument("--batch-size", type=BATCH, default=500, help="noisy copies per forward pass, 1–65536")
+    c.add_argument("--seed", type=SEED, default=0, help="0–4294967295 (default 0)")
+    add_json_flags(c, "the certificates and the curve", old_file_spelling=True)
 
 
 def run(args) -> int:
@@ -46,8 +51,9 @@ def run(args) -> int:
 
     from advstudio.core.data import load_split
     from advstudio.core.defenses import certified_accuracy, certify
-    from advstudio.core.files import atomic_write_text
 
+    to_stdout, json_out = json_targets(args, "certify")
+    check_outputs(json_out, inputs=[args.model])
     device = setup_torch(args)
     model, _, name, path = load_model(args.model, device)
     model.eval()
@@ -66,23 +72,24 @@ def run(args) -> int:
     abstained = sum(1 for c in certs if c.label is None)
     wrong = sum(1 for c, y in zip(certs, labels) if c.label is not None and c.label != y)
     correct_radii = [c.radius for c, y in zip(certs, labels) if c.label == y]
-    print(f"model: {name}")
-    print(f"randomized smoothing (Cohen et al.): σ = {args.sigma:g}, n0 = {args.n0}, n = {args.n}, "
-          f"α = {args.alpha:g}, N = {len(test)} test images ({seconds:.0f}s)")
+    say = printer(to_stdout)
+    say(f"model: {name}")
+    say(f"randomized smoothing (Cohen et al.): σ = {args.sigma:g}, n0 = {args.n0}, n = {args.n}, "
+        f"α = {args.alpha:g}, N = {len(test)} test images ({seconds:.0f}s)")
     from advstudio.core.certification import linf_as_l2, max_certifiable_radius
 
-    print("This certifies L2 radii (‖δ‖₂ ≤ r) of the smoothed classifier, not the L∞ ball (‖δ‖∞ ≤ ε) the attacks "
-          f"use: an L∞ ball of ε = 0.3 holds perturbations up to ‖δ‖₂ = {linf_as_l2(0.3):.1f} on a 28×28 image, far "
-          "beyond any radius certified here.")
+    say("This certifies L2 radii (‖δ‖₂ ≤ r) of the smoothed classifier, not the L∞ ball (‖δ‖∞ ≤ ε) the attacks "
+        f"use: an L∞ ball of ε = 0.3 holds perturbations up to ‖δ‖₂ = {linf_as_l2(0.3):.1f} on a 28×28 image, far "
+        "beyond any radius certified here.")
     cap = max_certifiable_radius(args.sigma, args.n, args.alpha)
-    print(f"With n = {args.n} and α = {args.alpha:g} no radius above σ·Φ⁻¹(α^(1/n)) = {cap:.3f} can be certified "
-          f"(more samples raise this cap).")
-    print(f"abstained: {abstained}, certified a wrong class: {wrong}, certified correct: {len(correct_radii)}"
-          + (f" (median radius {sorted(correct_radii)[len(correct_radii) // 2]:.3f})" if correct_radii else ""))
-    print(f"{'L2 radius':>10} {'certified accuracy':>19}")
+    say(f"With n = {args.n} and α = {args.alpha:g} no radius above σ·Φ⁻¹(α^(1/n)) = {cap:.3f} can be certified "
+        f"(more samples raise this cap).")
+    say(f"abstained: {abstained}, certified a wrong class: {wrong}, certified correct: {len(correct_radii)}"
+        + (f" (median radius {sorted(correct_radii)[len(correct_radii) // 2]:.3f})" if correct_radii else ""))
+    say(f"{'L2 radius':>10} {'certified accuracy':>19}")
     for r, a in zip(args.radii, acc):
-        print(f"{r:>10.3g} {a * 100:>18.2f}%")
-    if args.json:
+        say(f"{r:>10.3g} {a * 100:>18.2f}%")
+    if to_stdout or json_out:
         doc = {"model": name, "model_path": str(path), "method": "randomized_smoothing",
                "params": {"sigma": args.sigma, "n0": args.n0, "n": args.n, "alpha": args.alpha, "norm": "l2",
                           "seed": args.seed},
@@ -90,7 +97,7 @@ def run(args) -> int:
                "results": [{"radius": r, "certified_accuracy": a} for r, a in zip(args.radii, acc)],
                "certificates": [{"label": y, "certified": c.label, "radius": c.radius, "p_lower": c.p_lower}
                                 for c, y in zip(certs, labels)]}
-        atomic_write_text(args.json, json.dumps(doc, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        emit_json(doc, to_stdout, json_out)
     return 0
+
 

@@ -8,6 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from advstudio.core.argtypes import float_in, int_in
 from advstudio.core.eps import parse_numbers
 
 EXIT_USAGE = 2
@@ -42,41 +43,155 @@ def radius_list(text: str) -> list[float]:
 def l2_radii(text: str) -> list[float]:
     """Comma-separated non-negative L2 radii, any size."""
     message = "give one or more non-negative L2 radii"
-    return _numbers(text, upper=float("inf"), empty=message, out_of_range=message)
+    return _numbers(text, upper=1000.0, empty=message, out_of_range=message + " up to 1000")
 
 
 def positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {v}")
-    return v
+    """A finite number > 0 (no upper bound beyond finiteness; prefer a float_in range)."""
+    return float_in(0.0, float("inf"), lo_open=True)(text)
 
 
 def positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {v}")
-    return v
+    """A whole number ≥ 1 (up to 10 million: no option needs more)."""
+    return int_in(1, 10_000_000)(text)
 
 
 def class_index(text: str) -> int:
-    v = int(text)
-    if not 0 <= v <= 9:
-        raise argparse.ArgumentTypeError("a class is a digit 0–9")
-    return v
+    try:
+        return int_in(0, 9)(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"a class is a digit 0–9, got {text!r}") from None
 
 
 def fraction(text: str) -> float:
-    v = float(text)
-    if not 0.0 < v < 1.0:
-        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {v}")
+    """A finite number strictly between 0 and 1."""
+    v = float_in(0.0, 1.0, lo_open=True)(text)
+    if v == 1.0:
+        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {v:g}")
     return v
+
+
+# --- outputs ----------------------------------------------------------------------------------------------
+
+
+def check_outputs(*paths, inputs=()) -> None:
+    """Every output path is checked before the work starts (core.files.check_output_file: no folders, links,
+    devices or unwritable places), no two outputs are the same file, and no output is one of the inputs (a model
+    or dataset would be overwritten). Raises OutputRefused (an OSError: one line, exit code 1)."""
+    import os
+
+    from advstudio.core.files import OutputRefused, check_output_file
+
+    seen: dict[str, Path] = {}
+    for p in paths:
+        if p is None:
+            continue
+        path = check_output_file(p)
+        key = os.path.abspath(path)
+        if key in seen:
+            raise OutputRefused(f"{p} is named for two outputs; give each its own file")
+        seen[key] = path
+        for q in inputs:
+            if q is not None and path.exists() and Path(q).exists() and os.path.samefile(path, q):
+                raise OutputRefused(f"{p} is also an input of this command; it is not overwritten")
+
+
+def check_model_out(flag: str, out: str, inputs=()) -> tuple[Path, Path]:
+    """A model output (--out, --teacher-out) and its .json sidecar, checked before training starts: the name must
+    end in .safetensors (never silently renamed), and an existing sidecar must be one of ours (a JSON document
+    naming the architecture), so a user's own JSON file is never overwritten."""
+    path = Path(out)
+    if path.suffix != ".safetensors":
+        raise UsageError(f"{flag} {out}: a model file's name must end in .safetensors (e.g. {path.name}.safetensors)")
+    sidecar = path.with_suffix(".json")
+    check_outputs(path, sidecar, inputs=inputs)
+    if sidecar.exists() and not _is_our_sidecar(sidecar):
+        from advstudio.core.files import OutputRefused
+
+        raise OutputRefused(f"{sidecar} exists and is not the metadata of an Adversarial Studio model, so it is not "
+                            f"overwritten; move it or choose another {flag}")
+    return path, sidecar
+
+
+def _is_our_sidecar(path: Path) -> bool:
+    import json
+
+    from advstudio.core.files import NotARegularFile, check_regular_file
+
+    try:
+        check_regular_file(path, max_bytes=8 * 1024 * 1024)
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (NotARegularFile, OSError, ValueError, RecursionError):
+        return False
+    return isinstance(doc, dict) and "architecture" in doc
+
+
+# --- JSON output: `--json` prints to standard output, `--json-out FILE` writes a file -------------------------
+
+STDOUT = "-"
+
+
+def add_json_flags(parser, what: str, old_file_spelling: bool = False, instead: str = "instead of the table") -> None:
+    """--json (JSON on standard output instead of the table) and --json-out FILE. With old_file_spelling, `--json
+    FILE` still writes FILE for one release, with a deprecation note on stderr."""
+    if old_file_spelling:
+        parser.add_argument("--json", nargs="?", const=STDOUT, default=None, metavar="FILE",
+                            help=f"print {what} as JSON on standard output {instead} (`--json FILE` is the old "
+                                 "spelling of --json-out FILE, deprecated)")
+    else:
+        parser.add_argument("--json", action="store_const", const=STDOUT, default=None,
+                            help=f"print {what} as JSON on standard output {instead}")
+    parser.add_argument("--json-out", metavar="FILE", help=f"also write {what} as JSON to FILE")
+
+
+def json_targets(args, command: str) -> tuple[bool, str | None]:
+    """(print JSON on stdout?, file to write it to or None) from --json and --json-out; UsageError when both
+    name different files."""
+    value, out = getattr(args, "json", None), getattr(args, "json_out", None)
+    to_stdout = value == STDOUT
+    if value not in (None, STDOUT):
+        print(f"advstudio {command}: note: `--json FILE` is deprecated and will be removed in the next release; "
+              "use --json-out FILE (`--json` alone prints JSON to standard output)", file=sys.stderr)
+        if out is not None and out != value:
+            raise UsageError(f"--json {value} and --json-out {out} name two files; give one")
+        out = value
+    return to_stdout, out
+
+
+def printer(to_stdout: bool):
+    """print, for the human-readable lines; a no-op when standard output holds the JSON alone."""
+    return _silent if to_stdout else print
+
+
+def _silent(*_args, **_kwargs) -> None:
+    return None
+
+
+def emit_json(doc: dict, to_stdout: bool, path: str | None) -> None:
+    """Write the document to `path` (atomically) and/or print it; with JSON on stdout the "wrote" line goes to
+    stderr, so standard output holds the JSON alone."""
+    import json
+
+    from advstudio.core.files import atomic_write_text
+
+    text = json.dumps(doc, indent=2) + "\n"
+    if path is not None:
+        atomic_write_text(path, text)
+        print(f"wrote {path}", file=sys.stderr if to_stdout else sys.stdout)
+    if to_stdout:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def diverged(model) -> bool:
+    """True when training left NaN or infinite weights (such a model is never saved: loading refuses it)."""
+    import torch
+
+    return any(not bool(torch.isfinite(p).all()) for p in model.state_dict().values())
+
+
+DIVERGED = ("training diverged (the weights hold NaN or infinite values), so nothing was written; "
+            "try a smaller --lr")
 
 
 def tty_progress(done: int, total: int, what: str = "images") -> None:

@@ -4,22 +4,25 @@ core.defenses.builders, as the Defenses tab builds it."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from advstudio.cli.common import (
     UsageError,
+    add_json_flags,
+    check_outputs,
+    emit_json,
     end_progress,
     eps_list,
     eps_value,
     fraction,
+    json_targets,
     load_model,
-    positive_float,
-    positive_int,
+    printer,
     setup_torch,
     tty_progress,
     usage_error,
 )
+from advstudio.core.argtypes import BATCH, SAMPLES, SEED, float_in, int_in
 
 DEFENSES = ("bit_depth", "median", "jpeg", "gaussian_noise", "ensemble", "distillation", "detector")
 DEFENSE_ATTACKS = ("fgsm", "pgd")  # the L∞ attacks core.evaluation.defense crafts with (kept torch-free here)
@@ -36,33 +39,36 @@ def add_parser(sub) -> None:
                                    "distillation, the distilled student")
     d.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
     d.add_argument("--attack", choices=DEFENSE_ATTACKS, default="pgd", help="L∞ attack (default pgd)")
-    d.add_argument("--steps", type=positive_int, default=40, help="PGD steps (default 40)")
-    d.add_argument("--step-size", type=positive_float, help="PGD step in pixels (default 2.5·ε/steps)")
+    d.add_argument("--steps", type=int_in(1, 10_000), default=40, help="PGD steps, 1–10000 (default 40)")
+    d.add_argument("--step-size", type=float_in(0.0, 1.0, lo_open=True),
+                   help="PGD step in (0, 1] pixels (default 2.5·ε/steps)")
     d.add_argument("--eps", type=eps_list, default=eps_list(DEFAULT_DEFEND_EPS),
                    help=f"comma-separated L∞ ε in [0, 1] pixel space (default {DEFAULT_DEFEND_EPS})")
-    d.add_argument("--eot-samples", type=positive_int, default=16,
-                   help="noise draws averaged per gradient by the adaptive attacker (gaussian_noise; default 16)")
-    d.add_argument("--bits", type=int, default=2, help="bit_depth: bits per pixel, 1–8 (default 2)")
-    d.add_argument("--size", type=int, default=3, help="median: odd filter size (default 3)")
-    d.add_argument("--quality", type=int, default=50, help="jpeg: quality 1–95 (default 50)")
-    d.add_argument("--sigma", type=float, default=0.3, help="gaussian_noise: σ in pixels (default 0.3)")
+    d.add_argument("--eot-samples", type=int_in(1, 1000), default=16,
+                   help="noise draws averaged per gradient by the adaptive attacker, 1–1000 (gaussian_noise; "
+                        "default 16)")
+    d.add_argument("--bits", type=int_in(1, 8), default=2, help="bit_depth: bits per pixel, 1–8 (default 2)")
+    d.add_argument("--size", type=int_in(1, 27), default=3, help="median: odd filter size, 1–27 (default 3)")
+    d.add_argument("--quality", type=int_in(1, 95), default=50, help="jpeg: quality 1–95 (default 50)")
+    d.add_argument("--sigma", type=float_in(0.0, 1.0), default=0.3,
+                   help="gaussian_noise: σ in [0, 1] pixels (default 0.3)")
     d.add_argument("--models", nargs="+", metavar="PATH", help="ensemble: the member .safetensors files (≥ 2)")
-    d.add_argument("--transfer-from", type=int, default=0, metavar="K",
+    d.add_argument("--transfer-from", type=int_in(0, 1000), default=0, metavar="K",
                    help="ensemble: the plain attacker crafts on member K only (default 0) and transfers")
-    d.add_argument("--temperature", type=positive_float,
+    d.add_argument("--temperature", type=float_in(0.0, 1000.0, lo_open=True),
                    help="distillation: the training temperature T (default: from the model's metadata)")
-    d.add_argument("--detector-samples", type=positive_int, default=2000,
+    d.add_argument("--detector-samples", type=SAMPLES, default=2000,
                    help="detector: training images it is fitted on, clean against FGSM (default 2000)")
     d.add_argument("--detector-eps", type=eps_value, default=0.1, help="detector: FGSM ε it is fitted on (0.1)")
     d.add_argument("--fpr", type=fraction, default=0.05,
                    help="detector: false-positive rate on clean fitting images that sets its threshold (0.05)")
-    d.add_argument("--lam", type=float, default=1.0,
-                   help="detector: weight λ of the detector's logit in the adaptive attacker's loss (default 1)")
-    d.add_argument("--limit", type=positive_int, default=500, help="the first N test images (default 500)")
-    d.add_argument("--batch-size", type=positive_int, default=250)
-    d.add_argument("--seed", type=int, default=0, help="seed for random starts and noise draws")
-    d.add_argument("--json", metavar="PATH", help="also write both curves as JSON")
-
+    d.add_argument("--lam", type=float_in(0.0, 1000.0), default=1.0,
+                   help="detector: weight λ in [0, 1000] of the detector's logit in the adaptive attacker's loss "
+                        "(default 1)")
+    d.add_argument("--limit", type=SAMPLES, default=500, help="the first N test images (default 500)")
+    d.add_argument("--batch-size", type=BATCH, default=250, help="1–65536 (default 250)")
+    d.add_argument("--seed", type=SEED, default=0, help="seed for random starts and noise draws (0–4294967295)")
+    add_json_flags(d, "both curves", old_file_spelling=True)
 
 
 @dataclass
@@ -140,8 +146,9 @@ def run(args) -> int:
     from advstudio.core.defenses.builders import DetectorDefense
     from advstudio.core.describe import attack_title
     from advstudio.core.evaluation.defense import attack_params, defense_curve
-    from advstudio.core.files import atomic_write_text
 
+    to_stdout, json_out = json_targets(args, "defend")
+    check_outputs(json_out, inputs=[args.model, *(args.models or [])])
     device = setup_torch(args)
     try:
         setup = build(args, device)
@@ -183,26 +190,26 @@ def run(args) -> int:
         how = "one step"
     dp = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in built.params.items()
                    if k not in ("member_paths", "features"))
-    print(f"model: {name}")
-    print(f"defense: {args.defense}({dp})")
-    print(f"attack: {attack_title(args.attack)} (untargeted, L∞, {how}), n = {test.labels.shape[0]} test images")
-    print(f"  plain:    {labels[0]}")
-    print(f"  adaptive: {labels[1]}")
+    say = printer(to_stdout)
+    say(f"model: {name}")
+    say(f"defense: {args.defense}({dp})")
+    say(f"attack: {attack_title(args.attack)} (untargeted, L∞, {how}), n = {test.labels.shape[0]} test images")
+    say(f"  plain:    {labels[0]}")
+    say(f"  adaptive: {labels[1]}")
     for note in setup.notes:
-        print(note)
+        say(note)
     if extra:
-        print(f"classifier alone on the clean images: {extra['classifier_clean_accuracy'] * 100:.2f}%; clean images "
-              f"rejected by the detector (false positives): {extra['clean_rejected'] * 100:.2f}%")
-    print(f"clean accuracy of the defended model: {curves['plain'].clean_accuracy * 100:.2f}%")
-    print(f"{'eps':>6} {'steps':>6} {'n':>6} {'plain':>9} {'adaptive':>9}")
+        say(f"classifier alone on the clean images: {extra['classifier_clean_accuracy'] * 100:.2f}%; clean images "
+            f"rejected by the detector (false positives): {extra['clean_rejected'] * 100:.2f}%")
+    say(f"clean accuracy of the defended model: {curves['plain'].clean_accuracy * 100:.2f}%")
+    say(f"{'eps':>6} {'steps':>6} {'n':>6} {'plain':>9} {'adaptive':>9}")
     steps = 1 if args.attack == "fgsm" else args.steps
     for e, a, b in zip(curves["plain"].eps, curves["plain"].accuracy, curves["adaptive"].accuracy):
-        print(f"{e:>6.3g} {steps:>6} {curves['plain'].n:>6} {a * 100:>8.2f}% {b * 100:>8.2f}%")
-    print("A defense is credited only with the adaptive column: the plain one shows what a naive attacker sees.")
-    if args.json:
+        say(f"{e:>6.3g} {steps:>6} {curves['plain'].n:>6} {a * 100:>8.2f}% {b * 100:>8.2f}%")
+    say("A defense is credited only with the adaptive column: the plain one shows what a naive attacker sees.")
+    if to_stdout or json_out:
         where = str(path) if path else None
         doc = {"model": name, "model_path": where, "defense": args.defense, "defense_params": built.params,
                "curves": {k: {**c.to_json(name), "model_path": where} for k, c in curves.items()}}
-        atomic_write_text(args.json, json.dumps(doc, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        emit_json(doc, to_stdout, json_out)
     return 0

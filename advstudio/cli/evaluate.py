@@ -3,19 +3,20 @@ default), as a table that names the attack, ε, steps and sample count, and as J
 
 from __future__ import annotations
 
-import json
-
 from advstudio.cli.common import (
+    add_json_flags,
+    check_outputs,
     class_index,
+    emit_json,
     end_progress,
+    json_targets,
     load_model,
-    positive_float,
-    positive_int,
     radius_list,
     setup_torch,
     tty_progress,
     usage_error,
 )
+from advstudio.core.argtypes import BATCH, SAMPLES, float_in, int_in
 from advstudio.core.attacks.registry import ATTACK_NAMES, ATTACKS, attack_settings
 from advstudio.core.describe import attack_details, attack_title
 
@@ -29,29 +30,30 @@ def add_parser(sub) -> None:
     e.add_argument("--eps", type=radius_list, default=None,
                    help="comma-separated ε: L∞ in [0, 1] pixel space (default 0,0.05,0.1,0.2,0.3); for cw and "
                         "deepfool, L2 radii (default 0,0.5,1,1.5,2,2.5,3)")
-    e.add_argument("--steps", type=positive_int,
-                   help="iterations (bim 10, pgd 40, mifgsm 10, cw 100, deepfool 50, apgd-ce, apgd-t and fab-t 100); "
-                        "for square, the queries per image (5000)")
-    e.add_argument("--step-size", type=positive_float,
-                   help="L∞ step α in pixel space (default 2.5·ε/steps; mifgsm ε/steps); for cw, Adam's lr (0.1)")
-    e.add_argument("--restarts", type=positive_int, help="pgd, apgd-ce, apgd-t random restarts (default 1)")
-    e.add_argument("--momentum", type=float, help="mifgsm momentum decay μ (default 1.0)")
-    e.add_argument("--budget", type=positive_float,
+    e.add_argument("--steps", type=int_in(1, 10_000),
+                   help="iterations, 1–10000 (bim 10, pgd 40, mifgsm 10, cw 100, deepfool 50, apgd-ce, apgd-t and "
+                        "fab-t 100); for square, the queries per image (5000)")
+    e.add_argument("--step-size", type=float_in(0.0, 10.0, lo_open=True),
+                   help="L∞ step α in pixel space (default 2.5·ε/steps; mifgsm ε/steps); for cw, Adam's lr (0.1); "
+                        "in (0, 10]")
+    e.add_argument("--restarts", type=int_in(1, 100), help="pgd, apgd-ce, apgd-t random restarts, 1–100 (default 1)")
+    e.add_argument("--momentum", type=float_in(0.0, 10.0), help="mifgsm momentum decay μ in [0, 10] (default 1.0)")
+    e.add_argument("--budget", type=float_in(0.0, 1.0, lo_open=True),
                    help="autoattack: share of the paper's steps and queries, in (0, 1] (default 1: the full budget; "
                         "less is quicker and weaker, and the output says so)")
     e.add_argument("--version", choices=("standard", "rand"),
                    help="autoattack: standard (default), or rand for a defense that draws random numbers (EOT)")
-    e.add_argument("--c", type=positive_float, help="cw: initial trade-off constant c (default 1)")
-    e.add_argument("--search-steps", type=positive_int, help="cw: binary-search rounds over c (default 5)")
-    e.add_argument("--overshoot", type=float, help="deepfool overshoot (default 0.02)")
+    e.add_argument("--c", type=float_in(0.0, 1e6, lo_open=True),
+                   help="cw: initial trade-off constant c in (0, 1e6] (default 1)")
+    e.add_argument("--search-steps", type=int_in(1, 50), help="cw: binary-search rounds over c, 1–50 (default 5)")
+    e.add_argument("--overshoot", type=float_in(0.0, 10.0), help="deepfool overshoot in [0, 10] (default 0.02)")
     e.add_argument("--full", action="store_true",
                    help="run every step for every sample (default: stop a sample once it is misclassified, "
                         "which gives the same or lower robust accuracy at a fraction of the cost)")
     e.add_argument("--target", type=class_index, help="targeted attack toward this class")
-    e.add_argument("--limit", type=positive_int, help="the first N test samples only")
-    e.add_argument("--batch-size", type=positive_int, default=250)
-    e.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-
+    e.add_argument("--limit", type=SAMPLES, help="the first N test samples only")
+    e.add_argument("--batch-size", type=BATCH, default=250, help="1–65536 (default 250)")
+    add_json_flags(e, "the results", old_file_spelling=True)
 
 
 def _print_table(curve, name: str) -> None:
@@ -131,11 +133,12 @@ def run(args) -> int:
     """Check the flags against the attack, run the curve, print the table (and write JSON)."""
     from advstudio.core.data import load_split
     from advstudio.core.evaluation.curves import fgsm_curve
-    from advstudio.core.files import atomic_write_text
 
     settings = _attack_settings(args)
     if isinstance(settings, str):
         return usage_error("evaluate", settings)
+    to_stdout, json_out = json_targets(args, "evaluate")
+    check_outputs(json_out, inputs=[args.model])
     device = setup_torch(args)
     model, _, name, path = load_model(args.model, device)
     test = load_split(args.data, "test").head(args.limit)
@@ -152,14 +155,11 @@ def run(args) -> int:
         except ValueError as exc:
             return usage_error("evaluate", str(exc))
     end_progress()
-    if args.attack == "fgsm" and not settings:
-        _print_table(curve, name)
-    else:
-        _print_attack_table(curve, name)
-    if args.json:
+    if not to_stdout:  # with --json, standard output holds the JSON alone
+        (_print_table if args.attack == "fgsm" and not settings else _print_attack_table)(curve, name)
+    if to_stdout or json_out:
         doc = curve.to_json(name)
         doc["model_path"] = str(path)
-        atomic_write_text(args.json, json.dumps(doc, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        emit_json(doc, to_stdout, json_out)
     return 0
 

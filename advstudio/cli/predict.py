@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
-from advstudio.cli.common import EXIT_FAILED, load_model, setup_torch
+from advstudio.cli.common import (
+    EXIT_FAILED,
+    add_json_flags,
+    check_outputs,
+    emit_json,
+    json_targets,
+    load_model,
+    setup_torch,
+)
 
 
 def add_parser(sub) -> None:
     pr = sub.add_parser("predict", help="classify image files (MNIST-style preprocessing)")
     pr.add_argument("images", nargs="+", help="image files")
     pr.add_argument("--model", help="a .safetensors model (default: the bundled one)")
-    pr.add_argument("--json", action="store_true", help="print machine-readable output")
+    add_json_flags(pr, "the predictions")
 
 
 def run(args) -> int:
@@ -22,6 +29,8 @@ def run(args) -> int:
     from advstudio.core.errors import InputImageError
     from advstudio.core.images import load_image_file
 
+    to_stdout, json_out = json_targets(args, "predict")
+    check_outputs(json_out, inputs=[args.model, *args.images])
     device = setup_torch(args)
     model, _, name, _ = load_model(args.model, device)
     results = []
@@ -37,9 +46,9 @@ def run(args) -> int:
             probs = torch.softmax(model(torch.from_numpy(img).reshape(1, 1, 28, 28).to(device)), 1)[0].cpu()
         results.append({"file": f, "class": int(probs.argmax()), "confidence": float(probs.max()),
                         "probs": [round(float(v), 6) for v in probs]})
-    if args.json:
-        print(json.dumps({"model": name, "predictions": results}, indent=2))
-    else:
+    if to_stdout or json_out:
+        emit_json({"model": name, "predictions": results}, to_stdout, json_out)
+    if not to_stdout:
         for r in results:
             if "error" in r:
                 print(f"{r['file']}: error: {r['error']}", file=sys.stderr)

@@ -9,35 +9,46 @@ import time
 from pathlib import Path
 
 from advstudio.cli.common import (
+    DIVERGED,
+    UsageError,
+    add_json_flags,
+    check_model_out,
+    check_outputs,
     command_line,
+    diverged,
+    emit_json,
     eps_value,
     fail,
-    positive_int,
+    json_targets,
     setup_torch,
 )
+from advstudio.core.argtypes import BATCH, EPOCHS, LEARNING_RATE, SAMPLES, SEED, float_in, int_in
 
 
 def add_parser(sub) -> None:
     t = sub.add_parser("train", help="train the CNN (the article's recipe by default)")
     t.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
     t.add_argument("--download", action="store_true", help="download MNIST into --data when it is missing")
-    t.add_argument("--out", required=True, help="output .safetensors file")
-    t.add_argument("--epochs", type=positive_int, default=5)
-    t.add_argument("--batch-size", type=positive_int, default=64)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--limit", type=positive_int, help="train on the first N samples only (quick runs)")
-    t.add_argument("--eval-limit", type=positive_int, help="evaluate on the first N test samples only")
+    t.add_argument("--out", required=True, help="output .safetensors file (its metadata also goes to NAME.json)")
+    t.add_argument("--epochs", type=EPOCHS, default=5, help="1–1000 (default 5)")
+    t.add_argument("--batch-size", type=BATCH, default=64, help="1–65536 (default 64)")
+    t.add_argument("--lr", type=LEARNING_RATE, default=1e-3, help="Adam's learning rate, in (0, 1] (default 0.001)")
+    t.add_argument("--seed", type=SEED, default=0, help="0–4294967295 (default 0)")
+    t.add_argument("--limit", type=SAMPLES, help="train on the first N samples only (quick runs)")
+    t.add_argument("--eval-limit", type=SAMPLES, help="evaluate on the first N test samples only")
     t.add_argument("--name", help="the model's display name (default: the file name)")
     t.add_argument("--no-curve", action="store_true", help="skip the FGSM curve stored in the metadata")
     t.add_argument("--adversarial", choices=["fgsm_rs", "pgd"],
                    help="adversarial training: fgsm_rs (fast, FGSM with random start) or pgd (Madry)")
     t.add_argument("--adv-eps", type=eps_value, default=0.3, help="adversarial training radius ε (L∞, pixels)")
-    t.add_argument("--adv-steps", type=positive_int, default=10, help="PGD steps per batch (pgd only)")
-    t.add_argument("--adv-step-size", type=float, help="step size (default 1.25·ε for fgsm_rs, 2.5·ε/steps for pgd)")
-    t.add_argument("--adv-ramp-epochs", type=int, default=0, help="ramp ε up linearly over this many epochs")
-    t.add_argument("--adv-fraction", type=float, default=1.0, help="share of each batch made adversarial (0–1)")
-    t.add_argument("--robust-eval-samples", type=positive_int, default=500,
+    t.add_argument("--adv-steps", type=int_in(1, 1000), default=10, help="PGD steps per batch, 1–1000 (pgd only)")
+    t.add_argument("--adv-step-size", type=float_in(0.0, 1.0, lo_open=True),
+                   help="step size in (0, 1] pixels (default 1.25·ε for fgsm_rs, 2.5·ε/steps for pgd)")
+    t.add_argument("--adv-ramp-epochs", type=int_in(0, 1000), default=0,
+                   help="ramp ε up linearly over this many epochs (0–1000)")
+    t.add_argument("--adv-fraction", type=float_in(0.0, 1.0), default=1.0,
+                   help="share of each batch made adversarial (0–1)")
+    t.add_argument("--robust-eval-samples", type=SAMPLES, default=500,
                    help="held-out test images for the per-epoch PGD robust accuracy")
     t.add_argument("--checkpoint", help="write an atomic checkpoint here after every epoch")
     t.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
@@ -45,7 +56,7 @@ def add_parser(sub) -> None:
                    "(fine-tuning) instead of a random initialization")
     t.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
                    help="learning rate: constant (the article's recipe) or cosine decay to 0 over the epochs")
-
+    add_json_flags(t, "the saved model's path and metadata", instead="(the progress goes to stderr)")
 
 
 def run(args) -> int:
@@ -59,6 +70,13 @@ def run(args) -> int:
     from advstudio.core.training import model_metadata, train
     from advstudio.core.training_config import TrainConfig
 
+    to_stdout, json_out = json_targets(args, "train")
+    if args.resume and not args.checkpoint:
+        raise UsageError("--resume needs --checkpoint PATH")
+    out, sidecar = check_model_out("--out", args.out, inputs=[args.init])
+    check_outputs(out, args.checkpoint, json_out, inputs=[args.init])
+    check_outputs(sidecar, args.checkpoint, json_out)
+    log = sys.stderr if to_stdout else sys.stdout  # with --json, standard output holds the JSON alone
     device = setup_torch(args)
     train_split = load_split(args.data, "train", download=args.download)
     test_split = load_split(args.data, "test", download=args.download)
@@ -78,28 +96,22 @@ def run(args) -> int:
         robust_eval_samples=args.robust_eval_samples,
         lr_schedule=args.lr_schedule,
     )
-    if args.resume and not args.checkpoint:
-        return fail("--resume needs --checkpoint PATH")
     torch.manual_seed(cfg.seed)
     model = MnistCNN().to(device)
     init_meta = None
     if args.init:
-        from advstudio.core.errors import ModelFileError
         from advstudio.core.storage import load_model, model_display_name
 
-        try:
-            init_model, init_meta = load_model(Path(args.init), device)
-        except (ModelFileError, OSError) as exc:
-            return fail(str(exc))
+        init_model, init_meta = load_model(Path(args.init), device)
         model.load_state_dict(init_model.state_dict())
-        print(f"starting from the weights of {model_display_name(Path(args.init), init_meta)}")
+        print(f"starting from the weights of {model_display_name(Path(args.init), init_meta)}", file=log)
     n = len(train_split.head(cfg.limit))
     print(f"training on {n} samples, {cfg.epochs} epochs, batch {cfg.batch_size}, Adam lr {cfg.lr}, "
-          f"seed {cfg.seed}, device {device_label(device)}")
+          f"seed {cfg.seed}, device {device_label(device)}", file=log)
     if cfg.adversarial:
         print(f"adversarial training: {cfg.adversarial}, ε = {cfg.adv_eps:g}, step {cfg.step_size():.4g}, "
               f"{1 if cfg.adversarial == 'fgsm_rs' else cfg.adv_steps} step(s), ramp {cfg.adv_ramp_epochs} epoch(s), "
-              f"adversarial share {cfg.adv_fraction:g}")
+              f"adversarial share {cfg.adv_fraction:g}", file=log)
     cancel = threading.Event()
     start = time.perf_counter()
     last = None
@@ -110,31 +122,40 @@ def run(args) -> int:
             line = (f"\repoch {prog.epoch}/{prog.epochs} batch {prog.batch}/{prog.batches} "
                     f"loss {prog.loss:.4f} acc {prog.accuracy * 100:.2f}% {prog.samples_per_s:.0f} samples/s "
                     f"ETA {prog.eta_s:.0f}s   ")
-            sys.stdout.write(line)
-            sys.stdout.flush()
+            log.write(line)
+            log.flush()
             if prog.test_accuracy is not None:
                 robust = (f", PGD-{cfg.robust_eval_steps} accuracy at ε = {cfg.adv_eps:g} on "
                           f"{cfg.robust_eval_samples} test images {prog.robust_accuracy * 100:.2f}%"
                           if prog.robust_accuracy is not None else "")
-                sys.stdout.write(f"\nepoch {prog.epoch}: test accuracy {prog.test_accuracy * 100:.2f}%{robust}\n")
+                log.write(f"\nepoch {prog.epoch}: test accuracy {prog.test_accuracy * 100:.2f}%{robust}\n")
     except (KeyboardInterrupt, TrainingCancelled):
         if args.checkpoint and Path(args.checkpoint).exists():
             print(f"\ntraining interrupted: the model was not written; the last finished epoch is in "
-                  f"{args.checkpoint} (continue with --resume)")
+                  f"{args.checkpoint} (continue with --resume)", file=log)
         else:
-            print("\ntraining interrupted: nothing was written")
+            print("\ntraining interrupted: nothing was written", file=log)
         return 130
     seconds = time.perf_counter() - start
-    assert last is not None
+    if last is None:  # train() always reports at least once; a message rather than an assertion if not
+        return fail("training produced no result, so nothing was written")
+    if diverged(model):
+        return fail(DIVERGED)
     curve = None
     if not args.no_curve:
         ev = test_split.head(args.eval_limit)
         curve = fgsm_curve(model, ev.images, ev.labels)
     command = command_line()
-    meta = model_metadata(cfg, last, name=args.name or Path(args.out).stem, train_samples=n,
+    meta = model_metadata(cfg, last, name=args.name or out.stem, train_samples=n,
                           test_samples=len(test_split.head(cfg.eval_limit)), seconds=seconds,
                           device=device_label(device), command=command, init_meta=init_meta, fgsm_curve=curve)
-    out = save_model(model, args.out, meta)
-    print(f"saved {out} (test accuracy {last.test_accuracy * 100:.2f}%, {seconds:.0f}s)")
+    out = save_model(model, out, meta)
+    print(f"saved {out} (test accuracy {_percent(last.test_accuracy)}, {seconds:.0f}s)", file=log)
+    if to_stdout or json_out:
+        emit_json({"model_path": str(out), "metadata_path": str(sidecar), "metadata": meta}, to_stdout, json_out)
     return 0
+
+
+def _percent(value: float | None) -> str:
+    return "not measured" if value is None else f"{value * 100:.2f}%"
 

@@ -6,6 +6,7 @@ import gzip
 import os
 import struct
 import threading
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -90,7 +91,7 @@ def find_split_file(folder: Path, stem: str) -> Path | None:
     for base in (folder, folder / "MNIST" / "raw", folder / "raw"):
         for name in (stem, stem + ".gz", stem.replace("-idx", ".idx")):
             p = base / name
-            if p.is_file():
+            if p.exists() and not p.is_dir():  # a FIFO or device is returned, for read_idx to refuse by name
                 return p
     return None
 
@@ -123,59 +124,104 @@ def mnist_counts(folder: str | os.PathLike) -> dict[str, int]:
         img = find_split_file(Path(folder), img_stem)
         if img is None or find_split_file(Path(folder), lbl_stem) is None:
             continue
+        if not img.is_file():
+            continue  # a FIFO would block here
         try:
             with img.open("rb") as fh:
                 gzipped = fh.read(2) == b"\x1f\x8b"
             with (gzip.open(img, "rb") if gzipped else img.open("rb")) as fh:
                 head = fh.read(8)
-        except (OSError, EOFError):
+        except (OSError, EOFError, zlib.error):
             continue
         if len(head) == 8 and struct.unpack(">I", head[:4])[0] == IMAGE_MAGIC:
             counts[split] = int(struct.unpack(">I", head[4:])[0])
     return counts
 
 
-def _read_bytes(path: Path) -> bytes:
+# Decompressed-size limits: a .gz may inflate to at most what its own header declares (plus a little slack,
+# read only to report trailing bytes), and never past MAX_IDX_BYTES; both are enforced while inflating, so a
+# small file that claims or inflates to gigabytes costs no more memory than the limit.
+MAX_IDX_BYTES = 128 * 1024 * 1024  # about 170,000 28×28 images: well above MNIST's 60,000 (47 MB)
+TRAILING_SLACK = 64
+_CHUNK = 1 << 20
+
+
+def _dataset_error(path: Path, what: str) -> DatasetError:
+    return DatasetError(f"{path}: {what}. {HOW_TO_GET}")
+
+
+def _open_idx(path: Path):
+    """The file opened for reading, inflating on the fly when it is gzipped; refuses folders, FIFOs, devices
+    and files larger than the limit before opening (a FIFO would block forever)."""
+    from advstudio.core.files import NotARegularFile, check_regular_file
+
     try:
-        raw = path.read_bytes()
+        check_regular_file(path, max_bytes=MAX_IDX_BYTES)
+        fh = path.open("rb")
+    except NotARegularFile as exc:
+        raise DatasetError(f"{exc}. {HOW_TO_GET}") from None
     except OSError as exc:
-        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc}). {HOW_TO_GET}") from exc
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise DatasetError(
-                f"{path}: the gzip data is corrupt or truncated ({exc}). Download the file again. {HOW_TO_GET}"
-            ) from exc
-    return raw
+        raise _dataset_error(path, f"cannot be read ({exc.strerror or exc})") from exc
+    if fh.read(2) == b"\x1f\x8b":
+        fh.seek(0)
+        return gzip.GzipFile(fileobj=fh, mode="rb"), fh
+    fh.seek(0)
+    return fh, fh
+
+
+def _read_at_most(stream, n: int) -> bytes:
+    """Up to n bytes, inflated chunk by chunk (so memory never exceeds n plus one chunk)."""
+    parts, left = [], n
+    while left > 0:
+        chunk = stream.read(min(_CHUNK, left))
+        if not chunk:
+            break
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
 
 
 def read_idx(path: Path, kind: str) -> np.ndarray:
-    """Read an IDX file of unsigned bytes: kind "images" (N×28×28) or "labels" (N)."""
-    data = _read_bytes(path)
+    """Read an IDX file of unsigned bytes: kind "images" (N×28×28) or "labels" (N). The header is checked
+    first; then exactly the bytes it declares are read (never more than MAX_IDX_BYTES)."""
     magic_expected, ndim = (IMAGE_MAGIC, 3) if kind == "images" else (LABEL_MAGIC, 1)
-    if len(data) >= 4:  # the magic number first: a wrong kind of file is not "truncated"
-        (magic,) = struct.unpack(">I", data[:4])
-        if magic != magic_expected:
-            raise DatasetError(
-                f"{path}: wrong magic number 0x{magic:08x} (expected 0x{magic_expected:08x} for MNIST {kind}); "
-                f"this is not an MNIST {kind} file. {HOW_TO_GET}"
-            )
-    if len(data) < 4 + 4 * ndim:
-        raise DatasetError(f"{path}: the file is truncated (only {len(data)} bytes, no full header). {HOW_TO_GET}")
-    dims = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
-    if kind == "images" and dims[1:] != (28, 28):
-        raise DatasetError(f"{path}: images are {dims[1]}×{dims[2]}, expected 28×28. {HOW_TO_GET}")
-    expected = int(np.prod(dims))
-    body = data[4 + 4 * ndim :]
+    stream, raw = _open_idx(path)
+    try:
+        with raw, stream:
+            head = _read_at_most(stream, 4 + 4 * ndim)
+            dims = _check_header(path, head, kind, magic_expected, ndim)
+            expected = int(np.prod(dims, dtype=np.int64))
+            body = _read_at_most(stream, expected + TRAILING_SLACK)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _dataset_error(path, f"the gzip data is corrupt or truncated ({exc}). Download the file again") from exc
     if len(body) < expected:
-        raise DatasetError(
-            f"{path}: the file is truncated: the header promises {dims[0]} {kind} ({expected} bytes) but only "
-            f"{len(body)} bytes follow. Download the file again. {HOW_TO_GET}"
-        )
+        raise _dataset_error(path, f"the file is truncated: the header promises {dims[0]} {kind} ({expected} bytes) "
+                                   f"but only {len(body)} bytes follow. Download the file again")
     if len(body) > expected:
-        raise DatasetError(f"{path}: {len(body) - expected} unexpected bytes after the data. {HOW_TO_GET}")
+        more = "" if len(body) < expected + TRAILING_SLACK else " or more"
+        raise _dataset_error(path, f"{len(body) - expected}{more} unexpected bytes after the data")
     return np.frombuffer(body, dtype=np.uint8).reshape(dims)
+
+
+def _check_header(path: Path, head: bytes, kind: str, magic_expected: int, ndim: int) -> tuple[int, ...]:
+    """The dimensions an IDX header declares, after checking its magic number, shape and size."""
+    if len(head) >= 4:  # the magic number first: a wrong kind of file is not "truncated"
+        (magic,) = struct.unpack(">I", head[:4])
+        if magic != magic_expected:
+            raise _dataset_error(path, f"wrong magic number 0x{magic:08x} (expected 0x{magic_expected:08x} for "
+                                       f"MNIST {kind}); this is not an MNIST {kind} file")
+    if len(head) < 4 + 4 * ndim:
+        raise _dataset_error(path, f"the file is truncated (only {len(head)} bytes, no full header)")
+    dims = struct.unpack(">" + "I" * ndim, head[4 : 4 + 4 * ndim])
+    if kind == "images" and dims[1:] != (28, 28):
+        raise _dataset_error(path, f"images are {dims[1]}×{dims[2]}, expected 28×28")
+    if dims[0] == 0:
+        raise _dataset_error(path, f"the file holds no {kind} (its header says 0)")
+    size = int(np.prod(dims, dtype=np.int64))
+    if size > MAX_IDX_BYTES:
+        raise _dataset_error(path, f"the header declares {dims[0]:,} {kind} ({size / 1e6:.0f} MB), more than the "
+                                   f"{MAX_IDX_BYTES / 1e6:.0f} MB a dataset file may hold")
+    return dims
 
 
 _cache: dict[tuple, MnistSplit] = {}
@@ -198,7 +244,8 @@ def load_split(folder: str | os.PathLike | None, split: str = "test", download: 
         if path is None:
             where = "does not exist" if not resolved.is_dir() else f"has no {stem} or {stem}.gz"
             raise DatasetError(f"{resolved}: the MNIST folder {where}. {HOW_TO_GET}")
-    assert img_path is not None and lbl_path is not None
+    if img_path is None or lbl_path is None:  # unreachable after the loop above; keeps type checkers quiet
+        raise DatasetError(f"{resolved}: the MNIST files are missing. {HOW_TO_GET}")
     key = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in (img_path, lbl_path))
     with _cache_lock:
         if key in _cache:

@@ -17,7 +17,7 @@ from torch import nn
 from advstudio.core.attacks.common import eval_mode
 from advstudio.core.attacks.linf import linf_walk
 from advstudio.core.data import MnistSplit
-from advstudio.core.errors import TrainingCancelled
+from advstudio.core.errors import DatasetError, ModelFileError, TrainingCancelled
 from advstudio.core.info import library_versions, now_iso
 from advstudio.core.training_config import CHECKPOINT_KEY, TrainConfig
 from advstudio.core.types import Progress
@@ -111,35 +111,65 @@ def save_checkpoint(path, model: nn.Module, opt: torch.optim.Optimizer, gen: tor
     atomic_write_bytes(path, save(tensors, metadata={CHECKPOINT_KEY: json.dumps(meta)}))
 
 
+MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024
+
+
 def load_checkpoint(path, model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator) -> dict:
-    """Restore a checkpoint into model/opt/gen; returns its metadata. Refuses files that don't fit."""
-    from safetensors import safe_open
+    """Restore a checkpoint into model/opt/gen; returns its metadata (epoch, history, elapsed_s), checked field
+    by field. Refuses, with ModelFileError, files that are not regular, not ours, or don't fit."""
     from safetensors.torch import load
 
-    from advstudio.core.errors import ModelFileError
+    from advstudio.core.files import NotARegularFile, check_regular_file
 
     path = Path(path)
     try:
-        with safe_open(str(path), framework="pt") as fh:
-            meta = json.loads((fh.metadata() or {}).get(CHECKPOINT_KEY, "null"))
-        tensors = load(path.read_bytes())
+        check_regular_file(path, max_bytes=MAX_CHECKPOINT_BYTES)
+        data = path.read_bytes()
+        tensors = load(data)
+        meta = json.loads(_checkpoint_header(data).get(CHECKPOINT_KEY, "null"))
+    except NotARegularFile as exc:
+        raise ModelFileError(f"the checkpoint {exc}") from None
     except Exception as exc:  # noqa: BLE001 - safetensors raises several kinds for a bad file
         raise ModelFileError(f"{path.name}: not a readable training checkpoint ({exc})") from exc
-    if not isinstance(meta, dict) or "epoch" not in meta:
-        raise ModelFileError(f"{path.name}: not an Adversarial Studio training checkpoint")
+    meta = _checked_checkpoint_meta(path, meta)
+    missing = [k for k in ("rng.torch", "rng.shuffle") if k not in tensors]
+    if missing:
+        raise ModelFileError(f"{path.name}: the checkpoint lacks {', '.join(missing)}")
     state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     try:
         model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
+        params = opt.param_groups[0]["params"]
+        for i, p in enumerate(params):
+            entries = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"opt.{i}.")}
+            if entries:
+                opt.state[p] = {k: v.to(p.device) if k != "step" else v.clone() for k, v in entries.items()}
+        torch.set_rng_state(tensors["rng.torch"])
+        gen.set_state(tensors["rng.shuffle"])
+    except (RuntimeError, ValueError, TypeError) as exc:
         raise ModelFileError(f"{path.name}: the checkpoint's weights do not fit this network ({exc})") from exc
-    params = opt.param_groups[0]["params"]
-    for i, p in enumerate(params):
-        entries = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"opt.{i}.")}
-        if entries:
-            opt.state[p] = {k: v.to(p.device) if k != "step" else v.clone() for k, v in entries.items()}
-    torch.set_rng_state(tensors["rng.torch"])
-    gen.set_state(tensors["rng.shuffle"])
     return meta
+
+
+def _checkpoint_header(data: bytes) -> dict:
+    """The safetensors header's __metadata__ (a dict of strings; {} when absent or malformed)."""
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + n].decode("utf-8"))
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def _checked_checkpoint_meta(path: Path, meta) -> dict:
+    """The checkpoint's metadata with its fields type-checked: a typed error, never a KeyError or TypeError."""
+    if not isinstance(meta, dict) or "epoch" not in meta:
+        raise ModelFileError(f"{path.name}: not an Adversarial Studio training checkpoint")
+    epoch, history, elapsed = meta["epoch"], meta.get("history", []), meta.get("elapsed_s", 0.0)
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise ModelFileError(f"{path.name}: the checkpoint's epoch {epoch!r} is not a whole number ≥ 0")
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        raise ModelFileError(f"{path.name}: the checkpoint's history is malformed")
+    if isinstance(elapsed, bool) or not isinstance(elapsed, (int, float)) or not math.isfinite(elapsed):
+        elapsed = 0.0
+    return {**meta, "epoch": epoch, "history": history, "elapsed_s": float(elapsed)}
 
 
 def train(
@@ -166,7 +196,7 @@ def train(
         x_all, y_all = x_all.to(device), y_all.to(device)
     n = len(y_all)
     if n == 0:
-        raise ValueError("no training samples")
+        raise DatasetError("no training samples: the training split is empty, so there is nothing to train on")
     batches = math.ceil(n / config.batch_size)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     loss_fn = nn.CrossEntropyLoss()
@@ -175,9 +205,18 @@ def train(
     elapsed_before = 0.0
     if resume and checkpoint is not None and Path(checkpoint).exists():
         meta = load_checkpoint(checkpoint, model, opt, gen)
-        first_epoch = int(meta["epoch"]) + 1
-        history = list(meta.get("history", []))
-        elapsed_before = float(meta.get("elapsed_s", 0.0))
+        first_epoch = meta["epoch"] + 1
+        history = list(meta["history"])
+        elapsed_before = meta["elapsed_s"]
+        if first_epoch > config.epochs + 1:
+            raise ModelFileError(f"{Path(checkpoint).name}: the checkpoint is at epoch {meta['epoch']}, past the "
+                                 f"{config.epochs} epoch(s) asked for; ask for at least {meta['epoch']} epochs")
+        if first_epoch == config.epochs + 1:
+            # killed after the last checkpoint but before the model was written: nothing left to train, so
+            # report the finished run and let the caller write its output
+            model.eval()
+            yield _finished(config, batches, history)
+            return
     total_batches = batches * (config.epochs - first_epoch + 1)
     start = time.perf_counter()
     done_batches = 0
@@ -248,6 +287,20 @@ def train(
                     history=tuple(history),
                 )
     model.eval()
+
+
+def _finished(config: TrainConfig, batches: int, history: list[dict]) -> Progress:
+    """The last report of a run whose every epoch is already in its checkpoint."""
+    last = history[-1] if history else {}
+
+    def number(key: str) -> float | None:
+        v = last.get(key)
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+    return Progress(epoch=config.epochs, epochs=config.epochs, batch=batches, batches=batches,
+                    loss=number("train_loss") or 0.0, accuracy=number("train_accuracy") or 0.0, samples_per_s=0.0,
+                    eta_s=0.0, test_accuracy=number("test_accuracy"), robust_accuracy=number("robust_accuracy"),
+                    done=True, history=tuple(history))
 
 
 def model_metadata(config: TrainConfig, last: Progress, *, name: str, train_samples: int, test_samples: int,

@@ -8,6 +8,8 @@ import sys
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    from advstudio.core.argtypes import int_in  # the CLI's ranges: a usage message, not a traceback
+
     p = argparse.ArgumentParser(prog="advstudio", description="Adversarial Studio: draw a digit, attack it live.")
     p.add_argument("--model", help="model file (.safetensors) to start with (default: the last one, else bundled)")
     p.add_argument("--data", help="MNIST folder for the gallery (default: setting, else $ADVSTUDIO_MNIST_DIR)")
@@ -15,14 +17,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--theme", choices=("system", "light", "dark"), help="colour theme (default: saved, else system)")
     p.add_argument("--settings", metavar="INI", help="keep settings in this file instead of the user's settings")
     p.add_argument("--demo", action="store_true", help="start with a drawn 3 attacked at the smallest ε that flips it")
-    p.add_argument("--lab-demo", type=int, metavar="N",
-                   help="start in the robustness lab with FGSM and PGD-40 curves of the current model (and PGD-40 of the robust model) on N test images")
+    p.add_argument("--lab-demo", type=int_in(10, 10_000), metavar="N",
+                   help="start in the robustness lab with FGSM and PGD-40 curves of the current model (and PGD-40 of the robust model) on N test images (10–10000)")
     p.add_argument("--tab", metavar="KEY", help="start on this tab (attack, attack_lab, robustness, …)")
-    p.add_argument("--quit-after", type=int, metavar="MS", help="quit MS milliseconds after the window is ready")
+    p.add_argument("--quit-after", type=int_in(0, 86_400_000), metavar="MS", help="quit MS milliseconds after the window is ready")
     p.add_argument("--self-test", action="store_true", help="check this installation offscreen, then exit 0 or 1")
     p.add_argument("--lesson", metavar="PATH", help="open the guided lesson from this file, folder or bundled "
                    "language (e.g. en); kept as the lesson for later starts")
-    p.add_argument("--lesson-step", type=int, metavar="N", help="open the guided lesson at step N (1 = the first)")
+    p.add_argument("--lesson-step", type=int_in(1, 1000), metavar="N", help="open the guided lesson at step N (1 = the first)")
     p.add_argument("--present", action="store_true", help="start in presentation mode (F11 or Esc leaves it)")
     p.add_argument("--reset-settings", action="store_true", help="start with every setting at its default (the old "
                    "settings files are moved aside, kept as NAME.reset-<time>)")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from advstudio.core.data import MnistSplit
-from advstudio.core.errors import TrainingCancelled
+from advstudio.core.errors import DatasetError, TrainingCancelled
 from advstudio.core.model import MnistCNN
 from advstudio.core.training import accuracy, train
 from advstudio.core.training_config import TrainConfig
@@ -107,7 +107,7 @@ def test_learns_a_toy_task_and_ends_in_eval_mode(toy):
 
 def test_empty_training_set_is_an_error():
     empty = MnistSplit(torch.zeros(0, 1, 28, 28), torch.zeros(0, dtype=torch.long), source=None)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="no training samples"):
+    with pytest.raises(DatasetError, match="no training samples"):
         list(train(_fresh(), empty, None, TrainConfig(epochs=1)))
 
 
