@@ -155,11 +155,33 @@ def run(args) -> int:
         except ValueError as exc:
             return usage_error("evaluate", str(exc))
     end_progress()
+    checks = _masking_checks(model, test, curve, device) if args.attack == "autoattack" else None
     if not to_stdout:  # with --json, standard output holds the JSON alone
         (_print_table if args.attack == "fgsm" and not settings else _print_attack_table)(curve, name)
+        if checks is not None:
+            print(f"gradient-masking checks (first {min(len(test.labels), MASKING_SAMPLE)} images, and the "
+                  "breakdown at the largest ε):")
+            for c in checks:
+                print("  " + c.line())
     if to_stdout or json_out:
         doc = curve.to_json(name)
         doc["model_path"] = str(path)
+        if checks is not None:
+            doc["masking_checks"] = [{"check": c.name, "flagged": c.flagged, "saw": c.saw, "means": c.means}
+                                     for c in checks]
         emit_json(doc, to_stdout, json_out)
     return 0
+
+
+MASKING_SAMPLE = 200
+
+
+def _masking_checks(model, test, curve, device) -> list:
+    """Beside an AutoAttack figure: the signs that it measures a masked gradient (core/evaluation/masking)."""
+    from advstudio.core.evaluation.masking import masking_checks
+
+    parts = [b for b in (curve.extra.get("breakdown") or []) if b]
+    k = min(len(test.labels), MASKING_SAMPLE)
+    return masking_checks(model, test.images[:k].to(device), test.labels[:k].to(device),
+                          breakdown=parts[-1] if parts else None)
 

@@ -90,6 +90,9 @@ def test_evaluate_prints_the_breakdown_and_labels_a_small_budget_as_weaker(capsy
     final = float(rows[-1].rsplit(" ", 1)[-1].rstrip("%"))
     table = next(line for line in out.splitlines() if line.startswith("autoattack"))
     assert abs(float(table.split()[-2].rstrip("%")) - final) < 1e-6  # the table's figure is the breakdown's last
+    assert "gradient-masking checks (first 6 images" in out
+    for name in ("outputs", "randomness", "zero gradients", "large ε", "black-box beats white-box"):
+        assert f"✓ {name}:" in out or f"⚠ {name}:" in out
 
 
 def test_autoattack_refuses_a_target_class(model, mnist_test):
