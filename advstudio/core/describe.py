@@ -98,6 +98,10 @@ def norm_text(norm: str) -> str:
 
 def steps_text(attack: str, params: dict) -> str:
     """"40 steps, 1 restart" (restarts: PGD's random restarts, C&W's binary-search rounds, else 1)."""
+    if isinstance(params.get("attacks"), list):  # AutoAttack: its attacks in the order they run
+        names = " → ".join(attack_title(str(a.get("attack", "?"))) for a in params["attacks"] if isinstance(a, dict))
+        budget = params.get("budget", 1.0)
+        return names + (", the paper's budgets" if budget == 1.0 else f", {budget:g} of the paper's budgets")
     if "queries" in params:
         return f"{int(params['queries'])} queries"
     steps = int(params.get("steps", 1) or 1)

@@ -53,3 +53,16 @@ def test_the_lab_draws_an_apgd_ce_curve(qtbot, window):
     assert curve.curve.attack == "apgd-ce" and curve.curve.n == 40
     assert curve.curve.accuracy[1] < curve.curve.accuracy[0]
     assert "APGD-CE" in curve.label() and "5 steps" in curve.label()
+
+
+def test_any_attack_runs_autoattack_and_says_which_attack_broke_the_drawing(qtbot, window):
+    draw_digit(qtbot, window, 3)
+    form = window.any_attack.panel.form
+    form.set_attack("autoattack")
+    assert {"eps", "version", "budget"} <= set(form.fields)
+    r = _run_input(qtbot, window, "autoattack", eps=0.3, budget=0.05)
+    assert list(r.breakdown) == ["clean", "apgd-ce", "apgd-t", "fab-t", "square"]
+    assert r.success and sum(r.breakdown.values()) == 1 and r.linf <= 0.3 + 1e-6
+    caption = window.any_attack.panel.caption.text()
+    assert "APGD-CE → APGD-T → FAB-T → Square, 0.05 of the paper's budgets" in caption
+    assert f"Broken by {r.broken_by()}." in caption

@@ -80,6 +80,7 @@ def input_attack_job(ctx: JobContext, req: InputAttackRequest) -> InputAttackRes
         linf=float(out.linf[0]), l2=float(out.l2[0]), l0=int(out.l0[0]),
         frames=frames, frame_probs=frame_probs, frame_step=frame_step, frame_restart=frame_restart,
         seconds=round(time.perf_counter() - start, 3), target=req.target,
+        breakdown=dict(out.breakdown) if out.breakdown else None,
     )
 
 

@@ -50,12 +50,20 @@ class InputAttackResult(CleanAndAdversarial):
     frame_restart: np.ndarray
     seconds: float = 0.0
     target: int | None = None
+    breakdown: dict | None = None  # AutoAttack: the points each of its attacks broke (here 0 or 1 each)
 
 
     @property
     def eps(self) -> float | None:
         e = self.params.get("eps")
         return None if e is None else float(e)
+
+    def broken_by(self) -> str | None:
+        """AutoAttack: which of its attacks fooled the model (None: not an ensemble, or none did)."""
+        for name, count in (self.breakdown or {}).items():
+            if count:
+                return "its clean reading was already wrong" if name == "clean" else attack_title(name)
+        return None
 
     def describe(self) -> str:
         """Names the attack, ε, steps, restarts and sample count (item 7)."""

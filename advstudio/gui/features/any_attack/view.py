@@ -238,8 +238,12 @@ class AttackLabPanel(QWidget):
         self.show_frame(last)
         verdict = (f"{result.clean_label} → {result.adv_label}" if result.success
                    else f"not fooled: still {result.clean_label}")
+        ensemble = ""
+        if result.breakdown is not None:
+            who = result.broken_by()
+            ensemble = f" Broken by {who}." if who else " Every one of its attacks failed at this ε."
         self.caption.setText(f"{result.describe()}.  Result: {verdict}; ‖δ‖∞ = {result.linf:.3f}, "
-                             f"‖δ‖₂ = {result.l2:.3f}, ‖δ‖₀ = {result.l0} pixels.")
+                             f"‖δ‖₂ = {result.l2:.3f}, ‖δ‖₀ = {result.l0} pixels.{ensemble}")
         self.status.setText(f"Done in {result.seconds:.2f} s. Drag the scrubber or press Play to watch every step.")
         self._add_row(result)
 
