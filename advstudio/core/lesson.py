@@ -18,6 +18,7 @@ from pathlib import Path
 
 from advstudio.core.eps import parse_numbers
 from advstudio.core.errors import LessonError
+from advstudio.core.model_meta import count, fraction, number
 
 FORMAT = "advstudio-lesson/1"
 LESSON_FILE = "lesson.json"
@@ -378,21 +379,23 @@ def progress_values(lesson: Lesson, progress: LessonProgress) -> tuple[int, str]
 def model_facts(meta: dict, name: str) -> dict[str, str]:
     """The placeholders' values, read from a model file's metadata; '?' for what the file does not record."""
     facts = {p: "?" for p in PLACEHOLDERS}
-    facts["model_name"] = name
+    facts["model_name"] = markdown_literal(name)
     acc = meta.get("test_accuracy")
     n = meta.get("test_samples")
-    if isinstance(acc, (int, float)):
+    if fraction(acc):  # not NaN, ∞ or text: metadata is the file maker's (core/model_meta.py)
         facts["accuracy"] = f"{acc * 100:.2f}%"
-        if isinstance(n, int):
+        if count(n):
             facts["errors"] = f"{round((1 - acc) * n):,}"
     recipe = meta.get("recipe") if isinstance(meta.get("recipe"), dict) else {}
     for key, source in (("test_samples", meta), ("train_samples", meta), ("epochs", meta),
                         ("training_seconds", meta), ("optimizer", recipe), ("lr", recipe), ("batch_size", recipe)):
         value = source.get(key)
         if isinstance(value, (int, float, str)) and not isinstance(value, bool):
-            facts[key] = f"{value:,}" if isinstance(value, int) else str(value)
+            facts[key] = f"{value:,}" if isinstance(value, int) else markdown_literal(value) if isinstance(
+                value, str) else str(value)
     curve = meta.get("fgsm_curve")
-    if isinstance(curve, dict) and isinstance(curve.get("eps"), list) and isinstance(curve.get("accuracy"), list):
+    if (isinstance(curve, dict) and isinstance(curve.get("eps"), list) and isinstance(curve.get("accuracy"), list)
+            and all(number(e) for e in curve["eps"]) and all(fraction(a) for a in curve["accuracy"])):
         rows = [f"| {float(e):.2f} | {float(a) * 100:.1f}% |" for e, a in zip(curve["eps"], curve["accuracy"])]
         n_curve = f"{curve['n']:,}" if isinstance(curve.get("n"), int) else "?"
         facts["fgsm_table"] = "\n".join(["| ε | accuracy under FGSM |", "|---|---|", *rows, "",
@@ -401,6 +404,12 @@ def model_facts(meta: dict, name: str) -> dict[str, str]:
     else:
         facts["fgsm_table"] = "*This model's file records no FGSM curve; step 6 measures one.*"
     return facts
+
+
+def markdown_literal(text: str) -> str:
+    """`text` (a model's name, a file's value) as Markdown that shows it as written: Qt's Markdown would drop
+    `<img …>` as HTML and read `*` or `|` as emphasis or a table."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>])", r"\\\1", text.replace("&", "&amp;"))
 
 
 def fill(body: str, facts: dict[str, str]) -> str:

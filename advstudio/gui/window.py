@@ -243,6 +243,7 @@ class MainWindow(DialogsMixin, QMainWindow):
                        (self.status_model, "The model in use (File ▸ Open model… to change it)"),
                        (self.status_accuracy, "Clean accuracy on the MNIST test set, from the model file")):
             w.setToolTip(tip)
+            w.setTextFormat(Qt.TextFormat.PlainText)  # a model's name is the user's text, never markup
             self.statusBar().addPermanentWidget(w)
         self.ctx.modelReady.connect(self._on_model_ready)
 

@@ -13,6 +13,7 @@ from advstudio.gui.messages import EPS_MAX, SLIDER_STEPS, TARGETED, AttackSettin
 from advstudio.gui.theme import FLIP_COLOUR, HOLD_COLOUR
 from advstudio.gui.widgets.attack_views import AttackViews
 from advstudio.gui.widgets.help import explain, intro_label
+from advstudio.gui.widgets.plain import plain_tip
 
 WIDE = 1040  # narrower than this, the two sides stack (one above the other) so each keeps its three images
 INTRO = "The same drawing and the same attack on two models, side by side, to see whether one of them is harder to fool."
@@ -140,7 +141,7 @@ class CompareSideView(QWidget):
             self.combo.clear()
             for k, (key, text, tip) in enumerate(items):
                 self.combo.addItem(text, key)
-                self.combo.setItemData(k, tip, Qt.ItemDataRole.ToolTipRole)
+                self.combo.setItemData(k, plain_tip(tip), Qt.ItemDataRole.ToolTipRole)
             index = self.combo.findData(current) if current is not None else -1
             self.combo.setCurrentIndex(index if index >= 0 else 0)
         finally:

@@ -35,6 +35,7 @@ from advstudio.gui.theme import style_plot
 from advstudio.gui.widgets.help import AdvancedGroup, explain, form_row, intro_label
 from advstudio.gui.widgets.layout import RunControls, fixed_plot, scroll_area, side_by_side, spin_box
 from advstudio.gui.widgets.palette import Colours, colours
+from advstudio.gui.widgets.plain import plain_tip
 from advstudio.gui.widgets.plot_key import KeyEntry, PlotKey, PlotPlaceholder, key_above
 
 DEFAULT_EPS = "0, 0.1, 0.2, 0.3"
@@ -307,7 +308,7 @@ class DefenseLabPanel(QWidget):
         for m in models:
             item = QListWidgetItem(m.name)
             item.setData(Qt.ItemDataRole.UserRole, m)
-            item.setToolTip(m.path or "trained in this session")
+            item.setToolTip(plain_tip(m.path or "trained in this session"))
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if m.key in ticked else Qt.CheckState.Unchecked)
             self.member_list.addItem(item)

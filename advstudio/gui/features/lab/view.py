@@ -32,6 +32,7 @@ from advstudio.gui.theme import style_plot, text_colour
 from advstudio.gui.widgets.help import explain, intro_label
 from advstudio.gui.widgets.layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side
 from advstudio.gui.widgets.palette import colours, family_colour
+from advstudio.gui.widgets.plain import plain_tip
 from advstudio.gui.widgets.plot_key import KeyEntry, PlotKey, PlotPlaceholder, key_above
 
 LINF_EPS = "0, 0.05, 0.1, 0.15, 0.2, 0.3"
@@ -257,7 +258,7 @@ class RobustnessLabPanel(QWidget):
         for e in entries:
             item = QListWidgetItem(e.name)
             item.setData(Qt.ItemDataRole.UserRole, e.key)
-            item.setToolTip(e.path or "trained in this session")
+            item.setToolTip(plain_tip(e.path or "trained in this session"))
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if e.key in checked else Qt.CheckState.Unchecked)
             self.model_list.addItem(item)
