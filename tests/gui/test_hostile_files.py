@@ -18,6 +18,8 @@ from PySide6.QtGui import Qt as QtGuiNamespace
 from PySide6.QtWidgets import QAbstractItemView, QComboBox, QLabel, QTextEdit, QWidget
 from qt_helpers import draw_digit, wait_settled
 
+from advstudio.gui.features.lab.messages import LabSpec
+
 HOSTILE = "<img src=x onerror=alert(1)>"
 RAW = "<img src=x"
 
@@ -63,7 +65,12 @@ def test_a_hostile_model_name_shows_literally_everywhere(qtbot, window, tmp_path
     with qtbot.waitSignal(window.ctx.modelReady, timeout=30000):
         window.studio.open_model(path)
     wait_settled(qtbot, window)
-    window.ctx.models.add_file(path)
+    entry = window.ctx.models.add_file(path)
+    with qtbot.waitSignal(window.compare.compareShown, timeout=30000):  # Side by side: the hostile file on side 2
+        window.compare.use_model_file(1, path)
+        window.show_tab("compare")
+    with qtbot.waitSignal(window.lab.labFinished, timeout=60000):  # a lab curve named after it
+        window.lab.run_lab([LabSpec(entry, "fgsm", {})], [0.0, 0.1], 8)
     assert HOSTILE in window.status_model.text()
     assert HOSTILE in window.studio.model_panel.text.text() or "&lt;img" in window.studio.model_panel.text.text()
     window.lesson.start(0)  # its first step names the model

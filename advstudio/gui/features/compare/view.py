@@ -85,6 +85,7 @@ def _headline(text: str) -> QLabel:
     label.setFont(font)
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setTextFormat(Qt.TextFormat.PlainText)  # it quotes the models' names, the user's text
     return label
 
 
@@ -108,6 +109,7 @@ class CompareSideView(QWidget):
         self.choose = QPushButton("Choose file…")
         self.choose.setToolTip("Attack a model file (.safetensors) on this side; it joins the robustness lab's list")
         self.about = QLabel("")
+        self.about.setTextFormat(Qt.TextFormat.PlainText)  # a model's name and metadata
         self.about.setWordWrap(True)
         self.about.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.views = AttackViews()

@@ -260,6 +260,7 @@ class DefenseLabPanel(QWidget):
         self.plot_area = PlotPlaceholder(key_above(self.key, self.plot), EMPTY_PLOT)
         v.addWidget(self.plot_area, 3)
         self.cw_label = QLabel("")  # distillation: C&W L2 against the distilled and the undefended model
+        self.cw_label.setTextFormat(Qt.TextFormat.PlainText)  # it and the caption quote model names, the user's text
         self.cw_label.setWordWrap(True)
         self.cw_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.cw_label.setFrameShape(QLabel.Shape.StyledPanel)
@@ -267,6 +268,7 @@ class DefenseLabPanel(QWidget):
         self.cw_label.hide()
         v.addWidget(self.cw_label)
         self.caption = QLabel("Choose a defense and Run: the adaptive curve is the one that counts.")
+        self.caption.setTextFormat(Qt.TextFormat.PlainText)
         self.caption.setWordWrap(True)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         v.addWidget(self.caption)

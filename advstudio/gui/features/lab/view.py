@@ -3,6 +3,8 @@ for every run overlaid, the confusion matrix under attack and the most confident
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal, Slot
@@ -333,7 +335,7 @@ class RobustnessLabPanel(QWidget):
         if not self.curves:
             self.caption.setText("Run an attack to draw its curve. Runs add curves; Clear plot removes them.")
             return
-        lines = [f"<span style='color:{self.curve_colour(i)}'>■</span> {c.describe()}"
+        lines = [f"<span style='color:{self.curve_colour(i)}'>■</span> {html.escape(c.describe())}"
                  for i, c in enumerate(self.curves)]
         self.caption.setText("<br>".join(lines))
 
