@@ -98,6 +98,14 @@ def _curve(v) -> bool:
             and ("n" not in v or count(v["n"])))
 
 
+def curve_points(meta: dict) -> tuple[list, list] | None:
+    """(ε values, accuracies) of the metadata's FGSM curve when it has both, of one length; else None."""
+    curve = meta.get("fgsm_curve")
+    if not _curve(curve) or not curve.get("eps") or len(curve.get("eps", [])) != len(curve.get("accuracy", [])):
+        return None
+    return list(curve["eps"]), list(curve["accuracy"])
+
+
 def _text(v) -> bool:
     return isinstance(v, str)
 

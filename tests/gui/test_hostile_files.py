@@ -280,3 +280,38 @@ def test_the_app_exits_cleanly_when_its_window_closes_during_a_hanging_load(tmp_
                           capture_output=True, text=True, timeout=120)
     assert "Destroyed while thread" not in done.stderr, done.stderr[-2000:]
     assert done.returncode == 0 and "closed" in done.stdout, (done.returncode, done.stderr[-2000:])
+
+
+def test_the_window_starts_on_a_last_model_with_odd_metadata(qtbot, make_window, settings, tmp_path):
+    """The remembered model's metadata holds "clean_accuracy": "a" (and a NaN accuracy): the window still
+    becomes ready, on that model, with its accuracy unknown."""
+    from advstudio.core.storage import METADATA_KEY
+
+    path = _save(tmp_path, "last", name="Last CNN")
+    data = path.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + n])
+    header["__metadata__"] = {METADATA_KEY: json.dumps({"architecture": "MnistCNN", "name": "Last CNN",
+                                                        "clean_accuracy": "a", "test_accuracy": float("nan")})}
+    raw = json.dumps(header).encode()
+    path.write_bytes(len(raw).to_bytes(8, "little") + raw + data[8 + n :])
+    settings.setValue("model/last", str(path))
+    window = make_window()
+    assert window.ctx.model_info.name == "Last CNN" and window.status_accuracy.text() == "accuracy unknown"
+
+
+def test_the_model_panel_copes_with_unchecked_metadata(qtbot):
+    """Metadata that did not come through storage (a feature's own dict) is checked again where it is shown."""
+    from advstudio.gui.features.studio.model_panel import ModelInfoPanel
+    from advstudio.gui.models import ModelInfo
+
+    panel = ModelInfoPanel()
+    qtbot.addWidget(panel)
+    for meta in ({"test_accuracy": float("nan"), "fgsm_curve": {"eps": ["a"], "accuracy": [None]}},
+                 {"test_accuracy": "a", "fgsm_curve": {"eps": [0.0, 0.1], "accuracy": [0.5]}},
+                 {"test_accuracy": float("inf"), "fgsm_curve": [[0.1]], "recipe": {"lr": HOSTILE}}):
+        info = ModelInfo(HOSTILE, f"/tmp/{HOSTILE}.safetensors", "CPU", meta)
+        assert info.accuracy is None
+        panel.set_data(info)
+        assert "not recorded" in panel.text.text() and RAW not in panel.text.text()
+        assert "records no robustness curve" in panel.caption.text()
