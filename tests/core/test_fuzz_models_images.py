@@ -459,3 +459,13 @@ def test_an_image_fifo_and_a_folder_are_refused(tmp_path):
     os.mkfifo(fifo)
     _refused_image(fifo, "not a regular file")
     _refused_image(tmp_path, "folder")
+
+
+@pytest.mark.parametrize("recipe", [{"temperature": "a"}, {"temperature": float("nan")}, {"temperature": -1},
+                                    {"temperature": True}, "T=20", {"temperature": [20]}])
+def test_an_odd_recorded_temperature_counts_as_none(recipe):
+    from advstudio.core.defenses.builders import recorded_temperature
+
+    assert recorded_temperature({"recipe": recipe}) is None
+    assert recorded_temperature(clean_metadata({"recipe": recipe})) is None
+    assert recorded_temperature({"recipe": {"temperature": 20}}) == 20.0

@@ -315,3 +315,16 @@ def test_the_model_panel_copes_with_unchecked_metadata(qtbot):
         panel.set_data(info)
         assert "not recorded" in panel.text.text() and RAW not in panel.text.text()
         assert "records no robustness curve" in panel.caption.text()
+
+
+def test_a_fifo_given_as_the_model_is_refused_at_once(qtbot, window, tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.safetensors"
+    os.mkfifo(fifo)
+    before = window.ctx.model_info
+    start = time.perf_counter()
+    with qtbot.waitSignal(window.ctx.errorShown, timeout=10000):
+        window.studio.open_model(fifo)
+    assert time.perf_counter() - start < 5
+    assert "not a regular file" in window.ctx.errors[-1] and window.ctx.model_info is before
