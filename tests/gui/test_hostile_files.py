@@ -328,3 +328,18 @@ def test_a_fifo_given_as_the_model_is_refused_at_once(qtbot, window, tmp_path):
         window.studio.open_model(fifo)
     assert time.perf_counter() - start < 5
     assert "not a regular file" in window.ctx.errors[-1] and window.ctx.model_info is before
+
+
+def test_a_long_unbroken_name_does_not_widen_the_window(qtbot, window, tmp_path):
+    """200 characters without a space (the most the metadata keeps): the status bar shortens it, the Model dock
+    wraps it, and the window still fits a 1280-px projector."""
+    path = _save(tmp_path, "long", name="N" * 1000)
+    with qtbot.waitSignal(window.ctx.modelReady, timeout=30000):
+        window.studio.open_model(path)
+    assert window.ctx.model_info.name == "N" * 199 + "…"
+    window.show_tab("attack")
+    window.docks["model"].show()
+    window.docks["model"].raise_()
+    qtbot.wait(100)
+    assert window.minimumSizeHint().width() <= 1280
+    assert len(window.status_model.text()) < 60 and "N" * 199 in window.status_model.toolTip()

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from advstudio.core.model_meta import curve_points
 from advstudio.gui.models import ModelInfo
 from advstudio.gui.theme import style_plot
+from advstudio.gui.widgets.plain import breakable
 from advstudio.gui.widgets.palette import ADVERSARIAL
 
 
@@ -30,7 +31,8 @@ def describe(info: ModelInfo) -> str:
         if key in meta:
             suffix = {"train_samples": " images", "training_seconds": " s"}.get(key, "")
             rows.append((label, f"{meta[key]}{suffix}"))
-    body = "".join(f"<tr><td><b>{html.escape(k)}</b>&nbsp;</td><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    body = "".join(f"<tr><td><b>{html.escape(k)}</b>&nbsp;</td><td>{html.escape(breakable(str(v)))}</td></tr>"
+                   for k, v in rows)
     return f"<table>{body}</table>"
 
 
