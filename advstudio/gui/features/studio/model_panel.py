@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from advstudio.core.model_meta import curve_points
 from advstudio.gui.models import ModelInfo
 from advstudio.gui.theme import style_plot
-from advstudio.gui.widgets.plain import breakable
 from advstudio.gui.widgets.palette import ADVERSARIAL
+from advstudio.gui.widgets.plain import breakable
 
 
 def describe(info: ModelInfo) -> str:
