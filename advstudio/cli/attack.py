@@ -19,7 +19,7 @@ from advstudio.cli.common import (
 def add_parser(sub) -> None:
     a = sub.add_parser("attack", help="FGSM on one image; writes clean, perturbation and adversarial PNGs")
     src = a.add_mutually_exclusive_group(required=True)
-    src.add_argument("image", nargs="?", help="an image file (PNG, JPEG, BMP, … any size)")
+    src.add_argument("image", nargs="?", help="an image file (PNG, JPEG, BMP, …; up to 40 megapixels)")
     src.add_argument("--index", type=int, help="index into the MNIST test set instead of an image")
     a.add_argument("--model", help="a .safetensors model (default: the bundled one)")
     a.add_argument("--data", help="MNIST folder, for --index")

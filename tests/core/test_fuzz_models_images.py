@@ -469,3 +469,30 @@ def test_an_odd_recorded_temperature_counts_as_none(recipe):
     assert recorded_temperature({"recipe": recipe}) is None
     assert recorded_temperature(clean_metadata({"recipe": recipe})) is None
     assert recorded_temperature({"recipe": {"temperature": 20}}) == 20.0
+
+
+MEASURE_RSS = """
+import resource, sys
+from advstudio.core.images import load_image_file
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+digit = load_image_file(sys.argv[1])
+assert digit.shape == (28, 28)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+"""
+
+
+def test_a_16_megapixel_png_costs_a_bounded_amount_of_memory(tmp_path):
+    """Peak memory of decoding a 4,000 × 4,000 RGB PNG, in a fresh process: 83 MB here (it was 309 MB when
+    the ink map was made at full size); the PNG's own pixels are 48 MB."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "big.png"
+    im = Image.new("RGB", (4000, 4000), "white")
+    im.paste((0, 0, 0), (1500, 800, 2500, 3200))
+    im.save(path, compress_level=1)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run([sys.executable, "-c", MEASURE_RSS, str(path)], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) < 150, done.stdout
