@@ -318,6 +318,7 @@ class MainWindow(DialogsMixin, QMainWindow):
     def _message_box(self, title: str, message: str) -> None:
         """Show the error without blocking: the window stays responsive."""
         box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # messages quote file names and model names: the user's text
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 

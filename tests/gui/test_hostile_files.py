@@ -83,6 +83,8 @@ def test_a_hostile_model_name_shows_literally_everywhere(qtbot, window, tmp_path
     for dock in window.docks.values():
         leaks.update(rich_leaks(dock))
     assert sorted(leaks) == [], "\n".join(sorted(leaks))
+    report = window.session_log.export(tmp_path / "report.html").read_text(encoding="utf-8")
+    assert RAW not in report and "&lt;img src=x onerror=alert(1)&gt;" in report  # the HTML report escapes it
 
 
 def test_the_status_bar_shows_a_hostile_name_as_text(qtbot, window, tmp_path):
@@ -343,3 +345,12 @@ def test_a_long_unbroken_name_does_not_widen_the_window(qtbot, window, tmp_path)
     qtbot.wait(100)
     assert window.minimumSizeHint().width() <= 1280
     assert len(window.status_model.text()) < 60 and "N" * 199 in window.status_model.toolTip()
+
+
+def test_an_error_box_shows_a_hostile_file_name_as_text(qtbot, window):
+    from PySide6.QtWidgets import QMessageBox
+
+    window._message_box("Could not open the model", f"{HOSTILE}.safetensors: not a safetensors file")
+    box = next(b for b in window.findChildren(QMessageBox) if b.isVisible())
+    assert box.textFormat() == Qt.TextFormat.PlainText and HOSTILE in box.text()
+    box.close()
