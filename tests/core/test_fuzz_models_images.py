@@ -196,7 +196,7 @@ def test_a_fifo_is_refused_without_hanging(tmp_path):
     for reader in (read_metadata, load_model):
         with pytest.raises(ModelFileError, match="not a regular file"):
             reader(fifo)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < SLOW_S
 
 
 def test_huge_finite_weights_are_refused_at_load(tmp_path):
