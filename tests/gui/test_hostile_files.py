@@ -112,11 +112,12 @@ def test_hostile_metadata_shows_as_unknown_in_the_window(qtbot, window, tmp_path
     header["__metadata__"] = {METADATA_KEY: json.dumps({"architecture": "MnistCNN", **meta})}
     raw = json.dumps(header).encode()
     path.write_bytes(len(raw).to_bytes(8, "little") + raw + data[8 + n :])
-    start = time.perf_counter()
-    with qtbot.waitSignal(window.ctx.modelReady, timeout=30000):
+    with qtbot.waitSignal(window.ctx.modelReady, timeout=60000):
         window.studio.open_model(path)
-    assert time.perf_counter() - start < 15  # a 1 MB name used to stall the window 6 s
     info = window.ctx.model_info
+    start = time.perf_counter()
+    window.ctx.set_model(info)  # what the GUI thread does with a loaded model: every view shows it
+    assert time.perf_counter() - start < 2  # a 1 MB name used to stall the window 6 s here
     assert info.path == str(path) and len(info.name) <= 200
     assert window.status_accuracy.text() == "accuracy unknown"
     shown = window.studio.model_panel.text.text() + window.studio.model_panel.caption.text()
