@@ -118,11 +118,18 @@ def _rows(v) -> bool:
     return isinstance(v, list) and all(isinstance(row, dict) for row in v)
 
 
+def _or_null(check):
+    """`check`, or null (a field the writer left unknown, e.g. the window's training records no command)."""
+    return lambda v: v is None or check(v)
+
+
 FIELDS = {
-    "name": _text, "architecture": _text, "date": _text, "device": _text, "command": _text,
-    "test_accuracy": fraction, "test_samples": count, "train_samples": count, "epochs": count,
-    "seed": lambda v: number(v) and float(v).is_integer(),
-    "training_seconds": lambda v: number(v) and v >= 0,
+    "name": _text, "architecture": _text,
+    **{key: _or_null(_text) for key in ("date", "device", "command")},
+    **{key: _or_null(count) for key in ("test_samples", "train_samples", "epochs")},
+    "test_accuracy": _or_null(fraction),
+    "seed": _or_null(lambda v: number(v) and float(v).is_integer()),
+    "training_seconds": _or_null(lambda v: number(v) and v >= 0),
     "recipe": _table, "versions": _table, "initialized_from": _table,
     "history": _rows, "robust_evaluation": _rows, "fgsm_curve": _curve,
 }

@@ -496,3 +496,10 @@ def test_a_16_megapixel_png_costs_a_bounded_amount_of_memory(tmp_path):
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert float(done.stdout) < 150, done.stdout
+
+
+def test_clean_metadata_keeps_what_the_window_itself_writes():
+    """The Training tab's document (no command: null), a distilled student's and a defended model's."""
+    doc = {"name": "mine", "command": None, "date": "2026-12-06", "device": "CPU", "recipe": {"eval_limit": None},
+           "history": [{"epoch": 1, "test_accuracy": 0.9, "robust_accuracy": None}], "seed": 0, "epochs": 1}
+    assert clean_metadata(doc) == doc
