@@ -24,7 +24,7 @@ MAX_SCALE = 64  # a 28×28 image scaled 64× is 1792×1792 pixels, larger than a
 def add_parser(sub) -> None:
     a = sub.add_parser("attack", help="FGSM on one image; writes clean, perturbation and adversarial PNGs")
     src = a.add_mutually_exclusive_group(required=True)
-    src.add_argument("image", nargs="?", help="an image file (PNG, JPEG, BMP, … any size)")
+    src.add_argument("image", nargs="?", help="an image file (PNG, JPEG, BMP, …; up to 40 megapixels)")
     src.add_argument("--index", type=int_in(0, 10_000_000), help="index into the MNIST test set instead of an image")
     a.add_argument("--model", help="a .safetensors model (default: the bundled one)")
     a.add_argument("--data", help="MNIST folder, for --index")

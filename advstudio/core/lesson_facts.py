@@ -18,7 +18,7 @@ def model_facts(meta: dict, name: str) -> dict[str, str]:
     """The placeholders' values, read from a model file's metadata; '?' for what the file does not record or
     records in a form that cannot be shown (the metadata is display-only: nothing in it may raise)."""
     facts = {p: "?" for p in PLACEHOLDERS}
-    facts["model_name"] = str(name)
+    facts["model_name"] = markdown_literal(str(name))
     meta = meta if isinstance(meta, dict) else {}
     acc, n = _fraction(meta.get("test_accuracy")), meta.get("test_samples")
     if acc is not None:
@@ -31,8 +31,10 @@ def model_facts(meta: dict, name: str) -> dict[str, str]:
         value = source.get(key)
         if isinstance(value, int) and not isinstance(value, bool):
             facts[key] = f"{value:,}"
-        elif isinstance(value, float) and math.isfinite(value) or isinstance(value, str) and len(value) <= 200:
+        elif isinstance(value, float) and math.isfinite(value):
             facts[key] = str(value)
+        elif isinstance(value, str) and len(value) <= 200:
+            facts[key] = markdown_literal(value)
     facts["fgsm_table"] = _fgsm_table(meta.get("fgsm_curve"))
     return facts
 
@@ -59,6 +61,12 @@ def _fgsm_table(curve: object) -> str:
     n_curve = f"{curve['n']:,}" if _count(curve.get("n")) is not None else "?"
     return "\n".join(["| ε | accuracy under FGSM |", "|---|---|", *rows, "",
                       f"*Measured when the model was saved: untargeted FGSM, one step, {n_curve} test images.*"])
+
+
+def markdown_literal(text: str) -> str:
+    """`text` (a model's name, a file's value) as Markdown that shows it as written: Qt's Markdown would drop
+    `<img …>` as HTML and read `*` or `|` as emphasis or a table."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>])", r"\\\1", text.replace("&", "&amp;"))
 
 
 def fill(body: str, facts: dict[str, str]) -> str:

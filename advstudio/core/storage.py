@@ -4,17 +4,21 @@ unpickles anything."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
 import torch
 
 from advstudio.core.errors import ModelFileError
-from advstudio.core.files import atomic_write_bytes, atomic_write_text
+from advstudio.core.files import NotARegularFile, atomic_write_bytes, atomic_write_text, check_regular_file
 from advstudio.core.model import ARCHITECTURE, MnistCNN
+from advstudio.core.model_meta import MAX_NAME, cap_text, clean_metadata
 
 METADATA_KEY = "advstudio"
 MAX_MODEL_BYTES = 64 * 1024 * 1024
+MAX_HEADER_BYTES = 8 * 1024 * 1024  # the tensor table is under 1 kB; the rest is metadata
+MAX_OUTPUT_BOUND = 1e30  # scores (and their gradients) stay far inside float32's 3.4e38
 PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"}
 
 
@@ -66,50 +70,88 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
 
 
 def _read(path: Path, want_tensors: bool) -> tuple[dict, dict]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load
-
-    name = path.name
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as fh:
-            head = fh.read(16)
-    except FileNotFoundError as exc:
-        raise ModelFileError(f"{path}: no such file") from exc
-    except OSError as exc:
-        raise ModelFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    refusal = _sniff_refusal(path, head)
+    name = cap_text(path.name, 100)
+    data = _read_bytes(path, name)
+    refusal = _sniff_refusal(path, data[:16])
     if refusal:
         raise ModelFileError(f"{name}: {refusal}")
-    if size > MAX_MODEL_BYTES:
-        raise ModelFileError(f"{name}: {size / 1e6:.0f} MB is far too large for this network's weights")
-    if size < 8:
-        raise ModelFileError(f"{name}: the file is empty or truncated ({size} bytes)")
-    data = path.read_bytes()
+    header, body = _header(data, name)
+    meta = _metadata(header, name)
+    arch = meta.get("architecture", ARCHITECTURE)
+    if arch != ARCHITECTURE:
+        raise ModelFileError(f"{name}: architecture '{cap_text(arch, 60)}' is not supported (expected {ARCHITECTURE})")
+    _check_entries(header, body, name)
+    if not want_tensors:
+        return {}, meta
+    tensors = _tensors(data, name)
+    for key, t in tensors.items():
+        if not torch.isfinite(t).all():
+            raise ModelFileError(f"{name}: tensor {key} holds NaN or infinite values")
+    bound = output_bound(tensors)
+    if not bound < MAX_OUTPUT_BOUND:
+        raise ModelFileError(f"{name}: its weights are so large that its scores could overflow to NaN or infinity "
+                             f"(they could reach {bound:.1e}); it is not a usable trained network")
+    return tensors, meta
+
+
+def _read_bytes(path: Path, name: str) -> bytes:
+    """The whole file, after checking it is a regular file of a sensible size (a FIFO would hang the read)."""
+    try:
+        check_regular_file(path)
+        size = path.stat().st_size
+        if size > MAX_MODEL_BYTES:
+            raise ModelFileError(f"{name}: {size / 1e6:.0f} MB is far too large for this network's weights")
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ModelFileError(f"{path}: no such file") from exc
+    except NotARegularFile as exc:
+        missing = not path.exists() and not path.is_symlink()
+        raise ModelFileError(f"{path}: no such file" if missing else str(exc)) from None
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    if len(data) < 8:
+        raise ModelFileError(f"{name}: the file is empty or truncated ({len(data)} bytes)")
+    return data
+
+
+def _header(data: bytes, name: str) -> tuple[dict, int]:
+    """(the header's JSON table, the size of the tensor data after it)."""
     header_len = int.from_bytes(data[:8], "little")
     if header_len <= 0 or 8 + header_len > len(data):
         raise ModelFileError(f"{name}: not a safetensors file, or a truncated one (bad header length)")
+    if header_len > MAX_HEADER_BYTES:
+        raise ModelFileError(f"{name}: its header is {header_len / 1e6:.0f} MB, far more than a model's header")
     try:
         header = json.loads(data[8 : 8 + header_len].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ModelFileError(f"{name}: not a safetensors file (its header is not JSON)") from exc
     if not isinstance(header, dict):
         raise ModelFileError(f"{name}: not a safetensors file (unexpected header)")
-    meta_raw = (header.get("__metadata__") or {}).get(METADATA_KEY, "{}")
-    try:
-        meta = json.loads(meta_raw) if isinstance(meta_raw, str) else {}
-    except json.JSONDecodeError:
-        meta = {}
-    if not isinstance(meta, dict):
-        meta = {}
-    arch = meta.get("architecture", ARCHITECTURE)
-    if arch != ARCHITECTURE:
-        raise ModelFileError(f"{name}: architecture '{arch}' is not supported (expected {ARCHITECTURE})")
+    return header, len(data) - 8 - header_len
 
+
+def _metadata(header: dict, name: str) -> dict:
+    """Our metadata from the header's __metadata__ (a table of text, as safetensors defines it). Its content is
+    display-only: JSON that does not parse, or fields no view can show, are dropped, never raised."""
+    table = header.get("__metadata__", {})
+    if table is None:
+        table = {}
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise ModelFileError(f"{name}: not a valid safetensors file (its __metadata__ must be a table of text, "
+                             f"not {_kind(table)})")
+    raw = table.get(METADATA_KEY, "{}")
+    try:
+        return clean_metadata(json.loads(raw))
+    except (ValueError, RecursionError):
+        return {}
+
+
+def _check_entries(header: dict, body: int, name: str) -> None:
+    """Tensor names, dtypes, shapes and byte ranges as this network needs them."""
     expected = expected_shapes()
     entries = {k: v for k, v in header.items() if k != "__metadata__"}
     missing = sorted(set(expected) - set(entries))
-    extra = sorted(set(entries) - set(expected))
+    extra = sorted(cap_text(k, 40) for k in set(entries) - set(expected))
     if missing or extra:
         parts = []
         if missing:
@@ -121,21 +163,56 @@ def _read(path: Path, want_tensors: bool) -> tuple[dict, dict]:
         info = entries[key]
         if not isinstance(info, dict):
             raise ModelFileError(f"{name}: tensor {key} has a malformed header entry")
-        if info.get("dtype") != "F32":
-            raise ModelFileError(f"{name}: tensor {key} has dtype {info.get('dtype')}, expected float32 (F32)")
-        if tuple(info.get("shape", ())) != shape:
-            raise ModelFileError(f"{name}: tensor {key} has shape {tuple(info.get('shape', ()))}, expected {shape}")
-    if not want_tensors:
-        return {}, meta
+        dtype = info.get("dtype")
+        if dtype != "F32":
+            shown = cap_text(dtype, 20) if isinstance(dtype, str) else _kind(dtype)
+            raise ModelFileError(f"{name}: tensor {key} has dtype {shown}, expected float32 (F32)")
+        got = info.get("shape")
+        if not isinstance(got, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in got):
+            raise ModelFileError(f"{name}: tensor {key} has a malformed shape ({_kind(got)}, expected a list of "
+                                 "sizes)")
+        if tuple(got) != shape:
+            raise ModelFileError(f"{name}: tensor {key} has shape {cap_text(str(tuple(got)), 60)}, expected {shape}")
+        offsets = info.get("data_offsets")
+        nbytes = 4 * math.prod(shape)
+        if (not isinstance(offsets, list) or len(offsets) != 2
+                or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+                or not 0 <= offsets[0] <= offsets[1] <= body or offsets[1] - offsets[0] != nbytes):
+            raise ModelFileError(f"{name}: tensor {key} points outside the file or at the wrong number of bytes "
+                                 "(the file is corrupt or truncated)")
+
+
+def _tensors(data: bytes, name: str) -> dict:
+    from safetensors.torch import load
+
     try:
-        tensors = load(data)
-    except (SafetensorError, Exception) as exc:  # noqa: BLE001 - safetensors raises several kinds
-        raise ModelFileError(f"{name}: the file is corrupt or truncated ({exc})") from exc
-    for key, t in tensors.items():
-        if not torch.isfinite(t).all():
-            raise ModelFileError(f"{name}: tensor {key} holds NaN or infinite values")
-    return tensors, meta
+        return load(data)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - safetensors raises several kinds, a Rust panic among them
+        raise ModelFileError(f"{name}: the file is corrupt or truncated ({cap_text(str(exc), 200)})") from None
+
+
+def _kind(value) -> str:
+    return {dict: "a table", list: "a list", str: "text", bool: "true/false", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__)
+
+
+def output_bound(tensors: dict) -> float:
+    """An upper bound on |score| over every input in [0, 1]: each layer multiplies the largest input by its fan-in
+    and its largest weight, and adds its largest bias (ReLU and pooling never grow it). Exact arithmetic in
+    float64, so a bound beyond float32's range shows as such instead of overflowing."""
+    from advstudio.core.constants import MNIST_MEAN, MNIST_STD
+
+    bound = max(abs(0.0 - MNIST_MEAN), abs(1.0 - MNIST_MEAN)) / MNIST_STD
+    for layer in ("conv1", "conv2", "fc1", "fc2"):
+        w, b = tensors[f"{layer}.weight"], tensors[f"{layer}.bias"]
+        fan_in = w[0].numel()
+        bound = fan_in * float(w.abs().max().double()) * bound + float(b.abs().max().double())
+    return bound
 
 
 def model_display_name(path: str | os.PathLike, meta: dict) -> str:
-    return str(meta.get("name") or Path(path).stem)
+    """The model's name (capped, so a huge one cannot stall the window), else its file's stem."""
+    name = meta.get("name")
+    return cap_text(name if isinstance(name, str) and name else Path(path).stem, MAX_NAME)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QTabBar, QToolBar, QToolButton, QWidget
 
+from advstudio.gui.widgets.plain import plain_tip
+
 WARNING_WORDS = ("cannot", "could not", "failed", "error", "no mnist", "not ")
 
 
@@ -45,7 +47,7 @@ class MessageStrip(QWidget):
             self.clear()
             return
         self.text.setText(first)
-        self.text.setToolTip(first)
+        self.text.setToolTip(plain_tip(first))
         warn = any(w in first.lower() for w in WARNING_WORDS)
         self.setProperty("warning", warn)
         self.setStyleSheet("#messageStrip { border-radius: 4px; background: %s; }"

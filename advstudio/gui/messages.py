@@ -40,6 +40,14 @@ class Analysis:
 
 
 @dataclass(frozen=True)
+class OpenedImage:
+    """An image file decoded on the worker (a large one takes a second; a bad one fails with its message)."""
+
+    path: str
+    digit: np.ndarray  # 28×28 float32 in [0, 1]
+
+
+@dataclass(frozen=True)
 class FlipResult:
     """Smallest ε on a grid of `step` that flips the prediction (targeted: reaches the target)."""
 

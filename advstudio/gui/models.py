@@ -10,6 +10,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from advstudio.core.model_meta import fraction
+
 BUNDLED_KEY = "bundled"
 
 
@@ -26,7 +28,7 @@ class ModelInfo:
     @property
     def accuracy(self) -> float | None:
         acc = self.meta.get("test_accuracy")
-        return float(acc) if isinstance(acc, (int, float)) else None
+        return float(acc) if fraction(acc) else None  # not NaN, ∞, text or true: the file maker's data
 
     @property
     def defended(self) -> bool:

@@ -38,6 +38,7 @@ from advstudio.gui.models import ModelInfo
 from advstudio.gui.presentation import PresentationMode
 from advstudio.gui.stored import drop, read_bytes, take_problems
 from advstudio.gui.widgets.layout import CurrentPageTabs, FitScroll
+from advstudio.gui.widgets.plain import plain_tip
 from advstudio.gui.worker import Worker, WorkerThread
 from advstudio.gui.workspaces import LESSON, Workspaces
 
@@ -52,6 +53,7 @@ TAB_TIPS = {  # the switcher's tooltips: what each workspace is for, in plain wo
 }
 PAGE_MIN_HEIGHT = 480  # the most a tab's page asks of the window's height; a taller page scrolls
 STATE_VERSION = 2  # of the saved dock layout: 2 has the workspace bar and the lesson column
+STATUS_NAME = 64  # characters of the model's name in the status bar (the tooltip has all of it)
 MODEL_SUFFIXES = {".safetensors", ".pt", ".pth", ".ckpt", ".pkl", ".bin"}
 ErrorReporter = Callable[[str, str], None]
 
@@ -247,13 +249,16 @@ class MainWindow(DialogsMixin, QMainWindow):
                        (self.status_model, "The model in use (File ▸ Open model… to change it)"),
                        (self.status_accuracy, "Clean accuracy on the MNIST test set, from the model file")):
             w.setToolTip(tip)
+            w.setTextFormat(Qt.TextFormat.PlainText)  # a model's name is the user's text, never markup
             self.statusBar().addPermanentWidget(w)
         self.ctx.modelReady.connect(self._on_model_ready)
 
     @Slot(object)
     def _on_model_ready(self, info: ModelInfo) -> None:
         self.status_device.setText(f"device: {info.device}")
-        self.status_model.setText(f"model: {info.name}" + (" (defended)" if info.defended else ""))
+        name = info.name if len(info.name) <= STATUS_NAME else info.name[: STATUS_NAME - 1] + "…"  # keeps 1280 px
+        self.status_model.setText(f"model: {name}" + (" (defended)" if info.defended else ""))
+        self.status_model.setToolTip(plain_tip(f"The model in use: {info.name} (File ▸ Open model… to change it)"))
         acc = info.accuracy
         self.status_accuracy.setText(f"test accuracy {acc * 100:.2f}%" if acc is not None else "accuracy unknown")
 
@@ -362,6 +367,7 @@ class MainWindow(DialogsMixin, QMainWindow):
     def _message_box(self, title: str, message: str) -> None:
         """Show the error without blocking: the window stays responsive."""
         box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # messages quote file names and model names: the user's text
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 

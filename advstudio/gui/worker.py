@@ -9,6 +9,8 @@ of a thread. WorkerState holds the one device set-up and the one cache of model 
 
 from __future__ import annotations
 
+import atexit
+import logging
 import threading
 import traceback
 from collections import OrderedDict
@@ -22,6 +24,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from advstudio.core.data import in_window_words
 from advstudio.core.errors import AdvStudioError, ModelFileError, error_kind
 
+log = logging.getLogger(__name__)
 Handler = Callable[["JobContext", Any], Any]
 MODEL_CACHE = 6  # model files kept loaded on the worker (the studio's, the lab's, both sides of Compare, ...)
 
@@ -318,6 +321,27 @@ class WorkerThread:
         self.thread.start()
 
     def stop(self, timeout_ms: int = 2000) -> bool:
+        """True when the thread has ended. A job that does not return in time (a slow disk) is left to finish
+        on its own: its thread and worker are kept, never destroyed, because Qt aborts the whole process when a
+        running QThread is destroyed (PySide's own exit handler would destroy it)."""
         self.worker.cancel_event.set()
         self.thread.quit()
-        return bool(self.thread.wait(timeout_ms))
+        if self.thread.wait(timeout_ms):
+            return True
+        log.warning("the worker is still busy after %d ms; the window closes without waiting for it", timeout_ms)
+        STILL_RUNNING.append((self.thread, self.worker))
+        _keep_qt_objects_at_exit()
+        return False
+
+
+STILL_RUNNING: list[tuple[QThread, Worker]] = []  # worker threads busy when their window closed (kept alive)
+
+
+def _keep_qt_objects_at_exit() -> None:
+    """Skip PySide's exit handler, which destroys every Qt object, a running QThread among them; the app ends
+    with os._exit after the other exit handlers (app.leave_now)."""
+    from PySide6 import QtCore
+
+    shutdown = getattr(QtCore, "__moduleShutdown", None)
+    if shutdown is not None:
+        atexit.unregister(shutdown)

@@ -38,7 +38,8 @@ def _unchanged(window, snap) -> bool:
 def test_open_image_file_becomes_the_input(qtbot, window, tmp_path, polarity, suffix):
     path = tmp_path / f"one.{suffix}"
     _digit_png(path, polarity)
-    assert window.studio.open_image(path)
+    window.studio.open_image(path)  # decoded on the worker (tests/gui/test_hostile_files.py)
+    qtbot.waitUntil(lambda: window.ctx.analysis is not None, timeout=30000)
     wait_settled(qtbot, window)
     assert window.ctx.analysis.prediction.label == 1
     assert window.ctx.errors == []
@@ -67,7 +68,8 @@ def test_opening_a_non_image_shows_an_error_and_changes_nothing(qtbot, window, t
     Image.new("L", (50, 50), 255).save(blank)
     for path in (bad, blank, tmp_path / "missing.png"):
         n = len(window.ctx.errors)
-        assert not window.studio.open_image(path)
+        with qtbot.waitSignal(window.ctx.errorShown, timeout=30000):
+            window.studio.open_image(path)
         assert len(window.ctx.errors) == n + 1 and path.name in window.ctx.errors[-1]
         qtbot.wait(50)
         assert _unchanged(window, snap)

@@ -86,8 +86,11 @@ class DistilledDeployed(nn.Module):
 
 
 def recorded_temperature(meta: dict) -> float | None:
-    """The distillation temperature a model file's metadata records, or None."""
-    return (meta.get("recipe") or {}).get("temperature")
+    """The distillation temperature a model file's metadata records, or None (also for one that is not a
+    positive number: metadata is the file maker's data)."""
+    recipe = meta.get("recipe")
+    t = recipe.get("temperature") if isinstance(recipe, dict) else None
+    return float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < 1e6 else None
 
 
 def distillation_defense(model: nn.Module, temperature: float) -> BuiltDefense:

@@ -210,6 +210,7 @@ class CertifyPanel(QWidget):
         self.curve_caption = QLabel("Run curve: certified accuracy of the smoothed classifier against L2 radius "
                                     "on the first N test images. Runs add curves (compare σ).")
         self.curve_caption.setWordWrap(True)
+        self.curve_caption.setTextFormat(Qt.TextFormat.PlainText)  # it names the model: the user's text
         self.curve_caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         tl.addWidget(self.curve_area, 1)
         tl.addWidget(self.curve_caption)
@@ -227,6 +228,7 @@ class CertifyPanel(QWidget):
         self.detect_summary = QLabel("Fit and measure: the detector's ROC against FGSM, PGD, and a PGD that also "
                                      "pushes the detector's score down.")
         self.detect_summary.setWordWrap(True)
+        self.detect_summary.setTextFormat(Qt.TextFormat.PlainText)
         explain(self.detect_summary, AUC_WORDS)
         self.detect_summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.note = QLabel(DEFENSE_NOTE_PLAIN)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from advstudio.core.model_meta import fraction
 from advstudio.core.types import AttackResult
 from advstudio.gui.directions import cached_direction
 from advstudio.gui.features.compare.messages import COMPARE_KIND, CompareRequest, CompareResult, CompareSide, SideResult
@@ -37,7 +38,7 @@ def describe_model(meta: dict) -> str:
     elif recipe:
         bits.append("standard training")
     acc = meta.get("test_accuracy")
-    if isinstance(acc, (int, float)):
+    if fraction(acc):
         bits.append(f"test accuracy {acc * 100:.2f}%")
     return " · ".join(bits)
 

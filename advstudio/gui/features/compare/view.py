@@ -13,6 +13,7 @@ from advstudio.gui.messages import EPS_MAX, SLIDER_STEPS, TARGETED, AttackSettin
 from advstudio.gui.theme import FLIP_COLOUR, HOLD_COLOUR
 from advstudio.gui.widgets.attack_views import AttackViews
 from advstudio.gui.widgets.help import explain, intro_label
+from advstudio.gui.widgets.plain import plain_tip
 
 WIDE = 1040  # narrower than this, the two sides stack (one above the other) so each keeps its three images
 INTRO = "The same drawing and the same attack on two models, side by side, to see whether one of them is harder to fool."
@@ -84,6 +85,7 @@ def _headline(text: str) -> QLabel:
     label.setFont(font)
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setTextFormat(Qt.TextFormat.PlainText)  # it quotes the models' names, the user's text
     return label
 
 
@@ -107,6 +109,7 @@ class CompareSideView(QWidget):
         self.choose = QPushButton("Choose file…")
         self.choose.setToolTip("Attack a model file (.safetensors) on this side; it joins the robustness lab's list")
         self.about = QLabel("")
+        self.about.setTextFormat(Qt.TextFormat.PlainText)  # a model's name and metadata
         self.about.setWordWrap(True)
         self.about.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.views = AttackViews()
@@ -140,7 +143,7 @@ class CompareSideView(QWidget):
             self.combo.clear()
             for k, (key, text, tip) in enumerate(items):
                 self.combo.addItem(text, key)
-                self.combo.setItemData(k, tip, Qt.ItemDataRole.ToolTipRole)
+                self.combo.setItemData(k, plain_tip(tip), Qt.ItemDataRole.ToolTipRole)
             index = self.combo.findData(current) if current is not None else -1
             self.combo.setCurrentIndex(index if index >= 0 else 0)
         finally:

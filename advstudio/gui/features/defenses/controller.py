@@ -4,6 +4,7 @@ ModelInfo handed to ctx.set_model, like a loaded file, but never remembered as o
 
 from __future__ import annotations
 
+import html
 import threading
 
 from PySide6.QtCore import Signal, Slot
@@ -83,10 +84,11 @@ class DefenseStudio(JobClient):
     def _update_use_status(self) -> None:
         p = self.panel
         if self.defended_info is not None:
-            p.use_status.setText(f"The studio now attacks <b>{self.defended_info.name}</b> (defended) with the "
-                                 f"adaptive gradient: {self.defended_info.meta.get('attacker_gradient', '')}.")
+            gradient = self.defended_info.meta.get("attacker_gradient", "")
+            p.use_status.setText(f"The studio now attacks <b>{html.escape(self.defended_info.name)}</b> (defended) "
+                                 f"with the adaptive gradient: {html.escape(str(gradient))}.")
         else:
-            p.use_status.setText(f"The studio uses the undefended model ({self._base_name()}).")
+            p.use_status.setText(f"The studio uses the undefended model ({html.escape(self._base_name())}).")
         p.restore_button.setEnabled(self.defended_info is not None and self.base_info is not None)
 
     # ------------------------------------------------------------------ use as current model

@@ -35,6 +35,7 @@ from advstudio.gui.theme import style_plot
 from advstudio.gui.widgets.help import AdvancedGroup, explain, form_row, intro_label
 from advstudio.gui.widgets.layout import RunControls, fixed_plot, scroll_area, side_by_side, spin_box
 from advstudio.gui.widgets.palette import Colours, colours
+from advstudio.gui.widgets.plain import plain_tip
 from advstudio.gui.widgets.plot_key import KeyEntry, PlotKey, PlotPlaceholder, key_above
 
 DEFAULT_EPS = "0, 0.1, 0.2, 0.3"
@@ -259,6 +260,7 @@ class DefenseLabPanel(QWidget):
         self.plot_area = PlotPlaceholder(key_above(self.key, self.plot), EMPTY_PLOT)
         v.addWidget(self.plot_area, 3)
         self.cw_label = QLabel("")  # distillation: C&W L2 against the distilled and the undefended model
+        self.cw_label.setTextFormat(Qt.TextFormat.PlainText)  # it and the caption quote model names, the user's text
         self.cw_label.setWordWrap(True)
         self.cw_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.cw_label.setFrameShape(QLabel.Shape.StyledPanel)
@@ -266,6 +268,7 @@ class DefenseLabPanel(QWidget):
         self.cw_label.hide()
         v.addWidget(self.cw_label)
         self.caption = QLabel("Choose a defense and Run: the adaptive curve is the one that counts.")
+        self.caption.setTextFormat(Qt.TextFormat.PlainText)
         self.caption.setWordWrap(True)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         v.addWidget(self.caption)
@@ -307,7 +310,7 @@ class DefenseLabPanel(QWidget):
         for m in models:
             item = QListWidgetItem(m.name)
             item.setData(Qt.ItemDataRole.UserRole, m)
-            item.setToolTip(m.path or "trained in this session")
+            item.setToolTip(plain_tip(m.path or "trained in this session"))
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if m.key in ticked else Qt.CheckState.Unchecked)
             self.member_list.addItem(item)

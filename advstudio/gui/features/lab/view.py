@@ -3,6 +3,8 @@ for every run overlaid, the confusion matrix under attack and the most confident
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal, Slot
@@ -32,6 +34,7 @@ from advstudio.gui.theme import style_plot, text_colour
 from advstudio.gui.widgets.help import explain, intro_label
 from advstudio.gui.widgets.layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side
 from advstudio.gui.widgets.palette import colours, family_colour
+from advstudio.gui.widgets.plain import plain_tip
 from advstudio.gui.widgets.plot_key import KeyEntry, PlotKey, PlotPlaceholder, key_above
 
 LINF_EPS = "0, 0.05, 0.1, 0.15, 0.2, 0.3"
@@ -258,7 +261,7 @@ class RobustnessLabPanel(QWidget):
         for e in entries:
             item = QListWidgetItem(e.name)
             item.setData(Qt.ItemDataRole.UserRole, e.key)
-            item.setToolTip(e.path or "trained in this session")
+            item.setToolTip(plain_tip(e.path or "trained in this session"))
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if e.key in checked else Qt.CheckState.Unchecked)
             self.model_list.addItem(item)
@@ -333,7 +336,7 @@ class RobustnessLabPanel(QWidget):
         if not self.curves:
             self.caption.setText("Run an attack to draw its curve. Runs add curves; Clear plot removes them.")
             return
-        lines = [f"<span style='color:{self.curve_colour(i)}'>■</span> {c.describe()}"
+        lines = [f"<span style='color:{self.curve_colour(i)}'>■</span> {html.escape(c.describe())}"
                  for i, c in enumerate(self.curves)]
         self.caption.setText("<br>".join(lines))
 

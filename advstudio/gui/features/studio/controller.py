@@ -1,6 +1,6 @@
 """The studio: draw or open a digit, watch the model read it, attack it with the ε slider, find the flip, browse
-MNIST. It owns the Input, Prediction, Model and gallery docks and the Attack tab, its four job kinds
-("load_model", "analyze", "flip", "gallery"), and the studio's state in the context (input, model, analysis,
+MNIST. It owns the Input, Prediction, Model and gallery docks and the Attack tab, its five job kinds
+("load_model", "open_image", "analyze", "flip", "gallery"), and the studio's state in the context (input, model, analysis,
 attack settings), which every other feature reads and may ask to change (ε, strokes, flip, model file)."""
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from advstudio.gui.stored import read_int, read_path
 from advstudio.gui.worker import Failure
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
-KINDS = ("load_model", "analyze", "flip", "gallery")
-FAILURE_TITLES = {"load_model": "Could not open the model", "gallery": "Could not read MNIST"}
+KINDS = ("load_model", "open_image", "analyze", "flip", "gallery")
+FAILURE_TITLES = {"load_model": "Could not open the model", "gallery": "Could not read MNIST",
+                  "open_image": "Cannot use this image"}
 DEFAULT_BRUSH = 22  # the brush width a new installation starts with; the demo digit is drawn with it
 DEMO_DIGIT = 3
 STRONGER_ATTACK = ("pgd", min(0.3, EPS_MAX))  # what "Try a stronger attack" runs in the Any attack tab
@@ -94,28 +95,22 @@ class Studio(JobClient):
         path = explicit or (last if last and Path(last).is_file() else bundled)
         self._fallback_model = bundled if path != bundled else None
         self._start_model = path if path != bundled else None  # a file the bundled model stands in for if it fails
-        self.submit("load_model", path)
+        self.submit("load_model", path, keep_stale=True)
 
     @Slot(str)
     def open_model(self, path: str | Path) -> None:
-        """Load another model; on any failure the current one stays."""
+        """Load another model; on any failure the current one stays. Every load that succeeds is announced,
+        even when a newer one was asked for meanwhile (that one may fail): the status always names the
+        model the worker holds."""
         self._fallback_model = None
         self.ctx.status(f"Loading model {Path(path).name}…", 3000)
-        self.submit("load_model", str(path))
+        self.submit("load_model", str(path), keep_stale=True)
 
-    def open_image(self, path: str | Path) -> bool:
-        """Make an image file the current input; a bad file is reported and changes nothing."""
-        from advstudio.core.errors import InputImageError
-        from advstudio.core.images import load_image_file
-
-        try:
-            digit = load_image_file(path)
-        except InputImageError as exc:
-            self.ctx.report_error("Cannot use this image", str(exc))
-            return False
-        self.canvas.set_base(digit)
-        self.ctx.status(f"Input: {Path(path).name}", 4000)
-        return True
+    def open_image(self, path: str | Path) -> int:
+        """Make an image file the current input, decoded on the worker (the window stays live); a bad file is
+        reported and changes nothing. Returns the request's generation."""
+        self.ctx.status(f"Opening image {Path(path).name}…", 3000)
+        return self.submit("open_image", str(path))
 
     @Slot()
     def ask_open_image(self) -> None:
@@ -311,6 +306,9 @@ class Studio(JobClient):
     def on_reply(self, kind: str, value: object) -> None:
         if kind == "load_model":
             self.ctx.set_model(value)
+        elif kind == "open_image":
+            self.canvas.set_base(value.digit)
+            self.ctx.status(f"Input: {Path(value.path).name}", 4000)
         elif kind == "analyze":
             self._show_analysis(value)
         elif kind == "flip":
@@ -323,7 +321,7 @@ class Studio(JobClient):
             fallback, self._fallback_model = self._fallback_model, None
             self.ctx.report_error("Could not load the last model",
                                   failure.message + "\nUsing the bundled model instead.")
-            self.submit("load_model", fallback)
+            self.submit("load_model", fallback, keep_stale=True)
             return
         if failure.kind == "gallery":
             self.gallery_panel.set_message(failure.message)

@@ -1,4 +1,4 @@
-"""What the worker thread runs: model loading, classify-and-attack, the flip search and the gallery.
+"""What the worker thread runs: model loading, image files, classify-and-attack, the flip search and the gallery.
 
 Only this module (and the core it calls) touches torch; it runs on the worker thread alone."""
 
@@ -10,7 +10,16 @@ import numpy as np
 
 from advstudio.core.types import AttackResult, Prediction
 from advstudio.gui.directions import cached_direction, image_tensor, probabilities
-from advstudio.gui.messages import EPS_MAX, EPS_STEP, TARGETED, Analysis, AnalyzeRequest, FlipResult, GalleryData
+from advstudio.gui.messages import (
+    EPS_MAX,
+    EPS_STEP,
+    TARGETED,
+    Analysis,
+    AnalyzeRequest,
+    FlipResult,
+    GalleryData,
+    OpenedImage,
+)
 from advstudio.gui.models import ModelInfo
 from advstudio.gui.worker import JobContext, Worker
 
@@ -25,6 +34,7 @@ def milli_to_eps(milli: int) -> float:
 def register_all(worker: Worker, device_preference: str | None = None) -> None:
     worker.state.values["device_preference"] = device_preference
     worker.register("load_model", load_model_job, priority=30)
+    worker.register("open_image", open_image_job, priority=25, interactive=True)
     worker.register("analyze", analyze_job, priority=20, interactive=True)
     worker.register("flip", flip_job, priority=10)
     worker.register("gallery", gallery_job, priority=0)
@@ -38,9 +48,18 @@ def load_model_job(ctx: JobContext, path: str) -> ModelInfo:
 
     state = ctx.state
     model, meta = state.model_file(path)  # the device is set up on first use (threads limited: the GUI keeps a core)
-    state.set_model(model)
     bundled = Path(path).resolve() == bundled_model_path().resolve()
-    return ModelInfo(model_display_name(path, meta), str(path), device_label(state.device), dict(meta), bundled)
+    info = ModelInfo(model_display_name(path, meta), str(path), device_label(state.device), dict(meta), bundled)
+    state.set_model(model)  # last: nothing after it can fail, so the worker never holds a model the window does not name
+    return info
+
+
+def open_image_job(ctx: JobContext, path: str) -> OpenedImage:
+    """Decode an image file into a 28×28 digit here, not on the GUI thread (a large image takes a second);
+    its size is checked from the header first (core.images)."""
+    from advstudio.core.images import load_image_file
+
+    return OpenedImage(str(path), load_image_file(path))
 
 
 def analyze_job(ctx: JobContext, req: AnalyzeRequest) -> Analysis | None:

@@ -9,9 +9,11 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from advstudio.core.model_meta import curve_points
 from advstudio.gui.models import ModelInfo
 from advstudio.gui.theme import style_plot
 from advstudio.gui.widgets.palette import ADVERSARIAL
+from advstudio.gui.widgets.plain import breakable
 
 
 def describe(info: ModelInfo) -> str:
@@ -29,7 +31,8 @@ def describe(info: ModelInfo) -> str:
         if key in meta:
             suffix = {"train_samples": " images", "training_seconds": " s"}.get(key, "")
             rows.append((label, f"{meta[key]}{suffix}"))
-    body = "".join(f"<tr><td><b>{html.escape(k)}</b>&nbsp;</td><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    body = "".join(f"<tr><td><b>{html.escape(k)}</b>&nbsp;</td><td>{html.escape(breakable(str(v)))}</td></tr>"
+                   for k, v in rows)
     return f"<table>{body}</table>"
 
 
@@ -69,13 +72,12 @@ class ModelInfoPanel(QWidget):
             self.line.setData([], [])
             return
         self.text.setText(describe(info))
-        curve = info.meta.get("fgsm_curve") if isinstance(info.meta.get("fgsm_curve"), dict) else None
-        if curve and len(curve.get("eps", [])) == len(curve.get("accuracy", [])):
-            eps = np.asarray(curve["eps"], dtype=float)
-            acc = np.asarray(curve["accuracy"], dtype=float) * 100
-            self.line.setData(eps, acc)
+        points = curve_points(info.meta)  # None for a curve that is not two lists of numbers of one length
+        if points is not None:
+            self.line.setData(np.asarray(points[0], dtype=float), np.asarray(points[1], dtype=float) * 100)
+            n = info.meta["fgsm_curve"].get("n", "?")
             self.caption.setText(f"Robustness: untargeted FGSM (L∞, 1 step, no restarts), ε as shown, "
-                                 f"n = {curve.get('n', '?')} test images. No defense; a defense is only credited "
+                                 f"n = {n} test images. No defense; a defense is only credited "
                                  "with what it holds against an attacker who knows it.")
         else:
             self.line.setData([], [])

@@ -231,6 +231,7 @@ class TrainingPanel(QWidget):
                                        "its metadata): FGSM/PGD plain and adaptive, and C&W L2")
         self.defense_button.hide()
         self.status = QLabel("Set the method and press Start training.")
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # it names the files saved
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         buttons = self.runner.buttons()

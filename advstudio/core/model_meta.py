@@ -1,0 +1,135 @@
+"""A model file's metadata is display-only data written by whoever made the file, so it is made plain, bounded
+JSON before anything shows it: values no view can show (NaN, ∞, an accuracy that is text, a curve that is not
+lists of numbers) are dropped, and every view shows a dropped field as unknown instead of raising; text is
+capped (a 1 MB name would stall the window) and nesting is bounded. No torch, no Qt."""
+
+from __future__ import annotations
+
+import logging
+import math
+from itertools import islice
+
+log = logging.getLogger(__name__)
+
+MAX_NAME = 200  # characters of a model's name that are shown
+MAX_TEXT = 2000  # characters of any other text field
+MAX_KEY = 100
+MAX_DEPTH = 8
+MAX_ITEMS = 1000  # items of a list, keys of a table, kept at each level
+MAX_INT = 2**53  # larger integers are not counts anyone recorded (and overflow float formatting)
+
+_DROP = object()
+
+
+def cap_text(text: str, limit: int = MAX_TEXT) -> str:
+    """`text` cut to `limit` characters (an ellipsis says it was cut)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def clean_metadata(raw: object) -> dict:
+    """The metadata as plain JSON a view can show; anything that cannot be shown is dropped (and logged)."""
+    if not isinstance(raw, dict):
+        return {}
+    meta = _plain(raw, 0)
+    dropped = sorted(str(k) for k in raw if str(k) not in meta)
+    for key, ok in FIELDS.items():
+        if key in meta and not ok(meta[key]):
+            del meta[key]
+            dropped.append(key)
+    if "name" in meta:
+        meta["name"] = cap_text(meta["name"], MAX_NAME)
+    if dropped:
+        log.info("model metadata: ignored %s (not showable)", ", ".join(cap_text(k, 40) for k in dropped[:10]))
+    return meta
+
+
+def _plain(value, depth: int, key: str = ""):
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if abs(value) <= MAX_INT else _DROP
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _DROP
+    if isinstance(value, str):
+        return cap_text(value)
+    if depth >= MAX_DEPTH:
+        return _DROP
+    if isinstance(value, dict):
+        out = {}
+        for k, v in islice(value.items(), MAX_ITEMS):
+            k = cap_text(str(k), MAX_KEY)
+            v = _plain(v, depth + 1, k)
+            if v is not _DROP and ("accuracy" not in k or _accuracy_value(v)):
+                out[k] = v
+        return out
+    if isinstance(value, list):
+        items = (_plain(v, depth + 1) for v in islice(value, MAX_ITEMS))
+        return [None if v is _DROP else v for v in items]
+    return _DROP
+
+
+# ---------------------------------------------------------------------------------------------- field checks
+def number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def fraction(v) -> bool:
+    """An accuracy: a number in [0, 1]."""
+    return number(v) and 0.0 <= v <= 1.0
+
+
+def count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _accuracy_value(v) -> bool:
+    """What a field named "…accuracy…" may hold: unknown, a fraction, or a list of fractions."""
+    return v is None or fraction(v) or (isinstance(v, list) and all(fraction(a) for a in v))
+
+
+def _curve(v) -> bool:
+    """An FGSM curve: {"eps": [ε ≥ 0, …], "accuracy": [fraction, …], "n": count}, each part optional."""
+    if not isinstance(v, dict):
+        return False
+    eps, acc = v.get("eps", []), v.get("accuracy", [])
+    return (isinstance(eps, list) and all(number(e) and e >= 0 for e in eps)
+            and isinstance(acc, list) and all(fraction(a) for a in acc)
+            and (len(eps) == len(acc) or "eps" not in v or "accuracy" not in v)
+            and ("n" not in v or count(v["n"])))
+
+
+def curve_points(meta: dict) -> tuple[list, list] | None:
+    """(ε values, accuracies) of the metadata's FGSM curve when it has both, of one length; else None."""
+    curve = meta.get("fgsm_curve")
+    if not _curve(curve) or not curve.get("eps") or len(curve.get("eps", [])) != len(curve.get("accuracy", [])):
+        return None
+    return list(curve["eps"]), list(curve["accuracy"])
+
+
+def _text(v) -> bool:
+    return isinstance(v, str)
+
+
+def _table(v) -> bool:
+    return isinstance(v, dict)
+
+
+def _rows(v) -> bool:
+    return isinstance(v, list) and all(isinstance(row, dict) for row in v)
+
+
+def _or_null(check):
+    """`check`, or null (a field the writer left unknown, e.g. the window's training records no command)."""
+    return lambda v: v is None or check(v)
+
+
+FIELDS = {
+    "name": _text, "architecture": _text,
+    **{key: _or_null(_text) for key in ("date", "device", "command")},
+    **{key: _or_null(count) for key in ("test_samples", "train_samples", "epochs")},
+    "test_accuracy": _or_null(fraction),
+    "seed": _or_null(lambda v: number(v) and float(v).is_integer()),
+    "training_seconds": _or_null(lambda v: number(v) and v >= 0),
+    "recipe": _table, "versions": _table, "initialized_from": _table,
+    "history": _rows, "robust_evaluation": _rows, "fgsm_curve": _curve,
+}
