@@ -109,6 +109,35 @@ def test_the_window_repairs_a_bad_stored_depth_and_edit_menu_sets_it(make_window
     assert len(w.studio.canvas.strokes) == 10
 
 
+def test_feature_maps_keep_their_plots_when_the_input_is_cleared(qtbot):
+    from advstudio.core.activations import ActivationMonitor
+    from advstudio.gui.features.activations.feature_maps import FeatureMapView
+
+    view = FeatureMapView()
+    qtbot.addWidget(view)
+    comparison = _comparison(ActivationMonitor)
+    view.set_data(comparison)
+    boxes = dict(view.boxes)
+    assert boxes
+    view.set_data(None)  # the canvas cleared
+    assert all(item.image is None for item in view.images.values())
+    view.set_data(comparison)
+    assert view.boxes == boxes  # the same view boxes, not new ones
+
+
+def _comparison(monitor_class):
+    import torch
+
+    from advstudio.core.resources import bundled_model_path
+    from advstudio.core.storage import load_model
+
+    model, _ = load_model(bundled_model_path())
+    x = torch.rand(1, 1, 28, 28)
+    with monitor_class(model, feature_maps=True) as monitor:
+        monitor.compare(x, (x + 0.1).clamp(0, 1))
+        return monitor.comparison(attack="fgsm", params={"eps": 0.1})
+
+
 # ---------------------------------------------------------------------- a long session through the window
 def test_a_long_session_keeps_memory_flat_and_leaves_no_hooks(window):
     """2,000 requests after a 200-request warm-up. Measured with the bounded history (2 cores, offscreen):
