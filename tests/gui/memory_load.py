@@ -18,7 +18,7 @@ from qt_helpers import ink_to_widget, send_mouse
 
 ACTIVATIONS_EVERY = 20  # 500 activation requests in 10,000, as in the session
 CLEAR_EVERY = 6  # strokes before the canvas is cleared (Delete), so the digit never fills up
-STROKE_POINTS = 24  # mouse positions per stroke (a quick half-second drag)
+STROKE_POINTS = 12  # mouse positions per stroke (a quick drag)
 
 
 @dataclass
@@ -71,7 +71,7 @@ class Driver:
             QApplication.processEvents()
             if time.perf_counter() > end:
                 raise TimeoutError("the window did not answer in time")
-            time.sleep(0.0005)
+            time.sleep(0.0002)
 
     def settled(self) -> bool:
         ctx = self.window.ctx
