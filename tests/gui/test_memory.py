@@ -141,7 +141,7 @@ def _comparison(monitor_class):
 # ---------------------------------------------------------------------- a long session through the window
 def test_a_long_session_keeps_memory_flat_and_leaves_no_hooks(window):
     """2,000 requests after a 200-request warm-up. Measured with the bounded history (2 cores, offscreen):
-    RSS +3 to +5 MB, objects +100 to +150, 0 hooks; with the history unbounded, objects +900 and more."""
+    RSS +0 to +5 MB, objects +120 to +140, 0 hooks; with the history unbounded (reverted), objects +1,289."""
     driver = prepare(window)
     driver.run(WARMUP_REQUESTS)
     start = footprint(window)
