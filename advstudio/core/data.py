@@ -7,6 +7,7 @@ import os
 import struct
 import threading
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -224,7 +225,8 @@ def _check_header(path: Path, head: bytes, kind: str, magic_expected: int, ndim:
     return dims
 
 
-_cache: dict[tuple, MnistSplit] = {}
+SPLIT_CACHE = 4  # splits kept loaded (train and test of two folders); the train split alone is 188 MB
+_cache: OrderedDict[tuple, MnistSplit] = OrderedDict()  # least recently used first
 _cache_lock = threading.Lock()
 
 
@@ -249,6 +251,7 @@ def load_split(folder: str | os.PathLike | None, split: str = "test", download: 
     key = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in (img_path, lbl_path))
     with _cache_lock:
         if key in _cache:
+            _cache.move_to_end(key)
             return _cache[key]
     images = read_idx(img_path, "images")
     labels = read_idx(lbl_path, "labels")
@@ -266,6 +269,8 @@ def load_split(folder: str | os.PathLike | None, split: str = "test", download: 
     result = MnistSplit(x, y, resolved)
     with _cache_lock:
         _cache[key] = result
+        while len(_cache) > SPLIT_CACHE:  # a file rewritten or another folder: the oldest split goes
+            _cache.popitem(last=False)
     return result
 
 

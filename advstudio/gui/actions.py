@@ -51,6 +51,7 @@ def build_menus(w) -> SimpleNamespace:
     a.redo = _action(w, e, "&Redo stroke", c.redo, "Ctrl+Shift+Z")
     a.redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
     a.clear = _action(w, e, "&Clear canvas", c.clear, "Delete")
+    a.undo_depths = _undo_depth_menu(w, e.addMenu("Undo &depth"))
     e.addSeparator()
     a.eraser = QAction("&Eraser", w, checkable=True, shortcut=QKeySequence("E"))
     a.eraser.toggled.connect(w.studio.input_panel.eraser.setChecked)
@@ -99,6 +100,24 @@ def build_menus(w) -> SimpleNamespace:
                                "Every setting back to its default (a copy of the old ones is kept)")
     a.about = _action(w, h, "&About Adversarial Studio", w.about)
     return a
+
+
+def _undo_depth_menu(w, menu) -> dict[int, QAction]:
+    """One choice per depth (the stored one too, if it is not among them); the current one is checked."""
+    from advstudio.gui.widgets.canvas import UNDO_DEPTH_CHOICES
+
+    menu.setToolTipsVisible(True)
+    current = w.studio.canvas.undo_depth
+    group, acts = QActionGroup(w), {}
+    for n in sorted({*UNDO_DEPTH_CHOICES, current}):
+        act = QAction(f"Keep the last {n} strokes", w, checkable=True)
+        act.setChecked(n == current)
+        act.setToolTip("How many strokes Undo can take back; older strokes stay on the canvas")
+        act.triggered.connect(lambda _=False, depth=n: w.studio.set_undo_depth(depth))
+        group.addAction(act)
+        menu.addAction(act)
+        acts[n] = act
+    return acts
 
 
 def _set_theme(w, name: str) -> None:

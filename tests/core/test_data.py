@@ -49,6 +49,19 @@ def test_loaded_once_and_reused(tmp_path, write_idx, synthetic_mnist):
     assert load_split(tmp_path, "test") is load_split(tmp_path, "test")
 
 
+def test_the_split_cache_keeps_the_most_recently_used(tmp_path, write_idx, synthetic_mnist):
+    from advstudio.core import data as data_module
+
+    first = tmp_path / "first"
+    write_idx(first, "test", *synthetic_mnist(3))
+    kept = load_split(first, "test")
+    for i in range(data_module.SPLIT_CACHE + 3):  # other folders (or a file rewritten) come and go
+        write_idx(tmp_path / f"f{i}", "test", *synthetic_mnist(3, seed=i))
+        load_split(tmp_path / f"f{i}", "test")
+        assert load_split(first, "test") is kept  # used again: it stays
+    assert len(data_module._cache) <= data_module.SPLIT_CACHE
+
+
 def test_folder_from_environment(tmp_path, write_idx, synthetic_mnist, monkeypatch):
     images, labels = synthetic_mnist(3, seed=4)
     write_idx(tmp_path, "test", images, labels)

@@ -1,7 +1,9 @@
 """The drawing surface: strokes with a round brush, an eraser, undo/redo, and throttled change signals.
 
 Ink is kept in a 280×280 grey image (white ink on black, like MNIST) whatever the widget's size. Pen and
-touch input arrive as the mouse events Qt synthesizes for them."""
+touch input arrive as the mouse events Qt synthesizes for them. Undo keeps the last `undo_depth` strokes (a
+setting): an older stroke is painted into the base image and forgotten, so a long class session never grows
+the history (or the time a redraw takes)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,25 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 INK_SIZE = 280
 THROTTLE_MS = 30
+UNDO_DEPTH = 50  # strokes that Undo can take back, unless the settings say otherwise
+UNDO_DEPTH_RANGE = (1, 500)
+UNDO_DEPTH_CHOICES = (10, 25, 50, 100, 200)  # offered in Edit ▸ Undo depth
+
+
+def undo_depth_from(value: object) -> tuple[int, str | None]:
+    """(undo depth, problem) from a stored setting: a number outside UNDO_DEPTH_RANGE is clamped, anything else
+    (text, NaN, a list) gives the default; `problem` says what was wrong (None when the value was fine)."""
+    if value is None or value == "":
+        return UNDO_DEPTH, None
+    try:
+        depth = int(float(value)) if isinstance(value, (str, float)) else int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return UNDO_DEPTH, f"undo depth {str(value)[:40]!r} is not a number; using {UNDO_DEPTH}"
+    lo, hi = UNDO_DEPTH_RANGE
+    if not lo <= depth <= hi:
+        clamped = min(max(depth, lo), hi)
+        return clamped, f"undo depth {str(value)[:40]} is outside {lo}–{hi}; using {clamped}"
+    return depth, None
 
 
 @dataclass(frozen=True)
@@ -43,8 +64,9 @@ class DrawingCanvas(QWidget):
         self.eraser = False
         self._base: QImage | None = None
         self._base_digit: np.ndarray | None = None
-        self._strokes: list[Stroke] = []
+        self._strokes: list[Stroke] = []  # what Undo can take back: the last undo_depth strokes at most
         self._redo: list[Stroke] = []
+        self.undo_depth = UNDO_DEPTH
         self._current: list[tuple[float, float]] | None = None
         self._current_erase = False
         self._image = QImage(INK_SIZE, INK_SIZE, QImage.Format.Format_Grayscale8)
@@ -138,9 +160,31 @@ class DrawingCanvas(QWidget):
             self._rerender()
             self.inkChanged.emit()
 
+    def set_undo_depth(self, depth: int) -> None:
+        """Keep at most `depth` strokes to undo (clamped to UNDO_DEPTH_RANGE); older ones are painted in."""
+        lo, hi = UNDO_DEPTH_RANGE
+        self.undo_depth = min(max(int(depth), lo), hi)
+        self._trim()
+        room = max(self.undo_depth - len(self._strokes), 0)
+        del self._redo[: max(len(self._redo) - room, 0)]  # the furthest redos go first
+
     def _push(self, stroke: Stroke) -> None:
         self._strokes.append(stroke)
         self._redo.clear()
+        self._trim()
+
+    def _trim(self) -> None:
+        """Paint the strokes beyond the undo depth into the base image and forget them (the ink is unchanged)."""
+        while len(self._strokes) > self.undo_depth:
+            oldest = self._strokes.pop(0)
+            self._base_digit = None  # the base is no longer the digit that was opened
+            if oldest.clear:
+                self._base = None
+            elif oldest.points:
+                if self._base is None:
+                    self._base = QImage(INK_SIZE, INK_SIZE, QImage.Format.Format_Grayscale8)
+                    self._base.fill(0)
+                self._paint_points(oldest.points, oldest.width, oldest.erase, self._base)
 
     # ---------------------------------------------------------------- painting into the ink image
     def _rerender(self) -> None:
@@ -160,8 +204,8 @@ class DrawingCanvas(QWidget):
         colour = QColor(0, 0, 0) if erase else QColor(255, 255, 255)
         return QPen(colour, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin)
 
-    def _paint_points(self, points, width: float, erase: bool) -> None:
-        p = QPainter(self._image)
+    def _paint_points(self, points, width: float, erase: bool, target: QImage | None = None) -> None:
+        p = QPainter(self._image if target is None else target)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.setPen(self._pen(width, erase))
         if len(points) == 1:

@@ -142,14 +142,14 @@ class FeatureMapView(QWidget):
             self.images[name], self.titles[name], self.boxes[name] = item, label, vb
 
     def redraw(self) -> None:
-        names = self._layer_names()
-        self._ensure_items(names)
         c = self.comparison
         self.displayed = {}
-        if c is None:
+        if c is None:  # the items stay for the next input (rebuilding view boxes on every clear costs and churns)
             for item in self.images.values():
                 item.clear()
             return
+        names = self._layer_names()
+        self._ensure_items(names)
         for name in names:
             clean = c.clean.feature_maps[name]
             if self.mode == CLEAN:

@@ -24,6 +24,7 @@ from advstudio.gui.messages import EPS_MAX, Analysis, AnalyzeRequest, FlipResult
 from advstudio.gui.model_dialog import ask_model_path
 from advstudio.gui.models import ModelInfo
 from advstudio.gui.stored import read_int, read_path
+from advstudio.gui.widgets.canvas import undo_depth_from
 from advstudio.gui.worker import Failure
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
@@ -32,6 +33,7 @@ FAILURE_TITLES = {"load_model": "Could not open the model", "gallery": "Could no
                   "open_image": "Cannot use this image"}
 DEFAULT_BRUSH = 22  # the brush width a new installation starts with; the demo digit is drawn with it
 DEMO_DIGIT = 3
+UNDO_DEPTH_KEY = "canvas/undo_depth"
 STRONGER_ATTACK = ("pgd", min(0.3, EPS_MAX))  # what "Try a stronger attack" runs in the Any attack tab
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ class Studio(JobClient):
         self.model_panel = ModelInfoPanel()
         self.gallery_panel = GalleryPanel()
         self.controls = self.attack_panel.controls
+        self._restore_undo_depth()
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
         ctx.add_tab("attack", "Attack", self.attack_panel)
         ctx.add_dock("input", "Input: draw a digit", self.input_panel, left)
@@ -242,6 +245,22 @@ class Studio(JobClient):
     def _on_digit_picked(self, image: object, label: int, index: int) -> None:
         self.canvas.set_base(np.asarray(image))
         self.ctx.status(f"Input: MNIST test image #{index} (labelled {label})", 4000)
+
+    def _restore_undo_depth(self) -> None:
+        """The canvas's undo depth from the settings; a bad stored value is logged and replaced."""
+        depth, problem = undo_depth_from(self.ctx.settings.value(UNDO_DEPTH_KEY, None))
+        if problem:
+            logging.getLogger(__name__).warning("settings %s: %s", UNDO_DEPTH_KEY, problem)
+            self.ctx.settings.setValue(UNDO_DEPTH_KEY, depth)
+        self.canvas.set_undo_depth(depth)
+
+    @Slot(int)
+    def set_undo_depth(self, depth: int) -> None:
+        """Edit ▸ Undo depth: how many strokes Undo can take back (kept in the settings)."""
+        self.canvas.set_undo_depth(depth)
+        self.ctx.settings.setValue(UNDO_DEPTH_KEY, self.canvas.undo_depth)
+        self.input_panel.refresh_buttons()
+        self.ctx.status(f"Undo keeps the last {self.canvas.undo_depth} strokes", 4000)
 
     @Slot(int)
     def _remember_brush(self, width: int) -> None:

@@ -84,8 +84,8 @@ class InputPanel(QWidget):
         layout.addWidget(self.canvas, 1)
         layout.addLayout(tools)
         layout.addLayout(seen)
-        self.canvas.inkChanged.connect(self._refresh_buttons)
-        self._refresh_buttons()
+        self.canvas.inkChanged.connect(self.refresh_buttons)
+        self.refresh_buttons()
 
     def set_brush_width(self, width: int) -> None:
         self.brush.setValue(int(width))
@@ -99,6 +99,6 @@ class InputPanel(QWidget):
     def _on_eraser(self, on: bool) -> None:
         self.canvas.eraser = on
 
-    def _refresh_buttons(self) -> None:
+    def refresh_buttons(self) -> None:
         self.undo.setEnabled(self.canvas.can_undo())
         self.redo.setEnabled(self.canvas.can_redo())
