@@ -313,3 +313,22 @@ def test_cancelling_distillation_keeps_nothing(qtbot, make_window, tmp_path, mni
     assert not out.exists() and not checkpoint_path(out).exists()
     assert "nothing was kept" in t.panel.status.text() and t.panel.start_button.isEnabled()
     assert not t.panel.resume.isEnabled()
+
+
+@pytest.mark.parametrize("header", [
+    [1, 2], 5, "text", {"__metadata__": [1]}, {"__metadata__": "x"}, {"__metadata__": {"advstudio_checkpoint": 5}},
+    {"__metadata__": {"advstudio_checkpoint": "[" * 5000 + "]" * 5000}},
+    {"__metadata__": {"advstudio_checkpoint": '{"epoch": NaN}'}},
+])
+def test_a_checkpoint_with_a_hostile_header_is_a_readable_refusal(tmp_path, header):
+    import json
+    import struct
+
+    from advstudio.core.training_config import CHECKPOINT_KEY
+
+    assert CHECKPOINT_KEY == "advstudio_checkpoint"
+    body = json.dumps(header).encode()
+    path = tmp_path / "bad.checkpoint"
+    path.write_bytes(struct.pack("<Q", len(body)) + body)
+    with pytest.raises(ValueError, match="bad.checkpoint is not"):
+        read_checkpoint_info(path)

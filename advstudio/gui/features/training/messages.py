@@ -3,12 +3,12 @@ training checkpoint's header (so the panel can say what a checkpoint holds witho
 
 from __future__ import annotations
 
-import json
 import struct
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from advstudio.core.jsonlimits import loads_limited
 from advstudio.core.training_config import CHECKPOINT_KEY, TrainConfig
 from advstudio.core.types import Progress
 
@@ -39,6 +39,9 @@ def checkpoint_path(out: str | Path) -> Path:
     return out.with_name(f"{stem}.checkpoint.safetensors")
 
 
+HEADER_DEPTH = 16  # a checkpoint's header and its metadata are shallow; deeper is not ours
+
+
 def read_checkpoint_info(path: str | Path) -> dict | None:
     """A checkpoint's metadata ({"epoch", "config", "history", "elapsed_s"}) from its safetensors header alone;
     None when the file does not exist, ValueError with a readable reason when it is not a training checkpoint."""
@@ -53,9 +56,13 @@ def read_checkpoint_info(path: str | Path) -> dict | None:
             (size,) = struct.unpack("<Q", head)
             if size > 16 * 1024 * 1024:
                 raise ValueError("the header is implausibly large")
-            header = json.loads(fh.read(size).decode("utf-8"))
-        meta = json.loads((header.get("__metadata__") or {}).get(CHECKPOINT_KEY, "null"))
-    except (OSError, ValueError, UnicodeDecodeError, AttributeError) as exc:
+            header = loads_limited(fh.read(size).decode("utf-8"), HEADER_DEPTH)
+        table = header.get("__metadata__") if isinstance(header, dict) else None
+        text = table.get(CHECKPOINT_KEY, "null") if isinstance(table, dict) else "null"
+        if not isinstance(text, str):
+            raise ValueError(f"its {CHECKPOINT_KEY!r} entry is not text")
+        meta = loads_limited(text, HEADER_DEPTH)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path.name} is not a readable training checkpoint ({exc})") from exc
     if not isinstance(meta, dict) or "epoch" not in meta:
         raise ValueError(f"{path.name} is not an Adversarial Studio training checkpoint")
