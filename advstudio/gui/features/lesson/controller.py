@@ -1,10 +1,7 @@
-"""The guided lesson: a dock that walks through the experiment step by step beside the live controls.
-
-The steps come from a lesson file (core/lesson.py). Each step's action drives the real studio through the context
-(draw, move ε, find the flip, load a model, show a tab or a panel) or asks the lab for a curve (labRunRequested);
-its check (checks.py) watches the context's signals and what the window wires in from other features. A step that
-cannot be done as things stand offers a way out (way_outs.py); the student's place is kept across restarts
-(progress.py); a model switched to for a step is only borrowed (loan.py). Nothing here calls torch."""
+"""The guided lesson: a dock walking through the experiment beside the live controls. Steps come from a lesson
+file (core/lesson.py); actions drive the studio through the context or ask the lab for a curve; checks
+(checks.py) watch signals; blocked steps offer a way out (way_outs.py); the place is kept (progress.py); a model
+switched to for a step is borrowed (loan.py). No torch."""
 
 from __future__ import annotations
 
@@ -31,16 +28,14 @@ from advstudio.gui.stored import read_path
 if TYPE_CHECKING:
     from advstudio.gui.context import AppContext
 
-KEY = "lesson"
+KEY, DONE_COLOUR = "lesson", "#2e7d32"
 SWEEP_MS = 1000  # one ε value a second: long enough to look, and for each analysis to arrive
 LAB_EPS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
-DONE_COLOUR = "#2e7d32"
 
 
 class LessonDock(QObject):
-    """Runs a lesson in its own dock; emits stepShown(index) and checkPassed(step id), and
-    labRunRequested(model entry, attack, ε list, samples) for the lab to run a curve with its panel showing
-    that attack and sample count."""
+    """Runs a lesson in its own dock; emits stepShown(index), checkPassed(step id) and labRunRequested(model
+    entry, attack, ε list, samples) for the lab to run a curve with its panel showing them."""
 
     stepShown = Signal(int)
     checkPassed = Signal(str)
@@ -400,15 +395,13 @@ class LessonDock(QObject):
         self._on_event()
 
     @Slot(object)
-    def lab_finished(self, result: object) -> None:
-        """A lab run ended (a LabResult's curves count; a cancelled run has none)."""
+    def lab_finished(self, result: object) -> None:  # a LabResult's curves count; a cancelled run has none
         self.checks.lab_curves.extend(getattr(result, "curves", ()))
         self.checks.lab_failure = None
         self._on_event()
 
     @Slot(str)
-    def lab_failed(self, message: str) -> None:
-        """A lab run stopped on an error (unreadable MNIST files): the curve step says why and what to try."""
+    def lab_failed(self, message: str) -> None:  # the curve step says why (unreadable MNIST files), what to try
         self.checks.lab_failure = message
         self._show_check()
 
