@@ -42,7 +42,7 @@ def test_any_attack_runs_and_animates_the_autoattack_attacks(qtbot, window, atta
         assert word in caption, caption
 
 
-def test_the_lab_draws_an_apgd_ce_curve(qtbot, window):
+def test_the_lab_draws_an_apgd_ce_curve(qtbot, window, mnist_dir):  # the lab reads the MNIST test set
     lab = window.lab
     entry = window.ctx.models.entries()[0]
     with qtbot.waitSignal(lab.labFinished, timeout=60000) as blocker:

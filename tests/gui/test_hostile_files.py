@@ -57,7 +57,7 @@ def rich_leaks(root: QWidget) -> list[str]:
     return leaks
 
 
-def test_a_hostile_model_name_shows_literally_everywhere(qtbot, window, tmp_path):
+def test_a_hostile_model_name_shows_literally_everywhere(qtbot, window, tmp_path, mnist_dir):  # a lab curve too
     """The model's name (from its metadata) and its file name are HTML; every label, tooltip, list and the
     lesson show them as text."""
     path = _save(tmp_path, HOSTILE, name=HOSTILE)
