@@ -34,6 +34,7 @@ from advstudio.core.attacks.common import (
     objective,
     reached,
     starting_point,
+    target_runs,
 )
 
 __all__ = ["APGDCE", "APGDT", "apgd_walk", "checkpoint_fractions", "checkpoints", "dlr_loss"]
@@ -318,11 +319,7 @@ class APGDT(_APGD):
         return {**super().params(), "loss": "dlr-targeted", "target_classes": self.target_classes}
 
     def runs(self, clean_logits: torch.Tensor, tgt: torch.Tensor | None) -> list[torch.Tensor | None]:
-        if tgt is not None:
-            return [tgt] * self.restarts
-        ranked = clean_logits.argsort(1, descending=True)
-        count = min(self.target_classes, clean_logits.shape[1] - 1)
-        return [ranked[:, k] for k in range(1, count + 1) for _ in range(self.restarts)]
+        return target_runs(clean_logits, tgt, self.target_classes, self.restarts)
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor, aim: torch.Tensor | None) -> torch.Tensor:
         return dlr_loss(logits, y, aim)

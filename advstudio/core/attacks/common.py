@@ -141,6 +141,17 @@ def starting_point(x: torch.Tensor, clean_logits: torch.Tensor, y: torch.Tensor,
     return eligible, success, torch.where(success, 0, -1), x.clone(), clean_logits.clone()
 
 
+def target_runs(clean_logits: torch.Tensor, tgt: torch.Tensor | None, target_classes: int,
+                restarts: int) -> list[torch.Tensor]:
+    """The target of each run of an attack that tries the next-best classes in turn (APGD-T, FAB-T, the AutoAttack
+    way): the 2nd to the (k+1)-th largest clean logit, `restarts` runs each; a given target: `restarts` runs."""
+    if tgt is not None:
+        return [tgt] * restarts
+    ranked = clean_logits.argsort(1, descending=True)
+    count = min(target_classes, clean_logits.shape[1] - 1)
+    return [ranked[:, k] for k in range(1, count + 1) for _ in range(restarts)]
+
+
 def check_target(targeted: bool, target: torch.Tensor | None, y: torch.Tensor) -> torch.Tensor | None:
     """The target classes as a tensor on y's device, or None for an untargeted attack."""
     if not targeted:

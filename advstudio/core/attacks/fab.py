@@ -37,6 +37,7 @@ from advstudio.core.attacks.common import (
     check_cancel,
     reached,
     starting_point,
+    target_runs,
 )
 
 __all__ = ["FABT", "FABTL2", "project_hyperplane_box"]
@@ -121,11 +122,7 @@ class _FAB(Attack):
         return flat.abs().amax(1) if self.norm == "linf" else flat.norm(dim=1)
 
     def _runs(self, clean_logits: torch.Tensor, tgt: torch.Tensor | None) -> list[torch.Tensor]:
-        if tgt is not None:
-            return [tgt] * self.restarts
-        ranked = clean_logits.argsort(1, descending=True)
-        count = min(self.target_classes, clean_logits.shape[1] - 1)
-        return [ranked[:, k] for k in range(1, count + 1) for _ in range(self.restarts)]
+        return target_runs(clean_logits, tgt, self.target_classes, self.restarts)
 
     def _start(self, x: torch.Tensor, restart: int, best_norm: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """The first restart starts at x; later ones at a random point within half the best norm so far (or
