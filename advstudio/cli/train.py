@@ -38,18 +38,29 @@ def add_parser(sub) -> None:
     t.add_argument("--eval-limit", type=SAMPLES, help="evaluate on the first N test samples only")
     t.add_argument("--name", help="the model's display name (default: the file name)")
     t.add_argument("--no-curve", action="store_true", help="skip the FGSM curve stored in the metadata")
-    t.add_argument("--adversarial", choices=["fgsm_rs", "pgd"],
-                   help="adversarial training: fgsm_rs (fast, FGSM with random start) or pgd (Madry)")
+    t.add_argument("--adversarial", choices=["fgsm_rs", "pgd", "trades"],
+                   help="adversarial training: fgsm_rs (fast, FGSM with random start), pgd (Madry) or trades "
+                   "(Zhang et al.: clean cross-entropy + β·KL to the worst point of the ball)")
+    t.add_argument("--trades-beta", type=float_in(0.0, 1000.0), default=6.0,
+                   help="TRADES's β, 0–1000 (default 6): larger is more robust and less accurate")
     t.add_argument("--adv-eps", type=eps_value, default=0.3, help="adversarial training radius ε (L∞, pixels)")
-    t.add_argument("--adv-steps", type=int_in(1, 1000), default=10, help="PGD steps per batch, 1–1000 (pgd only)")
+    t.add_argument("--adv-steps", type=int_in(1, 1000), default=10,
+                   help="PGD (or TRADES inner) steps per batch, 1–1000 (pgd and trades)")
     t.add_argument("--adv-step-size", type=float_in(0.0, 1.0, lo_open=True),
-                   help="step size in (0, 1] pixels (default 1.25·ε for fgsm_rs, 2.5·ε/steps for pgd)")
+                   help="step size in (0, 1] pixels (default 1.25·ε for fgsm_rs, 2.5·ε/steps for pgd and trades)")
     t.add_argument("--adv-ramp-epochs", type=int_in(0, 1000), default=0,
                    help="ramp ε up linearly over this many epochs (0–1000)")
     t.add_argument("--adv-fraction", type=float_in(0.0, 1.0), default=1.0,
                    help="share of each batch made adversarial (0–1)")
     t.add_argument("--robust-eval-samples", type=SAMPLES, default=500,
                    help="held-out test images for the per-epoch PGD robust accuracy")
+    t.add_argument("--guard-every", type=int_in(0, 100000), default=0,
+                   help="adversarial training: every N batches check PGD-10 accuracy on 256 training images, keep "
+                   "the best weights and stop on a collapse (catastrophic overfitting); 0 = off (default)")
+    t.add_argument("--preset", choices=sorted(PRESET_KEYS),
+                   help="a named recipe (quick-robust: a robust model in about 10 minutes); it sets the "
+                   "training flags itself, so only --data, --out, --name, --seed, --limit, --eval-limit, "
+                   "--checkpoint and --resume go with it")
     t.add_argument("--checkpoint", help="write an atomic checkpoint here after every epoch")
     t.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
     t.add_argument("--init", metavar="MODEL", help="start from the weights of this .safetensors model "
@@ -57,6 +68,26 @@ def add_parser(sub) -> None:
     t.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
                    help="learning rate: constant (the article's recipe) or cosine decay to 0 over the epochs")
     add_json_flags(t, "the saved model's path and metadata", instead="(the progress goes to stderr)")
+    t.set_defaults(flag_defaults={a.dest: a.default for a in t._actions})  # what --preset may not be mixed with
+
+
+PRESET_KEYS = ("quick-robust",)  # core.training_config.PRESETS, kept torch-free here
+PRESET_FLAGS = ("epochs", "batch_size", "lr", "adversarial", "adv_eps", "adv_steps", "adv_step_size",
+                "adv_ramp_epochs", "adv_fraction", "trades_beta", "lr_schedule", "guard_every", "init")
+
+
+def preset_config(args, TrainConfig, PRESETS):
+    """The preset's recipe with the run's seed and limits; a training flag given beside it is a usage error."""
+    from dataclasses import replace
+
+    preset = PRESETS[args.preset]
+    defaults = args.flag_defaults
+    clash = [f"--{k.replace('_', '-')}" for k in PRESET_FLAGS if k in defaults and getattr(args, k) != defaults[k]]
+    if clash:
+        raise UsageError(f"--preset {args.preset} sets the recipe itself; drop {', '.join(clash)} "
+                         "(or leave out --preset and give every flag)")
+    return replace(preset.config, seed=args.seed, limit=args.limit, eval_limit=args.eval_limit,
+                   robust_eval_samples=args.robust_eval_samples)
 
 
 def run(args) -> int:
@@ -68,7 +99,7 @@ def run(args) -> int:
     from advstudio.core.model import MnistCNN, device_label
     from advstudio.core.storage import save_model
     from advstudio.core.training import model_metadata, train
-    from advstudio.core.training_config import TrainConfig
+    from advstudio.core.training_config import PRESETS, TrainConfig
 
     to_stdout, json_out = json_targets(args, "train")
     if args.resume and not args.checkpoint:
@@ -78,9 +109,7 @@ def run(args) -> int:
     check_outputs(sidecar, args.checkpoint, json_out)
     log = sys.stderr if to_stdout else sys.stdout  # with --json, standard output holds the JSON alone
     device = setup_torch(args)
-    train_split = load_split(args.data, "train", download=args.download)
-    test_split = load_split(args.data, "test", download=args.download)
-    cfg = TrainConfig(
+    cfg = preset_config(args, TrainConfig, PRESETS) if args.preset else TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -93,9 +122,13 @@ def run(args) -> int:
         adv_step_size=args.adv_step_size,
         adv_ramp_epochs=args.adv_ramp_epochs,
         adv_fraction=args.adv_fraction,
+        trades_beta=args.trades_beta,
         robust_eval_samples=args.robust_eval_samples,
         lr_schedule=args.lr_schedule,
+        guard_every=args.guard_every,
     )
+    train_split = load_split(args.data, "train", download=args.download)
+    test_split = load_split(args.data, "test", download=args.download)
     torch.manual_seed(cfg.seed)
     model = MnistCNN().to(device)
     init_meta = None
@@ -111,7 +144,9 @@ def run(args) -> int:
     if cfg.adversarial:
         print(f"adversarial training: {cfg.adversarial}, ε = {cfg.adv_eps:g}, step {cfg.step_size():.4g}, "
               f"{1 if cfg.adversarial == 'fgsm_rs' else cfg.adv_steps} step(s), ramp {cfg.adv_ramp_epochs} epoch(s), "
-              f"adversarial share {cfg.adv_fraction:g}", file=log)
+              + (f"β = {cfg.trades_beta:g}" if cfg.adversarial == "trades" else
+                 f"adversarial share {cfg.adv_fraction:g}")
+              + (f", overfitting guard every {cfg.guard_every} batches" if cfg.guard_every else ""), file=log)
     cancel = threading.Event()
     start = time.perf_counter()
     last = None
@@ -129,6 +164,9 @@ def run(args) -> int:
                           f"{cfg.robust_eval_samples} test images {prog.robust_accuracy * 100:.2f}%"
                           if prog.robust_accuracy is not None else "")
                 log.write(f"\nepoch {prog.epoch}: test accuracy {prog.test_accuracy * 100:.2f}%{robust}\n")
+            guard = prog.history[-1].get("guard") if prog.history and prog.test_accuracy is not None else None
+            if guard:
+                log.write(f"overfitting guard: {guard}\n")
     except (KeyboardInterrupt, TrainingCancelled):
         if args.checkpoint and Path(args.checkpoint).exists():
             print(f"\ntraining interrupted: the model was not written; the last finished epoch is in "

@@ -67,6 +67,41 @@ def linf_pgd(
     return x_adv.detach()
 
 
+def trades_adversary(model: nn.Module, x: torch.Tensor, eps: float, steps: int, step_size: float) -> torch.Tensor:
+    """TRADES's inner maximisation (Zhang et al. 2019): the point of the L∞ ball around x whose prediction is
+    furthest, in KL divergence, from the prediction at x. No label is used. Starts at x + 0.001·N(0, 1) as
+    the paper does (KL has a zero gradient at x itself); runs in eval mode and restores the mode."""
+    x = x.detach()
+    with eval_mode(model):
+        with torch.no_grad():
+            p_clean = F.softmax(model(x), dim=1)
+        x_adv = (x + 0.001 * torch.randn_like(x)).clamp_(0.0, 1.0)
+
+        def goal(xa: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            logits = model(xa)
+            kl = F.kl_div(F.log_softmax(logits, dim=1), p_clean[idx], reduction="none").sum(1)
+            return logits, kl
+
+        linf_walk(goal, x_adv, (x - eps).clamp(0.0, 1.0), (x + eps).clamp(0.0, 1.0), step_size, steps,
+                  evaluate_last=False)
+    return x_adv.detach()
+
+
+def trades_loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, config: TrainConfig,
+                eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """TRADES's objective: cross-entropy on the clean batch + β·KL(f(x) ‖ f(x')) with x' from
+    trades_adversary. Returns the clean logits (for the training accuracy) and the loss; model in train mode."""
+    x_adv = trades_adversary(model, xb, eps, config.adv_steps, config.step_size() * (
+        eps / config.adv_eps if config.adv_eps > 0 else 1.0)) if eps > 0 else xb
+    model.train()
+    logits = model(xb)
+    loss = F.cross_entropy(logits, yb)
+    if eps > 0 and config.trades_beta > 0:
+        kl = F.kl_div(F.log_softmax(model(x_adv), dim=1), F.softmax(logits, dim=1), reduction="batchmean")
+        loss = loss + config.trades_beta * kl
+    return logits, loss
+
+
 def robust_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float, steps: int,
                     batch_size: int = 500) -> float:
     """Accuracy under L∞ PGD (random start, step 2.5·ε/steps) — the per-epoch robustness readout."""
@@ -217,6 +252,8 @@ def train(
             model.eval()
             yield _finished(config, batches, history)
             return
+    guard = _Guard(config, x_all, y_all) if config.guard_every and config.adversarial is not None else None
+    collapsed = None
     total_batches = batches * (config.epochs - first_epoch + 1)
     start = time.perf_counter()
     done_batches = 0
@@ -237,10 +274,13 @@ def train(
             if config.lr_schedule != "constant":
                 for group in opt.param_groups:
                     group["lr"] = config.lr_at(epoch, b / batches)
-            if config.adversarial is not None:
-                xb = _mix_adversarial(model, xb, yb, config, config.eps_at(epoch, b / batches))
-            logits = model(xb)
-            loss = loss_fn(logits, yb)
+            if config.adversarial == "trades":
+                logits, loss = trades_loss(model, xb, yb, config, config.eps_at(epoch, b / batches))
+            else:
+                if config.adversarial is not None:
+                    xb = _mix_adversarial(model, xb, yb, config, config.eps_at(epoch, b / batches))
+                logits = model(xb)
+                loss = loss_fn(logits, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -251,7 +291,9 @@ def train(
             done_batches += 1
             if between_batches is not None:
                 between_batches()
-            last = b == batches - 1
+            if guard is not None and done_batches % config.guard_every == 0:
+                collapsed = guard.check(model, epoch, b + 1)
+            last = b == batches - 1 or collapsed is not None
             if (b + 1) % config.report_every == 0 or last:
                 elapsed = time.perf_counter() - start
                 rate = seen / elapsed if elapsed > 0 else 0.0
@@ -268,7 +310,8 @@ def train(
                                                      config.robust_eval_steps)
                 if last:
                     history.append({"epoch": epoch, "train_loss": tr_loss, "train_accuracy": tr_acc,
-                                    "test_accuracy": test_acc, "robust_accuracy": robust_acc})
+                                    "test_accuracy": test_acc, "robust_accuracy": robust_acc,
+                                    **({"guard": collapsed} if collapsed is not None else {})})
                     if checkpoint is not None:
                         save_checkpoint(checkpoint, model, opt, gen, epoch, config, history,
                                         elapsed_before + time.perf_counter() - start)
@@ -283,10 +326,40 @@ def train(
                     eta_s=eta,
                     test_accuracy=test_acc,
                     robust_accuracy=robust_acc,
-                    done=last and epoch == config.epochs,
+                    done=last and (epoch == config.epochs or collapsed is not None),
                     history=tuple(history),
                 )
+            if collapsed is not None:
+                model.eval()
+                return
     model.eval()
+
+
+class _Guard:
+    """Early stopping against catastrophic overfitting (Wong et al. 2020): PGD-10 accuracy at the training ε on
+    a fixed slice of the training set, checked every guard_every batches; the best weights are kept in memory,
+    and a fall of more than guard_drop below the best restores them and ends the run."""
+
+    def __init__(self, config: TrainConfig, x_all: torch.Tensor, y_all: torch.Tensor) -> None:
+        self.config = config
+        self.x, self.y = x_all[: config.guard_samples], y_all[: config.guard_samples]
+        self.best = -1.0
+        self.best_state: dict | None = None
+
+    def check(self, model: nn.Module, epoch: int, batch: int) -> str | None:
+        """None while training goes on; on a collapse, restores the best weights and says what happened."""
+        acc = robust_accuracy(model, self.x, self.y, self.config.adv_eps, 10)
+        model.train()
+        if acc > self.best:
+            self.best = acc
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return None
+        if acc < self.best - self.config.guard_drop and self.best_state is not None:
+            model.load_state_dict(self.best_state)
+            return (f"stopped in epoch {epoch}, batch {batch}: PGD-10 accuracy on {len(self.y)} training images "
+                    f"fell to {acc * 100:.1f}% from its best {self.best * 100:.1f}% (catastrophic overfitting); "
+                    "the weights of that best check were restored")
+        return None
 
 
 def _finished(config: TrainConfig, batches: int, history: list[dict]) -> Progress:

@@ -7,6 +7,7 @@ import math
 from dataclasses import asdict, dataclass
 
 CHECKPOINT_KEY = "advstudio_checkpoint"
+ADVERSARIAL_METHODS = (None, "fgsm_rs", "pgd", "trades")
 DEFAULT_TEMPERATURE = 20.0  # defensive distillation's T (Papernot et al. use 20–100 on MNIST)
 
 
@@ -22,21 +23,34 @@ class TrainConfig:
     eval_limit: int | None = None  # evaluate on the first N test samples after each epoch
     report_every: int = 20  # batches between progress reports
     # adversarial training (None: standard training)
-    adversarial: str | None = None  # "fgsm_rs" (fast, Wong et al. 2020) or "pgd" (Madry et al. 2018)
+    # "fgsm_rs" (fast, Wong et al. 2020), "pgd" (Madry et al. 2018) or "trades" (Zhang et al. 2019)
+    adversarial: str | None = None
     adv_eps: float = 0.3  # L∞ radius in [0, 1] pixel space
-    adv_steps: int = 10  # PGD steps (fgsm_rs always takes one)
+    adv_steps: int = 10  # PGD steps, or TRADES's inner KL steps (fgsm_rs always takes one)
     adv_step_size: float | None = None  # default: 1.25·ε for fgsm_rs, 2.5·ε/steps for pgd
     adv_ramp_epochs: int = 0  # ε grows linearly from 0 over this many epochs
-    adv_fraction: float = 1.0  # share of each batch replaced by its adversarial version
+    adv_fraction: float = 1.0  # share of each batch replaced by its adversarial version (not TRADES)
+    trades_beta: float = 6.0  # TRADES: weight β of the KL term (larger: more robust, less accurate)
     robust_eval_samples: int = 500  # held-out test images for the per-epoch PGD robust accuracy
     robust_eval_steps: int = 20
     lr_schedule: str = "constant"  # "constant" or "cosine" (lr decays to 0 over all epochs, set per batch)
+    # Guard against catastrophic overfitting (Wong et al. 2020: FGSM training can suddenly lose all PGD
+    # robustness): every guard_every batches, PGD-10 accuracy on guard_samples training images; the weights
+    # with the best such accuracy are kept, and a collapse (a fall of more than guard_drop below the best)
+    # stops the run and restores them. 0 turns the guard off.
+    guard_every: int = 0
+    guard_samples: int = 256
+    guard_drop: float = 0.2
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"unknown learning-rate schedule {self.lr_schedule!r} (constant or cosine)")
-        if self.adversarial not in (None, "fgsm_rs", "pgd"):
-            raise ValueError(f"unknown adversarial training method {self.adversarial!r} (fgsm_rs or pgd)")
+        if self.adversarial not in ADVERSARIAL_METHODS:
+            raise ValueError(f"unknown adversarial training method {self.adversarial!r} (fgsm_rs, pgd or trades)")
+        if self.guard_every < 0 or self.guard_samples < 1 or not 0.0 < self.guard_drop <= 1.0:
+            raise ValueError("guard_every must be ≥ 0, guard_samples ≥ 1 and guard_drop in (0, 1]")
+        if not 0.0 <= self.trades_beta <= 1000.0:
+            raise ValueError("trades_beta must lie in [0, 1000]")
         if not 0.0 <= self.adv_eps <= 1.0:
             raise ValueError("adv_eps must lie in [0, 1] pixel space")
         if not 0.0 <= self.adv_fraction <= 1.0:
@@ -72,6 +86,40 @@ class TrainConfig:
                 if key.startswith(("adv_", "robust_eval")):
                     d.pop(key)
             d.pop("adversarial")
+            d.pop("trades_beta")
+            for key in ("guard_every", "guard_samples", "guard_drop"):
+                d.pop(key)
         else:
+            if not self.guard_every:
+                for key in ("guard_every", "guard_samples", "guard_drop"):
+                    d.pop(key)
+            if self.adversarial != "trades":
+                d.pop("trades_beta")
+            else:
+                d.pop("adv_fraction")
+                d["loss"] = "cross_entropy + beta * KL(clean || adversarial)"
             d["adv_step_size"] = self.step_size()
-        return {"optimizer": "Adam", "loss": "cross_entropy", "shuffle": True, **d}
+        return {"optimizer": "Adam", "loss": d.pop("loss", "cross_entropy"), "shuffle": True, **d}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named recipe the Training tab and `advstudio train --preset` offer."""
+
+    key: str
+    label: str  # plain words, for the form
+    blurb: str  # one or two sentences: what it is for and what it costs
+    config: TrainConfig
+
+
+# A robust model in a lesson's time: FGSM with a random start (Wong et al. 2020), ε ramped up over the first
+# epoch, guarded against catastrophic overfitting. Its measured time and AutoAttack accuracy are in the README.
+QUICK_ROBUST = Preset(
+    key="quick-robust",
+    label="Quick robust (about 10 minutes)",
+    blurb="FGSM with a random start at ε = 0.3 for 6 epochs, ε ramped up over the first, with a check every "
+          "200 batches that keeps the most robust weights if the training suddenly loses its robustness.",
+    config=TrainConfig(epochs=6, batch_size=64, lr=1e-3, adversarial="fgsm_rs", adv_eps=0.3, adv_ramp_epochs=1,
+                       lr_schedule="cosine", guard_every=200),
+)
+PRESETS: dict[str, Preset] = {p.key: p for p in (QUICK_ROBUST,)}

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from advstudio.core.attacks.base import Attack
-from advstudio.core.attacks.common import AttackOutput, build_output, check_cancel, eval_mode
+from advstudio.core.attacks.common import AttackOutput, build_output, check_cancel, eval_mode, fast_layout
 
 __all__ = ["EOT_DRAWS", "VERSIONS", "AutoAttack", "ExpectationOverDraws"]
 
@@ -100,6 +100,7 @@ class AutoAttack(Attack):
             raise ValueError("AutoAttack is untargeted: it tries the next-best classes itself")
         x = x.detach()
         y = y.to(x.device)
+        model = fast_layout(model)
         with eval_mode(model):
             with torch.no_grad():
                 clean_logits = model(x)
