@@ -3,12 +3,15 @@ default), as a table that names the attack, ε, steps and sample count, and as J
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from advstudio.cli.common import (
     add_json_flags,
     check_outputs,
     class_index,
     emit_json,
     end_progress,
+    fail,
     json_targets,
     load_model,
     radius_list,
@@ -53,6 +56,12 @@ def add_parser(sub) -> None:
     e.add_argument("--target", type=class_index, help="targeted attack toward this class")
     e.add_argument("--limit", type=SAMPLES, help="the first N test samples only")
     e.add_argument("--batch-size", type=BATCH, default=250, help="1–65536 (default 250)")
+    e.add_argument("--checkpoint", metavar="FILE",
+                   help="write the running tally here after every batch (JSON, atomic), for long runs such as "
+                   "AutoAttack on the full test set")
+    e.add_argument("--resume", action="store_true",
+                   help="continue from --checkpoint FILE: the batches it holds are not attacked again (it must "
+                   "come from the same model, images and settings)")
     add_json_flags(e, "the results", old_file_spelling=True)
 
 
@@ -137,8 +146,14 @@ def run(args) -> int:
     settings = _attack_settings(args)
     if isinstance(settings, str):
         return usage_error("evaluate", settings)
+    if args.resume and not args.checkpoint:
+        return usage_error("evaluate", "--resume needs --checkpoint FILE")
+    if args.checkpoint and args.attack == "fgsm" and not settings:
+        return usage_error("evaluate", "--checkpoint is for the iterative attacks (FGSM curves take seconds)")
     to_stdout, json_out = json_targets(args, "evaluate")
-    check_outputs(json_out, inputs=[args.model])
+    check_outputs(json_out, args.checkpoint, inputs=[args.model])
+    if args.checkpoint and Path(args.checkpoint).exists() and not args.resume:
+        return fail(f"{args.checkpoint} exists: add --resume to continue from it, or give another file")
     device = setup_torch(args)
     model, _, name, path = load_model(args.model, device)
     test = load_split(args.data, "test").head(args.limit)
@@ -148,15 +163,23 @@ def run(args) -> int:
         curve.params.update(steps=1, early_stop=False, norm="linf")
     else:
         from advstudio.core.evaluation.lab import attack_curve
+        from advstudio.core.evaluation.resume import CheckpointMismatch
 
         try:
+            checkpoint = _checkpoint(args, model, test, settings)
             curve = attack_curve(model, test.images, test.labels, args.attack, args.eps, settings,
-                                 target=args.target, batch_size=args.batch_size, progress=tty_progress)
+                                 target=args.target, batch_size=args.batch_size, progress=tty_progress,
+                                 checkpoint=checkpoint)
+        except CheckpointMismatch as exc:
+            return fail(str(exc))
         except ValueError as exc:
             return usage_error("evaluate", str(exc))
     end_progress()
     checks = _masking_checks(model, test, curve, device) if args.attack == "autoattack" else None
     if not to_stdout:  # with --json, standard output holds the JSON alone
+        if curve.extra.get("resumed_after_batches"):
+            print(f"resumed from {args.checkpoint}: its first {curve.extra['resumed_after_batches']} batch(es) "
+                  "were counted from it, not attacked again")
         (_print_table if args.attack == "fgsm" and not settings else _print_attack_table)(curve, name)
         if checks is not None:
             print(f"gradient-masking checks (first {min(len(test.labels), MASKING_SAMPLE)} images, and the "
@@ -174,6 +197,18 @@ def run(args) -> int:
 
 
 MASKING_SAMPLE = 200
+
+
+def _checkpoint(args, model, test, settings):
+    """The evaluation checkpoint of this run (its identity: the attack, its settings, the radii, the batching,
+    and digests of the weights and the images), or None."""
+    from advstudio.core.evaluation.resume import EvaluationCheckpoint, fingerprint
+
+    if not args.checkpoint:
+        return None
+    identity = {"attack": args.attack, "settings": settings, "eps": args.eps, "target": args.target,
+                "batch_size": args.batch_size, **fingerprint(model, test.images, test.labels)}
+    return EvaluationCheckpoint(args.checkpoint, identity)
 
 
 def _masking_checks(model, test, curve, device) -> list:

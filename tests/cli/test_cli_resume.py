@@ -3,6 +3,7 @@ straight to writing --out (bit-identical weights), and unusable checkpoints are 
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -77,3 +78,24 @@ def test_checkpoint_with_malformed_fields_is_a_message(cli, tiny_mnist, tmp_path
 def test_resume_without_checkpoint_is_a_usage_error(cli, tiny_mnist, tmp_path):
     rc, _, err = cli("train", "--data", tiny_mnist, "--out", tmp_path / "m.safetensors", "--resume", *TRAIN)
     assert rc == 2 and "--resume needs --checkpoint" in err, err
+
+
+def test_evaluate_resumes_from_its_checkpoint_and_refuses_to_clobber_it(mnist_dir, tmp_path, capsys):
+    from advstudio.cli import main
+
+    ck = tmp_path / "aa.json"
+    args = ["evaluate", "--data", str(mnist_dir), "--attack", "pgd", "--steps", "2", "--eps", "0.1",
+            "--limit", "12", "--batch-size", "4"]
+    assert main(args + ["--checkpoint", str(ck)]) == 0
+    first = capsys.readouterr().out
+    assert json.loads(ck.read_text())["tally"]["batches_done"] == 3
+    assert main(args + ["--checkpoint", str(ck)]) == 1  # exists, no --resume: nothing is overwritten
+    assert "--resume" in capsys.readouterr().err
+    assert main(args + ["--checkpoint", str(ck), "--resume"]) == 0
+    again = capsys.readouterr().out
+    assert "resumed from" in again and "first 3 batch(es)" in again
+    row = [line for line in first.splitlines() if line.startswith("pgd")]
+    assert row and row == [line for line in again.splitlines() if line.startswith("pgd")]
+    assert main(args[:-4] + ["--limit", "8", "--batch-size", "4", "--checkpoint", str(ck), "--resume"]) == 1
+    assert "different evaluation" in capsys.readouterr().err
+    assert main(["evaluate", "--data", str(mnist_dir), "--resume", "--attack", "pgd"]) == 2

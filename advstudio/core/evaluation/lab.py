@@ -21,6 +21,7 @@ from advstudio.core.attacks import ATTACKS, make_attack
 from advstudio.core.attacks.common import AttackOutput
 from advstudio.core.errors import AttackCancelled, EvaluationCancelled
 from advstudio.core.evaluation.curves import DEFAULT_EPS, RobustnessCurve
+from advstudio.core.evaluation.resume import CurveTally, EvaluationCheckpoint
 
 DEFAULT_L2_EPS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
 MAX_L2 = 28.0  # ‖δ‖₂ of a 28×28 image in [0, 1] is at most √784 = 28
@@ -76,13 +77,15 @@ def attack_curve(
     batch_size: int = 500,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    checkpoint: EvaluationCheckpoint | None = None,
 ) -> RobustnessCurve:
     """Accuracy against ε for a registered attack ("fgsm", "bim", "pgd", "mifgsm", "cw", "deepfool").
 
     settings: the attack's own settings except eps (steps, step_size, restarts, early_stop, c, …); None values
     take the defaults. target: a class (or one per sample) for a targeted attack; accuracy is then still the
     fraction classified as the true class. progress(done, total) counts image-attacks; cancel is checked
-    between steps and raises EvaluationCancelled. params in the result hold every setting, early_stop included."""
+    between steps and raises EvaluationCancelled. params in the result hold every setting, early_stop included.
+    With `checkpoint`, the tally is written after every batch and a matching earlier tally is continued."""
     settings = {k: v for k, v in (settings or {}).items() if v is not None}
     settings.pop("eps", None)
     if target is not None:
@@ -98,14 +101,15 @@ def attack_curve(
     device = next(model.parameters()).device
     n = len(labels)
     runs = len(attacks) if uses_eps else 1
-    total, done = n * runs, 0
-    correct = np.zeros(len(eps_list), dtype=np.int64)
-    succeeded = np.zeros(len(eps_list), dtype=np.int64)
-    clean_correct = 0
-    evals = 0
-    breakdowns: dict[int, dict] = {}
+    total = n * runs
+    tally = checkpoint.load(len(eps_list), -(-n // batch_size)) if checkpoint is not None else None
+    tally = tally or CurveTally(size=len(eps_list))
+    resumed = tally.batches_done
+    done = min(n, tally.batches_done * batch_size) * runs
     start_time = time.perf_counter()
-    for _, xb, yb in batches(images, labels, batch_size, device, cancel):
+    for b, (_, xb, yb) in enumerate(batches(images, labels, batch_size, device, cancel)):
+        if b < tally.batches_done:
+            continue  # finished before the run was interrupted: its counts are in the tally
         tb = _targets(target, yb)
         with torch.no_grad():
             was_training = model.training
@@ -114,34 +118,39 @@ def attack_curve(
                 clean_hits = int((model(xb).argmax(1) == yb).sum())
             finally:
                 model.train(was_training)
-        clean_correct += clean_hits
+        tally.clean_correct += clean_hits
         if uses_eps:
             for i, e in enumerate(eps_list):
                 if e == 0.0:
-                    correct[i] += clean_hits
+                    tally.correct[i] += clean_hits
                     continue
                 out = _run(attacks[e], model, xb, yb, tb, cancel)
                 if out.breakdown is not None:  # an ensemble: which of its attacks broke how many points
-                    into = breakdowns.setdefault(i, {})
+                    into = tally.breakdowns.setdefault(i, {})
                     for key, count in out.breakdown.items():
                         into[key] = into.get(key, 0) + int(count)
-                correct[i] += int(out.correct.sum())
-                succeeded[i] += int(out.success.sum())
-                evals += out.gradient_evaluations
+                tally.correct[i] += int(out.correct.sum())
+                tally.succeeded[i] += int(out.success.sum())
+                tally.evals += out.gradient_evaluations
                 done += len(yb)
                 if progress is not None:
                     progress(done, total)
         else:
             out = _run(probe, model, xb, yb, tb, cancel)
-            evals += out.gradient_evaluations
+            tally.evals += out.gradient_evaluations
             broken = ~out.correct
             for i, e in enumerate(eps_list):
                 within = broken & (out.l2 <= e)
-                correct[i] += len(yb) - int(within.sum())
-                succeeded[i] += int((out.success & (out.l2 <= e)).sum())
+                tally.correct[i] += len(yb) - int(within.sum())
+                tally.succeeded[i] += int((out.success & (out.l2 <= e)).sum())
             done += len(yb)
             if progress is not None:
                 progress(done, total)
+        tally.batches_done = b + 1
+        if checkpoint is not None:
+            checkpoint.save(tally, tally.seconds_before + time.perf_counter() - start_time)
+    correct, succeeded, clean_correct, evals, breakdowns = (tally.correct, tally.succeeded, tally.clean_correct,
+                                                            tally.evals, tally.breakdowns)
     denom = max(1, n)
     params = probe.params()
     params.pop("eps", None)
@@ -171,7 +180,8 @@ def attack_curve(
         extra={
             "success_rate": [float(s) / denom for s in succeeded],
             "gradient_evaluations": int(evals),
-            "seconds": round(time.perf_counter() - start_time, 3),
+            "seconds": round(tally.seconds_before + time.perf_counter() - start_time, 3),
+            **({"resumed_after_batches": resumed} if resumed else {}),
             **({"breakdown": [breakdowns.get(i) for i in range(len(eps_list))]} if breakdowns else {}),
         },
     )
