@@ -25,7 +25,7 @@ from advstudio.cli.common import (
 from advstudio.core.argtypes import BATCH, SAMPLES, SEED, float_in, int_in
 
 DEFENSES = ("bit_depth", "median", "jpeg", "gaussian_noise", "ensemble", "distillation", "detector")
-DEFENSE_ATTACKS = ("fgsm", "pgd")  # the L∞ attacks core.evaluation.defense crafts with (kept torch-free here)
+DEFENSE_ATTACKS = ("fgsm", "pgd", "autoattack")  # the L∞ attacks core.evaluation.defense crafts with (kept torch-free here)
 DEFAULT_DEFEND_EPS = "0,0.1,0.2,0.3"
 
 
@@ -38,7 +38,12 @@ def add_parser(sub) -> None:
     d.add_argument("--model", help="the protected .safetensors model (default: the bundled one); for "
                                    "distillation, the distilled student")
     d.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
-    d.add_argument("--attack", choices=DEFENSE_ATTACKS, default="pgd", help="L∞ attack (default pgd)")
+    d.add_argument("--attack", choices=DEFENSE_ATTACKS, default="pgd",
+                   help="L∞ attack (default pgd); autoattack runs \"standard\", or \"rand\" (EOT over 20 draws) "
+                        "for a randomized defense (gaussian_noise)")
+    d.add_argument("--budget", type=float_in(0.0, 1.0, lo_open=True),
+                   help="autoattack: share of the paper's steps and queries, in (0, 1] (default 1: the full "
+                        "budget; less is quicker and weaker, and the output says so)")
     d.add_argument("--steps", type=int_in(1, 10_000), default=40, help="PGD steps, 1–10000 (default 40)")
     d.add_argument("--step-size", type=float_in(0.0, 1.0, lo_open=True),
                    help="PGD step in (0, 1] pixels (default 2.5·ε/steps)")
@@ -155,15 +160,22 @@ def run(args) -> int:
     except UsageError as exc:
         return usage_error("defend", str(exc))
     built = setup.defense
+    if args.budget is not None and args.attack != "autoattack":
+        return usage_error("defend", "--budget applies to --attack autoattack only")
+    budget = 1.0 if args.budget is None else args.budget
+    version = built.autoattack_version()
+    try:
+        crafts = built.crafts(args.attack, args.steps, args.step_size, budget=budget)
+    except ValueError as exc:
+        return usage_error("defend", str(exc))
     test = load_split(args.data, "test").head(args.limit)
-    base = attack_params(args.attack, args.steps, args.step_size)
+    base = attack_params(args.attack, args.steps, args.step_size, version=version, budget=budget)
 
     def progress(done: int, total: int) -> None:
         tty_progress(done, total, "image-attacks")
 
     curves = {}
     name, path, labels = setup.name, setup.path, setup.labels
-    crafts = built.crafts(args.attack, args.steps, args.step_size)
     for kind, craft, label in zip(("plain", "adaptive"), crafts, labels):
         params = {**base, "defense": args.defense, "defense_params": built.params, "adaptive": kind == "adaptive",
                   "attacker": label}
@@ -183,9 +195,14 @@ def run(args) -> int:
         for c in curves.values():
             c.extra.update(extra)
     p = curves["plain"].params
+    title = attack_title(args.attack)
     if args.attack == "pgd":
         how = (f"{p['steps']} steps, step {p['step_size']:g}" if p.get("step_size") else
                f"{p['steps']} steps, step 2.5·ε/steps") + ", random start, final iterate"
+    elif args.attack == "autoattack":
+        title = p["label"]
+        how = " → ".join(f"{a['attack']} {a.get('steps', a.get('queries'))}" for a in p["attacks"])
+        how += ", each on the points still robust" + (f", EOT over {p['eot_draws']} draws" if p["eot_draws"] else "")
     else:
         how = "one step"
     dp = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in built.params.items()
@@ -193,7 +210,7 @@ def run(args) -> int:
     say = printer(to_stdout)
     say(f"model: {name}")
     say(f"defense: {args.defense}({dp})")
-    say(f"attack: {attack_title(args.attack)} (untargeted, L∞, {how}), n = {test.labels.shape[0]} test images")
+    say(f"attack: {title} (untargeted, L∞, {how}), n = {test.labels.shape[0]} test images")
     say(f"  plain:    {labels[0]}")
     say(f"  adaptive: {labels[1]}")
     for note in setup.notes:
@@ -203,7 +220,7 @@ def run(args) -> int:
             f"rejected by the detector (false positives): {extra['clean_rejected'] * 100:.2f}%")
     say(f"clean accuracy of the defended model: {curves['plain'].clean_accuracy * 100:.2f}%")
     say(f"{'eps':>6} {'steps':>6} {'n':>6} {'plain':>9} {'adaptive':>9}")
-    steps = 1 if args.attack == "fgsm" else args.steps
+    steps = {"fgsm": 1, "autoattack": "–"}.get(args.attack, args.steps)
     for e, a, b in zip(curves["plain"].eps, curves["plain"].accuracy, curves["adaptive"].accuracy):
         say(f"{e:>6.3g} {steps:>6} {curves['plain'].n:>6} {a * 100:>8.2f}% {b * 100:>8.2f}%")
     say("A defense is credited only with the adaptive column: the plain one shows what a naive attacker sees.")

@@ -120,3 +120,17 @@ def test_certify_rejects_a_bad_alpha(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["certify", "--alpha", "2"])
     assert exc.value.code == 2
+
+
+def test_defend_autoattack_names_its_version_and_budget(capsys, tmp_path, mnist_dir):
+    out_json = tmp_path / "aa.json"
+    rc, out, err = _run(capsys, "defend", "--defense", "gaussian_noise", "--sigma", "0.2", "--attack", "autoattack",
+                        "--budget", "0.02", "--eps", "0,0.2", "--limit", "10", "--json", out_json)
+    assert rc == 0, err
+    assert "AutoAttack rand (budget 0.02)" in out and "EOT over 20 draws" in out
+    doc = _curves(out_json)
+    p = doc["curves"]["adaptive"]["params"]
+    assert p["version"] == "rand" and p["budget"] == 0.02 and p["attacks"][0]["attack"] == "apgd-ce"
+    assert _acc(doc, "adaptive", 0.2) <= _acc(doc, "adaptive", 0.0)
+    rc, _, err = _run(capsys, "defend", "--defense", "bit_depth", "--attack", "pgd", "--budget", "0.5")
+    assert rc == 2 and "--budget applies to --attack autoattack only" in err

@@ -36,9 +36,28 @@ class BuiltDefense:
     notes: list[str] = field(default_factory=list)
     judge: Judge | None = None  # (x, y) → defended per sample; None: "classified correctly"
 
-    def crafts(self, attack: str, steps: int = 40, step_size: float | None = None) -> tuple[Craft, Craft]:
-        """(plain craft, adaptive craft): FGSM or PGD on each attacker's model."""
-        return craft_linf(self.plain, attack, steps, step_size), craft_linf(self.adaptive, attack, steps, step_size)
+    @property
+    def randomized(self) -> bool:
+        """Does the deployed defense draw random numbers at each call (then AutoAttack runs "rand")?"""
+        return bool(self.transform is not None and self.transform.randomized)
+
+    def autoattack_version(self) -> str:
+        return "rand" if self.randomized else "standard"
+
+    def crafts(self, attack: str, steps: int = 40, step_size: float | None = None,
+               budget: float = 1.0) -> tuple[Craft, Craft]:
+        """(plain craft, adaptive craft): FGSM, PGD or AutoAttack on each attacker's model. AutoAttack is
+        "rand" for a randomized defense, and then its own EOT over 20 draws replaces the adaptive model's
+        (one draw per call under it, so the attacker averages 20 draws, not 20 × eot_samples)."""
+        if attack != "autoattack":
+            return craft_linf(self.plain, attack, steps, step_size), craft_linf(self.adaptive, attack, steps,
+                                                                                step_size)
+        version = self.autoattack_version()
+        adaptive = self.adaptive
+        if self.randomized and isinstance(adaptive, DefendedModel):
+            adaptive = DefendedModel(adaptive.model, adaptive.transform, adaptive=True, eot_samples=1).eval()
+        return (craft_linf(self.plain, attack, version=version, budget=budget),
+                craft_linf(adaptive, attack, version=version, budget=budget))
 
 
 def make_transform(kind: str, *, bits: int = 2, size: int = 3, quality: int = 50,
@@ -111,9 +130,13 @@ class DetectorDefense(BuiltDefense):
     threshold: float = 0.0
     lam: float = 1.0
 
-    def crafts(self, attack: str, steps: int = 40, step_size: float | None = None) -> tuple[Craft, Craft]:
+    def crafts(self, attack: str, steps: int = 40, step_size: float | None = None,
+               budget: float = 1.0) -> tuple[Craft, Craft]:
         from advstudio.core.defenses.detection import detector_aware_pgd
 
+        if attack == "autoattack":
+            raise ValueError("AutoAttack does not know the detector, so it cannot be the adaptive attacker here: "
+                             "use PGD (detector-aware)")
         detector, lam = self.detector, self.lam
 
         def adaptive_craft(x, y, eps):

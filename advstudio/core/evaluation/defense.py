@@ -3,8 +3,9 @@ view of the defense, the defense with BPDA/EOT, a single ensemble member, …) a
 then judged by the deployed defense itself (one fresh noise draw, the real JPEG codec, the whole ensemble,
 the detector's verdict).
 
-Attacks here are L∞ FGSM (one step) and PGD (random start, fixed steps, the final iterate, no early stop),
-in [0, 1] pixel space. `defense_curve` returns the same RobustnessCurve as `advstudio evaluate`."""
+Attacks here are L∞ FGSM (one step), PGD (random start, fixed steps, the final iterate, no early stop) and
+AutoAttack (Croce & Hein 2020: "standard" for deterministic defenses, "rand" with EOT over 20 draws for
+randomized ones; `budget` < 1 scales its steps and queries for a quick look), in [0, 1] pixel space. `defense_curve` returns the same RobustnessCurve as `advstudio evaluate`."""
 
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ from advstudio.core.errors import EvaluationCancelled
 from advstudio.core.evaluation.curves import RobustnessCurve
 from advstudio.core.training import linf_pgd
 
-__all__ = ["craft_linf", "defense_curve", "TemperatureScaled", "DEFENSE_ATTACKS"]
+__all__ = ["craft_linf", "defense_curve", "autoattack_label", "TemperatureScaled", "DEFENSE_ATTACKS"]
 
-DEFENSE_ATTACKS = ("fgsm", "pgd")
+DEFENSE_ATTACKS = ("fgsm", "pgd", "autoattack")
 Craft = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]  # (x, y, ε) → x_adv
 Judge = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, y) → per-sample "defended" (bool)
 
@@ -44,10 +45,24 @@ class TemperatureScaled(nn.Module):
         return self.model(x) / self.temperature
 
 
-def craft_linf(attacked: nn.Module, attack: str, steps: int = 40, step_size: float | None = None) -> Craft:
-    """An (x, y, ε) → x_adv function: FGSM or PGD on `attacked` (eval mode, input gradients only, clamped)."""
+def craft_linf(attacked: nn.Module, attack: str, steps: int = 40, step_size: float | None = None,
+               version: str = "standard", budget: float = 1.0) -> Craft:
+    """An (x, y, ε) → x_adv function: FGSM, PGD or AutoAttack (`version`, `budget`) on `attacked` (eval mode,
+    input gradients only, clamped). The craft takes an optional `cancel` Event (AutoAttack reads it between
+    steps; defense_curve passes it)."""
     if attack not in DEFENSE_ATTACKS:
         raise ValueError(f"unknown attack {attack!r}: choose from {', '.join(DEFENSE_ATTACKS)}")
+    if attack == "autoattack":
+        from advstudio.core.attacks import make_attack
+
+        make_attack("autoattack", eps=0.1, version=version, budget=budget)  # bad settings fail here, not later
+
+        def auto(x: torch.Tensor, y: torch.Tensor, eps: float, cancel: threading.Event | None = None) -> torch.Tensor:
+            aa = make_attack("autoattack", eps=eps, version=version, budget=budget, seed=None)
+            return aa.run(attacked, x, y, cancel=cancel).x_adv
+
+        auto.cancellable = True  # type: ignore[attr-defined]
+        return auto
 
     def craft(x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
         if attack == "fgsm":
@@ -59,8 +74,21 @@ def craft_linf(attacked: nn.Module, attack: str, steps: int = 40, step_size: flo
     return craft
 
 
-def attack_params(attack: str, steps: int, step_size: float | None) -> dict:
-    """What the curve records about the attack (every figure names its attack, ε, steps)."""
+def autoattack_label(version: str, budget: float) -> str:
+    """"AutoAttack standard" / "AutoAttack rand (budget 0.25)": every AutoAttack figure names both."""
+    return f"AutoAttack {version}" + ("" if float(budget) >= 1.0 else f" (budget {float(budget):g})")
+
+
+def attack_params(attack: str, steps: int, step_size: float | None, version: str = "standard",
+                  budget: float = 1.0) -> dict:
+    """What the curve records about the attack (every figure names its attack, ε, steps; AutoAttack its version,
+    budget and the steps/queries each of its attacks ran with)."""
+    if attack == "autoattack":
+        from advstudio.core.attacks import make_attack
+
+        p = make_attack("autoattack", eps=0.1, version=version, budget=budget).params()
+        return {"version": version, "budget": float(budget), "attacks": p["attacks"], "eot_draws": p["eot_draws"],
+                "norm": "linf", "targeted": False, "label": autoattack_label(version, budget)}
     if attack == "fgsm":
         return {"steps": 1, "norm": "linf", "targeted": False}
     return {"steps": int(steps), "step_size": step_size, "step_size_rule": None if step_size else "2.5*eps/steps",
@@ -113,7 +141,8 @@ def defense_curve(
             if e == 0.0:
                 correct[i] += clean_hits
                 continue
-            x_adv = craft(xb, yb, e).detach()
+            x_adv = (craft(xb, yb, e, cancel=cancel) if getattr(craft, "cancellable", False)
+                     else craft(xb, yb, e)).detach()
             correct[i] += int(judge(x_adv, yb).sum())
             done += len(yb)
             if progress is not None:
