@@ -1,4 +1,5 @@
-"""The README screenshot of the Defenses tab: JPEG q=50 under plain and BPDA PGD-20 on 200 test images.
+"""The README screenshot of the Defenses tab: JPEG q=50 under plain and BPDA PGD-20 on 200 test images
+(`scripts/shot_defenses.py autoattack 0.1 100`: AutoAttack at budget 0.1 on 100 images instead).
 
     ADVSTUDIO_MNIST_DIR=../shared/mnist ../shared/tools/screenshot -w 100 docs/screenshot-defenses.png -- .venv/bin/python scripts/shot_defenses.py
 """
@@ -12,6 +13,7 @@ from advstudio.gui.demo import digit_strokes
 from advstudio.gui.qtapp import make_app
 from advstudio.gui.window import MainWindow
 
+ATTACK, BUDGET, N = (sys.argv[1:] + ["pgd", "1", "200"][len(sys.argv) - 1:])[:3]
 sys.argv = ["advstudio"]
 app = make_app()
 
@@ -28,8 +30,9 @@ def go(_info=None):
     for i in range(p.defense_combo.count()):
         if "JPEG" in p.defense_combo.itemText(i):
             p.defense_combo.setCurrentIndex(i)
-    p.samples.setValue(200)
-    p.steps.setValue(20)
+    p.samples.setValue(int(N))
+    p.set_attack(ATTACK, 20)
+    p.budget.setValue(float(BUDGET))
     w.show_tab("defenses")
     w.defense.run_from_panel()
 

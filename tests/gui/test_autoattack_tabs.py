@@ -53,6 +53,12 @@ def test_the_lab_draws_an_apgd_ce_curve(qtbot, window, mnist_dir):  # the lab re
     assert curve.curve.attack == "apgd-ce" and curve.curve.n == 40
     assert curve.curve.accuracy[1] < curve.curve.accuracy[0]
     assert "APGD-CE" in curve.label() and "5 steps" in curve.label()
+    # the model's gradient-masking checks sit beside the curve's details, a plain model raising no flag
+    assert [n.name for n in curve.masking] == ["outputs", "randomness", "zero gradients", "large ε"]
+    assert not any(n.flagged for n in curve.masking)
+    label = lab.panel.masking
+    assert label.isVisibleTo(lab.panel) and label.text().startswith("Masking checks on ")
+    assert "no sign of masked gradients" in label.text() and "large ε" in label.toolTip()
 
 
 def test_any_attack_runs_autoattack_and_says_which_attack_broke_the_drawing(qtbot, window):
@@ -66,3 +72,49 @@ def test_any_attack_runs_autoattack_and_says_which_attack_broke_the_drawing(qtbo
     caption = window.any_attack.panel.caption.text()
     assert "APGD-CE → APGD-T → FAB-T → Square, 0.05 of the paper's budgets" in caption
     assert f"Broken by {r.broken_by()}." in caption
+
+
+def test_the_defenses_tab_runs_autoattack_and_shows_the_masking_checks(qtbot, make_window, mnist_dir):
+    from advstudio.gui.features.defenses.messages import DefenseResult
+
+    window = make_window(data_dir=str(mnist_dir))
+    panel = window.defense.panel
+    panel.set_defense("jpeg")
+    panel.set_attack("autoattack")
+    assert panel.budget.isEnabled() and not panel.steps.isEnabled()
+    panel.budget.setValue(0.02)
+    panel.eps_edit.setText("0, 0.3")
+    panel.samples.setValue(16)
+    with qtbot.waitSignal(window.defense.defenseFinished, timeout=240000) as blocker:
+        assert window.defense.run_from_panel() is not None
+    r = blocker.args[0]
+    assert isinstance(r, DefenseResult) and r.attack == "autoattack" and r.version == "standard"
+    assert r.budget == 0.02 and "budget 0.02" in r.attack_text()
+    assert all("AutoAttack standard (budget 0.02)" in c.label for c in r.curves)
+    # JPEG under BPDA: the adaptive AutoAttack gets through where the plain one is fooled by the rounding
+    assert r.curve("adaptive").accuracy[1] <= r.curve("plain").accuracy[1]
+    assert [n.name for n in r.masking][:4] == ["outputs", "randomness", "zero gradients", "large ε"]
+    label = panel.masking
+    assert label.isVisibleTo(panel) and label.text().startswith("Masking checks on ")
+    assert "adaptive attacker" in label.text()
+
+
+
+def test_the_masking_label_counts_warnings_and_expands_on_a_click(qtbot):
+    from PySide6.QtCore import QPoint, Qt
+
+    from advstudio.gui.widgets.masking import MaskingChecksLabel, MaskingNote
+
+    label = MaskingChecksLabel()
+    qtbot.addWidget(label)
+    label.show()
+    assert label.isHidden() or not label.text()
+    notes = (MaskingNote("outputs", False, "the model outputs logits.", "Fine."),
+             MaskingNote("randomness", True, "two identical calls differ.", "Use EOT."))
+    label.set_notes(notes, "Noisy CNN")
+    assert label.text().startswith("Masking checks on Noisy CNN: ✓ outputs · ⚠ randomness — 1 warning")
+    assert "two identical calls differ." not in label.text() and "Use EOT." in label.toolTip()
+    qtbot.mouseClick(label, Qt.MouseButton.LeftButton, pos=QPoint(5, 5))
+    assert "⚠ randomness: two identical calls differ. Use EOT." in label.text()
+    label.set_notes(())
+    assert label.isHidden()

@@ -124,9 +124,10 @@ class DefenseStudio(JobClient):
         except ValueError as exc:
             self.ctx.report_error("Check the defense settings", str(exc))
             return None
-        return self.run(spec, p.attack(), int(p.steps.value()), eps, int(p.samples.value()))
+        return self.run(spec, p.attack(), int(p.steps.value()), eps, int(p.samples.value()),
+                        float(p.budget.value()))
 
-    def run(self, spec, attack: str, steps: int, eps: list[float], n: int) -> int | None:
+    def run(self, spec, attack: str, steps: int, eps: list[float], n: int, budget: float = 1.0) -> int | None:
         """Start an evaluation; returns its generation, or None when it could not start."""
         if self.panel.running:
             return None
@@ -138,7 +139,7 @@ class DefenseStudio(JobClient):
             return None
         self.panel.show_data_error(None)
         req = DefenseRequest(spec, attack, int(steps), tuple(float(e) for e in eps), int(n),
-                             self.ctx.data_folder(), self._base_name(), threading.Event())
+                             self.ctx.data_folder(), self._base_name(), threading.Event(), budget=float(budget))
         self._request = req
         self.panel.set_running(True)
         gen = self.submit(DEFENSE_KIND, req)

@@ -23,6 +23,7 @@ from advstudio.gui.features.defenses.messages import (
     DefenseResult,
     DefenseSpec,
     UseDefenseRequest,
+    attack_title,
     cw_summary,
     steps_of,
 )
@@ -139,13 +140,16 @@ def use_defense_job(ctx: JobContext, req: UseDefenseRequest) -> ModelInfo:
     return ModelInfo(name, where, device_label(ctx.state.device), meta, False)
 
 
-def _setup(ctx: JobContext, req: DefenseRequest):
+def _setup(ctx: JobContext, req: DefenseRequest, built, file_meta):
     """(deployed, plain craft, adaptive craft, undefended model, undefended craft, names, notes)."""
-    from advstudio.core.evaluation.defense import craft_linf
+    from advstudio.core.evaluation.defense import craft_linf as linf
 
     spec = req.spec
-    built, file_meta = _build(ctx, spec)
-    plain, adaptive = built.crafts(req.attack, req.steps)
+    plain, adaptive = built.crafts(req.attack, req.steps, budget=req.budget)
+
+    def craft_linf(model, attack, steps):  # the undefended model is deterministic: AutoAttack "standard"
+        return linf(model, attack, steps, budget=req.budget)
+
     if spec.kind in TRANSFORM_KINDS:
         base = built.plain.model  # the undefended model the transform wraps
         return (built.deployed, plain, adaptive, base, craft_linf(base, req.attack, req.steps),
@@ -171,14 +175,15 @@ def defense_job(ctx: JobContext, req: DefenseRequest) -> DefenseResult | Defense
     """Three curves with core.defense_eval.defense_curve: the undefended model under the attack, the defense
     under the plain attack, and the defense under the adaptive attack (each judged by the deployed defense)."""
     from advstudio.core.data import load_split
-    from advstudio.core.describe import attack_title
     from advstudio.core.errors import AttackCancelled, EvaluationCancelled
     from advstudio.core.evaluation.defense import DEFENSE_ATTACKS, attack_params, defense_curve
 
     if req.attack not in DEFENSE_ATTACKS:
-        raise ValueError(f"Unknown attack {req.attack!r}: FGSM or PGD")
+        raise ValueError(f"Unknown attack {req.attack!r}: FGSM, PGD or AutoAttack")
     ctx.state.ensure_device()
-    deployed, plain, adaptive, base, base_craft, name, base_name, notes = _setup(ctx, req)
+    built, file_meta = _build(ctx, req.spec)
+    version = built.autoattack_version() if req.attack == "autoattack" else ""
+    deployed, plain, adaptive, base, base_craft, name, base_name, notes = _setup(ctx, req, built, file_meta)
     split = load_split(req.data_dir, "test").head(req.n)
     n = len(split)
     per_curve = n * max(1, sum(1 for e in req.eps if e > 0))
@@ -188,7 +193,7 @@ def defense_job(ctx: JobContext, req: DefenseRequest) -> DefenseResult | Defense
     start = time.perf_counter()
     last_emit = [0.0]
     steps = steps_of(req.attack, req.steps)
-    title = attack_title(req.attack) + (f"-{steps}" if req.attack == "pgd" else "")
+    title = attack_title(req.attack, steps, version, req.budget)
     spec = req.spec
     tag = {"bit_depth": " (BPDA)", "jpeg": " (BPDA)", "gaussian_noise": f" (EOT {spec.eot_samples})",
            "ensemble": " (whole ensemble)", "distillation": " (logits / T)"}.get(spec.kind, "")
@@ -200,7 +205,7 @@ def defense_job(ctx: JobContext, req: DefenseRequest) -> DefenseResult | Defense
         ("adaptive", deployed, adaptive, f"{spec.short()} · adaptive {title}{tag} · n = {n}",
          spec.adaptive_how()),
     )
-    base_params = attack_params(req.attack, req.steps, None)
+    base_params = attack_params(req.attack, req.steps, None, version=version or "standard", budget=req.budget)
     curves: list[DefenseCurve] = []
     offset = 0
     try:
@@ -229,12 +234,36 @@ def defense_job(ctx: JobContext, req: DefenseRequest) -> DefenseResult | Defense
 
                 cw.append(cw_on_model(model, split.images, split.labels, role, who, spec, stop, report_cw))
                 offset += n
+        ctx.progress(DefenseProgress(offset, total, "gradient-masking checks on the adaptive attacker's model",
+                                     time.perf_counter() - start))
+        masking = attacked_checks(built.adaptive, split, curves[-1].curve, stop)
     except (EvaluationCancelled, AttackCancelled):
         return DefenseCancelled(offset, total)
     if stop.is_set():
         return DefenseCancelled(offset, total)
     return DefenseResult(spec, req.attack, steps, n, tuple(float(e) for e in req.eps), name, base_name,
-                         tuple(curves), round(time.perf_counter() - start, 3), tuple(notes), tuple(cw))
+                         tuple(curves), round(time.perf_counter() - start, 3), tuple(notes), tuple(cw), masking,
+                         version, float(req.budget))
+
+
+MASKING_SAMPLE = 32  # images the masking checks run on (the large-ε check attacks them): seconds, not minutes
+
+
+def attacked_checks(model, split, curve, stop) -> tuple:
+    """core.evaluation.masking on the model the adaptive attacker differentiates (the first MASKING_SAMPLE
+    images; an AutoAttack curve's breakdown at the largest ε when it has one), as plain MaskingNotes."""
+    from advstudio.core.errors import EvaluationCancelled
+    from advstudio.core.evaluation.masking import masking_checks
+    from advstudio.gui.widgets.masking import notes_from_checks
+
+    if stop.is_set():
+        raise EvaluationCancelled("evaluation cancelled")
+    device = next(model.parameters()).device
+    k = min(len(split), MASKING_SAMPLE)
+    parts = [b for b in (curve.extra.get("breakdown") or []) if b]
+    checks = masking_checks(model, split.images[:k].to(device), split.labels[:k].to(device),
+                            breakdown=parts[-1] if parts else None)
+    return notes_from_checks(checks)
 
 
 def cw_on_model(model, images, labels, role: str, name: str, spec: DefenseSpec, cancel=None,

@@ -84,7 +84,7 @@ class DefenseRequest:
     """Evaluate `spec` on the first `n` MNIST test images of `data_dir` at each L∞ ε (pixel units, [0, 1])."""
 
     spec: DefenseSpec
-    attack: str  # "fgsm" or "pgd"
+    attack: str  # "fgsm", "pgd" or "autoattack"
     steps: int
     eps: tuple[float, ...]
     n: int
@@ -93,6 +93,7 @@ class DefenseRequest:
     cancel: threading.Event = field(default_factory=threading.Event, compare=False)
     batch_size: int = 100
     seed: int = 0
+    budget: float = 1.0  # autoattack: share of the paper's steps and queries, (0, 1]
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,9 @@ class DefenseResult:
     seconds: float
     notes: tuple[str, ...] = ()
     cw: tuple[CWSummary, ...] = ()  # distillation: C&W L2 on the distilled and on the undefended model
+    masking: tuple = ()  # gui.widgets.masking.MaskingNote: the checks on the adaptive attacker's model
+    version: str = ""  # autoattack: "standard" or "rand"
+    budget: float = 1.0
 
     def curve(self, role: str):
         return next(c.curve for c in self.curves if c.role == role)
@@ -189,6 +193,11 @@ class DefenseResult:
     def attack_text(self) -> str:
         if self.attack == "fgsm":
             return "FGSM (untargeted, L∞, 1 step)"
+        if self.attack == "autoattack":
+            budget = "" if self.budget >= 1.0 else f", budget {self.budget:g} of the paper's steps and queries"
+            runs = "APGD-CE, APGD-T" + (" on the average of 20 noise draws (EOT)" if self.version == "rand"
+                                        else ", FAB-T, Square")
+            return f"AutoAttack {self.version} ({runs}, each on the points still robust{budget})"
         return (f"PGD-{self.steps} (untargeted, L∞, {self.steps} steps of 2.5·ε/{self.steps}, random start, "
                 "final iterate)")
 
@@ -226,3 +235,10 @@ class UseDefenseRequest:
 
 def steps_of(attack: str, steps: int) -> int:
     return 1 if attack == "fgsm" else int(steps)
+
+
+def attack_title(attack: str, steps: int, version: str = "standard", budget: float = 1.0) -> str:
+    """The legend's name of the attack: "FGSM", "PGD-20", "AutoAttack rand (budget 0.25)"."""
+    if attack == "autoattack":
+        return f"AutoAttack {version}" + ("" if budget >= 1.0 else f" (budget {budget:g})")
+    return {"fgsm": "FGSM", "pgd": f"PGD-{steps}"}.get(attack, attack)

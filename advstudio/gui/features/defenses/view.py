@@ -29,16 +29,17 @@ from PySide6.QtWidgets import (
 
 from advstudio.core.describe import ATTACKER_TERMS, CREDIT_NOTE, CREDIT_NOTE_PLAIN
 from advstudio.core.eps import parse_eps_field
+from advstudio.gui.features.defenses.attack_form import build_attack_box
 from advstudio.gui.features.defenses.messages import DefenseProgress, DefenseResult, DefenseSpec
 from advstudio.gui.models import ModelEntry
 from advstudio.gui.theme import style_plot
 from advstudio.gui.widgets.help import AdvancedGroup, explain, form_row, intro_label
-from advstudio.gui.widgets.layout import RunControls, fixed_plot, scroll_area, side_by_side, spin_box
+from advstudio.gui.widgets.layout import fixed_plot, scroll_area, side_by_side, spin_box
+from advstudio.gui.widgets.masking import MaskingChecksLabel
 from advstudio.gui.widgets.palette import Colours, colours
 from advstudio.gui.widgets.plain import plain_tip
 from advstudio.gui.widgets.plot_key import KeyEntry, PlotKey, PlotPlaceholder, key_above
 
-DEFAULT_EPS = "0, 0.1, 0.2, 0.3"
 DEFENSE_CHOICES = (("bit_depth", "Bit-depth reduction"), ("median", "Median filter"),
                    ("jpeg", "JPEG compression"), ("gaussian_noise", "Gaussian noise (randomized)"),
                    ("ensemble", "Ensemble of models"), ("distillation", "Distilled model file"))
@@ -191,31 +192,7 @@ class DefenseLabPanel(QWidget):
         dl.addWidget(self.stack)
         v.addWidget(dbox)
 
-        abox = QGroupBox("Attack and run")
-        af = QFormLayout(abox)
-        self.attack_combo = QComboBox()
-        self.attack_combo.addItem("FGSM (1 step)", "fgsm")
-        self.attack_combo.addItem("PGD (random start)", "pgd")
-        self.attack_combo.setCurrentIndex(1)
-        self.steps = spin_box(1, 500, 20, 1)
-        self.eps_edit = QLineEdit(DEFAULT_EPS)
-        self.samples = spin_box(1, 10000, 200, 100)
-        form_row(af, "Attack:", self.attack_combo, "The attack on the defended model: FGSM is one quick step, PGD many "
-             "small steps from a random start (stronger).")
-        form_row(af, "Steps:", self.steps, "How many small pushes PGD makes (FGSM always makes one).",
-             "PGD step size α = 2.5·ε/steps.")
-        form_row(af, "Strengths (ε):", self.eps_edit, "The strengths to try, in pixel units from 0 to 1, separated by "
-             "commas; each is a point on the curves.", "L∞ ε: every pixel moves by at most ±ε.")
-        form_row(af, "Test images:", self.samples, "How many digits from the MNIST test set to attack (the first N).")
-        self.runner = RunControls("Run", default=True)
-        self.run_button, self.cancel_button = self.runner.run, self.runner.cancel
-        self.progress, self.eta = self.runner.progress, self.runner.eta
-        self.runner.add_to_form(af)
-        self.data_error = QLabel("")
-        self.data_error.setWordWrap(True)
-        self.data_error.hide()
-        af.addRow(self.data_error)
-        v.addWidget(abox)
+        v.addWidget(build_attack_box(self))
 
         ubox = QGroupBox("Studio model")
         ul = QVBoxLayout(ubox)
@@ -267,6 +244,8 @@ class DefenseLabPanel(QWidget):
         self.cw_label.setMargin(4)
         self.cw_label.hide()
         v.addWidget(self.cw_label)
+        self.masking = MaskingChecksLabel()  # gradient-masking checks on the adaptive attacker's model
+        v.addWidget(self.masking)
         self.caption = QLabel("Choose a defense and Run: the adaptive curve is the one that counts.")
         self.caption.setTextFormat(Qt.TextFormat.PlainText)
         self.caption.setWordWrap(True)
@@ -365,6 +344,7 @@ class DefenseLabPanel(QWidget):
 
     def _on_attack(self, *_args) -> None:
         self.steps.setEnabled(self.attack() == "pgd")
+        self.budget.setEnabled(self.attack() == "autoattack")
 
     def set_running(self, running: bool) -> None:
         self.running = running
@@ -389,6 +369,7 @@ class DefenseLabPanel(QWidget):
         self.table.setRowCount(0)
         self.cw_label.setText("")
         self.cw_label.hide()
+        self.masking.set_notes(())
 
     def set_data(self, result: DefenseResult | None) -> None:
         """Plot the three curves of one run (replacing the previous run) and fill the table."""
@@ -418,6 +399,7 @@ class DefenseLabPanel(QWidget):
         if result.cw:
             self.cw_label.setText(result.cw_text())
             self.cw_label.show()
+        self.masking.set_notes(result.masking, "the adaptive attacker's model")
 
     def _recolour(self) -> None:
         """The curves' pens and the key in the current theme's colours; the placeholder while nothing is drawn."""

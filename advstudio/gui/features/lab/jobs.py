@@ -63,6 +63,7 @@ def lab_job(ctx: JobContext, req: LabRequest) -> LabResult | LabCancelled | None
     offset = 0
     curves: list[LabCurve] = []
     last_emit = [0.0]
+    checked: dict[str, tuple] = {}  # model key → its masking checks (run once per model)
 
     def report(done: int, label: str) -> None:
         now = time.perf_counter()
@@ -94,15 +95,45 @@ def lab_job(ctx: JobContext, req: LabRequest) -> LabResult | LabCancelled | None
                                          cancel=stop)
             offset += n
             radius = None if linf else detail
+            if spec.model.key not in checked:
+                checked[spec.model.key] = model_checks(model, split, stop)
             curves.append(LabCurve(
                 model=spec.model, model_name=name, model_path=path, curve=_frozen_curve(curve),
                 detail_eps=float(detail), confusion=evaluation.confusion(radius).copy(),
-                mistakes=evaluation.most_confident_mistakes(MISTAKES_SHOWN, radius)))
+                mistakes=evaluation.most_confident_mistakes(MISTAKES_SHOWN, radius),
+                masking=checked[spec.model.key] + breakdown_notes(curve)))
     except EvaluationCancelled:
         return LabCancelled(offset, total)
     if stop.is_set():
         return LabCancelled(offset, total)
     return LabResult(tuple(curves), round(time.perf_counter() - start, 3))
+
+
+MASKING_SAMPLE = 32  # images the model's masking checks run on (the large-ε check attacks them): about a second
+
+
+def model_checks(model, split, stop) -> tuple:
+    """core.evaluation.masking's checks of the model itself (outputs, randomness, zero gradients, large ε) on the
+    first MASKING_SAMPLE images, as plain MaskingNotes."""
+    from advstudio.core.errors import EvaluationCancelled
+    from advstudio.core.evaluation.masking import masking_checks
+    from advstudio.gui.widgets.masking import notes_from_checks
+
+    if stop.is_set():
+        raise EvaluationCancelled("evaluation cancelled")
+    device = next(model.parameters()).device
+    k = min(len(split), MASKING_SAMPLE)
+    return notes_from_checks(masking_checks(model, split.images[:k].to(device), split.labels[:k].to(device)))
+
+
+def breakdown_notes(curve) -> tuple:
+    """An AutoAttack curve's "black-box beats white-box" check, from its breakdown at the largest ε (else ())."""
+    from advstudio.core.evaluation.masking import breakdown_check
+    from advstudio.gui.widgets.masking import notes_from_checks
+
+    parts = [b for b in (curve.extra.get("breakdown") or []) if b]
+    check = breakdown_check(parts[-1]) if parts else None
+    return notes_from_checks([check]) if check is not None else ()
 
 
 def _frozen_curve(curve):

@@ -56,6 +56,7 @@ class LabCurve:
     detail_eps: float
     confusion: np.ndarray  # (10, 10) rows true class, columns class under attack
     mistakes: object  # core.attack_lab.MistakeGallery (numpy copies)
+    masking: tuple = ()  # gui.widgets.masking.MaskingNote: the model's gradient-masking checks (+ AutoAttack's)
 
     @property
     def attack(self) -> str:

@@ -33,6 +33,7 @@ from advstudio.gui.models import ModelEntry
 from advstudio.gui.theme import style_plot, text_colour
 from advstudio.gui.widgets.help import explain, intro_label
 from advstudio.gui.widgets.layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side
+from advstudio.gui.widgets.masking import MaskingChecksLabel
 from advstudio.gui.widgets.palette import colours, family_colour
 from advstudio.gui.widgets.plain import plain_tip
 from advstudio.gui.widgets.plot_key import KeyEntry, PlotKey, PlotPlaceholder, key_above
@@ -245,6 +246,8 @@ class RobustnessLabPanel(QWidget):
         bl = QVBoxLayout(bottom)
         bl.setContentsMargins(0, 0, 0, 0)
         bl.addLayout(details)
+        self.masking = MaskingChecksLabel()  # the gradient-masking checks of the curve the details show
+        bl.addWidget(self.masking)
         self.details_area = PlotPlaceholder(self.details_glw, EMPTY_DETAILS)
         bl.addWidget(self.details_area, 1)
         split.addWidget(top)
@@ -352,8 +355,10 @@ class RobustnessLabPanel(QWidget):
             self.gallery_image.setImage(mosaic(np.zeros((0, 28, 28))), autoLevels=False, levels=(0.0, 1.0))
             self.cm_title.setText("Confusion under attack", color=text_colour(self))
             self.gallery_title.setText("Most confident mistakes", color=text_colour(self))
+            self.masking.set_notes(())
             return
         c = self.curves[index]
+        self.masking.set_notes(c.masking, c.model_name)
         p = c.curve.params
         norm = "L2 radius" if p.get("eps_norm") == "l2" else "ε"
         what = (f"{attack_title(c.attack)}, {norm} = {c.detail_eps:g}, {steps_text(c.attack, p)}, "
