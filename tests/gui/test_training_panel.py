@@ -332,3 +332,54 @@ def test_a_checkpoint_with_a_hostile_header_is_a_readable_refusal(tmp_path, head
     path.write_bytes(struct.pack("<Q", len(body)) + body)
     with pytest.raises(ValueError, match="bad.checkpoint is not"):
         read_checkpoint_info(path)
+
+
+def test_trades_shows_beta_trains_and_saves_its_recipe(qtbot, make_window, tmp_path, mnist_dir):
+    window = make_window(data_dir=str(mnist_dir))
+    t, out = _setup(window, tmp_path, limit=128, method="trades", eval_limit=200, eps=0.1, robust_n=50, steps=2)
+    p = t.panel
+    form = p.adv_box.form
+    assert form.isRowVisible(p.beta) and p.steps.isEnabled() and not p.share.isEnabled()
+    p.beta.setValue(3.0)
+    c = p.config()
+    assert c.adversarial == "trades" and c.trades_beta == 3.0 and c.adv_steps == 2
+
+    r = _run(qtbot, t)
+    assert isinstance(r, TrainResult), r
+    recipe = r.metadata["recipe"]
+    assert recipe["adversarial"] == "trades" and recipe["trades_beta"] == 3.0 and recipe["adv_steps"] == 2
+    assert "TRADES" in p.curves.caption.text() and "β = 3" in p.curves.caption.text()
+    assert r.history[-1]["robust_accuracy"] is not None and out.exists()
+    p.set_method("pgd")
+    assert not form.isRowVisible(p.beta) and p.share.isEnabled()
+
+
+def test_the_quick_robust_preset_fills_the_form_and_a_change_makes_it_your_own(window):
+    from advstudio.core.training_config import PRESETS
+
+    p = window.training.panel
+    preset = PRESETS["quick-robust"]
+    p.preset.setCurrentIndex(p.preset.findData("quick-robust"))
+    assert p.config() == preset.config
+    assert p.preset_blurb.isVisibleTo(p) and p.preset_blurb.text() == preset.blurb
+    assert p.guard.isChecked() == (preset.config.guard_every > 0)
+    p.epochs.setValue(preset.config.epochs + 1)
+    assert p.preset_key() is None and "now your own recipe" in p.preset_blurb.text()
+    assert p.config().epochs == preset.config.epochs + 1  # the edit is kept, the rest of the recipe too
+    assert p.config().adversarial == preset.config.adversarial
+
+
+def test_the_guard_sentence_shows_when_it_stopped_a_run(window):
+    from advstudio.gui.features.training.messages import guard_message
+
+    p = window.training.panel
+    p.guard.setChecked(True)
+    p.set_method("fgsm_rs")
+    assert p.config().guard_every > 0
+    p.set_method(None)
+    assert "guarded" not in p.curves.caption.text()
+    note = "stopped in epoch 2, batch 400: PGD-10 accuracy on 256 training images fell to 3.0% from its best 40.0%"
+    history = ({"epoch": 1, "test_accuracy": 0.98}, {"epoch": 2, "test_accuracy": 0.98, "guard": note})
+    assert guard_message(history) == note and guard_message(history[:1]) is None
+    p.show_result(TrainResult("m.safetensors", "m", {"test_samples": 10}, history, 3.0, 1))
+    assert f"The overfitting guard {note}." in p.status.text()

@@ -13,7 +13,9 @@ from advstudio.core.training_config import CHECKPOINT_KEY, TrainConfig
 from advstudio.core.types import Progress
 
 METHODS = {None: "Standard", "fgsm_rs": "FGSM with random start (fast)", "pgd": "PGD (Madry)",
-           "distillation": "Defensive distillation (temperature T)"}
+           "trades": "TRADES (robust, keeps accuracy)", "distillation": "Defensive distillation (temperature T)"}
+ADVERSARIAL = ("fgsm_rs", "pgd", "trades")  # the methods that train on attacked images
+GUARD_EVERY = 200  # batches between the overfitting guard's checks when its box is ticked (the preset's)
 DISTILLATION = "distillation"  # the one method that is not a TrainConfig.adversarial value
 NO_CHECKPOINT_NOTE = ("Defensive distillation writes no checkpoint (teacher and student train in one go, "
                       "core.distillation has no resume): a cancelled run keeps nothing.")
@@ -95,9 +97,31 @@ def method_summary(config: TrainConfig, temperature: float | None = None) -> str
     if config.adversarial is None:
         return "standard training"
     steps = 1 if config.adversarial == "fgsm_rs" else config.adv_steps
-    return (f"{METHODS[config.adversarial]}, ε = {config.adv_eps:g}, {steps} step{'s' if steps != 1 else ''} of "
-            f"{config.step_size():.4g}, ramp {config.adv_ramp_epochs} epoch(s), "
-            f"{config.adv_fraction * 100:.0f}% of each batch adversarial")
+    pushes = f"{steps} step{'s' if steps != 1 else ''} of {config.step_size():.4g}"
+    if config.adversarial == "trades":
+        text = (f"{METHODS['trades']}, ε = {config.adv_eps:g}, β = {config.trades_beta:g}: the clean images' "
+                f"cross-entropy plus β × how far the model's answer moves (KL divergence) on an attacked copy "
+                f"found by {pushes} that push that answer away, ramp {config.adv_ramp_epochs} epoch(s)")
+    else:
+        text = (f"{METHODS[config.adversarial]}, ε = {config.adv_eps:g}, {pushes}, ramp {config.adv_ramp_epochs} "
+                f"epoch(s), {config.adv_fraction * 100:.0f}% of each batch adversarial")
+    return text + guard_summary(config)
+
+
+def guard_summary(config: TrainConfig) -> str:
+    """", guarded: …" when the overfitting guard is on, else ""."""
+    if not config.guard_every or config.adversarial is None:
+        return ""
+    return (f", guarded (every {config.guard_every} batches PGD-10 on {config.guard_samples} training images; a "
+            f"fall of more than {config.guard_drop * 100:.0f} points below the best stops the run and keeps the "
+            "best weights)")
+
+
+def guard_message(history) -> str | None:
+    """The overfitting guard's sentence when it ended the run (the last epoch's "guard" entry), else None."""
+    last = history[-1] if history else None
+    note = last.get("guard") if isinstance(last, dict) else None
+    return note if isinstance(note, str) and note else None
 
 
 @dataclass(frozen=True)

@@ -8,22 +8,18 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
     QSizePolicy,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from advstudio.core.constants import MNIST_STD
-from advstudio.core.describe import EPS_UNITS
-from advstudio.core.training_config import DEFAULT_TEMPERATURE, TrainConfig
+from advstudio.core.training_config import DEFAULT_TEMPERATURE, PRESETS, TrainConfig
+from advstudio.gui.features.training.adversarial_form import AdversarialForm, double_box, form_layout, int_box
 from advstudio.gui.features.training.curves import TrainingCurves
 from advstudio.gui.features.training.messages import (
     DISTILLATION,
@@ -31,6 +27,7 @@ from advstudio.gui.features.training.messages import (
     TrainCancelled,
     TrainProgress,
     TrainResult,
+    guard_message,
     robust_label,
 )
 from advstudio.gui.widgets.help import AdvancedGroup, explain, form_row, intro_label
@@ -42,18 +39,22 @@ INTRO = ("Train your own digit-reading model, on clean images or also on attacke
 METHOD_MATHS = ("Standard: plain cross-entropy on clean images (the article's recipe). FGSM with random start: one "
                 "FGSM step from a random point in the ε-ball per batch (Wong et al. 2020, 'fast' adversarial "
                 "training). PGD: several projected gradient steps per batch (Madry et al. 2018), the strongest and "
-                "slowest. Defensive distillation (Papernot et al. 2016): a teacher trained with softmax(logits / T), "
+                "slowest. TRADES (Zhang et al. 2019): clean cross-entropy + β·KL(f(x) ‖ f(x')), x' found by steps "
+                "that push the model's answer as far as possible in KL divergence: robust while keeping more clean "
+                "accuracy. Defensive distillation (Papernot et al. 2016): a teacher trained with softmax(logits / T), "
                 "then a student of the same shape on the teacher's soft labels at the same T, deployed at T = 1. "
                 "FGSM's gradient vanishes on it; C&W does not care (Carlini & Wagner 2016): try both in the Defenses "
                 "tab.")
 SCHEDULE_WORDS = "Keep the learning rate constant, or lower it smoothly (cosine decay) to 0 by the last epoch."
+METHOD_TIPS = {"fgsm_rs": "One quick attack per batch from a random start (Wong et al. 2020, 'fast' adversarial "
+                          "training).",
+               "pgd": "Several attack steps per batch (Madry et al. 2018): strong and slow.",
+               "trades": "TRADES (Zhang et al. 2019): learns to read clean digits and to give the same answer on "
+                         "attacked copies, weighted by β (clean cross-entropy + β·KL(f(x) ‖ f(x'))).",
+               DISTILLATION: "Defensive distillation (Papernot et al. 2016): a student learns a teacher's softened "
+                             "answers."}
+CUSTOM = "Your own settings"
 RESUME_WORDS = "Continue after the checkpoint's last finished epoch (same settings; Epochs may be raised)."
-
-
-def _form(parent: QWidget) -> QFormLayout:
-    form = QFormLayout(parent)
-    form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-    return form
 
 
 def _duration(seconds: float) -> str:
@@ -77,6 +78,7 @@ class TrainingPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("training_panel")
         self.running = False
+        self._filling = False  # a preset is filling the form: its own changes do not make it custom
         self._build_controls()
         self._build_views()
         side_by_side(self, self.controls_scroll, self.views, (280, 900))
@@ -99,26 +101,44 @@ class TrainingPanel(QWidget):
         self.method.setMinimumContentsLength(12)
         for key, title in METHODS.items():
             self.method.addItem(title, key)
+            if key in METHOD_TIPS:
+                self.method.setItemData(self.method.count() - 1, METHOD_TIPS[key], Qt.ItemDataRole.ToolTipRole)
         explain(self.method, "How the model learns: from clean images only, or also from attacked ones so that it "
                              "learns to resist attacks.", METHOD_MATHS)
         ml.addWidget(self.method)
+        self.preset = QComboBox()
+        self.preset.setObjectName("training_preset")
+        self.preset.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.preset.setMinimumContentsLength(12)
+        self.preset.addItem(CUSTOM, None)
+        for key, preset in PRESETS.items():
+            self.preset.addItem(preset.label, key)
+        explain(self.preset, "A ready-made recipe fills in every setting below; change any of them afterwards and "
+                             "it becomes your own recipe.")
+        self.preset_blurb = QLabel()
+        self.preset_blurb.setObjectName("training_preset_blurb")
+        self.preset_blurb.setWordWrap(True)
+        self.preset_blurb.hide()
+        ml.addWidget(QLabel("Recipe:"))
+        ml.addWidget(self.preset)
+        ml.addWidget(self.preset_blurb)
         v.addWidget(method)
 
         train = QGroupBox("Training")
-        f = _form(train)
-        self.epochs = self._spin(1, 500, d.epochs)
-        self.batch_size = self._spin(1, 4096, d.batch_size)
-        self.lr = self._double(5, 0.00001, 1.0, 0.0001, d.lr)
+        f = form_layout(train)
+        self.epochs = int_box(1, 500, d.epochs)
+        self.batch_size = int_box(1, 4096, d.batch_size)
+        self.lr = double_box(5, 0.00001, 1.0, 0.0001, d.lr)
         self.schedule = QComboBox()
         self.schedule.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.schedule.setMinimumContentsLength(8)
         self.schedule.addItem("constant", "constant")
         self.schedule.addItem("cosine decay to 0", "cosine")
-        self.seed = self._spin(0, 999_999, d.seed)
-        self.limit = self._spin(ALL, 60000, ALL)
+        self.seed = int_box(0, 999_999, d.seed)
+        self.limit = int_box(ALL, 60000, ALL)
         self.limit.setSingleStep(1000)
         self.limit.setSpecialValueText("all")
-        self.eval_limit = self._spin(ALL, 10000, ALL)
+        self.eval_limit = int_box(ALL, 10000, ALL)
         self.eval_limit.setSingleStep(500)
         self.eval_limit.setSpecialValueText("all")
         form_row(f, "Epochs:", self.epochs, "How many times training goes through all the training images.")
@@ -128,7 +148,7 @@ class TrainingPanel(QWidget):
                  "'all' uses all 10 000.")
         self.train_advanced = AdvancedGroup("Advanced")
         self.train_advanced.setObjectName("training_advanced")
-        more = _form(self.train_advanced.body)
+        more = form_layout(self.train_advanced.body)
         form_row(more, "Batch size:", self.batch_size, "How many images the model looks at before each small "
                  "correction of its weights.")
         form_row(more, "Learning rate (lr):", self.lr, "How big each correction is: too big and training jumps "
@@ -139,48 +159,17 @@ class TrainingPanel(QWidget):
         f.addRow(self.train_advanced)
         v.addWidget(train)
 
-        adv = QGroupBox("Adversarial examples")
-        self.adv_box = adv
-        a = _form(adv)
-        self.eps = self._double(3, 0.0, 1.0, 0.01, d.adv_eps)
-        self.eps_equiv = QLabel()
-        self.eps_equiv.setWordWrap(True)
-        explain(self.eps_equiv, EPS_UNITS)
-        self.steps = self._spin(1, 200, d.adv_steps)
-        self.step_size = self._double(4, 0.0, 1.0, 0.005, 0.0)
-        self.step_size.setSpecialValueText("auto")
-        self.step_auto = QLabel()
-        self.step_auto.setWordWrap(True)
-        self.ramp = self._spin(0, 100, d.adv_ramp_epochs)
-        self.share = self._spin(0, 100, int(round(d.adv_fraction * 100)))
-        self.share.setSuffix(" %")
-        self.robust_n = self._spin(1, 10000, d.robust_eval_samples)
-        self.robust_n.setSingleStep(100)
-        form_row(a, "Strength (ε):", self.eps, "How far each pixel of the attacked training images may move, in "
-                 "pixel units (0–1).", "L∞ radius of the training attack.")
-        a.addRow(self.eps_equiv)
-        form_row(a, "PGD steps:", self.steps, "How many small pushes PGD makes on each batch (FGSM with random start "
-                 "always makes one).")
-        self.adv_advanced = AdvancedGroup("Advanced")
-        self.adv_advanced.setObjectName("training_adv_advanced")
-        more = _form(self.adv_advanced.body)
-        form_row(more, "Step size (α):", self.step_size, "How far each push moves the pixels, in pixel units (0–1); "
-                 "'auto' picks it from ε.", "'auto' = 1.25·ε for FGSM with random start, 2.5·ε/steps for PGD.")
-        more.addRow(self.step_auto)
-        form_row(more, "ε ramp-up epochs:", self.ramp, "Start with weak attacks and raise ε to its full value over "
-                 "this many epochs.", "ε grows linearly from 0; it helps FGSM with random start avoid catastrophic "
-                 "overfitting at large ε.")
-        form_row(more, "Attacked share:", self.share, "How much of each batch is replaced by its attacked version.")
-        form_row(more, f"PGD-{d.robust_eval_steps} check images:", self.robust_n, "After each epoch, how many test "
-                 "images are attacked with PGD to measure how hard the model has become to fool.",
-                 f"PGD-{d.robust_eval_steps} accuracy at ε on the first N test images (never used for training).")
-        a.addRow(self.adv_advanced)
-        v.addWidget(adv)
+        self.adv_box = AdversarialForm()
+        f = self.adv_box
+        self.eps, self.eps_equiv, self.steps, self.beta, self.guard = f.eps, f.eps_equiv, f.steps, f.beta, f.guard
+        self.step_size, self.step_auto, self.ramp, self.share = f.step_size, f.step_auto, f.ramp, f.share
+        self.robust_n, self.adv_advanced = f.robust_n, f.advanced
+        v.addWidget(self.adv_box)
 
         dist = QGroupBox("Defensive distillation")
         self.distill_box = dist
-        df = _form(dist)
-        self.temperature = self._double(1, 1.0, 1000.0, 5.0, DEFAULT_TEMPERATURE)
+        df = form_layout(dist)
+        self.temperature = double_box(1, 1.0, 1000.0, 5.0, DEFAULT_TEMPERATURE)
         self.distill_note = QLabel("Teacher, then student: Epochs, batch size, learning rate and seed apply to "
                                    "each stage (constant learning rate).")
         self.distill_note.setWordWrap(True)
@@ -247,9 +236,9 @@ class TrainingPanel(QWidget):
         self.controls_scroll = FitScroll(box, 200, wrapped_text=True)  # as wide as its fields need (never a sideways scroll bar)
         self.method.currentIndexChanged.connect(self._on_method)
         self.method.currentIndexChanged.connect(self.outputEdited)
-        for w in (self.eps, self.step_size):
-            w.valueChanged.connect(self._update_hints)
-        self.steps.valueChanged.connect(self._update_hints)
+        self.preset.currentIndexChanged.connect(self._on_preset)
+        for signal in self._edited_signals():
+            signal.connect(self._on_edited)
         self.output.editingFinished.connect(self.outputEdited)
         self.browse.clicked.connect(self.browseRequested)
         self.start_button.clicked.connect(self.startRequested)
@@ -257,22 +246,6 @@ class TrainingPanel(QWidget):
         self.use_button.clicked.connect(self.useModelRequested)
         self.defense_button.clicked.connect(self.evaluateDefenseRequested)
         self.choose_folder.clicked.connect(self.chooseFolderRequested)
-
-    @staticmethod
-    def _double(decimals: int, lo: float, hi: float, step: float, value: float) -> QDoubleSpinBox:
-        s = QDoubleSpinBox()
-        s.setDecimals(decimals)
-        s.setRange(lo, hi)
-        s.setSingleStep(step)
-        s.setValue(value)
-        return s
-
-    @staticmethod
-    def _spin(lo: int, hi: int, value: int) -> QSpinBox:
-        s = QSpinBox()
-        s.setRange(lo, hi)
-        s.setValue(value)
-        return s
 
     def _build_views(self) -> None:
         self.views = QWidget()
@@ -288,18 +261,66 @@ class TrainingPanel(QWidget):
         return self.method.currentData()
 
     def set_method(self, key: str | None) -> None:
-        """None or "standard", "fgsm_rs", "pgd" or "distillation"."""
+        """None or "standard", "fgsm_rs", "pgd", "trades" or "distillation"."""
         self.method.setCurrentIndex(list(METHODS).index(None if key == "standard" else key))
 
     def _on_method(self) -> None:
         key = self.method_key()
-        self.adv_box.setEnabled(key in ("fgsm_rs", "pgd") and not self.running)
+        self.adv_box.set_method(key, self.running)
         self.adv_box.setVisible(key != DISTILLATION)
         self.distill_box.setVisible(key == DISTILLATION)
         self.distill_box.setEnabled(not self.running)
-        self.steps.setEnabled(key == "pgd")
         self._sync_distillation()
-        self._update_hints()
+
+    # ------------------------------------------------------------------ presets
+    def preset_key(self) -> str | None:
+        return self.preset.currentData()
+
+    def _on_preset(self) -> None:
+        key = self.preset_key()
+        if key is None:
+            self.preset_blurb.hide()
+            return
+        preset = PRESETS[key]
+        self._filling = True
+        try:
+            self.fill(preset.config)
+        finally:
+            self._filling = False
+        self.preset_blurb.setText(preset.blurb)
+        self.preset_blurb.show()
+
+    def fill(self, c: TrainConfig) -> None:
+        """Show every setting of `c` in the form (the method too)."""
+        self.set_method(c.adversarial)
+        self.epochs.setValue(c.epochs)
+        self.batch_size.setValue(c.batch_size)
+        self.lr.setValue(c.lr)
+        self.schedule.setCurrentIndex(max(0, self.schedule.findData(c.lr_schedule)))
+        self.seed.setValue(c.seed)
+        self.limit.setValue(c.limit or ALL)
+        self.eval_limit.setValue(c.eval_limit or ALL)
+        self.adv_box.fill(c)
+
+    def _edited_signals(self) -> list:
+        spins = (self.epochs, self.batch_size, self.lr, self.seed, self.limit, self.eval_limit)
+        return ([s.valueChanged for s in spins] + [self.method.currentIndexChanged,
+                                                   self.schedule.currentIndexChanged] + self.adv_box.edited())
+
+    def _on_edited(self, *_args) -> None:
+        """A field changed by hand: a preset no longer matching the form becomes "your own settings"."""
+        key = self.preset_key()
+        if self._filling or key is None:
+            return
+        try:
+            same = self.config() == PRESETS[key].config
+        except ValueError:
+            same = False
+        if not same:
+            self.preset.blockSignals(True)
+            self.preset.setCurrentIndex(0)
+            self.preset.blockSignals(False)
+            self.preset_blurb.setText(f"Changed from “{PRESETS[key].label}”: now your own recipe.")
 
     def _sync_distillation(self) -> None:
         """Distillation trains with a constant learning rate and keeps no checkpoint: say so where it shows."""
@@ -322,32 +343,17 @@ class TrainingPanel(QWidget):
         """T for defensive distillation, or None for the other methods."""
         return float(self.temperature.value()) if self.method_key() == DISTILLATION else None
 
-    def _update_hints(self) -> None:
-        eps = self.eps.value()
-        self.eps_equiv.setText(f"ε = {eps * 255:.1f}/255 grey levels = {eps / MNIST_STD:.3f} normalized units")
-        key = self.method_key() if self.method_key() in ("fgsm_rs", "pgd") else "fgsm_rs"
-        if self.step_size.value() > 0:
-            self.step_auto.setText("")
-        else:
-            auto = TrainConfig(adversarial=key, adv_eps=eps, adv_steps=self.steps.value()).step_size()
-            rule = "1.25·ε" if key == "fgsm_rs" else "2.5·ε/steps"
-            self.step_auto.setText(f"auto step size = {auto:.4g} ({rule})")
-
     def config(self) -> TrainConfig:
         """The settings as a TrainConfig (ValueError with a readable message when they do not fit)."""
         key = self.method_key()
-        step = self.step_size.value()
         distilling = key == DISTILLATION
         if distilling:
             key = None
         return TrainConfig(
             epochs=self.epochs.value(), batch_size=self.batch_size.value(), lr=float(self.lr.value()),
             seed=self.seed.value(), limit=self.limit.value() or None, eval_limit=self.eval_limit.value() or None,
-            adversarial=key, adv_eps=float(self.eps.value()), adv_steps=self.steps.value(),
-            adv_step_size=float(step) if step > 0 else None, adv_ramp_epochs=self.ramp.value(),
-            adv_fraction=self.share.value() / 100.0,
-            lr_schedule="constant" if distilling else self.schedule.currentData(),
-            robust_eval_samples=self.robust_n.value(),
+            adversarial=key, lr_schedule="constant" if distilling else self.schedule.currentData(),
+            **self.adv_box.values(),
         )
 
     def output_path(self) -> str:
@@ -362,7 +368,8 @@ class TrainingPanel(QWidget):
         self.runner.set_running(running, (self.method, self.epochs, self.batch_size, self.lr, self.schedule,
                                           self.seed, self.limit, self.eval_limit, self.output, self.browse,
                                           self.resume, self.temperature))
-        self.adv_box.setEnabled(not running and self.method_key() in ("fgsm_rs", "pgd"))
+        self.adv_box.set_method(self.method_key(), running)
+        self.preset.setEnabled(not running)
         self._sync_distillation()
         if running:
             self.use_button.hide()
@@ -416,8 +423,10 @@ class TrainingPanel(QWidget):
                                 "in the Defenses tab against the adaptive attack and C&W.")
             self.defense_button.show()
         else:
+            guard = guard_message(r.history)
+            stopped = f" The overfitting guard {guard}." if guard else ""
             self.status.setText(f"Saved {r.path} ({'; '.join(bits)}). It was added to the Robustness lab's "
-                                "models.")
+                                f"models.{stopped}")
         self.use_button.show()
 
     def show_cancelled(self, c: TrainCancelled) -> None:
