@@ -350,6 +350,18 @@ def test_trades_shows_beta_trains_and_saves_its_recipe(qtbot, make_window, tmp_p
     assert recipe["adversarial"] == "trades" and recipe["trades_beta"] == 3.0 and recipe["adv_steps"] == 2
     assert "TRADES" in p.curves.caption.text() and "β = 3" in p.curves.caption.text()
     assert r.history[-1]["robust_accuracy"] is not None and out.exists()
+    # the run joins the clean-vs-robust view beside the published AutoAttack points
+    from advstudio.gui.features.training.tradeoff import PUBLISHED, run_point
+
+    point = p.tradeoff.runs[-1]
+    assert point.label.startswith("TRADES β = 3, ε = 0.1") and "PGD-20 check" in point.label
+    assert point.clean == pytest.approx(r.history[-1]["test_accuracy"] * 100)
+    assert point.robust == pytest.approx(r.history[-1]["robust_accuracy"] * 100)
+    xs, ys = p.tradeoff.mine.getData()
+    assert list(xs) == [point.clean] and list(ys) == [point.robust]
+    assert len(p.tradeoff.published.getData()[0]) == len(PUBLISHED) == 3
+    assert {"Madry et al. (PGD)", "TRADES (β = 6)"} <= {t.toPlainText().strip() for t in p.tradeoff.texts}
+    assert run_point({"recipe": {}}, r.history) is None  # standard training is not a point
     p.set_method("pgd")
     assert not form.isRowVisible(p.beta) and p.share.isEnabled()
 

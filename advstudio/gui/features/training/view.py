@@ -30,6 +30,7 @@ from advstudio.gui.features.training.messages import (
     guard_message,
     robust_label,
 )
+from advstudio.gui.features.training.tradeoff import TradeoffPlot, views_tabs
 from advstudio.gui.widgets.help import AdvancedGroup, explain, form_row, intro_label
 from advstudio.gui.widgets.layout import DataMessage, FitScroll, RunControls, side_by_side
 
@@ -251,10 +252,10 @@ class TrainingPanel(QWidget):
         self.views = QWidget()
         v = QVBoxLayout(self.views)
         v.setContentsMargins(4, 4, 4, 4)
-        self.curves = TrainingCurves()
+        self.curves, self.tradeoff = TrainingCurves(), TradeoffPlot()
         v.addWidget(self.run_box)
         v.addWidget(self.data_message)
-        v.addWidget(self.curves, 1)
+        v.addWidget(views_tabs(self.curves, self.tradeoff), 1)
 
     # ------------------------------------------------------------------ settings
     def method_key(self) -> str | None:
@@ -423,6 +424,7 @@ class TrainingPanel(QWidget):
                                 "in the Defenses tab against the adaptive attack and C&W.")
             self.defense_button.show()
         else:
+            self.tradeoff.add_run(r.metadata, r.history)
             guard = guard_message(r.history)
             stopped = f" The overfitting guard {guard}." if guard else ""
             self.status.setText(f"Saved {r.path} ({'; '.join(bits)}). It was added to the Robustness lab's "
