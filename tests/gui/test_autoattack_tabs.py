@@ -40,6 +40,14 @@ def test_any_attack_runs_and_animates_the_autoattack_attacks(qtbot, window, atta
     caption = window.any_attack.panel.caption.text()
     for word in words:
         assert word in caption, caption
+    assert r.queries >= len(r.frames) - 1 and f"{r.queries:,} model queries" in window.any_attack.panel.status.text()
+    if attack == "square":  # the scrubber counts the queries each frame had made
+        q = r.frame_queries
+        assert q is not None and len(q) == len(r.frames) and q[0] == 0
+        assert np.all(np.diff(q) >= 0) and q[-1] <= r.queries <= values["queries"] + 1  # + the clean check
+        assert f"{int(q[-1]):,} queries" in window.any_attack.panel.step_label.text()
+    else:
+        assert r.frame_queries is None
 
 
 def test_the_lab_draws_an_apgd_ce_curve(qtbot, window, mnist_dir):  # the lab reads the MNIST test set
@@ -118,3 +126,21 @@ def test_the_masking_label_counts_warnings_and_expands_on_a_click(qtbot):
     assert "⚠ randomness: two identical calls differ. Use EOT." in label.text()
     label.set_notes(())
     assert label.isHidden()
+
+
+def test_the_live_query_counter_counts_every_image_row_and_reports_while_it_runs(window):
+    import torch
+
+    from advstudio.gui.features.any_attack.jobs import counted
+    from advstudio.gui.features.any_attack.messages import QueryProgress
+
+    seen = []
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+    watched = counted(model, seen.append, every=0.0)
+    x = torch.zeros(3, 1, 28, 28)
+    assert torch.equal(watched(x), model(x)) and watched.calls == 3
+    watched(x[:1])
+    assert watched.calls == 4 and seen == [3, 4]
+    tab = window.any_attack
+    tab.on_progress("input_attack", QueryProgress(1234, 5000, 0.52))
+    assert tab.panel.status.text() == "Running… 1,234 model queries so far (at most 5,000), 0.5 s."

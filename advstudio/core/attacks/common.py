@@ -35,7 +35,7 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 def fast_layout(model: nn.Module) -> nn.Module:
     """The model to attack with on the CPU: a copy whose convolution weights are stored channels-last, which
     oneDNN runs about 1.4× faster per forward + input-gradient pass and 1.9× faster per forward pass on this
-    project's CNN (benchmarks/bench_autoattack.py), with the same outputs to float rounding. Only models built
+    project's CNN (one thread, forward + backward timed against the default layout), with the same outputs to float rounding. Only models built
     from torch.nn's own layers (and the bundled CNN) are copied; a defense wrapper, a model already in that
     layout, a model off the CPU or one without convolutions is returned as it is."""
     params = list(model.parameters())

@@ -8,7 +8,12 @@ from PySide6.QtCore import Signal, Slot
 
 from advstudio.gui.context import AppContext
 from advstudio.gui.features.any_attack.jobs import register_any_attack
-from advstudio.gui.features.any_attack.messages import INPUT_KIND, InputAttackRequest, InputAttackResult
+from advstudio.gui.features.any_attack.messages import (
+    INPUT_KIND,
+    InputAttackRequest,
+    InputAttackResult,
+    QueryProgress,
+)
 from advstudio.gui.features.any_attack.view import AttackLabPanel
 from advstudio.gui.job_client import JobClient
 from advstudio.gui.worker import Failure
@@ -88,6 +93,11 @@ class AnyAttack(JobClient):
     # ------------------------------------------------------------------ worker traffic
     def on_reply(self, kind: str, value: InputAttackResult) -> None:
         self._show_result(value)
+
+    def on_progress(self, kind: str, value) -> None:
+        """The live query counter of the run on its way."""
+        if isinstance(value, QueryProgress):
+            self.panel.status.setText(value.text())
 
     def on_failure(self, failure: Failure) -> None:
         self.panel.set_busy(False, "The attack failed: " + failure.message.splitlines()[0])

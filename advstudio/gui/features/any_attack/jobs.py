@@ -11,7 +11,12 @@ import time
 
 import numpy as np
 
-from advstudio.gui.features.any_attack.messages import INPUT_KIND, InputAttackRequest, InputAttackResult
+from advstudio.gui.features.any_attack.messages import (
+    INPUT_KIND,
+    InputAttackRequest,
+    InputAttackResult,
+    QueryProgress,
+)
 from advstudio.gui.worker import JobContext, Worker
 
 
@@ -31,6 +36,29 @@ class _StopWhen:
         return self.ctx.should_stop()
 
 
+def counted(model, report, every: float = 0.1):
+    """`model` wrapped so that every image row it is asked about counts as one query; report(count) is called at
+    most every `every` seconds while it runs (the live query counter), and the wrapper's .calls holds the total."""
+    from torch import nn
+
+    class Counted(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+            self.calls = 0
+            self._last = time.perf_counter()
+
+        def forward(self, x):
+            self.calls += int(x.shape[0])
+            now = time.perf_counter()
+            if now - self._last >= every:
+                self._last = now
+                report(self.calls)
+            return self.inner(x)
+
+    return Counted()
+
+
 def _np(t) -> np.ndarray:
     return t.detach().cpu().numpy().copy()
 
@@ -40,6 +68,7 @@ def input_attack_job(ctx: JobContext, req: InputAttackRequest) -> InputAttackRes
     import torch
 
     from advstudio.core.attacks import ATTACKS, make_attack
+    from advstudio.core.attacks.common import fast_layout
     from advstudio.core.errors import AttackCancelled
 
     model = ctx.state.require_model()
@@ -57,8 +86,10 @@ def input_attack_job(ctx: JobContext, req: InputAttackRequest) -> InputAttackRes
         settings["record_trajectory"] = True
     attack = make_attack(req.attack, **settings)
     target = None if req.target is None else torch.tensor([int(req.target)], device=device)
+    budget = settings.get("queries") if req.attack == "square" else None
+    watched = counted(fast_layout(model), lambda q: ctx.progress(QueryProgress(q, budget, time.perf_counter() - start)))
     try:
-        out = attack.run(model, x, y, target, cancel=_StopWhen(ctx))
+        out = attack.run(watched, x, y, target, cancel=_StopWhen(ctx))
     except AttackCancelled:
         return None
     adv, adv_probs = _np(out.x_adv)[0, 0], _np(out.probs)[0].astype(np.float32)
@@ -67,10 +98,13 @@ def input_attack_job(ctx: JobContext, req: InputAttackRequest) -> InputAttackRes
         frames = traj.images[:, 0, 0].astype(np.float32).copy()
         frame_probs = traj.probs[:, 0].astype(np.float32).copy()
         frame_step, frame_restart = traj.step.copy(), traj.restart.copy()
+        frame_queries = None if traj.queries is None else traj.queries[:, 0].astype(np.int64).copy()
     else:  # one-step attacks: the start and the result
         frames = np.stack([image[0, 0], adv]).astype(np.float32)
         frame_probs = np.stack([clean_probs, adv_probs]).astype(np.float32)
         frame_step, frame_restart = np.array([0, 1]), np.array([0, 0])
+        frame_queries = None
+    n_frames = len(frames)
     frames, frame_probs, frame_step, frame_restart = _end_on_result(
         frames, frame_probs, frame_step, frame_restart, adv, adv_probs)
     return InputAttackResult(
@@ -81,7 +115,15 @@ def input_attack_job(ctx: JobContext, req: InputAttackRequest) -> InputAttackRes
         frames=frames, frame_probs=frame_probs, frame_step=frame_step, frame_restart=frame_restart,
         seconds=round(time.perf_counter() - start, 3), target=req.target,
         breakdown=dict(out.breakdown) if out.breakdown else None,
+        frame_queries=_pad(frame_queries, len(frames) - n_frames), queries=int(watched.calls),
     )
+
+
+def _pad(queries: np.ndarray | None, extra: int) -> np.ndarray | None:
+    """The per-frame query counts with the result frame _end_on_result may append (it made no new query)."""
+    if queries is None or extra <= 0 or not len(queries):
+        return queries
+    return np.concatenate([queries, np.repeat(queries[-1:], extra)])
 
 
 def _end_on_result(frames: np.ndarray, probs: np.ndarray, step: np.ndarray, restart: np.ndarray,

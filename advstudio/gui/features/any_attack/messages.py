@@ -24,6 +24,21 @@ class InputAttackRequest:
 
 
 @dataclass(frozen=True)
+class QueryProgress:
+    """While an attack runs on the input: the model evaluations so far (one per image row the model is asked
+    about: Square's queries, a gradient attack's forward passes), the most it may make when it has a query
+    budget, and the seconds spent."""
+
+    queries: int
+    budget: int | None
+    seconds: float
+
+    def text(self) -> str:
+        most = f" (at most {self.budget:,})" if self.budget else ""
+        return f"Running… {self.queries:,} model queries so far{most}, {self.seconds:.1f} s."
+
+
+@dataclass(frozen=True)
 class InputAttackResult(CleanAndAdversarial):
     """One attack on one input, with every iterate for the scrubber (numpy copies).
 
@@ -51,6 +66,8 @@ class InputAttackResult(CleanAndAdversarial):
     seconds: float = 0.0
     target: int | None = None
     breakdown: dict | None = None  # AutoAttack: the points each of its attacks broke (here 0 or 1 each)
+    frame_queries: np.ndarray | None = None  # (T,) score-based attacks (Square): model queries made by each frame
+    queries: int = 0  # model evaluations the whole run made (the live counter's last value)
 
 
     @property

@@ -244,7 +244,8 @@ class AttackLabPanel(QWidget):
             ensemble = f" Broken by {who}." if who else " Every one of its attacks failed at this ε."
         self.caption.setText(f"{result.describe()}.  Result: {verdict}; ‖δ‖∞ = {result.linf:.3f}, "
                              f"‖δ‖₂ = {result.l2:.3f}, ‖δ‖₀ = {result.l0} pixels.{ensemble}")
-        self.status.setText(f"Done in {result.seconds:.2f} s. Drag the scrubber or press Play to watch every step.")
+        self.status.setText(f"Done in {result.seconds:.2f} s, {result.queries:,} model queries. Drag the scrubber or "
+                            "press Play to watch every step.")
         self._add_row(result)
 
     @Slot(int)
@@ -266,6 +267,8 @@ class AttackLabPanel(QWidget):
             what = f"the result (best of {rounds} search rounds)" if r.attack == "cw" and rounds > 1 else "the result"
         elif k == len(r.frames) - 1:
             what += ", the result"
+        if r.frame_queries is not None:
+            what += f" · {int(r.frame_queries[k]):,} queries"
         self.step_label.setText(f"frame {k}/{len(r.frames) - 1}: {what} · reads {label} ({probs[label] * 100:.0f}%)")
 
     # ------------------------------------------------------------------ norms table
