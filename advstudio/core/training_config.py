@@ -112,14 +112,17 @@ class Preset:
     config: TrainConfig
 
 
-# A robust model in a lesson's time: FGSM with a random start (Wong et al. 2020), ε ramped up over the first
-# epoch, guarded against catastrophic overfitting. Its measured time and AutoAttack accuracy are in the README.
+# A robust model in a lesson's time: PGD with 3 steps (2.5·ε/3 each, random start), ε ramped up over the first
+# epoch, batches of 128 with Adam at 2e-3 and cosine decay, guarded against catastrophic overfitting. FGSM with a
+# random start (6 epochs, the first try) overfit catastrophically inside its first epoch at ε = 0.3 on this CNN
+# (PGD-20 accuracy 12.8 %, the guard's best check 26 %), so the preset spends three gradient steps per batch
+# instead. Its measured time and AutoAttack accuracy are in the README.
 QUICK_ROBUST = Preset(
     key="quick-robust",
     label="Quick robust (about 10 minutes)",
-    blurb="FGSM with a random start at ε = 0.3 for 6 epochs, ε ramped up over the first, with a check every "
-          "200 batches that keeps the most robust weights if the training suddenly loses its robustness.",
-    config=TrainConfig(epochs=6, batch_size=64, lr=1e-3, adversarial="fgsm_rs", adv_eps=0.3, adv_ramp_epochs=1,
-                       lr_schedule="cosine", guard_every=200),
+    blurb="PGD with 3 steps at ε = 0.3 for 5 epochs, ε ramped up over the first, with a check every 200 batches "
+          "that keeps the most robust weights if the training suddenly loses its robustness.",
+    config=TrainConfig(epochs=5, batch_size=128, lr=2e-3, adversarial="pgd", adv_eps=0.3, adv_steps=3,
+                       adv_ramp_epochs=1, lr_schedule="cosine", guard_every=200),
 )
 PRESETS: dict[str, Preset] = {p.key: p for p in (QUICK_ROBUST,)}

@@ -99,3 +99,19 @@ def test_evaluate_resumes_from_its_checkpoint_and_refuses_to_clobber_it(mnist_di
     assert main(args[:-4] + ["--limit", "8", "--batch-size", "4", "--checkpoint", str(ck), "--resume"]) == 1
     assert "different evaluation" in capsys.readouterr().err
     assert main(["evaluate", "--data", str(mnist_dir), "--resume", "--attack", "pgd"]) == 2
+
+
+def test_train_preset_quick_robust_uses_its_recipe_and_refuses_mixed_flags(cli, tiny_mnist, tmp_path):
+    from advstudio.core.storage import read_metadata
+    from advstudio.core.training_config import PRESETS
+
+    out = tmp_path / "quick.safetensors"
+    rc, _out, err = cli("train", "--data", tiny_mnist, "--out", out, "--preset", "quick-robust", "--epochs", 2)
+    assert rc == 2 and "--epochs" in err and not out.exists()  # the preset sets the epochs itself
+    rc, _out, err = cli("train", "--data", tiny_mnist, "--out", out, "--preset", "quick-robust", "--no-curve")
+    assert rc == 0, err
+    recipe = read_metadata(out)["recipe"]
+    cfg = PRESETS["quick-robust"].config
+    assert recipe["adversarial"] == "pgd" and recipe["adv_steps"] == cfg.adv_steps == 3
+    assert recipe["epochs"] == cfg.epochs and recipe["batch_size"] == cfg.batch_size
+    assert recipe["guard_every"] == cfg.guard_every and recipe["lr_schedule"] == "cosine"

@@ -111,7 +111,8 @@ def test_without_a_collapse_the_guard_changes_nothing(toy, monkeypatch):
     assert "guard" not in reports[-1].history[-1]
 
 
-def test_the_quick_robust_preset_is_guarded_fgsm_rs_at_eps_0_3():
+def test_the_quick_robust_preset_is_guarded_pgd3_at_eps_0_3():
     cfg = PRESETS["quick-robust"].config
-    assert cfg.adversarial == "fgsm_rs" and cfg.adv_eps == 0.3 and cfg.guard_every > 0
+    assert cfg.adversarial == "pgd" and cfg.adv_steps == 3 and cfg.adv_eps == 0.3 and cfg.guard_every > 0
+    assert cfg.step_size() == pytest.approx(0.25)  # 2.5·ε/steps
     assert cfg.recipe()["guard_every"] == cfg.guard_every
