@@ -56,7 +56,7 @@ class MaskingChecksLabel(QLabel):
         flagged = sum(n.flagged for n in self.notes)
         verdict = f"{flagged} warning{'s' if flagged != 1 else ''}" if flagged else "no sign of masked gradients"
         on = f" on {self.subject}" if self.subject else ""
-        return f"{PREFIX}{on}: {marks} — {verdict} (click for details)"
+        return f"{PREFIX}{on}: {marks} — {verdict}"
 
     def _render(self) -> None:
         if not self.notes:
@@ -65,7 +65,7 @@ class MaskingChecksLabel(QLabel):
             return
         details = "\n".join(n.sentence() for n in self.notes)
         self.setToolTip("Signs that a figure measures a model hiding its gradient rather than resisting the "
-                        "attack (AutoAttack's own flags):\n" + details)
+                        "attack (AutoAttack's own flags); click to show them here:\n" + details)
         self.setText(self.summary() + ("\n" + details if self.expanded else ""))
         self.show()
 
