@@ -175,7 +175,7 @@ def run(args) -> int:
         except ValueError as exc:
             return usage_error("evaluate", str(exc))
     end_progress()
-    checks = _masking_checks(model, test, curve, device) if args.attack == "autoattack" else None
+    checks = _masking_checks(model, test, curve) if args.attack == "autoattack" else None
     if not to_stdout:  # with --json, standard output holds the JSON alone
         if curve.extra.get("resumed_after_batches"):
             print(f"resumed from {args.checkpoint}: its first {curve.extra['resumed_after_batches']} batch(es) "
@@ -211,12 +211,9 @@ def _checkpoint(args, model, test, settings):
     return EvaluationCheckpoint(args.checkpoint, identity)
 
 
-def _masking_checks(model, test, curve, device) -> list:
+def _masking_checks(model, test, curve) -> list:
     """Beside an AutoAttack figure: the signs that it measures a masked gradient (core/evaluation/masking)."""
-    from advstudio.core.evaluation.masking import masking_checks
+    from advstudio.core.evaluation.masking import last_breakdown, sample_checks
 
-    parts = [b for b in (curve.extra.get("breakdown") or []) if b]
-    k = min(len(test.labels), MASKING_SAMPLE)
-    return masking_checks(model, test.images[:k].to(device), test.labels[:k].to(device),
-                          breakdown=parts[-1] if parts else None)
+    return sample_checks(model, test.images, test.labels, last_breakdown(curve), sample=MASKING_SAMPLE)
 

@@ -25,15 +25,6 @@ FAST = {"apgd-ce": dict(steps=10), "apgd-t": dict(steps=10, target_classes=3), "
 
 
 @pytest.fixture(scope="module")
-def robust():
-    from advstudio.core.resources import robust_model_path
-    from advstudio.core.storage import load_model
-
-    model, _ = load_model(robust_model_path())
-    return model.eval()
-
-
-@pytest.fixture(scope="module")
 def standard(bundled_model):
     return copy.deepcopy(bundled_model).eval()
 
@@ -223,13 +214,6 @@ def test_apgd_ce_is_at_least_as_strong_as_pgd40_on_the_robust_model(robust, batc
     pgd = make_attack("pgd", eps=0.3, steps=40, step_size=0.01, seed=0).run(robust, x, y).accuracy()
     apgd = make_attack("apgd-ce", eps=0.3, steps=40).run(robust, x, y).accuracy()
     assert apgd <= pgd + 1 / 64, (apgd, pgd)  # 95.3 % vs 93.8 % when written
-
-
-@pytest.fixture(scope="module")
-def torchattacks():
-    return pytest.importorskip(
-        "torchattacks", reason="torchattacks (a test extra: pip install -c constraints.txt -e '.[test]') is needed "
-        "for the cross-checks")
 
 
 ORACLE_EPS = 0.08  # mid-curve for the standard model (APGD-CE-10 ≈ 84 %), where disagreements would show

@@ -314,13 +314,6 @@ def test_cli_evaluate_with_an_attack_writes_the_fgsm_json_format(mnist_dir, tmp_
 # ---------------------------------------------------------------- cross-checks against torchattacks
 
 
-@pytest.fixture(scope="module")
-def torchattacks():
-    return pytest.importorskip(
-        "torchattacks", reason="torchattacks (a test extra: pip install -c constraints.txt -e '.[test]') is needed "
-        "for the cross-checks")
-
-
 def _agree(ours: float, theirs: float, reason_if_lower: str) -> None:
     """Within 1 point, or lower (a stronger attack) for the reason given."""
     assert ours <= theirs + 0.01, f"ours {ours:.3f} vs torchattacks {theirs:.3f}: ours is weaker"

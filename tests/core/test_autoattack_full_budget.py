@@ -29,22 +29,6 @@ SLACK = 1 / N  # one image
 
 
 @pytest.fixture(scope="module")
-def torchattacks():
-    return pytest.importorskip(
-        "torchattacks", reason="torchattacks (a test extra: pip install -c constraints.txt -e '.[test]') is needed "
-        "for the cross-checks")
-
-
-@pytest.fixture(scope="module")
-def robust():
-    from advstudio.core.resources import robust_model_path
-    from advstudio.core.storage import load_model
-
-    model, _ = load_model(robust_model_path())
-    return model.eval()
-
-
-@pytest.fixture(scope="module")
 def batch(mnist_test):
     return mnist_test.images[:N].clone(), mnist_test.labels[:N].clone()
 

@@ -20,8 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MaskingCheck", "breakdown_check", "masking_checks"]
+__all__ = ["MASKING_SAMPLE", "MaskingCheck", "breakdown_check", "last_breakdown", "masking_checks", "sample_checks"]
 
+MASKING_SAMPLE = 32  # images the windows' checks run on (the large-ε check attacks them): about a second
 LARGE_EPS = 0.5
 LARGE_EPS_MAX_ACCURACY = 0.1  # above this at ε = 0.5 the attack is not getting through
 ZERO_GRADIENT_SHARE = 0.1  # more inputs than this with an exactly zero gradient is a warning
@@ -118,3 +119,17 @@ def masking_checks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, breakdown
         model.train(was)
     extra = breakdown_check(breakdown)
     return checks + ([extra] if extra is not None else [])
+
+
+def last_breakdown(curve) -> dict | None:
+    """A robustness curve's AutoAttack breakdown at its largest ε (None when it has none)."""
+    parts = [b for b in (curve.extra.get("breakdown") or []) if b] if curve is not None else []
+    return parts[-1] if parts else None
+
+
+def sample_checks(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, breakdown: dict | None = None,
+                  sample: int = MASKING_SAMPLE) -> list[MaskingCheck]:
+    """masking_checks on the first `sample` images, moved to the model's device."""
+    device = next(model.parameters()).device
+    k = min(len(images), sample)
+    return masking_checks(model, images[:k].to(device), labels[:k].to(device), breakdown=breakdown)

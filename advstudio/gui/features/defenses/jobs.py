@@ -246,24 +246,16 @@ def defense_job(ctx: JobContext, req: DefenseRequest) -> DefenseResult | Defense
                          version, float(req.budget))
 
 
-MASKING_SAMPLE = 32  # images the masking checks run on (the large-ε check attacks them): seconds, not minutes
-
-
 def attacked_checks(model, split, curve, stop) -> tuple:
-    """core.evaluation.masking on the model the adaptive attacker differentiates (the first MASKING_SAMPLE
-    images; an AutoAttack curve's breakdown at the largest ε when it has one), as plain MaskingNotes."""
+    """core.evaluation.masking on the model the adaptive attacker differentiates (with an AutoAttack curve's
+    breakdown at the largest ε when it has one), as plain MaskingNotes."""
     from advstudio.core.errors import EvaluationCancelled
-    from advstudio.core.evaluation.masking import masking_checks
+    from advstudio.core.evaluation.masking import last_breakdown, sample_checks
     from advstudio.gui.widgets.masking import notes_from_checks
 
     if stop.is_set():
         raise EvaluationCancelled("evaluation cancelled")
-    device = next(model.parameters()).device
-    k = min(len(split), MASKING_SAMPLE)
-    parts = [b for b in (curve.extra.get("breakdown") or []) if b]
-    checks = masking_checks(model, split.images[:k].to(device), split.labels[:k].to(device),
-                            breakdown=parts[-1] if parts else None)
-    return notes_from_checks(checks)
+    return notes_from_checks(sample_checks(model, split.images, split.labels, last_breakdown(curve)))
 
 
 def cw_on_model(model, images, labels, role: str, name: str, spec: DefenseSpec, cancel=None,

@@ -109,30 +109,24 @@ def lab_job(ctx: JobContext, req: LabRequest) -> LabResult | LabCancelled | None
     return LabResult(tuple(curves), round(time.perf_counter() - start, 3))
 
 
-MASKING_SAMPLE = 32  # images the model's masking checks run on (the large-ε check attacks them): about a second
-
-
 def model_checks(model, split, stop) -> tuple:
-    """core.evaluation.masking's checks of the model itself (outputs, randomness, zero gradients, large ε) on the
-    first MASKING_SAMPLE images, as plain MaskingNotes."""
+    """core.evaluation.masking's checks of the model itself (outputs, randomness, zero gradients, large ε), as
+    plain MaskingNotes."""
     from advstudio.core.errors import EvaluationCancelled
-    from advstudio.core.evaluation.masking import masking_checks
+    from advstudio.core.evaluation.masking import sample_checks
     from advstudio.gui.widgets.masking import notes_from_checks
 
     if stop.is_set():
         raise EvaluationCancelled("evaluation cancelled")
-    device = next(model.parameters()).device
-    k = min(len(split), MASKING_SAMPLE)
-    return notes_from_checks(masking_checks(model, split.images[:k].to(device), split.labels[:k].to(device)))
+    return notes_from_checks(sample_checks(model, split.images, split.labels))
 
 
 def breakdown_notes(curve) -> tuple:
     """An AutoAttack curve's "black-box beats white-box" check, from its breakdown at the largest ε (else ())."""
-    from advstudio.core.evaluation.masking import breakdown_check
+    from advstudio.core.evaluation.masking import breakdown_check, last_breakdown
     from advstudio.gui.widgets.masking import notes_from_checks
 
-    parts = [b for b in (curve.extra.get("breakdown") or []) if b]
-    check = breakdown_check(parts[-1]) if parts else None
+    check = breakdown_check(last_breakdown(curve))
     return notes_from_checks([check]) if check is not None else ()
 
 
