@@ -223,6 +223,12 @@ def run(args) -> int:
     steps = {"fgsm": 1, "autoattack": "–"}.get(args.attack, args.steps)
     for e, a, b in zip(curves["plain"].eps, curves["plain"].accuracy, curves["adaptive"].accuracy):
         say(f"{e:>6.3g} {steps:>6} {curves['plain'].n:>6} {a * 100:>8.2f}% {b * 100:>8.2f}%")
+    for kind, c in curves.items():
+        for e, parts in zip(c.eps, c.extra.get("breakdown") or ()):
+            if parts:
+                say(f"{kind}, ε = {e:g}: points each attack broke, on the points still robust (as the attacker saw "
+                    "them on the model it differentiates): "
+                    + ", ".join(f"{'clean mistakes' if k == 'clean' else k} {int(v)}" for k, v in parts.items()))
     say("A defense is credited only with the adaptive column: the plain one shows what a naive attacker sees.")
     if to_stdout or json_out:
         where = str(path) if path else None

@@ -132,5 +132,10 @@ def test_defend_autoattack_names_its_version_and_budget(capsys, tmp_path, mnist_
     p = doc["curves"]["adaptive"]["params"]
     assert p["version"] == "rand" and p["budget"] == 0.02 and p["attacks"][0]["attack"] == "apgd-ce"
     assert _acc(doc, "adaptive", 0.2) <= _acc(doc, "adaptive", 0.0)
+    for kind in ("plain", "adaptive"):  # which of the four attacks broke how many points, per ε (none at ε = 0)
+        parts = doc["curves"][kind]["breakdown"]
+        assert parts[0] is None and set(parts[1]) <= {"clean", "apgd-ce", "apgd-t", "fab-t", "square"}
+        assert "clean" in parts[1] and sum(parts[1].values()) <= 10
+        assert f"{kind}, ε = 0.2: points each attack broke" in out
     rc, _, err = _run(capsys, "defend", "--defense", "bit_depth", "--attack", "pgd", "--budget", "0.5")
     assert rc == 2 and "--budget applies to --attack autoattack only" in err

@@ -59,9 +59,12 @@ def craft_linf(attacked: nn.Module, attack: str, steps: int = 40, step_size: flo
 
         def auto(x: torch.Tensor, y: torch.Tensor, eps: float, cancel: threading.Event | None = None) -> torch.Tensor:
             aa = make_attack("autoattack", eps=eps, version=version, budget=budget, seed=None)
-            return aa.run(attacked, x, y, cancel=cancel).x_adv
+            out = aa.run(attacked, x, y, cancel=cancel)
+            auto.last_breakdown = out.breakdown  # type: ignore[attr-defined]
+            return out.x_adv
 
         auto.cancellable = True  # type: ignore[attr-defined]
+        auto.last_breakdown = None  # type: ignore[attr-defined]
         return auto
 
     def craft(x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
@@ -112,7 +115,9 @@ def defense_curve(
 ) -> RobustnessCurve:
     """Accuracy of the deployed defense at each ε on adversarial examples from `craft`. `judge(x, y)` says per
     sample whether the defense held (default: deployed(x).argmax == y; a detector also counts a rejection).
-    ε = 0 is the judge on the clean images. Seeds torch's RNG (random starts, noise draws) for repeatability."""
+    ε = 0 is the judge on the clean images. An AutoAttack craft's per-attack breakdown (points each attack broke,
+    as the attacker saw them on the model it differentiates) goes into extra["breakdown"], one dict per ε.
+    Seeds torch's RNG (random starts, noise draws) for repeatability."""
     eps_list = [float(e) for e in eps_list]
     for e in eps_list:
         if not 0.0 <= e <= 1.0:
@@ -127,6 +132,7 @@ def defense_curve(
     torch.manual_seed(seed)
     n = len(labels)
     correct = np.zeros(len(eps_list), dtype=np.int64)
+    breakdowns: dict[int, dict[str, int]] = {}
     clean_correct = 0
     total, done = n * max(1, sum(1 for e in eps_list if e > 0)), 0
     start_time = time.perf_counter()
@@ -144,6 +150,11 @@ def defense_curve(
             x_adv = (craft(xb, yb, e, cancel=cancel) if getattr(craft, "cancellable", False)
                      else craft(xb, yb, e)).detach()
             correct[i] += int(judge(x_adv, yb).sum())
+            parts = getattr(craft, "last_breakdown", None)
+            if parts:
+                into = breakdowns.setdefault(i, {})
+                for key, count in parts.items():
+                    into[key] = into.get(key, 0) + int(count)
             done += len(yb)
             if progress is not None:
                 progress(done, total)
@@ -155,5 +166,7 @@ def defense_curve(
         clean_accuracy=clean_correct / denom,
         eps=tuple(eps_list),
         accuracy=tuple(float(c) / denom for c in correct),
-        extra={"seconds": round(time.perf_counter() - start_time, 3)},
+        extra={"seconds": round(time.perf_counter() - start_time, 3),
+               **({"breakdown": [breakdowns.get(i) for i in range(len(eps_list))],
+                   "breakdown_on": "the model the attacker differentiates"} if breakdowns else {})},
     )
