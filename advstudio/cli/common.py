@@ -36,8 +36,9 @@ def eps_value(text: str) -> float:
 
 
 def radius_list(text: str) -> list[float]:
-    """Comma-separated non-negative radii: L∞ ε for most attacks, L2 radii for cw and deepfool (checked later)."""
-    return _numbers(text, upper=28.0, out_of_range="ε {value} is negative or beyond any 28×28 image's L2 norm")
+    """Comma-separated non-negative radii: L∞ ε for most attacks, L2 radii for the minimal-L2 ones, pixel counts
+    for the L0 ones (each checked against its attack later)."""
+    return _numbers(text, upper=784.0, out_of_range="ε {value} is negative or beyond any 28×28 image's size")
 
 
 def l2_radii(text: str) -> list[float]:

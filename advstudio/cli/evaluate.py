@@ -29,13 +29,24 @@ def add_parser(sub) -> None:
     e.add_argument("--model", help="a .safetensors model (default: the bundled one)")
     e.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
     e.add_argument("--attack", choices=ATTACK_NAMES, default="fgsm",
-                   help="the attack (default fgsm); cw and deepfool are minimal-L2 attacks without an ε")
+                   help="the attack (default fgsm); cw, deepfool, fab-t-l2 and hopskipjump are minimal-L2 attacks "
+                        "without an ε, jsma and onepixel few-pixel (L0) attacks")
     e.add_argument("--eps", type=radius_list, default=None,
-                   help="comma-separated ε: L∞ in [0, 1] pixel space (default 0,0.05,0.1,0.2,0.3); for cw and "
-                        "deepfool, L2 radii (default 0,0.5,1,1.5,2,2.5,3)")
-    e.add_argument("--steps", type=int_in(1, 10_000),
-                   help="iterations, 1–10000 (bim 10, pgd 40, mifgsm 10, cw 100, deepfool 50, apgd-ce, apgd-t and "
-                        "fab-t 100); for square, the queries per image (5000)")
+                   help="comma-separated ε: L∞ in [0, 1] pixel space (default 0,0.05,0.1,0.2,0.3); for the "
+                        "minimal-L2 attacks, L2 radii (default 0,0.5,1,1.5,2,2.5,3); for jsma and onepixel, "
+                        "numbers of pixels changed (default 0,1,2,3,5,10,20,40,78)")
+    e.add_argument("--steps", type=int_in(1, 100_000),
+                   help="iterations (bim 10, pgd 40, mifgsm 10, cw 100, deepfool 50, apgd-ce, apgd-t and fab-t 100, "
+                        "onepixel 100 generations); for square, simba and hopskipjump, the queries per image "
+                        "(5000, 1000, 1000)")
+    e.add_argument("--theta", type=float_in(-1.0, 1.0),
+                   help="jsma: the change per chosen pixel in pixel units, in [-1, 1] (default 1)")
+    e.add_argument("--gamma", type=float_in(0.0, 1.0, lo_open=True),
+                   help="jsma: the most pixels changed, as a share of all pixels, in (0, 1] (default 0.1)")
+    e.add_argument("--pixels", type=int_in(1, 5), help="onepixel: pixels changed, 1–5 (default 1)")
+    e.add_argument("--population", type=int_in(4, 10_000),
+                   help="onepixel: candidates per generation of differential evolution (default 400)")
+    e.add_argument("--basis", choices=("pixel", "dct"), help="simba: search directions (default pixel)")
     e.add_argument("--step-size", type=float_in(0.0, 10.0, lo_open=True),
                    help="L∞ step α in pixel space (default 2.5·ε/steps; mifgsm ε/steps); for cw, Adam's lr (0.1); "
                         "in (0, 10]")
@@ -78,10 +89,11 @@ def _attack_settings(args) -> dict | str:
     """The evaluate flags as the chosen attack's settings, or a message naming a flag it does not take."""
     names = {"steps": "steps", "step_size": "step_size", "restarts": "restarts", "momentum": "decay",
              "budget": "budget", "version": "version",
-             "c": "c", "search_steps": "binary_search_steps", "overshoot": "overshoot"}
+             "c": "c", "search_steps": "binary_search_steps", "overshoot": "overshoot", "theta": "theta",
+             "gamma": "gamma", "pixels": "pixels", "population": "population", "basis": "basis"}
     if args.attack == "cw":
         names["step_size"] = "lr"
-    if args.attack == "square":  # one query per iteration
+    if "queries" in attack_settings(args.attack):  # score- and decision-based: a budget of model queries
         names["steps"] = "queries"
     accepted = attack_settings(args.attack)
     settings: dict = {}
@@ -106,18 +118,20 @@ def _attack_settings(args) -> dict | str:
 def _print_attack_table(curve, name: str) -> None:
     """Every figure names its attack, ε, steps, restarts and sample count."""
     p = curve.params
-    l2 = p.get("eps_norm") == "l2"
+    norm = p.get("eps_norm")
     steps = p.get("steps", 1)
     bits = attack_details(curve.attack, p)
     print(f"model: {name}")
     print(f"attack: {attack_title(curve.attack)} ({', '.join(bits)}), n = {curve.n} test images")
-    if l2:
+    if norm == "l2":
         print("robust at radius ε = not misclassified by a perturbation with ‖δ‖₂ ≤ ε found by the attack")
+    elif norm == "l0":
+        print("robust at k pixels = not misclassified by a change of at most k pixels found by the attack")
     print(f"clean accuracy: {curve.clean_accuracy * 100:.2f}%")
     restarts = p.get("restarts", 1)
     if curve.attack == "autoattack":  # an ensemble: its own steps are in the line above and the breakdown below
         steps = restarts = "–"
-    head = "L2 ≤" if l2 else "eps"
+    head = {"l2": "L2 ≤", "l0": "pixels"}.get(norm, "eps")
     print(f"{'attack':<9} {head:>6} {'steps':>6} {'restarts':>8} {'n':>6} {'accuracy':>9} {'success':>8}")
     success = curve.extra.get("success_rate", [float("nan")] * len(curve.eps))
     for e, acc, sr in zip(curve.eps, curve.accuracy, success):

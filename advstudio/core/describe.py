@@ -104,6 +104,10 @@ def steps_text(attack: str, params: dict) -> str:
         return names + (", the paper's budgets" if budget == 1.0 else f", {budget:g} of the paper's budgets")
     if "queries" in params:
         return f"{int(params['queries'])} queries"
+    if "population" in params:  # the one-pixel attack: differential evolution
+        return f"{params.get('pixels', '?')} pixel(s), {int(params.get('steps', 1) or 1)} generations"
+    if "theta" in params:  # JSMA: one pair of pixels per step, up to its share of the image
+        return f"θ {params['theta']:g}, up to {float(params.get('gamma', 0)) * 100:g} % of the pixels"
     steps = int(params.get("steps", 1) or 1)
     restarts = int(params.get("restarts", params.get("binary_search_steps", 1)) or 1)
     kind = "search rounds" if attack == "cw" else ("restart" if restarts == 1 else "restarts")
@@ -144,14 +148,23 @@ def attack_details(attack: str, params: dict) -> list[str]:
     random start, momentum, C&W's search, DeepFool's overshoot, early stop."""
     if attack == "autoattack" and isinstance(params.get("attacks"), list):
         return autoattack_details(params)
-    l2 = params.get("eps_norm") == "l2" or params.get("norm") == "l2"
+    norm = params.get("eps_norm") or params.get("norm")
     bits = ["targeted → " + str(params["target"]) if params.get("targeted") and params.get("target") is not None
-            else ("targeted" if params.get("targeted") else "untargeted"), "L2" if l2 else "L∞"]
+            else ("targeted" if params.get("targeted") else "untargeted"),
+            {"l2": "L2", "l0": "L0 (pixels changed)"}.get(str(norm), "L∞")]
     steps = params.get("steps", 1)
     if "queries" in params:
-        bits.append(f"{params['queries']} queries, square size p {params.get('p_init', 0):g}")
+        bits.append(f"{params['queries']} queries" + (f", square size p {params['p_init']:g}" if "p_init" in params
+                                                      else ""))
+        if "basis" in params:
+            bits.append(f"{params['basis']} basis")
+    elif "population" in params:
+        bits.append(f"{params.get('pixels', '?')} pixel(s), population {params['population']}, "
+                    f"{steps} generations")
     else:
         bits.append(f"{steps} step{'s' if steps != 1 else ''}")
+    if "theta" in params:
+        bits.append(f"θ {params['theta']:g} per pixel, at most {params.get('gamma', 0) * 100:g} % of the pixels")
     if params.get("target_classes"):
         bits.append(f"{params['target_classes']} target classes")
     if params.get("step_size_rule"):

@@ -21,7 +21,7 @@ class AttackSpec:
     title: str  # as figures and tables print it
     module: str  # where its class lives
     class_name: str
-    norm: str  # "linf": a budget ε; "l2": minimal-L2 (no budget, reports the norm it needed)
+    norm: str  # "linf": a budget ε; "l2" / "l0": minimal (no budget, reports the L2 / pixels it needed)
     iterative: bool
     summary: str  # one plain line
     settings: tuple[tuple[str, Any], ...]  # (keyword, default) in the class's order
@@ -31,8 +31,21 @@ class AttackSpec:
     def uses_eps(self) -> bool:
         return self.norm == "linf"
 
+    @property
+    def minimal(self) -> bool:
+        """No ε budget: it reports the size it needed (L2 norm or pixels changed), and curves read that."""
+        return self.norm in MINIMAL_NORMS
+
     def defaults(self) -> dict[str, Any]:
         return dict(self.settings)
+
+
+# The size a curve's x-axis measures, per norm kind: words for a radius, for an axis, and the largest value on
+# a 28×28 image in [0, 1] (‖δ‖∞ ≤ 1, ‖δ‖₂ ≤ √784 = 28, at most 784 pixels changed).
+MINIMAL_NORMS = ("l2", "l0")
+RADIUS_WORDS = {"linf": "L∞ ε", "l2": "L2 radius", "l0": "pixels changed"}
+AXIS_WORDS = {"linf": "ε (pixel units, L∞)", "l2": "L2 radius ‖δ‖₂", "l0": "pixels changed (L0)"}
+MAX_RADIUS = {"linf": 1.0, "l2": 28.0, "l0": 784.0}
 
 
 _COMMON = (("targeted", False), ("early_stop", True), ("record_trajectory", False))

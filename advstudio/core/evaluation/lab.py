@@ -2,9 +2,10 @@
 mistakes: what the robustness lab and `advstudio evaluate --attack` show.
 
 ε-bounded attacks (FGSM, BIM, PGD, MI-FGSM) run once per ε > 0; ε is an L∞ radius in [0, 1] pixel space.
-Minimal-norm attacks (C&W, DeepFool) run once, and the curve reads their per-sample L2 norms: at radius ε a
-sample counts as robust unless the attack misclassified it with ‖δ‖₂ ≤ ε. That is an upper bound on the true
-robust accuracy at ε (the attack may have missed a smaller perturbation), as every attack's figure is."""
+Minimal-norm attacks (C&W, DeepFool; and the few-pixel ones, whose size is the number of pixels changed) run
+once, and the curve reads their per-sample L2 norms (pixel counts): at radius ε a sample counts as robust unless
+the attack misclassified it with ‖δ‖₂ ≤ ε (at most ε pixels changed). That is an upper bound on the true robust
+accuracy at ε (the attack may have missed a smaller perturbation), as every attack's figure is."""
 
 from __future__ import annotations
 
@@ -19,28 +20,31 @@ from torch import nn
 
 from advstudio.core.attacks import ATTACKS, make_attack
 from advstudio.core.attacks.common import AttackOutput
+from advstudio.core.attacks.registry import MAX_RADIUS, RADIUS_WORDS
 from advstudio.core.errors import AttackCancelled, EvaluationCancelled
 from advstudio.core.evaluation.curves import DEFAULT_EPS, RobustnessCurve
 from advstudio.core.evaluation.resume import CurveTally, EvaluationCheckpoint
 
 DEFAULT_L2_EPS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
-MAX_L2 = 28.0  # ‖δ‖₂ of a 28×28 image in [0, 1] is at most √784 = 28
+DEFAULT_L0_EPS = (0.0, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 40.0, 78.0)  # pixels changed (78 = JSMA's 10 % share)
+MAX_L2 = MAX_RADIUS["l2"]  # ‖δ‖₂ of a 28×28 image in [0, 1] is at most √784 = 28
 
 Progress = Callable[[int, int], None]
 
 
 def default_eps(attack: str) -> tuple[float, ...]:
-    """Sensible radii: L∞ in pixel space for ε-bounded attacks, L2 for the minimal-norm ones."""
-    return DEFAULT_L2_EPS if ATTACKS[attack].norm == "l2" else DEFAULT_EPS
+    """Sensible radii: L∞ in pixel space for ε-bounded attacks, L2 or pixel counts for the minimal ones."""
+    return {"l2": DEFAULT_L2_EPS, "l0": DEFAULT_L0_EPS}.get(ATTACKS[attack].norm, DEFAULT_EPS)
 
 
 def _check_eps(attack: str, eps_list: Sequence[float]) -> list[float]:
     norm = ATTACKS[attack].norm
-    top = 1.0 if norm == "linf" else MAX_L2
+    top = MAX_RADIUS[norm]
     out = [float(e) for e in eps_list]
     for e in out:
         if not 0.0 <= e <= top:
-            unit = "L∞ ε must lie in [0, 1] pixel space" if norm == "linf" else f"L2 radius must lie in [0, {top:g}]"
+            unit = ("L∞ ε must lie in [0, 1] pixel space" if norm == "linf" else
+                    f"the {RADIUS_WORDS[norm]} must lie in [0, {top:g}]")
             raise ValueError(f"{attack}: {unit}, got {e}")
     return out
 
@@ -139,10 +143,11 @@ def attack_curve(
             out = _run(probe, model, xb, yb, tb, cancel)
             tally.evals += out.gradient_evaluations
             broken = ~out.correct
+            size = out.l0 if cls.norm == "l0" else out.l2
             for i, e in enumerate(eps_list):
-                within = broken & (out.l2 <= e)
+                within = broken & (size <= e)
                 tally.correct[i] += len(yb) - int(within.sum())
-                tally.succeeded[i] += int((out.success & (out.l2 <= e)).sum())
+                tally.succeeded[i] += int((out.success & (size <= e)).sum())
             done += len(yb)
             if progress is not None:
                 progress(done, total)
@@ -206,12 +211,13 @@ class MistakeGallery:
 class AttackEvaluation:
     """One attack over a set of images, per sample, as numpy copies (safe to hand to the GUI thread).
 
-    radius: for minimal-norm (L2) attacks, views can be restricted to perturbations with ‖δ‖₂ ≤ radius; a
-    sample the attack broke only beyond the radius then keeps its clean prediction."""
+    radius: for minimal-norm attacks, views can be restricted to perturbations with ‖δ‖₂ ≤ radius (L0 attacks:
+    at most `radius` pixels changed); a sample the attack broke only beyond the radius keeps its clean
+    prediction."""
 
     attack: str
     params: dict
-    norm: str  # "linf" or "l2": the norm of the attack's budget
+    norm: str  # "linf", "l2" or "l0": the norm of the attack's budget (or of the size it reports)
     labels: np.ndarray  # (N,)
     clean_pred: np.ndarray  # (N,)
     adv_pred: np.ndarray  # (N,)
@@ -229,10 +235,10 @@ class AttackEvaluation:
         return int(self.labels.shape[0])
 
     def broken(self, radius: float | None = None) -> np.ndarray:
-        """Per sample: misclassified under attack (within the L2 radius, when given)."""
+        """Per sample: misclassified under attack (within the radius, when given: L2, or pixels for L0)."""
         mask = self.adv_pred != self.labels
         if radius is not None:
-            mask = mask & (self.l2 <= radius)
+            mask = mask & ((self.l0 if self.norm == "l0" else self.l2) <= radius)
         return mask
 
     def predictions(self, radius: float | None = None) -> np.ndarray:

@@ -144,8 +144,9 @@ def labs_section(session: dict, raster: bool, sink: ImageSink) -> str:
         curves = [c for c in run.get("curves") or [] if curve_points(c) is not None]
         if not curves:
             continue
-        l2 = any((c.get("params") or {}).get("eps_norm") == "l2" for c in curves)
-        x_label = "L2 radius" if l2 else "L∞ ε (pixel space)"
+        norms = {(c.get("params") or {}).get("eps_norm") or "linf" for c in curves}
+        x_label = ({"l2": "L2 radius", "l0": "pixels changed (L0)"}.get(norms.pop(), "L∞ ε (pixel space)")
+                   if len(norms) == 1 else "L∞ ε (pixel space); L2 radius or pixels changed for minimal attacks")
         settings = []
         for c in curves:
             p = c.get("params") or {}

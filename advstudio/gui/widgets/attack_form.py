@@ -56,12 +56,13 @@ class AttackForm(QWidget):
         self.overrides = dict(defaults or {})  # e.g. early_stop False for trajectories
         self.combo = QComboBox()
         for name, spec in ATTACKS.items():
-            norm = "L∞" if spec.norm == "linf" else "minimal L2"
+            norm = {"linf": "L∞", "l2": "minimal L2", "l0": "few pixels"}.get(spec.norm, spec.norm)
             self.combo.addItem(f"{attack_title(name)} ({norm})", name)
             self.combo.setItemData(self.combo.count() - 1, spec.summary, Qt.ItemDataRole.ToolTipRole)
         explain(self.combo, "The attack: the recipe that changes the image. Its settings appear below, already set "
                             "to sensible values.",
-                "L∞ attacks keep every pixel within ±ε; minimal-L2 attacks look for the smallest overall change.")
+                "L∞ attacks keep every pixel within ±ε; minimal-L2 attacks look for the smallest overall change; "
+                "few-pixel (L0) attacks change as few pixels as they can.")
         self.targeted = QCheckBox("targeted, toward class")
         explain(self.targeted, "Off: make the model read any wrong digit. On: make it read the digit you choose.")
         self.target = QSpinBox()

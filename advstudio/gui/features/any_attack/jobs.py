@@ -86,7 +86,7 @@ def input_attack_job(ctx: JobContext, req: InputAttackRequest) -> InputAttackRes
         settings["record_trajectory"] = True
     attack = make_attack(req.attack, **settings)
     target = None if req.target is None else torch.tensor([int(req.target)], device=device)
-    budget = settings.get("queries") if req.attack == "square" else None
+    budget = settings.get("queries")  # score- and decision-based attacks have a query budget; others none
     watched = counted(fast_layout(model), lambda q: ctx.progress(QueryProgress(q, budget, time.perf_counter() - start)))
     try:
         out = attack.run(watched, x, y, target, cancel=_StopWhen(ctx))

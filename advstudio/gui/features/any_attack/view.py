@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from advstudio.core.attacks import ATTACKS
 from advstudio.core.describe import attack_title, steps_text
 from advstudio.core.render import diverging_rgb
 from advstudio.gui.features.any_attack.messages import InputAttackResult
@@ -45,6 +46,8 @@ NEW_INPUT = "New input: choose an attack and Run attack."
 INTRO = ("Run any attack on your digit and replay it step by step, to see how the image changes and when the "
          "model's answer flips.")
 BARS_BESIDE = 260  # px the bars need beside the images; narrower, they go below them
+CHANGED = 0.5 / 255  # a pixel moved by at least half a grey level counts as changed (core's L0 tolerance)
+MARK = "#ffd54f"  # the outline of a changed pixel, for the few-pixel attacks
 
 
 class TrajectoryView(QWidget):
@@ -60,6 +63,11 @@ class TrajectoryView(QWidget):
             self.glw, (("clean", "Input"), ("perturbation", "δ at this step"), ("iterate", "At this step")),
             "10pt", 12, 150)
         self.delta_scale = 1.0
+        self.mark_changed = False  # few-pixel (L0) attacks: outline each changed pixel on the image
+        self.marks = {key: pg.ScatterPlotItem(pxMode=False, symbol="s", size=1.0, brush=None,
+                                              pen=pg.mkPen(MARK, width=2)) for key in ("perturbation", "iterate")}
+        for key, marks in self.marks.items():
+            self.images[key].getViewBox().addItem(marks)
         self.bars = ProbabilityBars([("input", "clean"), ("at this step", "adversarial")], tick_pt=9)
         self.bars.setMinimumHeight(110)
         self.bars.setToolTip("Blue: probabilities for the input. Orange: for the image at this step.")
@@ -85,6 +93,9 @@ class TrajectoryView(QWidget):
         self.images["iterate"].setImage(np.ascontiguousarray(iterate), autoLevels=False, levels=(0.0, 1.0))
         self.images["perturbation"].setImage(diverging_rgb(delta / max(limit, 1e-6), limit=1.0), autoLevels=False,
                                              levels=None)
+        rows, cols = np.nonzero(np.abs(delta) >= CHANGED) if self.mark_changed else ((), ())
+        for marks in self.marks.values():
+            marks.setData(np.asarray(cols, dtype=float) + 0.5, np.asarray(rows, dtype=float) + 0.5)
         if limit != self.delta_scale:
             self.delta_scale = limit
             set_delta_scale(self.colorbar, limit)
@@ -230,6 +241,8 @@ class AttackLabPanel(QWidget):
             return
         eps = result.eps
         self._limit = delta_scale(eps, result.perturbation)  # the result's δ sets one scale for every frame
+        few = ATTACKS[result.attack].norm == "l0" if result.attack in ATTACKS else False
+        self.view.mark_changed = few
         last = len(result.frames) - 1
         self.slider.blockSignals(True)
         self.slider.setRange(0, last)
@@ -242,8 +255,10 @@ class AttackLabPanel(QWidget):
         if result.breakdown is not None:
             who = result.broken_by()
             ensemble = f" Broken by {who}." if who else " Every one of its attacks failed at this ε."
-        self.caption.setText(f"{result.describe()}.  Result: {verdict}; ‖δ‖∞ = {result.linf:.3f}, "
-                             f"‖δ‖₂ = {result.l2:.3f}, ‖δ‖₀ = {result.l0} pixels.{ensemble}")
+        sizes = f"‖δ‖∞ = {result.linf:.3f}, ‖δ‖₂ = {result.l2:.3f}, ‖δ‖₀ = {result.l0} pixels"
+        if few:  # the headline number of a few-pixel attack is how many pixels it changed (outlined in yellow)
+            sizes = f"{result.l0} pixel{'s' if result.l0 != 1 else ''} changed (outlined); ‖δ‖₂ = {result.l2:.3f}"
+        self.caption.setText(f"{result.describe()}.  Result: {verdict}; {sizes}.{ensemble}")
         self.status.setText(f"Done in {result.seconds:.2f} s, {result.queries:,} model queries. Drag the scrubber or "
                             "press Play to watch every step.")
         self._add_row(result)

@@ -70,7 +70,7 @@ class LabCurve:
     def describe(self) -> str:
         """The full one-line description of this curve's settings."""
         p = self.curve.params
-        norm = "L2 radius" if p.get("eps_norm") == "l2" else "L∞ ε"
+        norm = {"l2": "L2 radius", "l0": "pixels changed"}.get(p.get("eps_norm"), "L∞ ε")
         eps = ", ".join(f"{e:g}" for e in self.curve.eps)
         bits = [f"{attack_title(self.attack)}", "targeted" if p.get("targeted") else "untargeted",
                 steps_text(self.attack, p)]

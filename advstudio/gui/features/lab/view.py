@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from advstudio.core.attacks import ATTACKS
+from advstudio.core.attacks.registry import AXIS_WORDS
 from advstudio.core.describe import ATTACKER_TERMS, DEFENSE_NOTE, DEFENSE_NOTE_PLAIN, attack_title, steps_text
 from advstudio.core.eps import parse_eps_field
 from advstudio.gui.features.lab.messages import LabCurve, LabProgress
@@ -40,6 +41,8 @@ from advstudio.gui.widgets.plot_key import KeyEntry, PlotKey, PlotPlaceholder, k
 
 LINF_EPS = "0, 0.05, 0.1, 0.15, 0.2, 0.3"
 L2_EPS = "0, 0.5, 1, 1.5, 2, 2.5, 3"
+L0_EPS = "0, 1, 2, 3, 5, 10, 20, 40, 78"
+DEFAULT_FIELD = {"linf": LINF_EPS, "l2": L2_EPS, "l0": L0_EPS}
 EMPTY_PLOT = "Run the lab to see how accuracy falls as ε grows."
 EMPTY_DETAILS = "After a run: where the attacked digits go (the confusion matrix) and the most confident mistakes."
 SYMBOLS = {"fgsm": "o", "bim": "t", "pgd": "s", "mifgsm": "d", "cw": "x", "deepfool": "+"}
@@ -49,12 +52,16 @@ GAP = 3  # between tiles, in image pixels
 CAPTION = 9  # room above each tile for its caption
 INTRO = ("How often each model still reads test digits correctly as the attack gets stronger: each curve is one model "
          "under one attack.")
-EPS_WORDS = {  # the ε field's label and explanation, for L∞ attacks and for minimal-L2 ones
-    False: ("Strengths (ε):", "The strengths to try, in pixel units from 0 to 1, separated by commas; each one is "
-            "a point on the curve.", "L∞ ε: every pixel moves by at most ±ε."),
-    True: ("Sizes (L2 radii):", "The overall change sizes to try, separated by commas; each one is a point on the "
+EPS_WORDS = {  # the ε field's label and explanation, for L∞ attacks, minimal-L2 ones and few-pixel (L0) ones
+    "linf": ("Strengths (ε):", "The strengths to try, in pixel units from 0 to 1, separated by commas; each one is "
+             "a point on the curve.", "L∞ ε: every pixel moves by at most ±ε."),
+    "l2": ("Sizes (L2 radii):", "The overall change sizes to try, separated by commas; each one is a point on the "
            "curve.", "L2 radius r: an image counts as fooled if the attack found a change with ‖δ‖₂ ≤ r."),
+    "l0": ("Pixels changed:", "How many pixels the attacker may change, separated by commas; each one is a point "
+           "on the curve.", "L0 budget k: an image counts as fooled if the attack changed at most k pixels."),
 }
+RADIUS_SHORT = {"linf": "ε", "l2": "L2 radius", "l0": "pixels"}
+MIXED_AXIS = "ε  (L∞, pixel units 0–1; L2 radius for the minimal-L2 attacks; pixels changed for the L0 ones)"
 
 
 def parse_eps(text: str) -> list[float]:
@@ -124,9 +131,9 @@ class RobustnessLabPanel(QWidget):
         v.addWidget(attack)
         run = QGroupBox("Run")
         g = QGridLayout(run)
-        self.eps_label = QLabel(EPS_WORDS[False][0])
+        self.eps_label = QLabel(EPS_WORDS["linf"][0])
         self.eps_edit = QLineEdit(LINF_EPS)
-        self._explain_eps(False)
+        self._explain_eps("linf")
         self.samples = QSpinBox()
         self.samples.setRange(10, 10000)
         self.samples.setSingleStep(100)
@@ -176,7 +183,7 @@ class RobustnessLabPanel(QWidget):
         self.views = QWidget()
         v = QVBoxLayout(self.views)
         v.setContentsMargins(4, 4, 4, 4)
-        self.plot = fixed_plot("ε  (L∞, pixel units 0–1; L2 radius for C&W / DeepFool)", "accuracy %", 220)
+        self.plot = fixed_plot(MIXED_AXIS, "accuracy %", 220)
         self.plot.setYRange(0, 100, padding=0.02)
         self.plot.getAxis("left").setTicks([[(v, f"{v}") for v in range(0, 101, 20)], []])  # 100 % labelled too
         self.key = PlotKey()  # the legend, above the plot: it never covers a curve or the caption
@@ -332,6 +339,8 @@ class RobustnessLabPanel(QWidget):
             line.setSymbolBrush(colour)
             line.setSymbolPen(colour)
         self.key.set_entries([KeyEntry(self.curve_colour(k), c.label()) for k, c in enumerate(self.curves)])
+        norms = {c.curve.params.get("eps_norm", "linf") for c in self.curves}  # one kind: say exactly which
+        self.plot.setLabel("bottom", AXIS_WORDS.get(next(iter(norms)), MIXED_AXIS) if len(norms) == 1 else MIXED_AXIS)
         self.plot_area.set_empty(not self.curves)
         self.details_area.set_empty(not self.curves)
 
@@ -360,7 +369,7 @@ class RobustnessLabPanel(QWidget):
         c = self.curves[index]
         self.masking.set_notes(c.masking, c.model_name)
         p = c.curve.params
-        norm = "L2 radius" if p.get("eps_norm") == "l2" else "ε"
+        norm = RADIUS_SHORT.get(p.get("eps_norm"), "ε")
         what = (f"{attack_title(c.attack)}, {norm} = {c.detail_eps:g}, {steps_text(c.attack, p)}, "
                 f"n = {c.curve.n}")
         cm = c.confusion.astype(np.float32)
@@ -393,14 +402,14 @@ class RobustnessLabPanel(QWidget):
 
     # ------------------------------------------------------------------ misc
     def _on_attack(self) -> None:
-        l2 = ATTACKS[self.form.attack()].norm == "l2"
-        self.eps_label.setText(EPS_WORDS[l2][0])
-        self._explain_eps(l2)
+        norm = ATTACKS[self.form.attack()].norm
+        self.eps_label.setText(EPS_WORDS[norm][0])
+        self._explain_eps(norm)
         if not self._eps_edited:
-            self.eps_edit.setText(L2_EPS if l2 else LINF_EPS)
+            self.eps_edit.setText(DEFAULT_FIELD[norm])
 
-    def _explain_eps(self, l2: bool) -> None:
-        _label, plain, maths = EPS_WORDS[l2]
+    def _explain_eps(self, norm: str) -> None:
+        _label, plain, maths = EPS_WORDS[norm]
         for w in (self.eps_label, self.eps_edit):
             explain(w, plain, maths)
 
