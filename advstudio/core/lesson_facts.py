@@ -10,7 +10,7 @@ import re
 
 # {name} in a body is replaced by a fact read from the loaded model's file (gui side: model_facts)
 PLACEHOLDERS = ("model_name", "accuracy", "test_samples", "errors", "train_samples", "epochs", "optimizer", "lr",
-                "batch_size", "training_seconds", "fgsm_table")
+                "batch_size", "training_seconds", "fgsm_table", "robust_headline")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -36,7 +36,25 @@ def model_facts(meta: dict, name: str) -> dict[str, str]:
         elif isinstance(value, str) and len(value) <= 200:
             facts[key] = markdown_literal(value)
     facts["fgsm_table"] = _fgsm_table(meta.get("fgsm_curve"))
+    facts["robust_headline"] = _robust_headline(meta, facts["model_name"])
     return facts
+
+
+def _robust_headline(meta: dict, name: str) -> str:
+    """One sentence: the loaded model's robust accuracy at ε = 0.3 from its strongest recorded attack."""
+    from advstudio.core.model_meta import robust_headline
+
+    head = robust_headline(meta)
+    if head is None:
+        return (f"*{name}'s file records no robust accuracy at ε = 0.3; the bundled robust model's does (load it "
+                "with the button below).*")
+    n = f"{head['n']:,} test digits" if head["n"] else "test digits"
+    text = (f"{name} keeps **{head['accuracy'] * 100:.1f}%** of {n} at ε = 0.3 under "
+            f"{markdown_literal(head['label'])}")
+    text += (", the strongest attack we have" if head["strongest"]
+             else " (not yet measured with AutoAttack, the strongest attack we have)")
+    weaker = [f"{markdown_literal(lab)} {acc * 100:.1f}%" for lab, acc, _n in head["weaker"][:2]]
+    return text + (f". Weaker attacks report more: {', '.join(weaker)}." if weaker else ".")
 
 
 def _fraction(value: object) -> float | None:

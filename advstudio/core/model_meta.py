@@ -133,3 +133,40 @@ FIELDS = {
     "recipe": _table, "versions": _table, "initialized_from": _table,
     "history": _rows, "robust_evaluation": _rows, "fgsm_curve": _curve,
 }
+
+
+def _strength(row: dict) -> int:
+    """How strong the attack behind a robust_evaluation row is: AutoAttack above everything else."""
+    return 1 if str(row.get("attack", "")).lower().startswith("autoattack") else 0
+
+
+def _row_label(row: dict) -> str:
+    attack = str(row.get("attack", "?"))
+    if _strength(row):
+        return cap_text(str(row.get("label") or attack), 60)
+    steps, step = row.get("steps"), row.get("step_size")
+    label = f"{attack}-{steps}" if count(steps) and steps > 1 else attack
+    return label + (f" (step {float(step):g})" if number(step) else "")
+
+
+def robust_headline(meta: dict, eps: float = 0.3) -> dict | None:
+    """The robust accuracy at `eps` to headline from the metadata's robust_evaluation rows: the strongest attack's
+    (AutoAttack before PGD; then the larger n; then the lower figure), and beside it the weaker attacks' figures at that ε.
+    {"label", "accuracy", "n", "eps", "weaker": [(label, accuracy, n), …]}, or None when no row records `eps`.
+    Display-only: a malformed row is skipped, nothing raises."""
+    rows = meta.get("robust_evaluation") if isinstance(meta, dict) else None
+    found = []
+    for row in rows if isinstance(rows, list) else ():
+        results = row.get("results") if isinstance(row, dict) else None
+        for r in results if isinstance(results, list) else ():
+            if isinstance(r, dict) and number(r.get("eps")) and abs(float(r["eps"]) - eps) < 1e-9 \
+                    and fraction(r.get("accuracy")):
+                n = row.get("n") if count(row.get("n")) else None
+                found.append((_strength(row), n or 0, _row_label(row), float(r["accuracy"]), n))
+                break
+    if not found:
+        return None
+    found.sort(key=lambda f: (-f[0], -f[1], f[3]))
+    best = found[0]
+    return {"label": best[2], "accuracy": best[3], "n": best[4], "eps": eps, "strongest": bool(best[0]),
+            "weaker": [(f[2], f[3], f[4]) for f in found[1:]]}

@@ -84,3 +84,12 @@ def test_a_tally_with_wrong_counts_is_refused(setup, tmp_path):
         path.write_text(json.dumps(broken))
         with pytest.raises(CheckpointMismatch):
             ck.load(1, 2)
+
+
+def test_an_ensembles_breakdown_is_shown_in_the_order_its_attacks_ran():
+    from advstudio.core.attacks.common import ordered_breakdown
+
+    stored = {"apgd-ce": 820, "apgd-t": 51, "clean": 110, "fab-t": 3, "square": 58}  # a checkpoint sorts its keys
+    assert list(ordered_breakdown(stored)) == ["clean", "apgd-ce", "apgd-t", "fab-t", "square"]
+    assert ordered_breakdown(stored) == stored and ordered_breakdown(None) is None
+    assert list(ordered_breakdown({"zz": 1, "square": 2, "clean": 0})) == ["clean", "square", "zz"]

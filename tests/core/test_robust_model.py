@@ -16,10 +16,18 @@ def test_the_robust_model_is_bundled_with_its_recipe_and_evaluation():
     assert meta["recipe"]["adversarial"] == "pgd" and meta["recipe"]["adv_eps"] == pytest.approx(0.3)
     assert meta["test_accuracy"] >= 0.98 and meta["test_samples"] == 10000
     assert all(cmd.startswith("advstudio train ") for cmd in meta["reproduce"]) and len(meta["reproduce"]) == 2
-    strict = meta["robust_evaluation"][0]
-    assert (strict["attack"], strict["steps"], strict["step_size"], strict["n"]) == ("PGD", 40, 0.01, 10000)
-    at_03 = {r["eps"]: r["accuracy"] for r in strict["results"]}[0.3]
-    assert at_03 >= 0.89
+    strongest = meta["robust_evaluation"][0]  # the headline: AutoAttack standard on the full test set
+    assert (strongest["attack"], strongest["label"], strongest["n"]) == ("AutoAttack", "AutoAttack standard", 10000)
+    assert [a["attack"] for a in strongest["attacks"]] == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    assert [a.get("steps", a.get("queries")) for a in strongest["attacks"]] == [100, 100, 100, 5000]
+    assert strongest["command"].startswith("advstudio evaluate ") and "--attack autoattack" in strongest["command"]
+    (part,) = strongest["breakdown"]
+    aa_03 = {r["eps"]: r["accuracy"] for r in strongest["results"]}[0.3]
+    assert aa_03 == pytest.approx(1 - sum(part.values()) / 10000)  # the breakdown adds up to the figure
+    strict = next(r for r in meta["robust_evaluation"] if r["attack"] == "PGD" and r.get("step_size") == 0.01)
+    assert (strict["steps"], strict["n"]) == (40, 10000) and "weaker than AutoAttack" in strict["note"]
+    pgd_03 = {r["eps"]: r["accuracy"] for r in strict["results"]}[0.3]
+    assert 0.85 <= aa_03 < pgd_03  # the stronger attack finds more
 
 
 def test_the_robust_model_holds_under_pgd_where_the_standard_one_falls(mnist_test):

@@ -89,10 +89,14 @@ def test_each_steps_check_fires_when_its_action_is_done(qtbot, window):
     assert lesson.step.id == "defend"
     assert robust_model_path().is_file(), "the robust model ships with the app (resources/)"
     assert not lesson.panel.note.isVisible()
+    assert "records no robust accuracy" in lesson.panel.body.toPlainText()  # the standard model is still loaded
     _fire(qtbot, lesson, "defend")
     assert window.ctx.model_info.path == str(robust_model_path())
     assert not window.ctx.model_info.bundled
     assert window.ctx.analysis.attack.eps >= 0.1
+    body = lesson.panel.body.toPlainText()  # the step now headlines the robust model's strongest figure
+    assert "at ε = 0.3 under AutoAttack standard, the strongest attack we have" in body, body
+    assert "Robust accuracy" in window.studio.model_panel.text.text()
 
 
 def test_the_defend_step_without_a_bundled_robust_model(qtbot, window, tmp_path, monkeypatch):

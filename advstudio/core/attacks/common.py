@@ -272,6 +272,18 @@ def build_output(
     )
 
 
+BREAKDOWN_ORDER = ("clean", "apgd-ce", "apgd-t", "fab-t", "square")  # the order AutoAttack runs them in
+
+
+def ordered_breakdown(parts: dict | None) -> dict | None:
+    """An ensemble's breakdown in the order its attacks ran (clean mistakes first), whatever order the counts
+    were summed or stored in (a checkpoint's JSON sorts its keys)."""
+    if parts is None:
+        return None
+    rank = {k: i for i, k in enumerate(BREAKDOWN_ORDER)}
+    return {k: parts[k] for k in sorted(parts, key=lambda k: (rank.get(k, len(rank)), k))}
+
+
 def _sum_breakdowns(parts: list[dict | None]) -> dict | None:
     if any(p is None for p in parts):
         return None

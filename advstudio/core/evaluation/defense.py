@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from advstudio.core.attacks.common import eval_mode
+from advstudio.core.attacks.common import eval_mode, ordered_breakdown
 from advstudio.core.attacks.fgsm import apply_perturbation, fgsm_direction
 from advstudio.core.errors import EvaluationCancelled
 from advstudio.core.evaluation.curves import RobustnessCurve
@@ -167,6 +167,6 @@ def defense_curve(
         eps=tuple(eps_list),
         accuracy=tuple(float(c) / denom for c in correct),
         extra={"seconds": round(time.perf_counter() - start_time, 3),
-               **({"breakdown": [breakdowns.get(i) for i in range(len(eps_list))],
+               **({"breakdown": [ordered_breakdown(breakdowns.get(i)) for i in range(len(eps_list))],
                    "breakdown_on": "the model the attacker differentiates"} if breakdowns else {})},
     )

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from advstudio.core.attacks import ATTACKS, make_attack
-from advstudio.core.attacks.common import AttackOutput
+from advstudio.core.attacks.common import AttackOutput, ordered_breakdown
 from advstudio.core.attacks.registry import MAX_RADIUS, RADIUS_WORDS
 from advstudio.core.errors import AttackCancelled, EvaluationCancelled
 from advstudio.core.evaluation.curves import DEFAULT_EPS, RobustnessCurve
@@ -187,7 +187,8 @@ def attack_curve(
             "gradient_evaluations": int(evals),
             "seconds": round(tally.seconds_before + time.perf_counter() - start_time, 3),
             **({"resumed_after_batches": resumed} if resumed else {}),
-            **({"breakdown": [breakdowns.get(i) for i in range(len(eps_list))]} if breakdowns else {}),
+            **({"breakdown": [ordered_breakdown(breakdowns.get(i)) for i in range(len(eps_list))]}
+               if breakdowns else {}),
         },
     )
 

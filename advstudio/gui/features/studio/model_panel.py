@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from advstudio.core.model_meta import curve_points
+from advstudio.core.model_meta import curve_points, robust_headline
 from advstudio.gui.models import ModelInfo
 from advstudio.gui.theme import style_plot
 from advstudio.gui.widgets.palette import ADVERSARIAL
@@ -27,6 +27,9 @@ def describe(info: ModelInfo) -> str:
     if isinstance(recipe, dict):
         keys = ("optimizer", "lr", "epochs", "batch_size", "loss", "seed")
         rows.append(("Recipe", ", ".join(f"{k} {recipe[k]}" for k in keys if k in recipe)))
+    head = robust_headline(meta)
+    if head is not None:
+        rows.append(("Robust accuracy", robust_text(head)))
     for key, label in (("train_samples", "Trained on"), ("training_seconds", "Training time"), ("date", "Date")):
         if key in meta:
             suffix = {"train_samples": " images", "training_seconds": " s"}.get(key, "")
@@ -34,6 +37,18 @@ def describe(info: ModelInfo) -> str:
     body = "".join(f"<tr><td><b>{html.escape(k)}</b>&nbsp;</td><td>{html.escape(breakable(str(v)))}</td></tr>"
                    for k, v in rows)
     return f"<table>{body}</table>"
+
+
+def robust_text(head: dict) -> str:
+    """"89.00% at ε = 0.3 under AutoAttack standard (10,000 images); weaker attacks: PGD-40: 93.82%"."""
+    def n_of(n) -> str:
+        return f"{n:,} images" if n else "n not recorded"
+
+    text = f"{head['accuracy'] * 100:.2f}% at ε = {head['eps']:g} under {head['label']} ({n_of(head['n'])})"
+    if not head["strongest"]:
+        text += ", not yet measured with AutoAttack, the strongest attack"
+    weaker = "; ".join(f"{label}: {acc * 100:.2f}%" for label, acc, _n in head["weaker"][:3])
+    return text + (f"; weaker attacks: {weaker}" if weaker else "")
 
 
 class ModelInfoPanel(QWidget):
