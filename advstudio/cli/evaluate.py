@@ -129,7 +129,7 @@ def _print_attack_table(curve, name: str) -> None:
         print("robust at k pixels = not misclassified by a change of at most k pixels found by the attack")
     print(f"clean accuracy: {curve.clean_accuracy * 100:.2f}%")
     restarts = p.get("restarts", 1)
-    if curve.attack == "autoattack":  # an ensemble: its own steps are in the line above and the breakdown below
+    if curve.attack == "autoattack" or norm == "l0":  # their steps and budgets are in the line above
         steps = restarts = "–"
     head = {"l2": "L2 ≤", "l0": "pixels"}.get(norm, "eps")
     print(f"{'attack':<9} {head:>6} {'steps':>6} {'restarts':>8} {'n':>6} {'accuracy':>9} {'success':>8}")

@@ -53,8 +53,23 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
                             "A binary search over c, one per image."),
     "overshoot": ("Overshoot", "DeepFool: how far past the model's decision boundary the change goes, so the image "
                   "lands safely on the wrong side.", "x_adv = clamp(x + (1 + overshoot)·Σr, 0, 1)."),
-    "queries": ("Queries", "Square: how many times the attack may ask the model for its scores on each image; it "
-                "never looks inside the model.", "The query budget per image, the stripe start included."),
+    "queries": ("Queries", "How many times the attack may ask the model about each image (Square and SimBA: for "
+                "its scores; HopSkipJump: only for its answer); it never looks inside the model.",
+                "The query budget per image (the clean check not counted)."),
+    "basis": ("Directions", "SimBA: 'pixel' tries one pixel at a time; 'dct' tries smooth, blurry patterns "
+              "first (low frequencies).", "The search basis: the standard basis, or the 2-D DCT, low to high."),
+    "init_evals": ("First samples", "HopSkipJump: how many random nearby images it asks about to guess the "
+                   "boundary's direction at the first step; later steps ask more.",
+                   "Monte-Carlo samples for the gradient-direction estimate at t = 1; init_evals·√t afterwards."),
+    "max_evals": ("Most samples", "HopSkipJump: the most random nearby images one step may ask about.",
+                  "The cap on init_evals·√t."),
+    "theta": ("Change per pixel (θ)", "JSMA: how much each chosen pixel moves, in pixel units (1: to white; "
+              "negative values darken).", "Each chosen pixel moves by θ, clamped to [0, 1]."),
+    "gamma": ("Most pixels (γ)", "JSMA: the largest share of the image's pixels it may change.",
+              "At most ⌊γ·784⌋ pixels change."),
+    "pixels": ("Pixels", "One-pixel attack: how many pixels it may change (1 to 5).", "The L0 budget."),
+    "population": ("Population", "One-pixel attack: how many candidate changes evolve together.",
+                   "Differential evolution's population size (DE/rand/1, F = 0.5)."),
     "p_init": ("Square size (p)", "Square: how much of the image the first squares cover; they shrink as the "
                "attack goes on.", "Fraction of the pixels in a square at the start, halved on the paper's schedule."),
     "target_classes": ("Target digits", "APGD-T and FAB-T: how many of the digits the model finds next most "
@@ -93,7 +108,7 @@ EPS_UNITS = ("The same ε three ways: pixel values from 0 to 1, the 255 grey lev
 
 
 def norm_text(norm: str) -> str:
-    return "L∞" if norm == "linf" else "minimal L2"
+    return {"linf": "L∞", "l2": "minimal L2", "l0": "few pixels (L0)"}.get(norm, str(norm))
 
 
 def steps_text(attack: str, params: dict) -> str:
@@ -158,6 +173,8 @@ def attack_details(attack: str, params: dict) -> list[str]:
                                                       else ""))
         if "basis" in params:
             bits.append(f"{params['basis']} basis")
+    elif "theta" in params:  # JSMA: as many pixel pairs as it needs, up to its share (the next bit)
+        pass
     elif "population" in params:
         bits.append(f"{params.get('pixels', '?')} pixel(s), population {params['population']}, "
                     f"{steps} generations")

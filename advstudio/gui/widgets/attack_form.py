@@ -31,14 +31,21 @@ FIELDS = {
     "p_init": (0.01, 1.0, 2, 0.05),
     "target_classes": (1, 9, 0, 1),
     "budget": (0.01, 1.0, 2, 0.05),
+    "init_evals": (1, 10000, 0, 10),
+    "max_evals": (1, 100000, 0, 100),
+    "theta": (-1.0, 1.0, 2, 0.1),
+    "gamma": (0.001, 1.0, 3, 0.01),
+    "pixels": (1, 5, 0, 1),
+    "population": (4, 10000, 0, 50),
 }
-BASIC = {"eps", "steps", "queries", "version"}  # what a student sets; the rest waits in the collapsed Advanced group
+BASIC = {"eps", "steps", "queries", "version", "pixels", "gamma"}  # what a student sets; the rest waits in the collapsed Advanced group
 HIDDEN = {"record_trajectory", "targeted"}
 VERSION_WORDS = {"standard": "APGD-CE, APGD-T, FAB-T and Square: for a model that answers the same every time",
                  "rand": "APGD-CE and APGD-T on the average of 20 calls: for a defense that draws random numbers"}
 LOSS_WORDS = {"ce": "cross-entropy: lower the model's confidence in the right digit",
               "margin": "margin: lift the best wrong digit's score above the right one's"}
-CHOICES = {"loss": LOSS_WORDS, "version": VERSION_WORDS}  # settings picked from a list
+BASIS_WORDS = {"pixel": "pixel: one pixel at a time", "dct": "dct: smooth patterns first (low frequencies)"}
+CHOICES = {"loss": LOSS_WORDS, "version": VERSION_WORDS, "basis": BASIS_WORDS}  # settings picked from a list
 COLUMNS = 3
 
 
