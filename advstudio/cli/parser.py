@@ -12,12 +12,15 @@ from advstudio.cli import (
     defense,
     distill,
     evaluate,
+    patch,
     predict,
     train,
+    universal,
 )
 
 COMMAND_MODULES = {"train": train, "evaluate": evaluate, "attack": attack, "predict": predict,
-                   "activations": activations, "defend": defense, "certify": certify, "distill": distill}
+                   "activations": activations, "defend": defense, "certify": certify, "distill": distill,
+                   "universal": universal, "patch": patch}
 
 
 def build_parser() -> argparse.ArgumentParser:
