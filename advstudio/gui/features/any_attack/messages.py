@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from advstudio.core.attacks import ATTACKS
 from advstudio.core.describe import attack_title, steps_text
 from advstudio.core.types import CleanAndAdversarial
 
@@ -85,7 +86,10 @@ class InputAttackResult(CleanAndAdversarial):
     def describe(self) -> str:
         """Names the attack, ε, steps, restarts and sample count (item 7)."""
         eps = self.eps
-        budget = f"L∞ ε = {eps:.3f}" if eps is not None else "minimal L2 (no ε: it searches the smallest ‖δ‖₂)"
+        spec = ATTACKS.get(self.attack)
+        budget = (f"L∞ ε = {eps:.3f}" if eps is not None else
+                  "few pixels (L0: it changes as few pixels as it can)" if spec is not None and spec.norm == "l0"
+                  else "minimal L2 (no ε: it searches the smallest ‖δ‖₂)")
         target = f", targeted → {self.target}" if self.target is not None else ", untargeted"
         mode = "early stop" if self.params.get("early_stop") and self.attack != "fgsm" else "every step"
         return (f"{attack_title(self.attack)}{target}, {budget}, {steps_text(self.attack, self.params)}, "

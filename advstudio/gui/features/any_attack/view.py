@@ -26,6 +26,7 @@ from advstudio.core.attacks import ATTACKS
 from advstudio.core.describe import attack_title, steps_text
 from advstudio.core.render import diverging_rgb
 from advstudio.gui.features.any_attack.messages import InputAttackResult
+from advstudio.gui.theme import style_plot
 from advstudio.gui.widgets.attack_form import AttackForm
 from advstudio.gui.widgets.attack_views import (
     TRIPTYCH_MIN_WIDTH,
@@ -37,6 +38,8 @@ from advstudio.gui.widgets.attack_views import (
 )
 from advstudio.gui.widgets.bars import ProbabilityBars
 from advstudio.gui.widgets.help import explain, intro_label
+from advstudio.gui.widgets.layout import fixed_plot
+from advstudio.gui.widgets.palette import ADVERSARIAL
 
 NORM_COLUMNS = ("Attack", "ε", "Steps, restarts", "Result", "‖δ‖∞", "‖δ‖₂", "‖δ‖₀ (pixels)", "Time")
 FRAME_MS = 80
@@ -151,6 +154,15 @@ class AttackLabPanel(QWidget):
         self.table.setToolTip("The perturbation each attack found on this input, side by side (cleared when the "
                               "input changes). L0 counts pixels moved by at least half a grey level.")
         self.table.setMinimumHeight(96)
+        self.history = fixed_plot("step", "your digit %", 90)  # the true class's probability, frame by frame
+        self.history.setYRange(0, 100, padding=0.02)
+        self.history.setToolTip("How sure the model is of your digit's class at each frame of the attack (against "
+                                "the model queries made so far, for the attacks that only ask for answers or "
+                                "scores); the dashed line is the frame shown.")
+        self.history_line = self.history.plot([], [], pen=pg.mkPen(ADVERSARIAL, width=2))
+        self.history_mark = pg.InfiniteLine(angle=90, pen=pg.mkPen(ADVERSARIAL, style=Qt.PenStyle.DashLine))
+        self.history.addItem(self.history_mark)
+        style_plot(self.history)
         self.clear_table = QPushButton("Clear table")
         self.norm_rows: list[tuple] = []
         self.result: InputAttackResult | None = None
@@ -182,7 +194,10 @@ class AttackLabPanel(QWidget):
         head.addStretch(1)
         head.addWidget(self.clear_table)
         bl.addLayout(head)
-        bl.addWidget(self.table, 1)
+        row = QHBoxLayout()
+        row.addWidget(self.table, 3)
+        row.addWidget(self.history, 2)
+        bl.addLayout(row, 1)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(top)
         split.addWidget(bottom)
@@ -238,6 +253,7 @@ class AttackLabPanel(QWidget):
             self.view.clear()
             self.step_label.setText("step –")
             self.caption.setText("")
+            self.history_line.setData([], [])
             return
         eps = result.eps
         self._limit = delta_scale(eps, result.perturbation)  # the result's δ sets one scale for every frame
@@ -248,6 +264,7 @@ class AttackLabPanel(QWidget):
         self.slider.setRange(0, last)
         self.slider.setValue(last)
         self.slider.blockSignals(False)
+        self._show_history(result)
         self.show_frame(last)
         verdict = (f"{result.clean_label} → {result.adv_label}" if result.success
                    else f"not fooled: still {result.clean_label}")
@@ -263,6 +280,18 @@ class AttackLabPanel(QWidget):
                             "press Play to watch every step.")
         self._add_row(result)
 
+    def _history_x(self, r: InputAttackResult) -> np.ndarray:
+        return (r.frame_queries.astype(float) if r.frame_queries is not None and len(r.frame_queries) == len(r.frames)
+                else np.arange(len(r.frames), dtype=float))
+
+    def _show_history(self, r: InputAttackResult) -> None:
+        """The probability of the class the model read on the clean input, at every frame."""
+        x = self._history_x(r)
+        label = int(np.argmax(r.clean_probs))
+        self.history_line.setData(x, r.frame_probs[:, label].astype(float) * 100)
+        self.history.setLabel("bottom", "model queries" if r.frame_queries is not None else "frame")
+        self.history.setXRange(0, max(1.0, float(x.max()) if len(x) else 1.0), padding=0.02)
+
     @Slot(int)
     def show_frame(self, k: int) -> None:
         r = self.result
@@ -271,6 +300,7 @@ class AttackLabPanel(QWidget):
         k = int(min(max(k, 0), len(r.frames) - 1))
         self.frame = k
         self.view.display(r.clean, r.frames[k], r.clean_probs, r.frame_probs[k], self._limit)
+        self.history_mark.setValue(float(self._history_x(r)[k]))
         probs = r.frame_probs[k]
         label = int(np.argmax(probs))
         rounds = int(r.frame_restart.max()) + 1
@@ -325,3 +355,8 @@ class AttackLabPanel(QWidget):
             self.play.setChecked(False)
             return
         self.slider.setValue(self.slider.value() + 1)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "history"):
+            style_plot(self.history)
+        super().changeEvent(event)
