@@ -115,7 +115,8 @@ def main() -> int:
                 calls["rows"] += len(x)
                 return super().predict(x, batch_size=batch_size, **kw)
 
-        clf = Counted(model=model, loss=torch.nn.CrossEntropyLoss(), input_shape=(1, 28, 28), nb_classes=10,
+        # ART's SimBA wants probabilities: the same network with a softmax on top
+        clf = Counted(model=torch.nn.Sequential(model, torch.nn.Softmax(dim=1)), loss=torch.nn.CrossEntropyLoss(), input_shape=(1, 28, 28), nb_classes=10,
                       clip_values=(0.0, 1.0))
         xs = x.numpy()
         start = time.perf_counter()
