@@ -113,7 +113,7 @@ def main() -> int:
         class Counted(PyTorchClassifier):
             def predict(self, x, batch_size=128, **kw):
                 calls["rows"] += len(x)
-                return super().predict(x, batch_size=batch_size, **kw)
+                return super().predict(np.asarray(x, dtype=np.float32), batch_size=batch_size, **kw)
 
         # ART's SimBA wants probabilities: the same network with a softmax on top
         clf = Counted(model=torch.nn.Sequential(model, torch.nn.Softmax(dim=1)), loss=torch.nn.CrossEntropyLoss(), input_shape=(1, 28, 28), nb_classes=10,
