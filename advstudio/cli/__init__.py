@@ -1,5 +1,5 @@
 """Headless command line: train / evaluate / attack / predict / activations / defend / certify / distill /
-universal / patch (JSON out where asked). One module per command (add_parser and run), shared helpers in
+universal / patch / transfer (JSON out where asked). One module per command (add_parser and run), shared helpers in
 common.py, the parser in parser.py."""
 
 from __future__ import annotations

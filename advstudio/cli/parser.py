@@ -15,12 +15,13 @@ from advstudio.cli import (
     patch,
     predict,
     train,
+    transfer,
     universal,
 )
 
 COMMAND_MODULES = {"train": train, "evaluate": evaluate, "attack": attack, "predict": predict,
                    "activations": activations, "defend": defense, "certify": certify, "distill": distill,
-                   "universal": universal, "patch": patch}
+                   "universal": universal, "patch": patch, "transfer": transfer}
 
 
 def build_parser() -> argparse.ArgumentParser:

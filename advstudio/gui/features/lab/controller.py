@@ -1,5 +1,6 @@
 """The robustness lab tab's controller: curves over the test set for the models ticked in the app-wide registry
-(ctx.models), one attack and a list of ε ("lab" jobs), with CSV/JSON/PNG exports."""
+(ctx.models), one attack and a list of ε ("lab" jobs), the transfer matrix between the ticked models
+("lab_transfer" jobs), with CSV/JSON/PNG exports."""
 
 from __future__ import annotations
 
@@ -11,7 +12,18 @@ from PySide6.QtWidgets import QFileDialog
 
 from advstudio.gui.context import AppContext
 from advstudio.gui.features.lab.jobs import register_lab
-from advstudio.gui.features.lab.messages import LAB_KIND, LabCancelled, LabProgress, LabRequest, LabResult, LabSpec
+from advstudio.gui.features.lab.messages import (
+    LAB_KIND,
+    TRANSFER_KIND,
+    LabCancelled,
+    LabProgress,
+    LabRequest,
+    LabResult,
+    LabSpec,
+    TransferRequest,
+    TransferResult,
+)
+from advstudio.gui.features.lab.transfer_jobs import register_transfer
 from advstudio.gui.features.lab.view import RobustnessLabPanel
 from advstudio.gui.job_client import JobClient
 from advstudio.gui.model_dialog import ask_add_model
@@ -25,18 +37,21 @@ class StudioLab(JobClient):
     labProgress = Signal(object)  # LabProgress
     labFinished = Signal(object)  # LabResult or LabCancelled
     labFailed = Signal(str)
+    transferFinished = Signal(object)  # TransferResult or LabCancelled
 
     def __init__(self, ctx: AppContext) -> None:
-        super().__init__(ctx, (LAB_KIND,))
+        super().__init__(ctx, (LAB_KIND, TRANSFER_KIND))
         register_lab(ctx.worker)
+        register_transfer(ctx.worker)
         self.panel = RobustnessLabPanel()
         ctx.add_tab("robustness", "Robustness lab", self.panel)
         self._known: set[str] = {m.key for m in ctx.models}  # the registry's keys the list has seen
         self._quiet: set[str] = set()  # keys to list unticked when they arrive (the studio's model)
         self._checked: set[str] = {BUNDLED_KEY}
         self.panel.set_models(ctx.models.entries(), self._checked)
-        self._lab_request: LabRequest | None = None
+        self._lab_request: LabRequest | TransferRequest | None = None
         self.panel.runRequested.connect(self.run_lab_from_panel)
+        self.panel.transferRequested.connect(self.run_transfer_from_panel)
         self.panel.cancelRequested.connect(self.cancel_lab)
         self.panel.addModelRequested.connect(self.ask_add_model)
         self.panel.exportRequested.connect(self.ask_export)
@@ -110,6 +125,67 @@ class StudioLab(JobClient):
         self.ctx.show_tab("robustness")
         return gen
 
+    @Slot()
+    def run_transfer_from_panel(self) -> int | None:
+        """The transfer matrix between the ticked models: the form's attack (untargeted) at the largest ε of the
+        list, or with its own settings for a minimal-size attack, on the lab's number of test images."""
+        from advstudio.core.attacks import ATTACKS
+
+        self._sync_checked()
+        chosen = [m for m in self.ctx.models if m.key in self._checked]
+        if len(chosen) < 2:
+            self.ctx.report_error("Tick two or more models", "The transfer matrix makes the attack on each ticked "
+                                  "model and tests every ticked model on it: tick at least two.")
+            return None
+        form = self.panel.form
+        if form.target_class() is not None:
+            self.ctx.report_error("Untick “Targeted”", "The transfer matrix counts any wrong digit (an untargeted "
+                                  "attack): untick Targeted to run it.")
+            return None
+        eps = None
+        if ATTACKS[form.attack()].uses_eps:
+            try:
+                eps = max(self.panel.eps(), default=0.0)
+            except ValueError as exc:
+                self.ctx.report_error("Check the ε list", str(exc))
+                return None
+            if not 0.0 < eps <= 1.0:
+                self.ctx.report_error("Check the ε list", "The transfer matrix uses the largest ε of the list: it "
+                                      f"must lie in (0, 1] pixel units, not {eps:g}.")
+                return None
+        return self.run_transfer(chosen, form.attack(), eps, form.settings(), int(self.panel.samples.value()))
+
+    def run_transfer(self, models: list[ModelEntry], attack: str, eps: float | None, settings: dict,
+                     n: int) -> int | None:
+        """Start a transfer matrix; returns its generation, or None when it could not start."""
+        if self.panel.running:
+            return None
+        problem = self.data_problem()
+        if problem is not None:
+            self._data_error(problem)
+            return None
+        self.panel.show_data_error(None)
+        req = TransferRequest(tuple(models), attack, eps, dict(settings), int(n), self.ctx.data_folder(),
+                              threading.Event())
+        self._lab_request = req
+        self.panel.set_running(True)
+        self.panel.detail_tabs.setCurrentWidget(self.panel.transfer_view)
+        gen = self.submit(TRANSFER_KIND, req)
+        self.ctx.show_tab("robustness")
+        return gen
+
+    def _finish_transfer(self, value: TransferResult | LabCancelled) -> None:
+        self._lab_request = None
+        self.panel.set_running(False)
+        if isinstance(value, TransferResult):
+            self.panel.transfer_view.show_result(value)
+            self.panel.detail_tabs.setCurrentWidget(self.panel.transfer_view)
+            self.panel.runner.finished(value.seconds)
+        else:
+            self.panel.eta.setText(f"Cancelled after {value.done}/{value.total} image-attacks; the transfer matrix "
+                                   "was not changed.")
+        self.transferFinished.emit(value)
+
     @Slot(object, str, object, int)
     def run_curve(self, entry: ModelEntry, attack: str, eps: list, n: int) -> None:
         """One untargeted curve of `attack` on `entry` (the lesson's "run a curve", wired by the window): the form
@@ -149,7 +225,7 @@ class StudioLab(JobClient):
     # ------------------------------------------------------------------ exports
     @Slot(str)
     def ask_export(self, kind: str) -> None:
-        if not self.panel.curves:
+        if not self.panel.curves and (self.panel.transfer_view.result is None or kind == "png"):
             self.ctx.report_error("Nothing to export", "Run the lab first: there are no curves yet.")
             return
         path, _ = QFileDialog.getSaveFileName(self.ctx.parent_widget, f"Export {kind.upper()}",
@@ -159,19 +235,30 @@ class StudioLab(JobClient):
             self.export(kind, path)
 
     def export(self, kind: str, path: str | Path) -> Path | None:
+        """The curves to `path` and, for CSV and JSON, the transfer matrix beside it (`<name>-transfer.csv`), or
+        to `path` itself when there are no curves."""
         from advstudio.gui.features.lab.export import write_export
+        from advstudio.gui.features.lab.transfer_export import beside, write_transfer_export
 
+        matrix = self.panel.transfer_view.result if kind in ("csv", "json") else None
+        written = []
         try:
-            out = write_export(kind, path, list(self.panel.curves), self.panel.figure)
+            if self.panel.curves or matrix is None:
+                written.append(write_export(kind, path, list(self.panel.curves), self.panel.figure))
+            if matrix is not None:
+                written.append(write_transfer_export(kind, beside(path) if written else path, matrix))
         except OSError as exc:
             self.ctx.report_error("Could not export", f"{path}: {exc.strerror or exc}")
             return None
-        self.ctx.status(f"Wrote {out}", 6000)
-        return out
+        self.ctx.status("Wrote " + " and ".join(str(p) for p in written), 6000)
+        return written[0]
 
     # ------------------------------------------------------------------ worker traffic
-    def on_reply(self, kind: str, value: LabResult | LabCancelled) -> None:
-        self._finish_lab(value)
+    def on_reply(self, kind: str, value: LabResult | TransferResult | LabCancelled) -> None:
+        if kind == TRANSFER_KIND:
+            self._finish_transfer(value)
+        else:
+            self._finish_lab(value)
 
     def on_progress(self, kind: str, value: LabProgress) -> None:
         self.panel.set_progress(value)

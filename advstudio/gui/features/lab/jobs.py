@@ -23,7 +23,7 @@ def register_lab(worker: Worker) -> None:
         worker.register(LAB_KIND, lab_job, priority=1)
 
 
-class _StopWhen:
+class StopWhen:
     """A cancel flag for the attacks (they only call is_set): the worker's own flag, a newer request of the same
     kind, or the request's own Event."""
 
@@ -34,7 +34,7 @@ class _StopWhen:
         return self.ctx.should_stop() or (self.event is not None and self.event.is_set())
 
 
-def _lab_model(ctx: JobContext, entry: ModelEntry):
+def lab_model(ctx: JobContext, entry: ModelEntry):
     """(model, display name, path) for a registry entry: a model trained in this session, or a file (the
     worker's one model-file cache)."""
     from advstudio.core.storage import model_display_name
@@ -56,7 +56,7 @@ def lab_job(ctx: JobContext, req: LabRequest) -> LabResult | LabCancelled | None
 
     split = load_split(req.data_dir, "test").head(req.n)
     n = len(split)
-    stop = _StopWhen(ctx, req.cancel)
+    stop = StopWhen(ctx, req.cancel)
     runs = [sum(1 for e in req.eps if e > 0) if ATTACKS[s.attack].uses_eps else 1 for s in req.specs]
     total = sum(n * (r + 1) for r in runs)
     start = time.perf_counter()
@@ -74,7 +74,7 @@ def lab_job(ctx: JobContext, req: LabRequest) -> LabResult | LabCancelled | None
 
     try:
         for spec, r in zip(req.specs, runs):
-            model, name, path = _lab_model(ctx, spec.model)
+            model, name, path = lab_model(ctx, spec.model)
             settings = {k: v for k, v in spec.settings.items() if v is not None and k != "eps"}
             label = f"{name}: {short_label(spec.attack, settings)}"
             report(offset, label)

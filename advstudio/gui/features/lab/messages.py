@@ -95,3 +95,30 @@ class LabResult:
 class LabCancelled:
     done: int
     total: int
+
+
+TRANSFER_KIND = "lab_transfer"
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    """A transfer matrix: `attack` crafted (untargeted) on each model over the first `n` test images, judged by every
+    model; eps None for the minimal-size attacks."""
+
+    models: tuple[ModelEntry, ...]
+    attack: str
+    eps: float | None
+    settings: dict
+    n: int
+    data_dir: str | None
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False)
+    batch_size: int = 250
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    """core.evaluation.transfer.TransferMatrix (a deep copy: plain Python values) and where each model came from."""
+
+    matrix: object
+    model_paths: tuple[str, ...]
+    seconds: float

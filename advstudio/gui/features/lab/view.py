@@ -30,6 +30,7 @@ from advstudio.core.attacks.registry import AXIS_WORDS
 from advstudio.core.describe import ATTACKER_TERMS, DEFENSE_NOTE, DEFENSE_NOTE_PLAIN, attack_title, steps_text
 from advstudio.core.eps import parse_eps_field
 from advstudio.gui.features.lab.messages import LabCurve, LabProgress
+from advstudio.gui.features.lab.transfer_view import TransferButton, TransferMatrixView, detail_tabs
 from advstudio.gui.models import ModelEntry
 from advstudio.gui.theme import style_plot, text_colour
 from advstudio.gui.widgets.help import explain, intro_label
@@ -92,6 +93,7 @@ class RobustnessLabPanel(QWidget):
     cancelRequested = Signal()
     addModelRequested = Signal()
     exportRequested = Signal(str)  # "csv", "json" or "png"
+    transferRequested = Signal()
     chooseFolderRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -150,6 +152,8 @@ class RobustnessLabPanel(QWidget):
         g.addWidget(self.samples_label, 1, 0)
         g.addWidget(self.samples, 1, 1)
         self.runner.add_to_grid(g, 2, 3)
+        self.transfer_button = TransferButton(self.model_list)  # beside Run and Cancel
+        g.itemAtPosition(2, 0).layout().addWidget(self.transfer_button)
         v.addWidget(run)
         self.data_message = DataMessage()
         self.data_text, self.choose_folder = self.data_message.text, self.data_message.choose_folder
@@ -173,6 +177,7 @@ class RobustnessLabPanel(QWidget):
         self.controls_scroll = scroll_area(box, 260)  # narrower than the forms: it scrolls beside the side docks
         self.add_model.clicked.connect(self.addModelRequested)
         self.run_button.clicked.connect(self.runRequested)
+        self.transfer_button.clicked.connect(self.transferRequested)
         self.cancel_button.clicked.connect(self.cancelRequested)
         self.choose_folder.clicked.connect(self.chooseFolderRequested)
         self.clear_button.clicked.connect(self.clear)
@@ -258,7 +263,9 @@ class RobustnessLabPanel(QWidget):
         self.details_area = PlotPlaceholder(self.details_glw, EMPTY_DETAILS)
         bl.addWidget(self.details_area, 1)
         split.addWidget(top)
-        split.addWidget(bottom)
+        self.transfer_view = TransferMatrixView()
+        self.detail_tabs = detail_tabs(bottom, self.transfer_view)
+        split.addWidget(self.detail_tabs)
         split.setStretchFactor(0, 5)
         split.setStretchFactor(1, 4)
         v.addWidget(split)
@@ -296,6 +303,7 @@ class RobustnessLabPanel(QWidget):
         self.running = running
         self.runner.set_running(running, (self.form, self.eps_edit, self.samples, self.model_list, self.add_model,
                                           self.clear_button))
+        self.transfer_button.set_running(running)
 
     def set_progress(self, p: LabProgress) -> None:
         self.runner.show_progress(p, "image-attacks")
