@@ -32,8 +32,18 @@ FAST = {
     "fab-t-l2": dict(steps=5, target_classes=2),
     "square": dict(eps=0.1, queries=60),
     "autoattack": dict(eps=0.1, budget=0.03),
+    "jsma": dict(theta=1.0, gamma=0.02),
+    "onepixel": dict(pixels=1, population=20, steps=3),
+    "simba": dict(eps=0.1, queries=60),
+    "hopskipjump": dict(queries=60, init_evals=10, max_evals=20),
+    "hopskipjump-linf": dict(eps=0.1, queries=60, init_evals=10, max_evals=20),
 }
-LINF = ("fgsm", "bim", "pgd", "mifgsm", "apgd-ce", "apgd-t", "fab-t", "square", "autoattack")
+LINF = ("fgsm", "bim", "pgd", "mifgsm", "apgd-ce", "apgd-t", "fab-t", "square", "autoattack", "simba",
+        "hopskipjump-linf")
+NO_GRADIENTS = ("square", "onepixel", "simba", "hopskipjump", "hopskipjump-linf")  # scores or labels only
+# targeted from a start that must already be of the target class (decision-based) or a five-pixel search: their
+# own tests (test_attacks_l0.py, test_attacks_blackbox.py) check what targeting does for them
+HARD_TO_TARGET = ("autoattack", "onepixel", "hopskipjump", "hopskipjump-linf")
 
 
 @pytest.fixture(scope="module")
@@ -65,13 +75,14 @@ def _random_targets(y: torch.Tensor, seed: int = 0) -> torch.Tensor:
 
 def test_registry_names_every_attack_and_rejects_settings_it_does_not_take():
     assert list(ATTACKS) == ["fgsm", "bim", "pgd", "mifgsm", "cw", "deepfool", "apgd-ce", "apgd-t", "fab-t",
-                             "fab-t-l2", "square", "autoattack"]
+                             "fab-t-l2", "square", "jsma", "onepixel", "simba", "hopskipjump", "hopskipjump-linf",
+                             "autoattack"]
     assert isinstance(make_attack("fgsm", eps=0.1, early_stop=False), FGSM)  # universal setting ignored
     assert make_attack("pgd", eps=0.2, steps=None).steps == 40  # None takes the default
     with pytest.raises(ValueError, match="restarts"):
         make_attack("bim", eps=0.1, restarts=3)
     with pytest.raises(ValueError, match="unknown attack"):
-        make_attack("jsma")
+        make_attack("jsma-l7")
     with pytest.raises(ValueError):
         make_attack("pgd", eps=1.5)
     with pytest.raises(ValueError, match="restarts without a random start"):
@@ -117,14 +128,14 @@ def test_attack_properties(name, model, batch):
     assert torch.equal(out.success, out.pred != y)
     assert torch.equal(out.success_step >= 0, out.success)
     assert out.accuracy() <= out.clean_accuracy()
-    if name == "square":  # score-based: it counts queries, never gradients
+    if name in NO_GRADIENTS:  # score- or decision-based: it counts queries, never gradients
         assert out.gradient_evaluations == 0 and int(out.queries.min()) >= 0 and int(out.queries.max()) > 0
     else:
         assert out.gradient_evaluations > 0
     assert out.params["early_stop"] is (name != "fgsm")  # FGSM has one step: nothing to stop
 
 
-@pytest.mark.parametrize("name", [n for n in ATTACKS if n != "autoattack"])  # AutoAttack picks its own targets
+@pytest.mark.parametrize("name", [n for n in ATTACKS if n not in HARD_TO_TARGET])  # AutoAttack picks its own
 def test_targeted_reaches_the_target_more_often_than_chance(name, model, batch):
     """Random targets (never the true class). An untargeted attack's mistakes land on a given wrong class about
     1 time in 9; the targeted attack must reach its target far more often than that, and than the untargeted
@@ -136,6 +147,10 @@ def test_targeted_reaches_the_target_more_often_than_chance(name, model, batch):
         settings["eps"] = 0.25
         if name == "square":  # a target takes more queries than any wrong class (60: none; 300: ~60 %)
             settings["queries"] = 300
+        if name == "simba":  # one pixel per query: a target takes more of them (300: ~11 %)
+            settings["queries"] = 1500
+    elif name == "jsma":  # a target takes more pixels than any wrong class
+        settings = dict(theta=1.0, gamma=0.2)
     elif name == "cw":  # a target takes more optimization than any wrong class
         x, y, target = x[:32], y[:32], target[:32]
         settings = dict(steps=30, binary_search_steps=3)
