@@ -34,6 +34,7 @@ from advstudio.gui.features.lesson.controller import LessonDock
 from advstudio.gui.features.report.controller import SessionLog
 from advstudio.gui.features.studio.controller import Studio
 from advstudio.gui.features.training.controller import TrainingStudio
+from advstudio.gui.features.universal.controller import PatchUniversal
 from advstudio.gui.models import ModelInfo
 from advstudio.gui.presentation import PresentationMode
 from advstudio.gui.stored import drop, read_bytes, take_problems
@@ -46,6 +47,7 @@ TAB_TIPS = {  # the switcher's tooltips: what each workspace is for, in plain wo
     "attack": "Draw a digit and push it, with one slider, until the network misreads it",
     "compare": "The same drawing and the same push against two models at once",
     "attack_lab": "Every attack there is, on your drawing, step by step",
+    "universal": "One patch or one faint pattern, made once, that fools the network on any digit",
     "robustness": "How many test digits each model still reads right as the push grows",
     "training": "Train your own model, plain or hardened against attacks",
     "defenses": "Try a defense, then attack it again by an attacker who knows it",
@@ -83,6 +85,7 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.studio = Studio(self.ctx, device)  # Attack tab; Input, Prediction, gallery and Model docks
         self.activations = ActivationsDock(self.ctx)  # Activations dock: its own jobs, only while it is shown
         self.any_attack = AnyAttack(self.ctx)  # "Any attack": any attack on the input, its trajectory
+        self.universal = PatchUniversal(self.ctx)  # "Patch & universal": one patch, one v, for every digit
         self.lab = StudioLab(self.ctx)  # "Robustness lab": curves over the test set
         self.compare = CompareStudio(self.ctx)  # "Side by side": one attack on two models
         self.training = TrainingStudio(self.ctx)  # "Training": the train job
