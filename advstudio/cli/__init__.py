@@ -1,6 +1,6 @@
 """Headless command line: train / evaluate / attack / predict / activations / defend / certify / distill /
-universal / patch / transfer (JSON out where asked). One module per command (add_parser and run), shared helpers in
-common.py, the parser in parser.py."""
+universal / patch / transfer / explain (JSON out where asked). One module per command (add_parser and run), shared
+helpers in common.py, the parser in parser.py."""
 
 from __future__ import annotations
 

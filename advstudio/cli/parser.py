@@ -12,6 +12,7 @@ from advstudio.cli import (
     defense,
     distill,
     evaluate,
+    explain,
     patch,
     predict,
     train,
@@ -21,7 +22,8 @@ from advstudio.cli import (
 
 COMMAND_MODULES = {"train": train, "evaluate": evaluate, "attack": attack, "predict": predict,
                    "activations": activations, "defend": defense, "certify": certify, "distill": distill,
-                   "universal": universal, "patch": patch, "transfer": transfer}
+                   "universal": universal, "patch": patch, "transfer": transfer,
+                   "explain": explain}
 
 
 def build_parser() -> argparse.ArgumentParser:

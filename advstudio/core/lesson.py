@@ -66,6 +66,14 @@ def _digit(text: str) -> int:
     return d
 
 
+def _landscape(text: str) -> str:
+    model, _, direction = text.partition("+")
+    if model not in LANDSCAPE_MODELS or direction not in ("", "bpda"):
+        raise ValueError(f"the landscape's model is one of {', '.join(LANDSCAPE_MODELS)}, optionally +bpda")
+    return text
+
+
+LANDSCAPE_MODELS = ("current", "other", "jpeg", "bit_depth")  # the Why it breaks tab's landscape choices
 ACTIONS: dict[str, tuple[object, bool]] = {  # name -> (argument parser or None, argument required)
     "show_tab": (_key, True),  # bring a tab to the front: show_tab:robustness
     "show_dock": (_key, True),  # show and raise a panel: show_dock:activations
@@ -76,6 +84,7 @@ ACTIONS: dict[str, tuple[object, bool]] = {  # name -> (argument parser or None,
     "run_lab": (_samples, False),  # FGSM robustness curve of the current model on N test images (default 500)
     "open_robust_model": (None, False),  # load the bundled adversarially trained model
     "compare": (None, False),  # the "Side by side" tab (key "compare") if this version has it
+    "show_landscape": (_landscape, False),  # the loss around the drawing: show_landscape:jpeg (or jpeg+bpda)
 }
 
 # check kind -> {parameter: (type, required)}; every check may also carry "hint" (the "waiting: …" text)
@@ -90,6 +99,7 @@ CHECKS: dict[str, dict[str, tuple[type, bool]]] = {
     "lab_curve_done": {"curves": (int, False), "attack": (str, False)},
     "activations_shown": {},
     "robust_model_compared": {"min_eps": (float, False)},
+    "landscape_seen": {"model": (str, False), "direction": (str, False)},  # a loss landscape of this kind shown
 }
 
 

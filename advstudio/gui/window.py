@@ -29,6 +29,7 @@ from advstudio.gui.features.any_attack.controller import AnyAttack
 from advstudio.gui.features.certify.controller import CertifyStudio
 from advstudio.gui.features.compare.controller import CompareStudio
 from advstudio.gui.features.defenses.controller import DefenseStudio
+from advstudio.gui.features.explain.controller import ExplainStudio
 from advstudio.gui.features.lab.controller import StudioLab
 from advstudio.gui.features.lesson.controller import LessonDock
 from advstudio.gui.features.report.controller import SessionLog
@@ -47,6 +48,7 @@ TAB_TIPS = {  # the switcher's tooltips: what each workspace is for, in plain wo
     "attack": "Draw a digit and push it, with one slider, until the network misreads it",
     "compare": "The same drawing and the same push against two models at once",
     "attack_lab": "Every attack there is, on your drawing, step by step",
+    "explain": "Why the push works: what the network looks at, the loss around your drawing, the border it crosses",
     "universal": "One patch or one faint pattern, made once, that fools the network on any digit",
     "robustness": "How many test digits each model still reads right as the push grows",
     "training": "Train your own model, plain or hardened against attacks",
@@ -85,6 +87,7 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.studio = Studio(self.ctx, device)  # Attack tab; Input, Prediction, gallery and Model docks
         self.activations = ActivationsDock(self.ctx)  # Activations dock: its own jobs, only while it is shown
         self.any_attack = AnyAttack(self.ctx)  # "Any attack": any attack on the input, its trajectory
+        self.explain = ExplainStudio(self.ctx)  # "Why it breaks": attributions, landscape, boundary, projection
         self.universal = PatchUniversal(self.ctx)  # "Patch & universal": one patch, one v, for every digit
         self.lab = StudioLab(self.ctx)  # "Robustness lab": curves over the test set
         self.compare = CompareStudio(self.ctx)  # "Side by side": one attack on two models
@@ -137,6 +140,8 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.any_attack.inputAttackShown.connect(self.lesson.input_attack_shown)
         self.training.evaluateDistilled.connect(self.defense.evaluate_distilled)
         self.lesson.labRunRequested.connect(self.lab.run_curve)
+        self.lesson.featureActionRequested.connect(self._lesson_feature_action)
+        self.explain.landscapeShown.connect(partial(self.lesson.feature_shown, "landscape"))
         self.lab.labFinished.connect(self.lesson.lab_finished)
         self.lab.labFailed.connect(self.lesson.lab_failed)
         self.lab.labFinished.connect(self.session_log.record_lab)
@@ -151,6 +156,12 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.session_log.lesson_loaded(self.lesson.lesson, self.lesson.done)  # loaded before this wiring
         for key, dock in self.docks.items():  # a dock tabbed behind another is "visible" to Qt: this tells the truth
             dock.visibilityChanged.connect(partial(self.lesson.dock_visibility_changed, key))
+
+    @Slot(str, object)
+    def _lesson_feature_action(self, name: str, arg: object) -> None:
+        """A lesson action another feature performs."""
+        if name == "show_landscape":
+            self.explain.show_landscape(arg)
 
     def add_tab(self, key: str, title: str, widget: QWidget) -> None:
         widget.setObjectName(widget.objectName() or f"tab_{key}")

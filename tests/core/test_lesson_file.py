@@ -1,4 +1,4 @@
-"""Lesson files: the bundled lesson loads and covers the nine steps; a malformed file raises LessonError naming
+"""Lesson files: the bundled lesson loads and covers the ten steps; a malformed file raises LessonError naming
 the file, the step and the field; a student's saved progress reads back, and a broken one falls back to step 1."""
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ def bundled() -> dict:
     return json.loads(lesson_path("en").read_text(encoding="utf-8"))
 
 
-def test_the_bundled_lesson_has_the_nine_steps_with_known_actions_and_checks():
+def test_the_bundled_lesson_has_the_ten_steps_with_known_actions_and_checks():
     lesson = load_lesson("en")
     assert "en" in available_languages()
     assert [s.id for s in lesson.steps] == ["model", "clean", "draw", "fgsm", "invisible", "curve", "inside",
-                                           "defend", "lessons"]
+                                           "masking", "defend", "lessons"]
     for step in lesson.steps:
         assert step.title and step.body.strip()
         assert step.check.kind in CHECKS
@@ -43,6 +43,8 @@ def test_the_bundled_lesson_has_the_nine_steps_with_known_actions_and_checks():
     sweep = lesson.steps[lesson.index_of("invisible")].action
     assert sweep.arg == (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
     assert lesson.steps[lesson.index_of("curve")].action.arg == 500
+    masking = lesson.steps[lesson.index_of("masking")]
+    assert masking.action.arg == "jpeg" and masking.check.params == {"model": "jpeg", "direction": "bpda"}
     assert load_lesson(None).source == load_lesson("en").source  # the user's language falls back to English
 
 
@@ -87,7 +89,7 @@ def _broken(mutate) -> str:
     (lambda d: d["steps"][8].update(id="model"), ["step 9", "'id'", "earlier step"]),
     (lambda d: d.update(format="advstudio-lesson/9"), ["'format'"]),
     (lambda d: d.update(steps=[]), ["'steps'", "non-empty"]),
-    (lambda d: d["steps"].append("just text"), ["step 10", "JSON object"]),
+    (lambda d: d["steps"].append("just text"), ["step 11", "JSON object"]),
 ])
 def test_a_malformed_lesson_names_the_file_step_and_field(mutate, words):
     with pytest.raises(LessonError) as err:
@@ -130,8 +132,8 @@ def test_saved_progress_reads_back_and_a_broken_one_falls_back_to_step_1():
     step, done = progress_values(lesson, LessonProgress(4, frozenset({"draw", "model"})))
     assert (step, done) == (5, "model,draw")  # 1-based, ids in lesson order
     assert read_progress(lesson, step, done) == LessonProgress(4, frozenset({"model", "draw"}))
-    assert read_progress(lesson, "9", ["model"]) == LessonProgress(8, frozenset({"model"}))  # the last step
-    for broken in ("seven", "", None, "0", "-3", "10", 42, 2.5, "1e9", ["3"]):
+    assert read_progress(lesson, "10", ["model"]) == LessonProgress(9, frozenset({"model"}))  # the last step
+    for broken in ("seven", "", None, "0", "-3", "11", 42, 2.5, "1e9", ["3"]):
         assert read_progress(lesson, broken, "").index == 0, broken
     assert read_progress(lesson, "2", "model,,teleport , draw").done == {"model", "draw"}  # unknown ids dropped
     assert read_progress(lesson, "2", 17).done == frozenset()

@@ -28,7 +28,7 @@ def test_every_step_can_be_reached_with_next_and_back(qtbot, window):
     window.lesson.start_action.trigger()
     assert lesson.dock.isVisible() and lesson.index == 0
     n = len(lesson.lesson.steps)
-    assert n == 9
+    assert n == 10
     seen = []
     for k in range(n):
         assert lesson.panel.step_label.text() == f"Step {k + 1} of {n}"
@@ -85,6 +85,16 @@ def test_each_steps_check_fires_when_its_action_is_done(qtbot, window):
     assert not lesson.evaluate()
     _fire(qtbot, lesson, "inside")
     assert window.activations.data is not None
+    lesson.next()
+    assert lesson.step.id == "masking"
+    with qtbot.waitSignal(window.explain.landscapeShown, timeout=120000):
+        lesson.perform_action()  # the landscape behind JPEG, along the (zero) gradient it shows
+    assert window.ctx.current_tab() == "explain" and not lesson.evaluate()
+    offer = next(b for b in lesson.panel.way_out_buttons if b.isVisible())  # the step's second half
+    assert offer.text() == "Follow the gradient without the defense"
+    with qtbot.waitSignal(lesson.checkPassed, timeout=120000, check_params_cb=lambda sid: sid == "masking"):
+        offer.click()
+    assert window.explain.panel.landscape.direction.currentData() == "bpda"
     lesson.next()
     assert lesson.step.id == "defend"
     assert robust_model_path().is_file(), "the robust model ships with the app (resources/)"
@@ -190,7 +200,7 @@ def test_a_teachers_lesson_file_and_a_broken_one(qtbot, window, tmp_path):
 def test_a_missing_lesson_setting_falls_back_to_the_bundled_lesson(make_window, settings, tmp_path):
     settings.setValue("lesson/file", str(tmp_path / "gone.json"))
     w = make_window()
-    assert w.lesson.lesson is not None and len(w.lesson.lesson.steps) == 9
+    assert w.lesson.lesson is not None and len(w.lesson.lesson.steps) == 10
     assert "gone.json" in w.lesson.panel.note.text()
 
 
@@ -250,7 +260,7 @@ def test_the_lesson_resumes_where_the_student_left_it_after_a_restart(qtbot, mak
     assert not lesson.dock.isVisible()
     lesson.toggle_action.trigger()
     assert lesson.dock.isVisible() and lesson.step.id == "fgsm"
-    assert lesson.panel.step_label.text() == "Step 4 of 9" and lesson.panel.dots.text().startswith(
+    assert lesson.panel.step_label.text() == "Step 4 of 10" and lesson.panel.dots.text().startswith(
         '<span style="color:#2e7d32">●</span>○<span style="color:#2e7d32">●</span>◉')
     lesson.panel.start_over.click()  # Start over: step 1, the marks gone, and so saved
     assert lesson.index == 0 and "draw" not in lesson.done
@@ -265,7 +275,7 @@ def test_a_broken_saved_step_falls_back_to_step_1(qtbot, make_window, settings):
     w = make_window()
     assert w.lesson.index == 0 and w.lesson.done == {"draw"}
     w.lesson.toggle_action.trigger()
-    assert w.lesson.panel.step_label.text() == "Step 1 of 9"
+    assert w.lesson.panel.step_label.text() == "Step 1 of 10"
     settings.setValue("lesson/progress/bundled-en/step", 99)
     assert make_window().lesson.index == 0
 

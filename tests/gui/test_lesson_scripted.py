@@ -70,8 +70,9 @@ def test_a_student_pressing_only_the_lessons_buttons_completes_the_lesson(qtbot,
     assert lesson.index == n - 1 and not lesson.panel.next.isEnabled()  # the last step reached
     assert len(lesson.done) == n and lesson.done == {s.id for s in lesson.lesson.steps}
     assert lesson.panel.dots.text().count("○") == 0
-    # both dead ends were met and left through the lesson's own buttons
-    assert taken == ["fgsm: Draw a 3 for me", "curve: Set MNIST folder…"]
+    # both dead ends were met and left through the lesson's own buttons, and the landscape step's second half
+    assert taken == ["fgsm: Draw a 3 for me", "curve: Set MNIST folder…",
+                     "masking: Follow the gradient without the defense"]
     # the curve ran with what the lab's form shows
     curve = window.lab.panel.curves[-1].curve
     assert window.lab.panel.eps() == list(curve.eps) and window.lab.panel.samples.value() == curve.n

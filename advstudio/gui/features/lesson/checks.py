@@ -19,6 +19,7 @@ DEFAULT_HINTS = {
     "prediction_flipped": "make the prediction flip", "eps_range_seen": "show the digit at ε = {min:g} and {max:g}",
     "lab_curve_done": "run a robustness curve", "activations_shown": "open the Activations panel",
     "robust_model_compared": "load a robust model and attack your digit",
+    "landscape_seen": "show the loss around your drawing (Why it breaks ▸ Loss around it)",
 }
 
 
@@ -44,6 +45,7 @@ class StepChecks:
         self.flipped_elsewhere: np.ndarray | None = None  # an input another attack (Any attack's PGD) flipped
         self.range: tuple[np.ndarray | None, set[float]] = (None, set())  # ε values seen on one input
         self.robust_seen = False  # an analysis at ≥ min_eps answered by a non-bundled model
+        self.seen: dict[str, list] = {}  # results other features showed, by kind ("landscape": LandscapeResult)
 
     def see_analysis(self, analysis: Analysis, step: LessonStep | None) -> None:
         image, _seen = self.range
@@ -89,4 +91,7 @@ class StepChecks:
         if kind == "robust_model_compared":
             info = ctx.model_info
             return info is not None and not info.bundled and (self.robust_seen or ctx.current_tab() == "compare")
+        if kind == "landscape_seen":
+            return any(prm.get("model") in (None, r.request.model) and prm.get("direction") in (None, r.request.direction)
+                       for r in self.seen.get("landscape", ()))
         return False

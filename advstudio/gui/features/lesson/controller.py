@@ -16,6 +16,7 @@ from PySide6.QtGui import QAction, QKeySequence
 
 from advstudio.core.errors import LessonError
 from advstudio.core.lesson import Lesson, LessonStep, fill, load_lesson, model_facts
+from advstudio.gui.features.lesson.actions import perform
 from advstudio.gui.features.lesson.checks import StepChecks, hint
 from advstudio.gui.features.lesson.loan import ModelLoan
 from advstudio.gui.features.lesson.progress import load_progress, store_progress
@@ -41,6 +42,7 @@ class LessonDock(QObject):
     checkPassed = Signal(str)
     lessonLoaded = Signal(object)  # Lesson
     labRunRequested = Signal(object, str, object, int)  # ModelEntry, attack name, [ε], samples
+    featureActionRequested = Signal(str, object)  # an action another feature performs (show_landscape), its arg
 
     def __init__(self, ctx: "AppContext") -> None:
         super().__init__(ctx)
@@ -214,7 +216,8 @@ class LessonDock(QObject):
         step = self.step
         if step is None:
             return
-        way = None if step.id in self.done else find_way_out(self.ctx, step, self, self.checks.lab_failure)
+        way = None if step.id in self.done else find_way_out(self.ctx, step, self, self.checks.lab_failure,
+                                                             self.checks.seen)
         self._offers = way.offers if way is not None else ()
         self.panel.set_way_outs([label for label, _ in self._offers])
         if step.id in self.done:
@@ -241,6 +244,11 @@ class LessonDock(QObject):
 
     def draw_demo(self) -> None:
         self.do("draw_demo_digit")
+
+    def feature_action(self, name: str, arg: object = None) -> None:
+        self.checks.seen.setdefault("feature_action", []).append((name, arg))
+        self.featureActionRequested.emit(name, arg)
+        self._show_check()
 
     def draw_demo_and_flip(self) -> None:
         self.do("draw_demo_digit")
@@ -271,54 +279,13 @@ class LessonDock(QObject):
 
     def do(self, name: str, arg: object = None) -> bool:
         """Perform a named action (the lesson file's "do"); False when it could not be done here."""
-        ctx = self.ctx
-        if name == "show_tab":
-            ok = ctx.show_tab(str(arg))
-            if not ok:
-                ctx.status(f"There is no {arg!r} tab in this version.", 6000)
-            return ok
-        if name == "show_dock":
-            if not ctx.show_dock(str(arg)):  # in presentation mode it makes room for the panel
-                ctx.status(f"There is no {arg!r} panel in this version.", 6000)
-                return False
-            return True
-        if name == "set_eps":
-            ctx.show_tab("attack")
-            ctx.request_eps(float(arg))  # type: ignore[arg-type]
-            return True
-        if name == "eps_sweep":
-            if ctx.current_input is None:
-                self.do("draw_demo_digit")
-            ctx.show_tab("attack")
-            self._sweep = [float(e) for e in arg]  # type: ignore[union-attr]
-            self._sweep_step()
-            self._sweep_timer.start()
-            return True
-        if name == "draw_demo_digit":
-            from advstudio.gui.demo import digit_strokes
+        return perform(self, name, arg)
 
-            ctx.show_tab("attack")
-            ctx.request_strokes(digit_strokes(int(arg) if arg is not None else 3))
-            return True
-        if name == "find_flip":
-            if ctx.current_input is None:
-                self.do("draw_demo_digit")
-            ctx.show_tab("attack")
-            ctx.request_flip()
-            return True
-        if name == "run_lab":
-            return self._run_lab(int(arg) if arg is not None else 500)  # type: ignore[call-overload]
-        if name == "open_robust_model":
-            return self._open_robust_model()
-        if name == "compare":
-            if ctx.show_tab("compare"):
-                return True
-            ctx.show_tab("attack")
-            ctx.status("No Side by side tab in this version: the Attack tab shows the current model on your "
-                       "digit.", 8000)
-            return False
-        ctx.report_error("Unknown lesson action", f"This version cannot do {name!r}.")
-        return False
+    def start_sweep(self, values: list[float]) -> None:
+        """Step the ε slider through `values`, one every SWEEP_MS."""
+        self._sweep = list(values)
+        self._sweep_step()
+        self._sweep_timer.start()
 
     @Slot()
     def _sweep_step(self) -> None:
@@ -327,7 +294,7 @@ class LessonDock(QObject):
             return
         self.ctx.request_eps(self._sweep.pop(0))
 
-    def _open_robust_model(self) -> bool:
+    def open_robust_model(self) -> bool:
         """Load the bundled robust model for this step, with a digit on the canvas and ε at the step's minimum, so
         the comparison is on screen at once; the student's model comes back when the step ends."""
         from advstudio.core.resources import robust_model_path
@@ -352,7 +319,7 @@ class LessonDock(QObject):
     def _on_dock_visibility(self, _visible: bool) -> None:  # presentation mode re-adds the dock: judge once settled
         QTimer.singleShot(0, lambda: self.dock.isHidden() and self.loan.give_back())
 
-    def _run_lab(self, n: int) -> bool:
+    def run_lab(self, n: int) -> bool:
         """FGSM curve of the model now loaded on n test images, its ε list filled into the lab's form (nothing
         when the MNIST folder is missing: the step's way out says so; the lab ignores it while a run is going)."""
         ctx = self.ctx
@@ -414,6 +381,12 @@ class LessonDock(QObject):
     @Slot(bool)
     def set_activations_on_screen(self, on: bool) -> None:
         self.checks.activations_on_screen = bool(on)
+        self._on_event()
+
+    @Slot(str, object)
+    def feature_shown(self, kind: str, value: object) -> None:
+        """Another feature showed a result a check may ask for (kind "landscape": a LandscapeResult)."""
+        self.checks.seen.setdefault(kind, []).append(value)
         self._on_event()
 
     @Slot(object)

@@ -38,6 +38,7 @@ class WayOutActions(Protocol):
     def draw_demo_and_flip(self) -> None: ...
     def ask_data_dir(self) -> None: ...
     def ask_model(self) -> None: ...
+    def feature_action(self, name: str, arg: object = None) -> None: ...
 
 
 def data_problem(ctx: "AppContext") -> str | None:
@@ -49,9 +50,9 @@ def data_problem(ctx: "AppContext") -> str | None:
 
 
 def find_way_out(ctx: "AppContext", step: LessonStep, do: WayOutActions,
-                 lab_failure: str | None = None) -> WayOut | None:
+                 lab_failure: str | None = None, seen: dict | None = None) -> WayOut | None:
     """Why `step` cannot be done as things stand, with what to try instead; None when nothing is in the way.
-    `lab_failure`: why the last lab run stopped, if it did."""
+    `lab_failure`: why the last lab run stopped, if it did; `seen`: what other features showed, by kind."""
     kind = step.check.kind
     action = step.action.name if step.action is not None else None
     if kind in INPUT_CHECKS and ctx.current_input is None and action not in DRAWING_ACTIONS:
@@ -70,7 +71,23 @@ def find_way_out(ctx: "AppContext", step: LessonStep, do: WayOutActions,
                       (("Set MNIST folder…", do.ask_data_dir),))
     if kind == "robust_model_compared":
         return _robust_way_out(ctx, step, do)
+    if kind == "landscape_seen":
+        return _landscape_next(step, do, seen or {})
     return None
+
+
+def _landscape_next(step: LessonStep, do: WayOutActions, seen: dict) -> WayOut | None:
+    """The landscape step's second half: once the defense's own (flat) picture is up, follow the gradient
+    without the defense (offered until asked for)."""
+    model, direction = step.check.params.get("model"), step.check.params.get("direction")
+    asked = seen.get("feature_action", ())
+    if (direction != "bpda" or not any(r.request.model == model for r in seen.get("landscape", ()))
+            or ("show_landscape", f"{model}+bpda") in asked):
+        return None
+    return WayOut("Along the gradient this defense shows, the loss is flat: a plain attacker is stuck. Now follow "
+                  "the gradient of the network behind it (BPDA).",
+                  (("Follow the gradient without the defense", lambda: do.feature_action("show_landscape",
+                                                                                         f"{model}+bpda")),))
 
 
 def _robust_way_out(ctx: "AppContext", step: LessonStep, do: WayOutActions) -> WayOut | None:
