@@ -115,7 +115,39 @@ def main() -> int:
                                                         target=target, abs=True), None),
     ]
     time_rows(rows, args.repeats, args.warmup)
+    pictures(model, x, folder, max(3, args.repeats // 10))
     return 0
+
+
+def pictures(model, x, folder: str | None, repeats: int) -> None:
+    """The pictures computed on demand (no peer has them): the 41×41 loss landscape (target < 500 ms), the 81×81
+    decision plane, and the projection of the 10,000 test digits, once and then from the tab's cache."""
+    import torch
+
+    from advstudio.core.attacks.registry import make_attack
+    from advstudio.core.explain.boundary import decision_plane
+    from advstudio.core.explain.landscape import loss_landscape
+
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    adv = make_attack("pgd", eps=0.3, steps=40, step_size=0.3 * 2.5 / 40, random_start=False).run(model, x, y).x_adv
+    rows: list[Row] = [
+        ("landscape 41×41 (ε = 0.3)", lambda: loss_landscape(model, x, None, 0.3, grid=41), None, 500.0),
+        ("decision plane 81×81", lambda: decision_plane(model, x, adv, grid=81), None, None),
+    ]
+    time_rows(rows, repeats, 1)
+    if not folder:
+        print("  (no MNIST folder: the projection of the test set is not timed)")
+        return
+    from advstudio.core.data import load_split
+    from advstudio.core.explain.projection import project_dataset
+
+    test = load_split(folder, "test")
+    start = time.perf_counter()
+    project_dataset(model, test.images, test.labels)
+    print(f"  projection of {len(test):,} test digits (PCA of the last hidden layer): {time.perf_counter() - start:.2f} s "
+          "once per model; the tab keeps it (ProjectionResult.cached) and later requests only project the drawing's "
+          "path", flush=True)
 
 
 if __name__ == "__main__":

@@ -150,6 +150,9 @@ class MainWindow(DialogsMixin, QMainWindow):
         self.activations.dataChanged.connect(self.session_log.show_activations)
         # the report's findings: the last side-by-side result, Any attack's result (Ctrl+K), the lesson's progress
         self.compare.compareShown.connect(self.session_log.show_compare)
+        for kind, signal in (("attribution", self.explain.attributionShown), ("landscape", self.explain.landscapeShown),
+                             ("boundary", self.explain.boundaryShown), ("projection", self.explain.projectionShown)):
+            signal.connect(partial(self.session_log.show_explain, kind))
         self.any_attack.inputAttackShown.connect(self.session_log.show_input_attack)
         self.lesson.lessonLoaded.connect(self.session_log.lesson_loaded)
         self.lesson.checkPassed.connect(self.session_log.lesson_step_done)

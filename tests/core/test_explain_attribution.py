@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from advstudio.core.explain import (
+from advstudio.core.explain.attribution import (
     METHOD_TITLES,
     METHODS,
     SIGNED,
@@ -323,3 +323,20 @@ def test_robust_saliency_lies_on_the_digit(bundled_model, robust, mnist_test):
     robust_share = float(ink_share(saliency(robust, x).maps, x).mean())
     assert robust_share > standard, f"saliency ink share: robust {robust_share:.3f}, standard {standard:.3f}"
     print(f"saliency ink share on the first 64 test digits: robust {robust_share:.3f}, standard {standard:.3f}")
+
+
+def test_the_app_side_never_imports_the_oracle():
+    """captum (and its matplotlib) is a test extra: every explanation the app and the CLI make runs without it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch\n"
+            "from advstudio.core.resources import bundled_model_path\n"
+            "from advstudio.core.storage import load_model\n"
+            "from advstudio.core.explain import attribution, landscape, boundary, projection, figures, words\n"
+            "m, _ = load_model(bundled_model_path()); x = torch.rand(1, 1, 28, 28)\n"
+            "for k in attribution.METHODS: attribution.attribute(m, x, k)\n"
+            "landscape.loss_landscape(m, x, None, 0.1, grid=5)\n"
+            "assert not {'captum', 'matplotlib'} & set(sys.modules), sorted({'captum', 'matplotlib'} & set(sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

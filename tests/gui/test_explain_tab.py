@@ -8,10 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from advstudio.core.explain.words import attribution_verdict, boundary_verdict, landscape_verdict, nearest_class
 from advstudio.gui.demo import digit_strokes
-from advstudio.gui.features.explain.attribution_view import attribution_verdict
-from advstudio.gui.features.explain.controller import ROBUST_NAME, STANDARD_NAME, other_bundled
-from advstudio.gui.features.explain.maps_view import boundary_verdict, landscape_verdict, nearest_class
+from advstudio.gui.features.explain.controller import ROBUST_NAME, STANDARD_NAME
 
 
 def _draw(qtbot, w, digit=3):
@@ -159,6 +158,7 @@ def test_projection_places_the_drawing(make_window, mnist_dir, qtbot):
 
 def test_other_bundled_model():
     from advstudio.core.resources import bundled_model_path, robust_model_path
+    from advstudio.gui.features.explain.controller import other_bundled
 
     assert other_bundled(str(bundled_model_path())).name == ROBUST_NAME
     assert other_bundled(str(robust_model_path())).name == STANDARD_NAME
@@ -180,3 +180,22 @@ def test_lesson_masking_step_uses_the_landscape(ewindow, qtbot):
     with qtbot.waitSignal(ewindow.explain.landscapeShown, timeout=120000):
         ewindow.explain.compute_landscape()
     assert lesson.checks.passed(step)
+
+
+def test_the_session_report_shows_what_was_explained(ewindow, qtbot):
+    from advstudio.core.report.page import build_report_html
+
+    log = ewindow.session_log
+    assert "The Why it breaks tab was not used" in log.html()
+    _show(qtbot, ewindow)
+    with qtbot.waitSignal(ewindow.explain.landscapeShown, timeout=60000) as blocker:
+        ewindow.explain.compute_landscape()
+    data = log.session_data()
+    assert set(data["explain"]) == {"attribution", "landscape"}
+    html = log.html()
+    assert "What the network looks at" in html and "The loss around the drawing" in html
+    assert landscape_verdict(blocker.args[0]) in html.replace("&#x27;", "'")
+    assert html.count("<img") >= 3  # two attribution rows and the landscape
+    # a malformed entry (a hand-edited session) is left out, not a broken report
+    data["explain"]["boundary"] = {"kind": "boundary", "u": "nonsense"}
+    assert "The border it crosses" not in build_report_html(data)

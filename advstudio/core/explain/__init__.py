@@ -1,32 +1,6 @@
-"""Why a prediction is what it is: attributions, the loss landscape, the decision plane and the penultimate-layer
-projection."""
+"""Why a prediction is what it is: attributions (attribution.py), the loss landscape (landscape.py), the decision
+plane (boundary.py), the penultimate-layer projection (projection.py), their PNG-ready figures (figures.py) and the
+plain sentences that say what each shows (words.py).
 
-from advstudio.core.explain.attribution import (
-    METHOD_TITLES,
-    METHODS,
-    SIGNED,
-    Attribution,
-    attribute,
-    gradcam,
-    gradcam_layer,
-    ink_share,
-    integrated_gradients,
-    last_conv,
-    saliency,
-    smoothgrad,
-)
-
-__all__ = [
-    "METHODS",
-    "METHOD_TITLES",
-    "SIGNED",
-    "Attribution",
-    "attribute",
-    "gradcam",
-    "gradcam_layer",
-    "ink_share",
-    "integrated_gradients",
-    "last_conv",
-    "saliency",
-    "smoothgrad",
-]
+Nothing is imported here: words.py and figures.py are numpy only, so the window's views can use them without
+importing torch."""

@@ -9,6 +9,7 @@ import datetime as _dt
 import numpy as np
 
 from advstudio.core.render import enlarge, png_bytes, to_gray_u8
+from advstudio.core.report.explain import explain_found
 from advstudio.core.report.figures import image_pngs
 from advstudio.core.report.markup import ImageSink, esc, img_tag, num
 
@@ -196,4 +197,4 @@ def lesson_found(session: dict) -> str:
 def findings_section(session: dict, sink: ImageSink) -> str:
     """"What I found": kept attacks, the side-by-side result and the lesson's progress, before any recipe."""
     return ("<h2>What I found</h2>" + attacks_found(session, sink) + compare_found(session, sink)
-            + lesson_found(session))
+            + explain_found(session, sink) + lesson_found(session))

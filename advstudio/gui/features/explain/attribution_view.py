@@ -9,6 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
+from advstudio.core.explain.words import attribution_verdict, ink_percent
 from advstudio.core.render import attribution_rgb
 from advstudio.gui.features.explain.messages import AttributeResult
 from advstudio.gui.widgets.help import AdvancedGroup, explain, form_row
@@ -49,29 +50,6 @@ def map_limit(values: np.ndarray) -> float:
     a = np.abs(np.asarray(values, dtype=np.float32))
     top = float(np.percentile(a, 99)) if a.size else 0.0
     return top if top > 0 else float(a.max()) or 1.0
-
-
-def ink_percent(share: float) -> str:
-    return f"{share * 100:.0f} %"
-
-
-def attribution_verdict(result: AttributeResult) -> str:
-    """One sentence from the measured shares: which model's map lies on the strokes of the drawing."""
-    rows = result.rows
-    if not rows:
-        return ""
-    if len(rows) == 1:
-        r = rows[0]
-        return (f"{ink_percent(r.ink_share[0])} of the map lies on your strokes ({r.model_name}); after the push, "
-                f"{ink_percent(r.ink_share[1])}.")
-    a, b = rows[0], rows[1]
-    hi, lo = (a, b) if a.ink_share[0] >= b.ink_share[0] else (b, a)
-    gap = hi.ink_share[0] - lo.ink_share[0]
-    if gap < 0.05:
-        return (f"Both models put about {ink_percent((a.ink_share[0] + b.ink_share[0]) / 2)} of the map on your "
-                "strokes: on this drawing their maps look alike.")
-    return (f"{hi.model_name}: {ink_percent(hi.ink_share[0])} of the map lies on your strokes, so it looks like "
-            f"the digit; {lo.model_name}: {ink_percent(lo.ink_share[0])}, the rest scattered like noise.")
 
 
 def cell_title(kind: str, cls: int, conf: float, eps: float | None = None) -> str:

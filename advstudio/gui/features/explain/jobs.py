@@ -123,7 +123,7 @@ def _landscape_models(ctx: JobContext, req: LandscapeRequest):
         return base, base, req.current.name, "its own gradient"
     t = make_transform(req.model)
     plain = DefendedModel(base, t, adaptive=False).eval()
-    name = f"{req.current.name} behind {t.describe()}"
+    name = f"{req.current.name} behind " + {"jpeg": "JPEG (quality 50)", "bit_depth": "bit depth (2 bits)"}[req.model]
     if req.direction == "bpda":
         return plain, DefendedModel(base, t, adaptive=True).eval(), name, "the gradient without the defense (BPDA)"
     return plain, plain, name, "the gradient the defense shows (zero through it)"

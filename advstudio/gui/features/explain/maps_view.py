@@ -9,6 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
 
+from advstudio.core.explain.words import boundary_verdict, landscape_verdict, percent, projection_verdict
 from advstudio.core.render import CLASS_COLOURS, class_rgb, heat_lut, heat_rgb
 from advstudio.gui.features.explain.attribution_view import narrow_combo
 from advstudio.gui.features.explain.messages import (
@@ -35,53 +36,6 @@ def class_key() -> list[KeyEntry]:
     return [KeyEntry(c, str(k), "square") for k, c in enumerate(CLASS_COLOURS)]
 
 
-def percent(share: float) -> str:
-    return f"{share * 100:.0f} %"
-
-
-def landscape_verdict(r: LandscapeResult) -> str:
-    """What the landscape says, from its measured rises and the share of the ε-ball that reads another class."""
-    flipped = percent(r.flipped_share)
-    if r.gradient_zero:
-        rest = (f"Yet {flipped} of the ε-ball in this plane reads another digit: one step along the random "
-                "direction breaks it. The defense hides the way, it does not remove it."
-                if r.flipped_share > 0 else "Within ε no point of this plane reads another digit.")
-        return f"The gradient this defense shows is zero: along it the loss is flat, so a plain attacker is stuck. {rest}"
-    how = ("steep along the gradient: the attack's way out" if r.rise_a > max(1.0, 3 * r.rise_b) else
-           "flat along the gradient too: little for an attacker to climb" if r.rise_a < 0.5 else
-           "rising along the gradient")
-    return (f"Within ε the loss rises by {r.rise_a:.2f} along the gradient and by {r.rise_b:.2f} along a random "
-            f"direction ({how}); {flipped} of the ε-ball in this plane reads another digit.")
-
-
-def boundary_verdict(r: BoundaryResult) -> str:
-    where = (f"crosses the border into {r.adv_pred} at step {r.crossing} of {len(r.path) - 1}"
-             if r.crossing is not None and r.path is not None else f"ends as {r.adv_pred}")
-    text = f"Your {r.clean_pred} {where}." if r.adv_pred != r.clean_pred else (
-        f"Your {r.clean_pred} stays a {r.clean_pred}: at this ε the attack does not reach a border.")
-    if r.path_off_plane is not None and len(r.path_off_plane) and float(np.max(r.path_off_plane)) > 1e-3:
-        text += (f" The path leaves this plane by up to {float(np.max(r.path_off_plane)):.2f} (L2, pixel units): "
-                 "the dots are its shadow on it.")
-    return text
-
-
-def nearest_class(coords: np.ndarray, labels: np.ndarray, point: np.ndarray) -> int:
-    """The class whose centroid in the projection lies nearest to `point`."""
-    classes = np.unique(labels)
-    centroids = np.stack([coords[labels == k].mean(0) for k in classes])
-    return int(classes[np.argmin(((centroids - point) ** 2).sum(1))])
-
-
-def projection_verdict(r: ProjectionResult) -> str:
-    start = nearest_class(r.coords, r.labels, r.path[0])
-    end = nearest_class(r.coords, r.labels, r.path[-1])
-    reads = (int(r.path_classes[0]), int(r.path_classes[-1]))
-    moved = f"ends among the {end}s" if end != start else f"stays among the {start}s"
-    return (f"Your drawing (read as {reads[0]}) starts among the {start}s and {moved}, read as {reads[1]} after "
-            f"{len(r.path) - 1} PGD steps. The axes hold {percent(r.explained[0])} and {percent(r.explained[1])} of "
-            f"the spread of the last hidden layer ({r.layer}).")
-
-
 def wrapped(text: str = "", bold: bool = False) -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
@@ -99,7 +53,7 @@ class MapPlot(QWidget):
     def __init__(self, bottom: str, left: str, empty: str, key: list[KeyEntry] | None = None) -> None:
         super().__init__()
         self.plot = fixed_plot(bottom, left, PLOT_MIN)
-        self.plot.setAspectLocked(False)
+        self.plot.getAxis("left").enableAutoSIPrefix(False)  # pixel units as they are, never "×0.001"
         self.image = pg.ImageItem(np.zeros((2, 2, 3), np.uint8))
         self.plot.addItem(self.image)
         self.key = PlotKey()
@@ -163,7 +117,9 @@ class _Page(QWidget):
         self.box_layout.addStretch(1)
 
     def set_running(self, running: bool, inputs=()) -> None:
-        self.run.set_running(running, inputs)
+        """Run or Cancel enabled; `inputs` (remembered for the end of the run) disabled while it runs."""
+        self._inputs = tuple(inputs) or getattr(self, "_inputs", ())
+        self.run.set_running(running, self._inputs)
         self.run.progress.setVisible(running)
         if running:
             self.stale.hide()
@@ -226,9 +182,9 @@ class LandscapePage(_Page):
             xs, ys = diamond(r.eps)
             m.overlay(pg.PlotDataItem(xs, ys, pen=pg.mkPen("w", width=2, style=Qt.PenStyle.DashLine)))
             m.overlay(pg.ScatterPlotItem([0.0], [0.0], symbol="+", size=14, pen=pg.mkPen("w", width=2)))
-        self.loss_map.key.set_entries([KeyEntry("#000004", f"loss {lo:.2g} (right)", "square"),
+        self.loss_map.key.set_entries([KeyEntry("#000004", f"loss {max(lo, 0.0) + 0.0:.2g} (right)", "square"),
                                        KeyEntry("#fcffa4", f"{hi:.3g} (wrong)", "square"),
-                                       KeyEntry("#ffffff", "ε-ball", "dash")])
+                                       KeyEntry(colours(self).neutral, "ε-ball", "dash")])
         self.verdict.setText(landscape_verdict(r))
         self.caption.setText(f"{r.model_name}; a moves along {self._direction_words(r)}, b along a random ±1 "
                              f"direction orthogonal to it; the dashed diamond is the ε-ball (ε = {r.eps:.3f} pixel "

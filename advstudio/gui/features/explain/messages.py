@@ -19,12 +19,12 @@ PROJECTION_KIND = "explain_projection"
 LANDSCAPE_MODELS = {
     "current": "The model in use",
     "other": "The other bundled model",
-    "jpeg": "The model in use behind JPEG (quality 50)",
-    "bit_depth": "The model in use behind bit depth (2 bits)",
+    "jpeg": "In use, behind JPEG q50",
+    "bit_depth": "In use, behind 2-bit depth",
 }
 DIRECTIONS = {
     "own": "The gradient it shows an attacker",
-    "bpda": "The gradient without the defense (BPDA)",
+    "bpda": "Without the defense (BPDA)",
 }
 THIRD_POINTS = {
     "random": "A random direction",

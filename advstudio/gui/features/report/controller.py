@@ -20,7 +20,13 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QDialog, QFileDialog
 
-from advstudio.gui.features.report.entries import activations_entry, compare_entry, lesson_entry, plain
+from advstudio.gui.features.report.entries import (
+    activations_entry,
+    compare_entry,
+    explain_entry,
+    lesson_entry,
+    plain,
+)
 from advstudio.gui.messages import Analysis, FlipResult
 from advstudio.gui.models import ModelInfo
 from advstudio.gui.stored import read_text
@@ -59,6 +65,7 @@ class SessionLog(QObject):
         self._pending_flip: FlipResult | None = None
         self.activations_shown = None  # the ActivationsData the Activations dock shows now
         self.compare: dict | None = None  # the Side by side tab's last comparison (compare_entry)
+        self.explain: dict[str, dict] = {}  # the Why it breaks tab's last picture of each kind (explain_entry)
         self.lesson: dict | None = None  # the guided lesson's steps and the ids of those done (lesson_entry)
         self._lesson = None  # the core Lesson those are of
         self.input_attack = None  # Any attack's last InputAttackResult (Ctrl+K keeps it from that tab)
@@ -247,6 +254,15 @@ class SessionLog(QObject):
                                                "bundled": side.bundled, "device": "–", "meta": plain(dict(side.meta))}
         self.recorded.emit("compare")
 
+    @Slot(str, object)
+    def show_explain(self, kind: str, result: object) -> None:
+        """The Why it breaks tab shows `result` (of `kind`: attribution, landscape, boundary, projection)."""
+        try:
+            self.explain[kind] = explain_entry(kind, result)
+        except AttributeError:  # not a picture (a cancelled projection): the last one shown stays
+            return
+        self.recorded.emit("explain")
+
     @Slot(object)
     def show_input_attack(self, result: object) -> None:
         """Any attack shows `result` (an InputAttackResult) now: Ctrl+K on that tab keeps it."""
@@ -291,7 +307,7 @@ class SessionLog(QObject):
         return {"created": now_iso(), "app_version": advstudio.__version__, "student": self.student,
                 "device": info.device if info is not None else "–", "models": list(self.models.values()),
                 "attacks": list(self.attacks), "labs": list(self.labs), "activations": activations,
-                "compare": self.compare, "lesson": self.lesson}
+                "compare": self.compare, "explain": dict(self.explain), "lesson": self.lesson}
 
     def html(self, raster: bool = False) -> str:
         from advstudio.core.report.page import build_report_html

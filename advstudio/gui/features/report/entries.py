@@ -71,3 +71,32 @@ def lesson_entry(lesson, done) -> dict | None:
     done = set(done)
     return {"title": lesson.title, "steps": [{"id": step.id, "title": step.title} for step in lesson.steps],
             "done": [step.id for step in lesson.steps if step.id in done]}  # in the lesson's order
+
+
+def explain_entry(kind: str, result) -> dict:
+    """A Why it breaks picture as plain data for the report: its arrays, its sentence and its settings."""
+    from advstudio.core.explain import words
+    from advstudio.core.info import now_iso
+
+    entry: dict = {"kind": kind, "recorded": now_iso()}
+    if kind == "attribution":
+        entry.update(method=result.method, signed=result.signed, eps=result.attack.eps, params=dict(result.params),
+                     verdict=words.attribution_verdict(result),
+                     rows=[{"model": r.model_name, "clean": np.array(r.clean, np.float32),
+                            "adversarial": np.array(r.adversarial, np.float32), "maps": np.array(r.maps, np.float32),
+                            "classes": list(r.classes), "ink_share": list(r.ink_share)} for r in result.rows])
+    elif kind == "landscape":
+        entry.update(model=result.model_name, eps=result.eps, a=np.array(result.a), b=np.array(result.b),
+                     loss=np.array(result.loss), pred=np.array(result.pred), verdict=words.landscape_verdict(result),
+                     direction=result.request.direction, gradient_zero=result.gradient_zero)
+    elif kind == "boundary":
+        entry.update(model=result.model_name, eps=result.request.eps, attack=result.request.attack,
+                     u=np.array(result.u), v=np.array(result.v), pred=np.array(result.pred),
+                     confidence=np.array(result.confidence), points=dict(result.points),
+                     path=None if result.path is None else np.array(result.path), third=result.third_name,
+                     verdict=words.boundary_verdict(result))
+    elif kind == "projection":
+        entry.update(model=result.model_name, eps=result.request.eps, coords=np.array(result.coords),
+                     labels=np.array(result.labels), path=np.array(result.path), layer=result.layer,
+                     verdict=words.projection_verdict(result))
+    return entry
