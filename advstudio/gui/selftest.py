@@ -375,7 +375,7 @@ def _check_bundled_extras(report: Report) -> None:
         report.check(False, f"bundled robust model: {exc}")
     try:
         lesson = load_lesson()
-        report.check(len(lesson.steps) == 9, f"lesson '{lesson.title}' loads with {len(lesson.steps)} steps")
+        report.check(len(lesson.steps) == 10, f"lesson '{lesson.title}' loads with {len(lesson.steps)} steps")
     except LessonError as exc:
         report.check(False, f"lesson: {exc}")
 
