@@ -248,8 +248,11 @@ class ExplainStudio(JobClient):
             self.projectionShown.emit(value)
 
     def on_progress(self, kind: str, value) -> None:
-        if kind == PROJECTION_KIND:
-            self.panel.projection.run.show_progress(value, "digits")
+        p = self.panel
+        page, unit = {PROJECTION_KIND: (p.projection, "digits"), LANDSCAPE_KIND: (p.landscape, "points"),
+                      BOUNDARY_KIND: (p.boundary, "points")}.get(kind, (None, ""))
+        if page is not None:
+            page.run.show_progress(value, unit)
 
     def on_failure(self, failure: Failure) -> None:
         first = failure.message.splitlines()[0] if failure.message else "it failed"

@@ -58,6 +58,19 @@ class _Stop:
         return self.ctx.should_stop() or (self.event is not None and self.event.is_set())
 
 
+def _reporter(ctx: JobContext, label: str, start: float):
+    """A progress callback sending (done, total) points as ProjectionProgress, at most ten times a second."""
+    last = [0.0]
+
+    def report(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= 0.1 or done >= total:
+            last[0] = now
+            ctx.progress(ProjectionProgress(done, total, label, now - start))
+
+    return report
+
+
 def _model(ctx: JobContext, choice: ModelChoice):
     """(model, key for the direction cache) of a choice: the studio's model, or a model file."""
     if choice.path is None:
@@ -139,7 +152,8 @@ def landscape_job(ctx: JobContext, req: LandscapeRequest) -> LandscapeResult | N
     x = image_tensor(np.asarray(req.image, dtype=np.float32), ctx.state.ensure_device())
     try:
         land = loss_landscape(model, x, None, float(req.eps), direction_model=direction_model, direction_name=words,
-                              grid=int(req.grid), cancel=_Stop(ctx))
+                              grid=int(req.grid), cancel=_Stop(ctx),
+                              progress=_reporter(ctx, "the loss at each point of the plane", start))
     except Cancelled:
         return None
     return LandscapeResult(np.asarray(land.a).copy(), np.asarray(land.b).copy(), np.asarray(land.loss).copy(),
@@ -195,7 +209,7 @@ def boundary_job(ctx: JobContext, req: BoundaryRequest) -> BoundaryResult | None
         third, third_name = None, "a random direction"
     try:
         plane = decision_plane(model, x, x_adv, third, path=path, third_name=third_name, grid=int(req.grid),
-                               cancel=_Stop(ctx))
+                               cancel=_Stop(ctx), progress=_reporter(ctx, "the class at each point of the plane", start))
     except Cancelled:
         return None
     adv_pred = int(probabilities(model, x_adv)[0].argmax())
