@@ -1,7 +1,7 @@
 """The README screenshots of the "Why it breaks" tab, one page each: a 3 is drawn, ε set, and the page's picture
 computed (`attribution`: saliency on the model in use and the robust one; `landscape`: the loss around the 3 for
 the model in use, or `landscape jpeg` / `landscape jpeg+bpda` behind JPEG; `boundary`: the plane with PGD's path;
-`projection`: 10,000 test digits and the drawing's path).
+`projection`: 10,000 test digits and the drawing's path; `lesson`: the lesson's landscape step, its action done).
 
     ADVSTUDIO_MNIST_DIR=../shared/mnist ../shared/tools/screenshot -w 60 -s 1280x720 docs/screenshot-explain-landscape.png -- .venv/bin/python scripts/shot_explain.py landscape
 """
@@ -27,6 +27,11 @@ ctl = w.explain
 
 def go(_info=None):
     w.ctx.modelReady.disconnect(go)
+    if PAGE == "lesson":
+        w.lesson.toggle_action.trigger()
+        w.lesson.go(w.lesson.lesson.index_of("masking"))
+        w.lesson.perform_action()
+        return
     w.ctx.request_strokes(digit_strokes(3))
     w.ctx.request_eps(EPS)
     w.show_tab("explain")

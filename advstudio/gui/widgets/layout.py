@@ -9,6 +9,7 @@ from typing import Protocol
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QSize, Qt, QTimer
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QFormLayout,
     QFrame,
     QGridLayout,
@@ -258,3 +259,26 @@ def spin_box(lo: int, hi: int, value: int, step: int) -> QSpinBox:
     box.setSingleStep(step)
     box.setValue(value)
     return box
+
+
+class BesideOrBelow(QWidget):
+    """Two widgets side by side when this is at least `width` px wide, else the second below the first."""
+
+    def __init__(self, first: QWidget, second: QWidget, width: int, stretch: tuple[int, int] = (1, 1)) -> None:
+        super().__init__()
+        self.width_beside, self.parts = width, (first, second)  # width: at least the two minimums side by side
+        self.box = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
+        self.box.setContentsMargins(0, 0, 0, 0)
+        self.box.addWidget(first, stretch[0])
+        self.box.addWidget(second, stretch[1])
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - as narrow as stacked: a narrow window never grows for it
+        widest = max(w.minimumSizeHint().expandedTo(w.minimumSize()).width() for w in self.parts)
+        return QSize(widest, super().minimumSizeHint().height())
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        want = (QBoxLayout.Direction.LeftToRight if event.size().width() >= self.width_beside
+                else QBoxLayout.Direction.TopToBottom)
+        if self.box.direction() != want:
+            self.box.setDirection(want)
+        super().resizeEvent(event)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from advstudio.core.explain.words import boundary_verdict, landscape_verdict, percent, projection_verdict
 from advstudio.core.render import CLASS_COLOURS, class_rgb, heat_lut, heat_rgb
@@ -23,7 +23,14 @@ from advstudio.gui.features.explain.messages import (
 )
 from advstudio.gui.theme import style_plot
 from advstudio.gui.widgets.help import form_row
-from advstudio.gui.widgets.layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side, spin_box
+from advstudio.gui.widgets.layout import (
+    DataMessage,
+    RunControls,
+    fixed_plot,
+    scroll_area,
+    side_by_side,
+    spin_box,
+)
 from advstudio.gui.widgets.palette import colours
 from advstudio.gui.widgets.plot_key import KeyEntry, PlotKey, PlotPlaceholder, key_above
 
@@ -132,14 +139,13 @@ class LandscapePage(_Page):
         views = QWidget()
         v = QVBoxLayout(views)
         v.setContentsMargins(4, 4, 4, 4)
-        self.loss_map = MapPlot("a: along the gradient's sign (pixel units)", "b: random direction (pixel units)",
+        self.loss_map = MapPlot("a (gradient sign)", "b (random direction)",
                                 "Press “Show the loss around it” to draw how wrong the network would be at every "
                                 "point of a plane around your drawing.")
-        self.class_map = MapPlot("a: along the gradient's sign (pixel units)", "b: random direction (pixel units)",
+        self.class_map = MapPlot("a (gradient sign)", "b (random direction)",
                                  "The same plane, coloured by the digit the network reads there.", class_key())
-        self.loss_key = PlotKey()
         row = QWidget()
-        h = pg.QtWidgets.QHBoxLayout(row)
+        h = QHBoxLayout(row)
         h.setContentsMargins(0, 0, 0, 0)
         h.addWidget(self.loss_map, 1)
         h.addWidget(self.class_map, 1)
@@ -184,10 +190,10 @@ class LandscapePage(_Page):
             m.overlay(pg.ScatterPlotItem([0.0], [0.0], symbol="+", size=14, pen=pg.mkPen("w", width=2)))
         self.loss_map.key.set_entries([KeyEntry("#000004", f"loss {max(lo, 0.0) + 0.0:.2g} (right)", "square"),
                                        KeyEntry("#fcffa4", f"{hi:.3g} (wrong)", "square"),
-                                       KeyEntry(colours(self).neutral, "ε-ball", "dash")])
+                                       KeyEntry(colours(self).neutral, "ε‑ball", "dash")])
         self.verdict.setText(landscape_verdict(r))
         self.caption.setText(f"{r.model_name}; a moves along {self._direction_words(r)}, b along a random ±1 "
-                             f"direction orthogonal to it; the dashed diamond is the ε-ball (ε = {r.eps:.3f} pixel "
+                             f"direction orthogonal to it, both in pixel units; the dashed diamond is the ε-ball (ε = {r.eps:.3f} pixel "
                              f"units: |a| + |b| ≤ ε). {len(r.a)}×{len(r.b)} points in {r.seconds:.2f} s.")
         self.set_running(False)
         self.run.eta.setText("")

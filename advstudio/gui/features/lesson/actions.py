@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+LANDSCAPE_EPS = 0.3  # the ε the landscape step shows at least (MNIST's usual L∞ budget)
 FEATURE_ACTIONS = {"show_landscape"}  # performed by another feature: the dock asks through featureActionRequested
 
 
@@ -69,6 +70,9 @@ def perform(dock: Dock, name: str, arg: object = None) -> bool:
     if name in FEATURE_ACTIONS:
         if ctx.current_input is None:
             dock.do("draw_demo_digit")
+        settings = ctx.attack_settings
+        if settings is None or settings.eps < LANDSCAPE_EPS:  # below it the standard model's loss barely moves
+            ctx.request_eps(LANDSCAPE_EPS)
         dock.featureActionRequested.emit(name, arg)
         return True
     ctx.report_error("Unknown lesson action", f"This version cannot do {name!r}.")

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QRectF, QSignalBlocker, QSize, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QRectF, QSignalBlocker, Qt, Signal, Slot
 from PySide6.QtWidgets import (
-    QBoxLayout,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -30,7 +29,15 @@ from advstudio.gui.features.universal.messages import (
 from advstudio.gui.theme import style_plot, text_colour
 from advstudio.gui.widgets.bars import ProbabilityBars
 from advstudio.gui.widgets.help import explain, form_row
-from advstudio.gui.widgets.layout import DataMessage, RunControls, fixed_plot, scroll_area, side_by_side, spin_box
+from advstudio.gui.widgets.layout import (
+    BesideOrBelow,
+    DataMessage,
+    RunControls,
+    fixed_plot,
+    scroll_area,
+    side_by_side,
+    spin_box,
+)
 from advstudio.gui.widgets.palette import colours
 from advstudio.gui.widgets.plain import breakable
 from advstudio.gui.widgets.plot_key import KeyEntry, PlotKey, PlotPlaceholder, key_above
@@ -148,29 +155,6 @@ class ImagesView(pg.GraphicsLayoutWidget):
         want = max(self.minimumHeight(), int(self.height_for_width(event.size().width())))
         if self.maximumHeight() != want:
             self.setMaximumHeight(want)
-        super().resizeEvent(event)
-
-
-class BesideOrBelow(QWidget):
-    """Two widgets side by side when this is at least `width` px wide, else the second below the first."""
-
-    def __init__(self, first: QWidget, second: QWidget, width: int, stretch: tuple[int, int] = (1, 1)) -> None:
-        super().__init__()
-        self.width_beside, self.parts = width, (first, second)  # width: at least the two minimums side by side
-        self.box = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
-        self.box.setContentsMargins(0, 0, 0, 0)
-        self.box.addWidget(first, stretch[0])
-        self.box.addWidget(second, stretch[1])
-
-    def minimumSizeHint(self) -> QSize:  # noqa: N802 - as narrow as stacked: a narrow window never grows for it
-        widest = max(w.minimumSizeHint().expandedTo(w.minimumSize()).width() for w in self.parts)
-        return QSize(widest, super().minimumSizeHint().height())
-
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        want = (QBoxLayout.Direction.LeftToRight if event.size().width() >= self.width_beside
-                else QBoxLayout.Direction.TopToBottom)
-        if self.box.direction() != want:
-            self.box.setDirection(want)
         super().resizeEvent(event)
 
 

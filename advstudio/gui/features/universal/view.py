@@ -32,7 +32,6 @@ from advstudio.gui.features.universal.messages import (
 from advstudio.gui.features.universal.patch_view import (
     CONTROLS_WIDTH,
     IMAGE_MIN,
-    BesideOrBelow,
     ImagesView,
     PatchHalf,
     SweepPlot,
@@ -48,7 +47,15 @@ from advstudio.gui.theme import text_colour
 from advstudio.gui.widgets.attack_views import BAR_MARGIN, restyle_triptych, set_delta_scale
 from advstudio.gui.widgets.bars import ProbabilityBars
 from advstudio.gui.widgets.help import explain, form_row, intro_label
-from advstudio.gui.widgets.layout import CurrentPageTabs, DataMessage, RunControls, scroll_area, side_by_side, spin_box
+from advstudio.gui.widgets.layout import (
+    BesideOrBelow,
+    CurrentPageTabs,
+    DataMessage,
+    RunControls,
+    scroll_area,
+    side_by_side,
+    spin_box,
+)
 
 INTRO = ("Two attacks made once and used on any digit: a small patch stuck on the image, and one faint pattern "
          "added to every image.")
