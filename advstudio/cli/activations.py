@@ -1,4 +1,5 @@
-"""`advstudio activations`: ReLU activation statistics per layer, clean against FGSM, and how far they shift."""
+"""`advstudio activations`: activation statistics per layer (every ReLU, or other activation module, of the
+model), clean against FGSM, and how far they shift."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from advstudio.core.argtypes import BATCH, SAMPLES, int_in
 
 
 def add_parser(sub) -> None:
-    ac = sub.add_parser("activations", help="ReLU activation statistics, clean against FGSM, per layer")
+    ac = sub.add_parser("activations", help="activation (ReLU) statistics, clean against FGSM, per layer")
     ac.add_argument("--model", help="a .safetensors model (default: the bundled one)")
     ac.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
     ac.add_argument("--eps", type=eps_value, default=0.1, help="FGSM ε in [0, 1] pixel space (default 0.1)")
@@ -37,21 +38,22 @@ def _print_activations(result, name: str, eps: float) -> None:
         print(f"accuracy: clean {result.clean_accuracy * 100:.2f}%, FGSM {result.adversarial_accuracy * 100:.2f}%; "
               f"prediction changed on {result.predictions_changed} of {result.samples} images")
     print()
-    print("ReLU statistics over all units of all images (active = non-zero)")
-    print(f"{'layer':<8}{'shape':<12}{'input':<7}{'mean':>9}{'std':>9}{'min':>9}{'max':>9}{'active':>9}")
+    w = max([8] + [len(c.name) + 1 for c in result.clean.layers])  # SmallCNN's are "feature_extractor.relu1"
+    print("Activation statistics over all units of all images (active = above zero)")
+    print(f"{'layer':<{w}}{'shape':<12}{'input':<7}{'mean':>9}{'std':>9}{'min':>9}{'max':>9}{'active':>9}")
     for c, a in zip(result.clean.layers, result.adversarial.layers):
         shape = "×".join(str(s) for s in c.shape)
         for label, s in (("clean", c), ("FGSM", a)):
-            head = f"{c.name:<8}{shape:<12}" if label == "clean" else " " * 20
+            head = f"{c.name:<{w}}{shape:<12}" if label == "clean" else " " * (w + 12)
             print(f"{head}{label:<7}{s.mean:>9.4f}{s.std:>9.4f}{s.min:>9.4f}{s.max:>9.4f}"
                   f"{s.active_fraction * 100:>8.2f}%")
     print()
     print("Shift from clean to FGSM (relative shift = mean |a_adv − a_clean| / mean |a_clean|;")
     print("flipped = units active on exactly one of the two inputs)")
-    print(f"{'layer':<8}{'mean|Δa|':>10}{'mean|a|':>10}{'rel. shift':>12}{'flipped':>10}"
+    print(f"{'layer':<{w}}{'mean|Δa|':>10}{'mean|a|':>10}{'rel. shift':>12}{'flipped':>10}"
           f"{'on→off':>9}{'off→on':>9}")
     for s in result.shifts:
-        print(f"{s.name:<8}{s.mean_abs_change:>10.4f}{s.clean_mean_abs:>10.4f}{s.relative_shift * 100:>11.1f}%"
+        print(f"{s.name:<{w}}{s.mean_abs_change:>10.4f}{s.clean_mean_abs:>10.4f}{s.relative_shift * 100:>11.1f}%"
               f"{s.flip_fraction * 100:>9.2f}%{s.on_to_off_fraction * 100:>8.2f}%{s.off_to_on_fraction * 100:>8.2f}%")
 
 

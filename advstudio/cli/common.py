@@ -218,21 +218,30 @@ def usage_error(command: str, msg: str) -> int:
     return EXIT_USAGE
 
 
+ONNX_OPTIONS: dict = {}  # the global --onnx-input / --onnx-outputs, for every ONNX model a command opens
+
+
 def setup_torch(args):
-    """The device the --device flag picks."""
+    """The device the --device flag picks (and the ONNX options of the global flags, for load_model)."""
     from advstudio.core.model import pick_device
 
+    ONNX_OPTIONS.clear()
+    ONNX_OPTIONS.update({k: v for k, v in (("input_range", getattr(args, "onnx_input", None)),
+                                           ("outputs", getattr(args, "onnx_outputs", None))) if v})
     return pick_device(args.device)
 
 
 def load_model(model_path: str | None, device):
-    """(model, metadata, display name, path) of a .safetensors file, or of the bundled model."""
+    """(model, metadata, display name, path) of a .safetensors or .onnx file, or of the bundled model."""
     from advstudio.core.resources import bundled_model_path
     from advstudio.core.storage import load_model as load_file
     from advstudio.core.storage import model_display_name
 
     path = Path(model_path) if model_path else bundled_model_path()
-    model, meta = load_file(path, device)
+    try:
+        model, meta = load_file(path, device, **ONNX_OPTIONS)
+    except ValueError as exc:  # a bad --onnx-input / --onnx-outputs
+        raise UsageError(str(exc)) from None
     return model, meta, model_display_name(path, meta), path
 
 

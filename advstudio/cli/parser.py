@@ -13,6 +13,7 @@ from advstudio.cli import (
     distill,
     evaluate,
     explain,
+    export,
     patch,
     predict,
     train,
@@ -23,15 +24,22 @@ from advstudio.cli import (
 COMMAND_MODULES = {"train": train, "evaluate": evaluate, "attack": attack, "predict": predict,
                    "activations": activations, "defend": defense, "certify": certify, "distill": distill,
                    "universal": universal, "patch": patch, "transfer": transfer,
-                   "explain": explain}
+                   "explain": explain, "export": export}
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="advstudio",
+        allow_abbrev=False,  # `export --onnx` is the subcommand's, not an abbreviation of --onnx-input
         description="Adversarial Studio. With no command, starts the window; with a command, works headless.",
     )
     p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda or mps")
+    p.add_argument("--onnx-input", metavar="RANGE", help="what an ONNX model expects when its file does not say: "
+                   "0-1 (pixels, the default), mnist (normalized with MNIST's mean and std), 0-255, or "
+                   "mean=M,std=S")
+    p.add_argument("--onnx-outputs", choices=("logits", "probabilities"),
+                   help="what an ONNX model outputs when its file does not say (default: logits, or probabilities "
+                        "when its graph ends in Softmax)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES.values():
         module.add_parser(sub)

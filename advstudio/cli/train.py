@@ -1,5 +1,5 @@
-"""`advstudio train`: the CNN on MNIST (the article's recipe by default, or adversarial training), with a
-progress line, checkpoints and the model's metadata."""
+"""`advstudio train`: a network on MNIST (the article's CNN and recipe by default, another architecture with
+--arch, or adversarial training), with a progress line, checkpoints and the model's metadata."""
 
 from __future__ import annotations
 
@@ -22,14 +22,18 @@ from advstudio.cli.common import (
     json_targets,
     setup_torch,
 )
+from advstudio.core.architecture_names import ARCHITECTURE_NAMES, ARCHITECTURE_TITLES, DEFAULT_ARCHITECTURE
 from advstudio.core.argtypes import BATCH, EPOCHS, LEARNING_RATE, SAMPLES, SEED, float_in, int_in
 
 
 def add_parser(sub) -> None:
-    t = sub.add_parser("train", help="train the CNN (the article's recipe by default)")
+    t = sub.add_parser("train", help="train a network (the article's CNN and recipe by default; --arch for others)")
     t.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
     t.add_argument("--download", action="store_true", help="download MNIST into --data when it is missing")
     t.add_argument("--out", required=True, help="output .safetensors file (its metadata also goes to NAME.json)")
+    t.add_argument("--arch", choices=ARCHITECTURE_NAMES,
+                   help="the network: " + "; ".join(f"{k}: {v}" for k, v in ARCHITECTURE_TITLES.items())
+                   + f" (default {DEFAULT_ARCHITECTURE}, or with --init that model's own)")
     t.add_argument("--epochs", type=EPOCHS, default=5, help="1–1000 (default 5)")
     t.add_argument("--batch-size", type=BATCH, default=64, help="1–65536 (default 64)")
     t.add_argument("--lr", type=LEARNING_RATE, default=1e-3, help="Adam's learning rate, in (0, 1] (default 0.001)")
@@ -59,7 +63,7 @@ def add_parser(sub) -> None:
                    "the best weights and stop on a collapse (catastrophic overfitting); 0 = off (default)")
     t.add_argument("--preset", choices=sorted(PRESET_KEYS),
                    help="a named recipe (quick-robust: a robust model in about 10 minutes); it sets the "
-                   "training flags itself, so only --data, --out, --name, --seed, --limit, --eval-limit, "
+                   "training flags itself, so only --data, --out, --arch, --name, --seed, --limit, --eval-limit, "
                    "--checkpoint and --resume go with it")
     t.add_argument("--checkpoint", help="write an atomic checkpoint here after every epoch")
     t.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
@@ -96,7 +100,7 @@ def run(args) -> int:
     from advstudio.core.data import load_split
     from advstudio.core.errors import TrainingCancelled
     from advstudio.core.evaluation.curves import fgsm_curve
-    from advstudio.core.model import MnistCNN, device_label
+    from advstudio.core.model import build_model, device_label, num_classes_of
     from advstudio.core.storage import save_model
     from advstudio.core.training import model_metadata, train
     from advstudio.core.training_config import PRESETS, TrainConfig
@@ -129,18 +133,27 @@ def run(args) -> int:
     )
     train_split = load_split(args.data, "train", download=args.download)
     test_split = load_split(args.data, "test", download=args.download)
-    torch.manual_seed(cfg.seed)
-    model = MnistCNN().to(device)
-    init_meta = None
+    init_model, init_meta, arch = None, None, args.arch or DEFAULT_ARCHITECTURE
     if args.init:
-        from advstudio.core.storage import load_model, model_display_name
+        from advstudio.core.storage import load_model
 
         init_model, init_meta = load_model(Path(args.init), device)
+        init_arch = getattr(type(init_model), "ARCHITECTURE", DEFAULT_ARCHITECTURE)
+        if args.arch and args.arch != init_arch:
+            raise UsageError(f"--init {Path(args.init).name} is of the {init_arch} architecture, not {args.arch}: "
+                             "drop --arch, or start from a model of that architecture")
+        arch = init_arch
+    torch.manual_seed(cfg.seed)
+    classes = num_classes_of(init_model) if init_model is not None else None
+    model = build_model(arch, classes or 10).to(device)
+    if init_model is not None:
+        from advstudio.core.storage import model_display_name
+
         model.load_state_dict(init_model.state_dict())
         print(f"starting from the weights of {model_display_name(Path(args.init), init_meta)}", file=log)
     n = len(train_split.head(cfg.limit))
-    print(f"training on {n} samples, {cfg.epochs} epochs, batch {cfg.batch_size}, Adam lr {cfg.lr}, "
-          f"seed {cfg.seed}, device {device_label(device)}", file=log)
+    print(f"training on {n} samples, {arch} ({ARCHITECTURE_TITLES[arch]}), {cfg.epochs} epochs, batch "
+          f"{cfg.batch_size}, Adam lr {cfg.lr}, seed {cfg.seed}, device {device_label(device)}", file=log)
     if cfg.adversarial:
         print(f"adversarial training: {cfg.adversarial}, ε = {cfg.adv_eps:g}, step {cfg.step_size():.4g}, "
               f"{1 if cfg.adversarial == 'fgsm_rs' else cfg.adv_steps} step(s), ramp {cfg.adv_ramp_epochs} epoch(s), "
@@ -186,7 +199,8 @@ def run(args) -> int:
     command = command_line()
     meta = model_metadata(cfg, last, name=args.name or out.stem, train_samples=n,
                           test_samples=len(test_split.head(cfg.eval_limit)), seconds=seconds,
-                          device=device_label(device), command=command, init_meta=init_meta, fgsm_curve=curve)
+                          device=device_label(device), command=command, init_meta=init_meta, fgsm_curve=curve,
+                          architecture=arch)
     out = save_model(model, out, meta)
     print(f"saved {out} (test accuracy {_percent(last.test_accuracy)}, {seconds:.0f}s)", file=log)
     if to_stdout or json_out:

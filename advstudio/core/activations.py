@@ -1,12 +1,15 @@
-"""Forward-hook monitor on every nn.ReLU: streaming statistics and fixed-bin histograms, clean against
-adversarial, with hooks that are always removed.
+"""Forward-hook monitor on every activation module (nn.ReLU and the other ACTIVATION_TYPES): streaming
+statistics and fixed-bin histograms, clean against adversarial, with hooks that are always removed.
 
 Per batch and layer the hook runs a handful of torch ops on the hooked tensor (row sums, row L2 norms, max,
 and a histogram by bincount or histc) and keeps only running totals, so a 10,000-image run holds no
 activations. Totals are accumulated in float64; only each row's own sum is rounded in float32.
 
-The model's first dimension is taken as the batch dimension. Functional ReLUs (F.relu, torch.relu) are not
+The model's first dimension is taken as the batch dimension. Functional activations (F.relu, torch.tanh) are not
 modules and cannot be hooked; a module used twice in one forward pass appears as "name" and "name@2".
+"Active" means a value above zero for every kind: a ReLU's silent units are its zeros, a tanh's or a leaky
+ReLU's are its negative values (counted with the zeros, below the histograms' first bin); for those kinds min,
+mean and the clean scale of the shift (mean |a|) take the negative values as they are.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from advstudio.core.types import ActivationComparison, ActivationStats
 
 __all__ = [
     "ActivationMonitor",
+    "ACTIVATION_TYPES",
+    "activation_modules",
     "relu_modules",
     "fgsm_activations",
     "compare_activations",
@@ -39,13 +44,27 @@ HEADROOM = 1.25  # a layer's top edge: nice_ceil(HEADROOM × the largest value t
 CLEAN, ADVERSARIAL = "clean", "adversarial"
 
 
-def relu_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Every nn.ReLU (or subclass) in the model, in registration order, with its qualified name."""
-    return [(name or "<root>", m) for name, m in model.named_modules() if isinstance(m, nn.ReLU)]
+# nn.ReLU6 stays out: it is an nn.Hardtanh (a clamp), and a model's ReLU6 has never counted as a layer here
+ACTIVATION_TYPES = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Softplus)
+NON_NEGATIVE = (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Softplus)  # outputs ≥ 0: a silent unit is exactly zero
+
+
+def activation_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Every activation module (an instance of ACTIVATION_TYPES, subclasses included) in the model, in
+    registration order, with its qualified name."""
+    return [(name or "<root>", m) for name, m in model.named_modules() if isinstance(m, ACTIVATION_TYPES)]
+
+
+relu_modules = activation_modules  # the name from when only nn.ReLU was watched
+
+
+def may_be_negative(module: nn.Module) -> bool:
+    """Whether the module's output can fall below zero (a tanh, a leaky ReLU), which some statistics heed."""
+    return not isinstance(module, NON_NEGATIVE)
 
 
 class ActivationMonitor:
-    """Forward hooks on every ReLU of a model, recording statistics and fixed-bin histograms per layer.
+    """Forward hooks on every activation module of a model, recording statistics and fixed-bin histograms per layer.
 
     Use it as a context manager: the hooks are registered on entry and removed on exit, exceptions included.
     While `enabled` is False (see `paused()`), a hook returns at once, so attack iterations pay nothing.
@@ -78,7 +97,7 @@ class ActivationMonitor:
         self.map_index = int(map_index)
         self.enabled = True
         self.tag = CLEAN
-        self._modules = relu_modules(model)
+        self._modules = activation_modules(model)
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
         self._tops: dict[str, float] = {k: float(v) for k, v in (ranges or {}).items()}
         self._calls: dict[str, int] = {}
@@ -103,18 +122,18 @@ class ActivationMonitor:
 
     @property
     def hook_count(self) -> int:
-        """Hooks on ReLU modules (one per module); the root module carries two more while attached."""
+        """Hooks on activation modules (one per module); the root module carries two more while attached."""
         return max(0, len(self._handles) - 2)
 
     def attach(self) -> "ActivationMonitor":
         if self._handles:
             raise RuntimeError("this ActivationMonitor is already attached")
         try:
-            self._modules = relu_modules(self.model)
+            self._modules = activation_modules(self.model)
             self._handles.append(self.model.register_forward_pre_hook(self._enter_forward))
             self._handles.append(self.model.register_forward_hook(self._leave_forward, always_call=True))
             for name, module in self._modules:
-                self._handles.append(module.register_forward_hook(self._make_hook(name)))
+                self._handles.append(module.register_forward_hook(self._make_hook(name, may_be_negative(module))))
         except BaseException:
             self.remove()
             raise
@@ -155,7 +174,7 @@ class ActivationMonitor:
         if self._in_forward:
             self._in_forward -= 1
 
-    def _make_hook(self, name: str) -> Callable:
+    def _make_hook(self, name: str, signed: bool = False) -> Callable:
         def hook(module: nn.Module, args, output) -> None:
             if not self.enabled:
                 return
@@ -165,13 +184,14 @@ class ActivationMonitor:
                 self._calls[name] = n
                 if n > 1:
                     key = f"{name}@{n}"
-            self._record(key, output, bool(getattr(module, "inplace", False)))
+            self._record(key, output, bool(getattr(module, "inplace", False)), signed)
 
         return hook
 
     # recording --------------------------------------------------------------------------------------
 
-    def _record(self, key: str, output: torch.Tensor, inplace: bool) -> None:
+    def _record(self, key: str, output: torch.Tensor, inplace: bool, signed: bool = False) -> None:
+        """Add one batch of a layer's output (`signed`: it may hold negative values, not only zeros)."""
         t = output.detach()
         if not t.is_floating_point():
             return
@@ -203,9 +223,9 @@ class ActivationMonitor:
             acc.overflow += int(counts[-1])
             active = t.numel() - int(counts[0])
         else:
-            active = int(torch.count_nonzero(t))
+            active = int(torch.count_nonzero(t > 0 if signed else t))
         acc.active += active
-        batch_min = 0.0 if active < t.numel() else float(t.amin())
+        batch_min = float(t.amin()) if signed or active == t.numel() else 0.0
         acc.min = min(acc.min, batch_min)
 
         if self.feature_maps and acc.map is None and acc.samples <= self.map_index < acc.samples + n:
@@ -214,22 +234,26 @@ class ActivationMonitor:
 
         if self._keep_clean:
             # an in-place ReLU's output is its input's storage, which the model may reuse: keep a copy
-            self._clean_store[key] = (t.clone() if inplace else t, active, batch_total)
+            clean_abs = float(t.abs().reshape(n, -1).sum(1).double().sum()) if signed else batch_total
+            self._clean_store[key] = (t.clone() if inplace else t, active, clean_abs)
         elif self._diff:
-            self._record_shift(key, t, active)
+            self._record_shift(key, t, active, signed)
 
-    def _record_shift(self, key: str, adv: torch.Tensor, adv_active: int) -> None:
+    def _record_shift(self, key: str, adv: torch.Tensor, adv_active: int, signed: bool = False) -> None:
         stored = self._clean_store.get(key)
         if stored is None:
             raise RuntimeError(f"layer {key}: no clean activation to compare with (did the architecture change?)")
-        clean, clean_active, clean_total = stored
+        clean, clean_active, clean_abs = stored
         if clean.shape != adv.shape:
             raise ValueError(f"layer {key}: clean {tuple(clean.shape)} and adversarial {tuple(adv.shape)} differ")
         acc = self._shifts.setdefault(key, ShiftAccumulator())
         n = int(clean.shape[0]) if clean.dim() > 1 else 1
         acc.abs_change += float(torch.linalg.vector_norm((adv - clean).reshape(n, -1), 1, dim=1).double().sum())
-        acc.clean_abs += clean_total  # = Σ|a_clean|, since a ReLU's output is ≥ 0
-        flips = int(torch.count_nonzero(torch.logical_xor(clean, adv)))  # on for exactly one of the two
+        acc.clean_abs += clean_abs  # Σ|a_clean| (a ReLU's output is ≥ 0: its plain sum)
+        if signed:  # on (above zero) for exactly one of the two
+            flips = int(torch.count_nonzero(torch.logical_xor(clean > 0, adv > 0)))
+        else:
+            flips = int(torch.count_nonzero(torch.logical_xor(clean, adv)))
         acc.flips += flips
         # flips = on→off + off→on and adv_active = clean_active − on→off + off→on
         acc.on_to_off += (clean_active - adv_active + flips) // 2
@@ -285,7 +309,7 @@ class ActivationMonitor:
         """Fix every layer's histogram top from one forward pass (nice_ceil(headroom × max)); records nothing."""
         maxima: dict[str, float] = {}
 
-        def grab(key: str, output: torch.Tensor, inplace: bool) -> None:
+        def grab(key: str, output: torch.Tensor, inplace: bool, signed: bool = False) -> None:
             maxima[key] = max(maxima.get(key, 0.0), float(output.detach().amax()))
 
         record, self._record = self._record, grab  # type: ignore[method-assign]
@@ -354,7 +378,7 @@ def fgsm_activations(
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> ActivationComparison:
-    """The article's experiment: ReLU statistics on clean images and on their untargeted FGSM (ε, L∞, one step)
+    """The article's experiment: activation statistics on clean images and on their untargeted FGSM (ε, L∞, one step)
     versions, batch by batch. The attack's own forward/backward pass is not recorded.
 
     For one drawn digit pass images 1×1×28×28, its label (or the predicted class) and feature_maps=True.

@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import math
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import torch
 
+from advstudio.core.architecture_names import DEFAULT_CLASSES, MAX_CLASSES, MIN_CLASSES
 from advstudio.core.errors import ModelFileError
 from advstudio.core.files import NotARegularFile, atomic_write_bytes, atomic_write_text, check_regular_file
-from advstudio.core.model import ARCHITECTURE, MnistCNN
+from advstudio.core.model import ARCHITECTURE, ARCHITECTURES, build_model, num_classes_of
 from advstudio.core.model_meta import MAX_NAME, cap_text, clean_metadata
 
 METADATA_KEY = "advstudio"
@@ -22,8 +24,22 @@ MAX_OUTPUT_BOUND = 1e30  # scores (and their gradients) stay far inside float32'
 PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"}
 
 
-def expected_shapes() -> dict[str, tuple[int, ...]]:
-    return {k: tuple(v.shape) for k, v in MnistCNN().state_dict().items()}
+def expected_shapes(architecture: str = ARCHITECTURE, num_classes: int = DEFAULT_CLASSES) -> dict[str, tuple[int, ...]]:
+    """Every tensor of that architecture's state dict with its shape, in the network's layer order."""
+    return dict(_shapes(architecture, num_classes))
+
+
+@lru_cache(maxsize=32)
+def _shapes(architecture: str, num_classes: int) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    # a real (CPU) network: a few ms, once per architecture; torch's "meta" device costs a second on first use
+    with torch.random.fork_rng(devices=[]):  # and leave the caller's random numbers as they were
+        state = build_model(architecture, num_classes).state_dict()
+    return tuple((k, tuple(v.shape)) for k, v in state.items())
+
+
+def _known() -> str:
+    names = list(ARCHITECTURES)
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def save_model(model: torch.nn.Module, path: str | os.PathLike, metadata: dict) -> Path:
@@ -34,7 +50,12 @@ def save_model(model: torch.nn.Module, path: str | os.PathLike, metadata: dict) 
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
-    meta = {"architecture": ARCHITECTURE, **metadata}
+    meta = {**metadata, "architecture": getattr(type(model), "ARCHITECTURE", "") or ARCHITECTURE}
+    classes = num_classes_of(model)
+    if classes is not None and classes != DEFAULT_CLASSES:  # 10 is what every reader assumes without it
+        meta["num_classes"] = classes
+    else:
+        meta.pop("num_classes", None)
     meta_json = json.dumps(meta, sort_keys=True)
     atomic_write_bytes(path, save(tensors, metadata={METADATA_KEY: meta_json}))
     atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -47,7 +68,12 @@ def _sniff_refusal(path: Path, head: bytes) -> str | None:
             f"'{path.suffix}' files are PyTorch pickles, which can run code when loaded; they are refused "
             "without being opened. Convert it to .safetensors with a tool you trust."
         )
-    if head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05") or head[:4] == b"PK\x03\x04":
+    # a safetensors header is a JSON table right after its 8-byte length: a file whose length bytes happen to
+    # read like a pickle's start (a header of 640, 896, 1152 or 1408 bytes, plus any multiple of 64 KiB, begins
+    # 0x80 0x02…0x05) is not one
+    safetensors = head[8:9] == b"{"
+    if not safetensors and (head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+                            or head[:4] == b"PK\x03\x04"):
         return (
             "this is a pickle or a torch.save archive, not safetensors; pickles can run code when loaded, "
             "so it is refused without being opened."
@@ -56,14 +82,27 @@ def _sniff_refusal(path: Path, head: bytes) -> str | None:
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
-    """The metadata embedded in a model file (validated like load_model's header checks)."""
+    """The metadata embedded in a model file (validated like load_model's header checks; an ONNX file is opened
+    and tried, a few milliseconds for a digit classifier)."""
+    if Path(path).suffix.lower() == ".onnx":
+        from advstudio.core.onnx import load_onnx
+
+        return load_onnx(path)[1]
     return _read(Path(path), want_tensors=False)[1]
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[MnistCNN, dict]:
-    """Load a safetensors model after checking tensor names, shapes, dtypes and finiteness."""
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", input_range: str | None = None,
+               outputs: str | None = None) -> tuple[torch.nn.Module, dict]:
+    """Load a safetensors model after checking tensor names, shapes, dtypes and finiteness against the
+    architecture (and number of classes) its metadata names: the article's CNN with 10 classes when it names
+    none. A .onnx file is read by core.onnx (input_range / outputs: what it expects and gives, when the file
+    does not say); safetensors files ignore them."""
+    if Path(path).suffix.lower() == ".onnx":
+        from advstudio.core.onnx import load_onnx
+
+        return load_onnx(path, device, input_range=input_range, outputs=outputs)
     tensors, meta = _read(Path(path), want_tensors=True)
-    model = MnistCNN()
+    model = build_model(*_architecture(meta, cap_text(Path(path).name, 100)))
     model.load_state_dict(tensors, strict=True)
     model.eval()
     return model.to(device), meta
@@ -77,13 +116,13 @@ def _read(path: Path, want_tensors: bool) -> tuple[dict, dict]:
         raise ModelFileError(f"{name}: {refusal}")
     header, body = _header(data, name)
     meta = _metadata(header, name)
-    arch = meta.get("architecture", ARCHITECTURE)
-    if arch != ARCHITECTURE:
-        raise ModelFileError(f"{name}: architecture '{cap_text(arch, 60)}' is not supported (expected {ARCHITECTURE})")
-    _check_entries(header, body, name)
+    arch, classes = _architecture(meta, name)
+    expected = expected_shapes(arch, classes)
+    _check_entries(header, body, name, expected, arch if "architecture" in meta else None)
     if not want_tensors:
         return {}, meta
-    tensors = _tensors(data, name)
+    loaded = _tensors(data, name)
+    tensors = {k: loaded[k] for k in expected}  # the network's layer order (output_bound follows it)
     for key, t in tensors.items():
         if not torch.isfinite(t).all():
             raise ModelFileError(f"{name}: tensor {key} holds NaN or infinite values")
@@ -146,9 +185,34 @@ def _metadata(header: dict, name: str) -> dict:
         return {}
 
 
-def _check_entries(header: dict, body: int, name: str) -> None:
-    """Tensor names, dtypes, shapes and byte ranges as this network needs them."""
-    expected = expected_shapes()
+def _architecture(meta: dict, name: str) -> tuple[str, int]:
+    """(architecture, number of classes) the metadata names: the article's CNN and 10 classes by default."""
+    arch = meta.get("architecture", ARCHITECTURE)
+    if not isinstance(arch, str) or arch not in ARCHITECTURES:
+        raise ModelFileError(f"{name}: architecture '{cap_text(arch, 60)}' is not supported (this version knows "
+                             f"{_known()})")
+    classes = meta.get("num_classes", DEFAULT_CLASSES)
+    if classes is None:
+        classes = DEFAULT_CLASSES
+    if isinstance(classes, bool) or not isinstance(classes, int) or not MIN_CLASSES <= classes <= MAX_CLASSES:
+        shown = cap_text(str(classes), 40) if isinstance(classes, (int, float, str)) else _kind(classes)
+        raise ModelFileError(f"{name}: its metadata's num_classes ({shown}) is not a whole number from "
+                             f"{MIN_CLASSES} to {MAX_CLASSES}")
+    return arch, classes
+
+
+def _named_like(names: set) -> str | None:
+    """The known architecture whose tensors have exactly these names, if one has."""
+    for arch in ARCHITECTURES:
+        if set(expected_shapes(arch)) == names:
+            return arch
+    return None
+
+
+def _check_entries(header: dict, body: int, name: str, expected: dict[str, tuple[int, ...]],
+                   named: str | None = None) -> None:
+    """Tensor names, dtypes, shapes and byte ranges as the network needs them (`named`: the architecture the
+    metadata names, for the messages; None when it names none and the article's CNN is assumed)."""
     entries = {k: v for k, v in header.items() if k != "__metadata__"}
     missing = sorted(set(expected) - set(entries))
     extra = sorted(cap_text(k, 40) for k in set(entries) - set(expected))
@@ -158,7 +222,10 @@ def _check_entries(header: dict, body: int, name: str) -> None:
             parts.append("missing " + ", ".join(missing))
         if extra:
             parts.append("unexpected " + ", ".join(extra[:5]) + (" …" if len(extra) > 5 else ""))
-        raise ModelFileError(f"{name}: tensor names do not match this network ({'; '.join(parts)})")
+        network = f"the {named} network its metadata names" if named else "this network"
+        other = _named_like(set(entries))
+        hint = f"; they are the tensors of the {other} architecture, not of {named or ARCHITECTURE}" if other else ""
+        raise ModelFileError(f"{name}: tensor names do not match {network} ({'; '.join(parts)}){hint}")
     for key, shape in expected.items():
         info = entries[key]
         if not isinstance(info, dict):
@@ -199,16 +266,21 @@ def _kind(value) -> str:
 
 
 def output_bound(tensors: dict) -> float:
-    """An upper bound on |score| over every input in [0, 1]: each layer multiplies the largest input by its fan-in
-    and its largest weight, and adds its largest bias (ReLU and pooling never grow it). Exact arithmetic in
-    float64, so a bound beyond float32's range shows as such instead of overflowing."""
+    """An upper bound on |score| over every input in [0, 1]: each layer (every "….weight" of the state dict, in
+    its order: the networks here are chains of convolution and linear layers) multiplies the largest input by
+    its fan-in and its largest weight, and adds its largest bias (ReLU, pooling and dropout in eval mode never
+    grow it). Exact arithmetic in float64, so a bound beyond float32's range shows as such instead of
+    overflowing."""
     from advstudio.core.constants import MNIST_MEAN, MNIST_STD
 
     bound = max(abs(0.0 - MNIST_MEAN), abs(1.0 - MNIST_MEAN)) / MNIST_STD
-    for layer in ("conv1", "conv2", "fc1", "fc2"):
-        w, b = tensors[f"{layer}.weight"], tensors[f"{layer}.bias"]
+    for key, w in tensors.items():
+        if not key.endswith(".weight") or w.dim() < 2:
+            continue
+        b = tensors.get(key[: -len("weight")] + "bias")
         fan_in = w[0].numel()
-        bound = fan_in * float(w.abs().max().double()) * bound + float(b.abs().max().double())
+        bias = float(b.abs().max().double()) if b is not None and b.numel() else 0.0
+        bound = fan_in * float(w.abs().max().double()) * bound + bias
     return bound
 
 

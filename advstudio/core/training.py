@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from advstudio.core.architecture_names import DEFAULT_ARCHITECTURE
 from advstudio.core.attacks.common import eval_mode
 from advstudio.core.attacks.linf import linf_walk
 from advstudio.core.data import MnistSplit
@@ -142,7 +143,8 @@ def save_checkpoint(path, model: nn.Module, opt: torch.optim.Optimizer, gen: tor
             tensors[f"opt.{i}.{name}"] = t.detach().cpu().reshape(t.shape).contiguous()
     tensors["rng.torch"] = torch.get_rng_state()
     tensors["rng.shuffle"] = gen.get_state()
-    meta = {"epoch": epoch, "config": asdict(config), "history": history, "elapsed_s": elapsed_s}
+    meta = {"epoch": epoch, "config": asdict(config), "history": history, "elapsed_s": elapsed_s,
+            "architecture": _architecture_of(model)}
     atomic_write_bytes(path, save(tensors, metadata={CHECKPOINT_KEY: json.dumps(meta)}))
 
 
@@ -167,6 +169,10 @@ def load_checkpoint(path, model: nn.Module, opt: torch.optim.Optimizer, gen: tor
     except Exception as exc:  # noqa: BLE001 - safetensors raises several kinds for a bad file
         raise ModelFileError(f"{path.name}: not a readable training checkpoint ({exc})") from exc
     meta = _checked_checkpoint_meta(path, meta)
+    saved, ours = meta.get("architecture"), _architecture_of(model)
+    if isinstance(saved, str) and saved != ours:
+        raise ModelFileError(f"{path.name}: the checkpoint is of the {saved[:60]} architecture, not of the {ours} "
+                             "being trained; pick that architecture to resume, or start afresh")
     missing = [k for k in ("rng.torch", "rng.shuffle") if k not in tensors]
     if missing:
         raise ModelFileError(f"{path.name}: the checkpoint lacks {', '.join(missing)}")
@@ -183,6 +189,11 @@ def load_checkpoint(path, model: nn.Module, opt: torch.optim.Optimizer, gen: tor
     except (RuntimeError, ValueError, TypeError) as exc:
         raise ModelFileError(f"{path.name}: the checkpoint's weights do not fit this network ({exc})") from exc
     return meta
+
+
+def _architecture_of(model: nn.Module) -> str:
+    """The architecture name model files record for this network (core.model's ARCHITECTURE class attribute)."""
+    return getattr(type(model), "ARCHITECTURE", "") or DEFAULT_ARCHITECTURE
 
 
 def _checkpoint_header(data: bytes) -> dict:
@@ -378,11 +389,12 @@ def _finished(config: TrainConfig, batches: int, history: list[dict]) -> Progres
 
 def model_metadata(config: TrainConfig, last: Progress, *, name: str, train_samples: int, test_samples: int,
                    seconds: float, device: str, command: str | None = None, init_meta: dict | None = None,
-                   fgsm_curve=None) -> dict:
-    """The metadata stored with a trained model (recipe, accuracy, history, provenance); the CLI's `train`
-    and the window's Training tab write the same document. `fgsm_curve` is a RobustnessCurve or None."""
+                   fgsm_curve=None, architecture: str = DEFAULT_ARCHITECTURE) -> dict:
+    """The metadata stored with a trained model (architecture, recipe, accuracy, history, provenance); the CLI's
+    `train` and the window's Training tab write the same document. `fgsm_curve` is a RobustnessCurve or None."""
     meta = {
         "name": name,
+        "architecture": architecture,
         "recipe": config.recipe(),
         "seed": config.seed,
         "epochs": config.epochs,

@@ -31,7 +31,7 @@ def build_menus(w) -> SimpleNamespace:
     f = mb.addMenu("&File")
     a.open_image = _action(w, f, "Open &image…", w.studio.ask_open_image, QKeySequence.StandardKey.Open,
                            "Use a PNG, JPEG or BMP of a digit as the input")
-    a.open_model = _action(w, f, "Open &model…", w.studio.ask_open_model, "Ctrl+M", "Load another model (.safetensors)")
+    a.open_model = _action(w, f, "Open &model…", w.studio.ask_open_model, "Ctrl+M", "Load another model (.safetensors, or an ONNX classifier)")
     a.data_dir = _action(w, f, "Set MNIST &folder…", w.ask_data_dir, None,
                          "Choose the folder with the MNIST files for the gallery")
     f.addSeparator()

@@ -11,7 +11,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     from advstudio.core.argtypes import int_in  # the CLI's ranges: a usage message, not a traceback
 
     p = argparse.ArgumentParser(prog="advstudio", description="Adversarial Studio: draw a digit, attack it live.")
-    p.add_argument("--model", help="model file (.safetensors) to start with (default: the last one, else bundled)")
+    p.add_argument("--model", help="model file (.safetensors or .onnx) to start with (default: the last one, else bundled)")
     p.add_argument("--data", help="MNIST folder for the gallery (default: setting, else $ADVSTUDIO_MNIST_DIR)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None, help="where the model runs")
     p.add_argument("--theme", choices=("system", "light", "dark"), help="colour theme (default: saved, else system)")

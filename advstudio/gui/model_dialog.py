@@ -13,7 +13,7 @@ from advstudio.gui.models import ModelEntry
 if TYPE_CHECKING:
     from advstudio.gui.context import AppContext
 
-MODEL_FILTER = "Models (*.safetensors);;All files (*)"
+MODEL_FILTER = "Models (*.safetensors *.onnx);;All files (*)"
 
 
 def ask_model_path(ctx: "AppContext", title: str) -> str | None:

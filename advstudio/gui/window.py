@@ -58,7 +58,7 @@ TAB_TIPS = {  # the switcher's tooltips: what each workspace is for, in plain wo
 PAGE_MIN_HEIGHT = 480  # the most a tab's page asks of the window's height; a taller page scrolls
 STATE_VERSION = 2  # of the saved dock layout: 2 has the workspace bar and the lesson column
 STATUS_NAME = 64  # characters of the model's name in the status bar (the tooltip has all of it)
-MODEL_SUFFIXES = {".safetensors", ".pt", ".pth", ".ckpt", ".pkl", ".bin"}
+MODEL_SUFFIXES = {".safetensors", ".onnx", ".pt", ".pth", ".ckpt", ".pkl", ".bin"}
 ErrorReporter = Callable[[str, str], None]
 
 

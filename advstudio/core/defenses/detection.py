@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advstudio.core.activations import relu_modules
+from advstudio.core.activations import ACTIVATION_TYPES, activation_modules
 from advstudio.core.attacks.common import eval_mode, margin
 from advstudio.core.attacks.fgsm import apply_perturbation, fgsm_direction
 from advstudio.core.attacks.linf import linf_walk
@@ -55,16 +55,18 @@ class _StepWithSurrogate(torch.autograd.Function):
 
 def feature_names(model: nn.Module) -> list[str]:
     """'relu1.mean', 'relu1.std', … in the order relu_features returns them."""
-    return [f"{name}.{stat}" for name, _ in relu_modules(model) for stat in FEATURE_STATS]
+    return [f"{name}.{stat}" for name, _ in activation_modules(model) for stat in FEATURE_STATS]
 
 
 def relu_features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logits, features N×4L): per sample and per ReLU layer, the mean, std, active fraction and max of its
+    """(logits, features N×4L): per sample and per activation layer (every module activation_modules finds:
+    the ReLUs of the networks here), the mean, std, active fraction (pre-activation above zero) and max of its
     output, in registration order. Differentiable when grad is enabled; runs in the model's current mode
     (callers use eval mode). Hooks are removed even when the forward pass fails."""
-    layers = relu_modules(model)
+    layers = activation_modules(model)
     if not layers:
-        raise ValueError("the model has no nn.ReLU module to read statistics from")
+        kinds = ", ".join(f"nn.{t.__name__}" for t in ACTIVATION_TYPES)
+        raise ValueError(f"the model has no activation module ({kinds}) to read statistics from")
     captured: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:

@@ -1,5 +1,6 @@
 """Every convolution layer's feature maps for the current input, tiled into one image per layer, shown for the
-clean input, the adversarial input, or their difference (adversarial − clean, in a diverging map)."""
+clean input, the adversarial input, or their difference (adversarial − clean, in a diverging map). Only the
+layers whose activations are maps (channels × height × width) show; a model without any (an MLP) says so."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ MODES = ((CLEAN, "Clean"), (ADVERSARIAL, "Adversarial"), (DIFFERENCE, "Differenc
 GAP = 1
 GAP_RGB = np.array([128, 128, 128], dtype=np.uint8)
 DIFF_SCALE = 0.5  # the difference map saturates at half the layer's largest clean activation
+NO_MAPS = ("This model has no convolution layers, so it has no feature maps to show: the Histograms tab has its "
+           "layers.")
 
 
 def grid_columns(channels: int) -> int:
@@ -106,7 +109,9 @@ class FeatureMapView(QWidget):
             self.modeChanged.emit(mode)
 
     def _set_note(self) -> None:
-        if self.mode == DIFFERENCE:
+        if self.comparison is not None and not self._layer_names():
+            self.note.setText(NO_MAPS)
+        elif self.mode == DIFFERENCE:
             self.note.setText("Red: fires more under attack · blue: fires less · white: unchanged")
         elif self.mode == ADVERSARIAL:
             self.note.setText("The adversarial input's maps, on the same grey scale as the clean ones")
@@ -115,6 +120,7 @@ class FeatureMapView(QWidget):
 
     def set_data(self, comparison: ActivationComparison | None) -> None:
         self.comparison = comparison
+        self._set_note()
         self.redraw()
 
     def _layer_names(self) -> list[str]:

@@ -1,5 +1,5 @@
 """The Training tab's controller: builds a TrainRequest from the panel, runs it as the worker's "train" job (its
-own MnistCNN; drawing stays live between batches), shows progress, adds the saved model to the app's model
+own network of the chosen architecture; drawing stays live between batches), shows progress, adds the saved model to the app's model
 registry and offers it as the studio's current model; a distilled student goes to the Defenses tab through the
 evaluateDistilled signal (wired by the window)."""
 
@@ -70,7 +70,7 @@ class TrainingStudio(JobClient):
     @Slot()
     def _on_output_changed(self) -> None:
         if not self._output_edited:  # follow the method until the user picks a file
-            self.panel.output.setText(str(default_output(self.panel.method_key())))
+            self.panel.output.setText(str(default_output(self.panel.method_key(), self.panel.architecture())))
         self.refresh_checkpoint()
 
     def set_output(self, path: str | Path) -> None:
@@ -114,7 +114,7 @@ class TrainingStudio(JobClient):
     def _browse(self) -> None:
         from advstudio.gui.dialogs import MODEL_FILTER
 
-        start = self.panel.output_path() or str(default_output(self.panel.method_key()))
+        start = self.panel.output_path() or str(default_output(self.panel.method_key(), self.panel.architecture()))
         path, _ = QFileDialog.getSaveFileName(self.ctx.parent_widget, "Save the trained model as", start, MODEL_FILTER)
         if path:
             if Path(path).suffix != ".safetensors":
@@ -155,7 +155,7 @@ class TrainingStudio(JobClient):
         temperature = self.panel.temperature_value()
         resume = self.panel.resume.isChecked() and self.panel.resume.isEnabled() and temperature is None
         req = TrainRequest(config, self.ctx.data_folder(), out, str(checkpoint_path(out)),
-                           resume, temperature)
+                           resume, temperature, architecture=self.panel.architecture())
         self._request = req
         self.result = None
         self.panel.begin(config, temperature)

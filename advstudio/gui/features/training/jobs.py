@@ -1,5 +1,5 @@
-"""The worker handler of the Training tab ("train"): trains its own MnistCNN with core.training.train, serves
-drawing and the ε slider between batches, and saves the model with the CLI's metadata.
+"""The worker handler of the Training tab ("train"): trains its own network (core.model.build_model of the
+request's architecture) with core.training.train, serves drawing and the ε slider between batches, and saves the model with the CLI's metadata.
 
 Runs on the worker thread only; everything handed back is a frozen dataclass of plain values."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from advstudio.core.architecture_names import architecture_title
 from advstudio.gui.features.training.messages import (
     TrainCancelled,
     TrainProblem,
@@ -61,7 +62,7 @@ def train_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancelle
 
     from advstudio.core.errors import EvaluationCancelled, ModelFileError, TrainingCancelled
     from advstudio.core.evaluation.curves import fgsm_curve
-    from advstudio.core.model import MnistCNN, device_label
+    from advstudio.core.model import build_model, device_label
     from advstudio.core.storage import save_model
     from advstudio.core.training import model_metadata, train
 
@@ -76,6 +77,11 @@ def train_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancelle
             info = read_checkpoint_info(checkpoint)
         except ValueError as exc:
             return TrainProblem(f"Cannot resume: {exc}. Untick Resume to start afresh (it will be overwritten).")
+        saved = info.get("architecture") if info is not None else None
+        if isinstance(saved, str) and saved != req.architecture:
+            return TrainProblem("Cannot resume: the checkpoint is of another architecture "
+                                f"(“{architecture_title(saved)[:60]}”, not “{architecture_title(req.architecture)}”). "
+                                "Choose that architecture, or untick Resume to start afresh.")
         if info is not None:
             diffs = config_differences(cfg, info.get("config", {}))
             if diffs:
@@ -102,7 +108,10 @@ def train_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancelle
     n_robust = len(test_split.head(cfg.robust_eval_samples)) if cfg.adversarial else 0
     device = ctx.state.ensure_device()
     torch.manual_seed(cfg.seed)  # as `advstudio train` does: the same settings give the same weights
-    model = MnistCNN().to(device)
+    try:
+        model = build_model(req.architecture).to(device)
+    except ValueError as exc:
+        return TrainProblem(f"Cannot train: {exc}.")
     stop = _Stop(ctx, req.cancel)
     finished = first_epoch - 1
 
@@ -141,7 +150,8 @@ def train_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancelle
     out = Path(req.out)
     name = out.stem
     meta = model_metadata(cfg, last, name=name, train_samples=n_train, test_samples=n_test,
-                          seconds=seconds, device=device_label(device), command=None, fgsm_curve=curve)
+                          seconds=seconds, device=device_label(device), command=None, fgsm_curve=curve,
+                          architecture=req.architecture)
     if first_epoch > 1:
         meta["resumed_from_epoch"] = first_epoch - 1
     try:
@@ -169,7 +179,7 @@ def distill_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancel
     from advstudio.core.errors import EvaluationCancelled, TrainingCancelled
     from advstudio.core.evaluation.curves import fgsm_curve
     from advstudio.core.info import library_versions, now_iso
-    from advstudio.core.model import MnistCNN, device_label
+    from advstudio.core.model import build_model, device_label
     from advstudio.core.storage import save_model
 
     start = time.perf_counter()
@@ -192,8 +202,11 @@ def distill_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancel
     n_test = len(test_split.head(cfg.eval_limit))
     device = ctx.state.ensure_device()
     torch.manual_seed(cfg.seed)  # as `advstudio distill` does
-    teacher = MnistCNN().to(device)
-    student = MnistCNN().to(device)
+    try:
+        teacher = build_model(req.architecture).to(device)
+        student = build_model(req.architecture).to(device)
+    except ValueError as exc:
+        return TrainProblem(f"Cannot train: {exc}.")
     stop = _Stop(ctx, req.cancel)
     between_batches = _serving(ctx, device)
     titles = {"teacher": f"Stage 1 of 2, the teacher at T = {temperature:g} (hard labels)",
@@ -238,7 +251,8 @@ def distill_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancel
     out = Path(req.out)
     recipe = distillation_recipe(cfg, temperature)
     recipe["role"] = "student"
-    meta = {"name": out.stem, "recipe": recipe, "seed": cfg.seed, "epochs": cfg.epochs, "train_samples": n_train,
+    meta = {"name": out.stem, "architecture": req.architecture, "recipe": recipe, "seed": cfg.seed,
+            "epochs": cfg.epochs, "train_samples": n_train,
             "test_accuracy": last["student"].test_accuracy, "test_samples": len(ev),
             "history": list(last["student"].history), "training_seconds": round(seconds, 1),
             "device": device_label(device), "versions": library_versions(), "date": now_iso(), "command": None,

@@ -8,6 +8,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from advstudio.core.architecture_names import DEFAULT_ARCHITECTURE
 from advstudio.core.jsonlimits import loads_limited
 from advstudio.core.training_config import CHECKPOINT_KEY, TrainConfig
 from advstudio.core.types import Progress
@@ -30,8 +31,10 @@ def default_models_dir() -> Path:
     return Path(user_data_dir("advstudio", appauthor=False)) / "models"
 
 
-def default_output(method: str | None) -> Path:
-    return default_models_dir() / f"mnist_cnn_{method or 'standard'}.safetensors"
+def default_output(method: str | None, architecture: str = DEFAULT_ARCHITECTURE) -> Path:
+    """models/mnist_cnn_standard.safetensors for the article's CNN, lenet5_pgd.safetensors for a LeNet-5, …"""
+    stem = "mnist_cnn" if architecture == DEFAULT_ARCHITECTURE else architecture.lower()
+    return default_models_dir() / f"{stem}_{method or 'standard'}.safetensors"
 
 
 def checkpoint_path(out: str | Path) -> Path:
@@ -126,9 +129,10 @@ def guard_message(history) -> str | None:
 
 @dataclass(frozen=True)
 class TrainRequest:
-    """Train a fresh MnistCNN with `config` on MNIST from `data_dir`; write `out` when done and a checkpoint
-    after every epoch; `resume` continues from the checkpoint when it exists. `cancel` stops this run only.
-    `temperature` set: defensive distillation at that T instead (teacher then student, no checkpoint)."""
+    """Train a fresh network of `architecture` (a core.model name) with `config` on MNIST from `data_dir`; write
+    `out` when done and a checkpoint after every epoch; `resume` continues from the checkpoint when it exists.
+    `cancel` stops this run only. `temperature` set: defensive distillation at that T instead (teacher then
+    student, both of `architecture`; no checkpoint)."""
 
     config: TrainConfig
     data_dir: str
@@ -136,6 +140,7 @@ class TrainRequest:
     checkpoint: str
     resume: bool = False
     temperature: float | None = None
+    architecture: str = DEFAULT_ARCHITECTURE
     cancel: threading.Event = field(default_factory=threading.Event, compare=False)
 
 

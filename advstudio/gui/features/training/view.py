@@ -30,6 +30,7 @@ from advstudio.gui.features.training.messages import (
     guard_message,
     robust_label,
 )
+from advstudio.gui.features.training.method_box import MethodBox
 from advstudio.gui.features.training.tradeoff import TradeoffPlot, views_tabs
 from advstudio.gui.widgets.help import AdvancedGroup, explain, form_row, intro_label
 from advstudio.gui.widgets.layout import DataMessage, FitScroll, RunControls, side_by_side
@@ -37,24 +38,7 @@ from advstudio.gui.widgets.layout import DataMessage, FitScroll, RunControls, si
 ALL = 0  # the spin boxes' "all" value
 INTRO = ("Train your own digit-reading model, on clean images or also on attacked ones so that it learns to resist "
          "them, and watch it learn.")
-METHOD_MATHS = ("Standard: plain cross-entropy on clean images (the article's recipe). FGSM with random start: one "
-                "FGSM step from a random point in the ε-ball per batch (Wong et al. 2020, 'fast' adversarial "
-                "training). PGD: several projected gradient steps per batch (Madry et al. 2018), the strongest and "
-                "slowest. TRADES (Zhang et al. 2019): clean cross-entropy + β·KL(f(x) ‖ f(x')), x' found by steps "
-                "that push the model's answer as far as possible in KL divergence: robust while keeping more clean "
-                "accuracy. Defensive distillation (Papernot et al. 2016): a teacher trained with softmax(logits / T), "
-                "then a student of the same shape on the teacher's soft labels at the same T, deployed at T = 1. "
-                "FGSM's gradient vanishes on it; C&W does not care (Carlini & Wagner 2016): try both in the Defenses "
-                "tab.")
 SCHEDULE_WORDS = "Keep the learning rate constant, or lower it smoothly (cosine decay) to 0 by the last epoch."
-METHOD_TIPS = {"fgsm_rs": "One quick attack per batch from a random start (Wong et al. 2020, 'fast' adversarial "
-                          "training).",
-               "pgd": "Several attack steps per batch (Madry et al. 2018): strong and slow.",
-               "trades": "TRADES (Zhang et al. 2019): learns to read clean digits and to give the same answer on "
-                         "attacked copies, weighted by β (clean cross-entropy + β·KL(f(x) ‖ f(x'))).",
-               DISTILLATION: "Defensive distillation (Papernot et al. 2016): a student learns a teacher's softened "
-                             "answers."}
-CUSTOM = "Your own settings"
 RESUME_WORDS = "Continue after the checkpoint's last finished epoch (same settings; Epochs may be raised)."
 
 
@@ -95,34 +79,9 @@ class TrainingPanel(QWidget):
         v = QVBoxLayout(box)
         v.setContentsMargins(6, 6, 6, 6)
 
-        method = QGroupBox("Method")
-        ml = QVBoxLayout(method)
-        self.method = QComboBox()
-        self.method.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.method.setMinimumContentsLength(12)
-        for key, title in METHODS.items():
-            self.method.addItem(title, key)
-            if key in METHOD_TIPS:
-                self.method.setItemData(self.method.count() - 1, METHOD_TIPS[key], Qt.ItemDataRole.ToolTipRole)
-        explain(self.method, "How the model learns: from clean images only, or also from attacked ones so that it "
-                             "learns to resist attacks.", METHOD_MATHS)
-        ml.addWidget(self.method)
-        self.preset = QComboBox()
-        self.preset.setObjectName("training_preset")
-        self.preset.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.preset.setMinimumContentsLength(12)
-        self.preset.addItem(CUSTOM, None)
-        for key, preset in PRESETS.items():
-            self.preset.addItem(preset.label, key)
-        explain(self.preset, "A ready-made recipe fills in every setting below; change any of them afterwards and "
-                             "it becomes your own recipe.")
-        self.preset_blurb = QLabel()
-        self.preset_blurb.setObjectName("training_preset_blurb")
-        self.preset_blurb.setWordWrap(True)
-        self.preset_blurb.hide()
-        ml.addWidget(QLabel("Recipe:"))
-        ml.addWidget(self.preset)
-        ml.addWidget(self.preset_blurb)
+        method = MethodBox()
+        self.method_box, self.method, self.preset = method, method.method, method.preset
+        self.preset_blurb, self.arch = method.preset_blurb, method.architecture
         v.addWidget(method)
 
         train = QGroupBox("Training")
@@ -237,6 +196,7 @@ class TrainingPanel(QWidget):
         self.controls_scroll = FitScroll(box, 200, wrapped_text=True)  # as wide as its fields need (never a sideways scroll bar)
         self.method.currentIndexChanged.connect(self._on_method)
         self.method.currentIndexChanged.connect(self.outputEdited)
+        self.arch.currentIndexChanged.connect(self.outputEdited)  # the default file name follows it
         self.preset.currentIndexChanged.connect(self._on_preset)
         for signal in self._edited_signals():
             signal.connect(self._on_edited)
@@ -264,6 +224,10 @@ class TrainingPanel(QWidget):
     def set_method(self, key: str | None) -> None:
         """None or "standard", "fgsm_rs", "pgd", "trades" or "distillation"."""
         self.method.setCurrentIndex(list(METHODS).index(None if key == "standard" else key))
+
+    def architecture(self) -> str:
+        """The core.model architecture name of the network to train."""
+        return self.method_box.architecture_name()
 
     def _on_method(self) -> None:
         key = self.method_key()
@@ -368,7 +332,7 @@ class TrainingPanel(QWidget):
         self.running = running
         self.runner.set_running(running, (self.method, self.epochs, self.batch_size, self.lr, self.schedule,
                                           self.seed, self.limit, self.eval_limit, self.output, self.browse,
-                                          self.resume, self.temperature))
+                                          self.resume, self.temperature, self.arch))
         self.adv_box.set_method(self.method_key(), running)
         self.preset.setEnabled(not running)
         self._sync_distillation()
