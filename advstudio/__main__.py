@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import sys
 
+GLOBAL_FLAGS = ("--device", "--onnx-input", "--onnx-outputs")  # the CLI's options before its command
+
 
 def _is_cli(argv: list[str]) -> bool:
-    """A subcommand (any word after an optional global --device X; the CLI names the unknown ones), or a bare
-    -h/--help, selects the command line."""
+    """A subcommand (any word after the optional global flags --device X, --onnx-input R, --onnx-outputs O; the
+    CLI names the unknown ones), or a bare -h/--help, selects the command line."""
     rest = list(argv)
-    if rest[:1] == ["--device"]:
-        rest = rest[2:]
-    elif rest and rest[0].startswith("--device="):
-        rest = rest[1:]
+    while rest:
+        if rest[0] in GLOBAL_FLAGS:
+            rest = rest[2:]
+        elif rest[0].split("=", 1)[0] in GLOBAL_FLAGS and "=" in rest[0]:
+            rest = rest[1:]
+        else:
+            break
     return bool(rest) and not rest[0].startswith("-") or argv[:1] in (["-h"], ["--help"])
 
 

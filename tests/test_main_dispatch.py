@@ -16,6 +16,10 @@ from advstudio.__main__ import _is_cli
         (["--device", "cpu", "evaluate"], True),
         (["--device=cpu", "predict", "x.png"], True),
         (["--help"], True),
+        (["--onnx-input", "mnist", "evaluate", "--model", "m.onnx"], True),
+        (["--device", "cpu", "--onnx-outputs=probabilities", "predict", "x.png"], True),
+        (["--onnx-input", "mnist"], False),
+        (["--model", "m.onnx"], False),
     ],
 )
 def test_dispatch(argv, cli):

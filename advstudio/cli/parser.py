@@ -34,12 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Adversarial Studio. With no command, starts the window; with a command, works headless.",
     )
     p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda or mps")
-    p.add_argument("--onnx-input", metavar="RANGE", help="what an ONNX model expects when its file does not say: "
-                   "0-1 (pixels, the default), mnist (normalized with MNIST's mean and std), 0-255, or "
-                   "mean=M,std=S")
+    p.add_argument("--onnx-input", metavar="RANGE", help="what the ONNX models a command opens expect, over what "
+                   "their files say: 0-1 (pixels; the default of a file that says nothing), mnist (normalized with "
+                   "MNIST's mean and std), 0-255, or mean=M,std=S")
     p.add_argument("--onnx-outputs", choices=("logits", "probabilities"),
-                   help="what an ONNX model outputs when its file does not say (default: logits, or probabilities "
-                        "when its graph ends in Softmax)")
+                   help="what the ONNX models a command opens output, over what their files say (a file that says "
+                        "nothing: logits, or probabilities when its graph ends in Softmax)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES.values():
         module.add_parser(sub)

@@ -32,6 +32,7 @@ def build_menus(w) -> SimpleNamespace:
     a.open_image = _action(w, f, "Open &image…", w.studio.ask_open_image, QKeySequence.StandardKey.Open,
                            "Use a PNG, JPEG or BMP of a digit as the input")
     a.open_model = _action(w, f, "Open &model…", w.studio.ask_open_model, "Ctrl+M", "Load another model (.safetensors, or an ONNX classifier)")
+    a.onnx = _onnx_menu(w, f.addMenu("ONNX models e&xpect"))
     a.data_dir = _action(w, f, "Set MNIST &folder…", w.ask_data_dir, None,
                          "Choose the folder with the MNIST files for the gallery")
     f.addSeparator()
@@ -100,6 +101,32 @@ def build_menus(w) -> SimpleNamespace:
                                "Every setting back to its default (a copy of the old ones is kept)")
     a.about = _action(w, h, "&About Adversarial Studio", w.about)
     return a
+
+
+ONNX_INPUT_WORDS = {"file": "What the file says (else pixels 0–1)", "0-1": "Pixels from 0 to 1",
+                    "mnist": "MNIST-normalized pixels", "0-255": "Grey levels from 0 to 255"}
+ONNX_OUTPUT_WORDS = {"file": "Outputs: what the file says", "logits": "Outputs: logits (scores)",
+                     "probabilities": "Outputs: probabilities (softmax)"}
+
+
+def _onnx_menu(w, menu) -> dict[str, QAction]:
+    """What an ONNX classifier made elsewhere expects as input and gives as output, when its file does not say
+    (or says wrongly): two groups of choices; the ONNX model in use is opened again with a new choice."""
+    menu.setToolTipsVisible(True)
+    current = dict(zip(("input_range", "outputs"), w.studio.onnx_options()))
+    acts: dict[str, QAction] = {}
+    for key, words in (("input_range", ONNX_INPUT_WORDS), ("outputs", ONNX_OUTPUT_WORDS)):
+        group = QActionGroup(w)
+        for value, text in words.items():
+            act = QAction(text, w, checkable=True)
+            act.setChecked(value == current[key])
+            act.setToolTip("Applies to ONNX files only; this app's .safetensors files say it themselves")
+            act.triggered.connect(lambda _=False, k=key, v=value: w.studio.set_onnx_options(**{k: v}))
+            group.addAction(act)
+            menu.addAction(act)
+            acts[f"{key}:{value}"] = act
+        menu.addSeparator()
+    return acts
 
 
 def _undo_depth_menu(w, menu) -> dict[int, QAction]:

@@ -87,12 +87,13 @@ class WorkerState:
         except OSError as exc:
             raise ModelFileError(f"{p.name}: cannot be read ({exc.strerror or exc})") from None
         resolved = str(p.resolve())
-        key = (resolved, st.st_mtime_ns, st.st_size)
+        options = dict(self.values.get("onnx_options") or {}) if p.suffix.lower() == ".onnx" else {}
+        key = (resolved, st.st_mtime_ns, st.st_size, tuple(sorted(options.items())))
         if key not in self.models:
             for old in [k for k in self.models if k[0] == resolved]:
                 del self.models[old]  # the file changed on disk: forget its old version
             try:
-                self.models[key] = load_model(p, self.ensure_device())
+                self.models[key] = load_model(p, self.ensure_device(), **options)
             except ModelFileError as exc:
                 self.models[key] = ModelFileError(str(exc))
             while len(self.models) > MODEL_CACHE:

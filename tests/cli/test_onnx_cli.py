@@ -54,12 +54,22 @@ def test_an_onnx_mlp_from_the_zoo_predicts_and_attacks(cli, tmp_path, tiny_mnist
     assert len(json.loads(out)["shifts"]) == 1  # the MLP's one ReLU, seen through the ONNX graph
 
 
-def test_global_flags_say_what_the_file_does_not(cli, tmp_path, tiny_mnist):
+def test_global_flags_say_what_the_files_expect(cli, tmp_path):
+    from PIL import Image
+
     onnx_file = _export(cli, tmp_path)
-    rc, out, err = cli("--onnx-input", "mnist", "evaluate", "--model", onnx_file, "--data", tiny_mnist,
-                       "--eps", "0", "--json")
-    assert rc == 0, err  # the file says 0-1 itself: the flag is for files that do not (it does not override)
-    rc, out, err = cli("--onnx-input", "banana", "evaluate", "--model", onnx_file, "--data", tiny_mnist)
+    import numpy as np
+
+    noise = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)  # no digit: no saturated answer
+    Image.fromarray(noise).save(tmp_path / "one.png")
+    probs = {}
+    for flags in ((), ("--onnx-input", "mnist"), ("--onnx-input", "0-1")):  # the user's word wins over the file's
+        rc, out, err = cli(*flags, "predict", "--model", onnx_file, tmp_path / "one.png", "--json")
+        assert rc == 0, err
+        probs[flags] = json.loads(out)["predictions"][0]["probs"]
+    assert probs[()] == probs[("--onnx-input", "0-1")]  # what the file says, said again
+    assert probs[()] != probs[("--onnx-input", "mnist")]  # normalized twice: another network in effect
+    rc, out, err = cli("--onnx-input", "banana", "predict", "--model", onnx_file, tmp_path / "one.png")
     assert rc != 0 and "banana" in err and "Traceback" not in err
 
 

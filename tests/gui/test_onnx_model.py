@@ -64,3 +64,18 @@ def test_a_hostile_onnx_file_is_refused_and_the_model_stays(make_window, qtbot, 
     qtbot.waitUntil(lambda: bool(errors), timeout=20000)
     assert "broken.onnx" in errors[-1]
     assert w.ctx.model_info is before
+
+
+def test_the_file_menu_says_what_onnx_files_expect(make_window, qtbot, onnx_file, settings):
+    w = make_window()
+    with qtbot.waitSignal(w.ctx.modelReady, timeout=30000):
+        w.studio.open_model(str(onnx_file))
+    assert w.ctx.model_info.meta["input_range"] == "0-1"  # what the file says
+    acts = w.actions_.onnx
+    assert acts["input_range:file"].isChecked()
+    with qtbot.waitSignal(w.ctx.modelReady, timeout=30000) as blocker:
+        acts["input_range:mnist"].trigger()  # the model in use is opened again, normalized first
+    assert blocker.args[0].meta["input_range"] == "mnist-normalized"
+    assert settings.value("model/onnx_input") == "mnist"
+    w2 = make_window()  # remembered: a new window opens ONNX files the same way
+    assert w2.actions_.onnx["input_range:mnist"].isChecked()

@@ -23,12 +23,16 @@ from advstudio.gui.job_client import JobClient
 from advstudio.gui.messages import EPS_MAX, Analysis, AnalyzeRequest, FlipResult, GalleryData
 from advstudio.gui.model_dialog import ask_model_path
 from advstudio.gui.models import ModelInfo
-from advstudio.gui.stored import read_int, read_path
+from advstudio.gui.stored import read_int, read_path, read_text
 from advstudio.gui.widgets.canvas import undo_depth_from
 from advstudio.gui.worker import Failure
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
-KINDS = ("load_model", "open_image", "analyze", "flip", "gallery")
+KINDS = ("load_model", "open_image", "analyze", "flip", "gallery", "onnx_options")
+# what ONNX files are taken to expect and output: "file" = what the file says (else pixels in [0, 1], and logits
+# unless its graph ends in Softmax), or the user's word over it (File ▸ ONNX models)
+ONNX_INPUTS = ("file", "0-1", "mnist", "0-255")
+ONNX_OUTPUTS = ("file", "logits", "probabilities")
 FAILURE_TITLES = {"load_model": "Could not open the model", "gallery": "Could not read MNIST",
                   "open_image": "Cannot use this image"}
 DEFAULT_BRUSH = 22  # the brush width a new installation starts with; the demo digit is drawn with it
@@ -98,7 +102,29 @@ class Studio(JobClient):
         path = explicit or (last if last and Path(last).is_file() else bundled)
         self._fallback_model = bundled if path != bundled else None
         self._start_model = path if path != bundled else None  # a file the bundled model stands in for if it fails
+        self.submit("onnx_options", self._onnx_request())  # before the first model: it may be an ONNX file
         self.submit("load_model", path, keep_stale=True)
+
+    def onnx_options(self) -> tuple[str, str]:
+        """(input range, outputs) the user chose for ONNX files, "file" where the file's word stands."""
+        s = self.ctx.settings
+        return (read_text(s, "model/onnx_input", "file", choices=ONNX_INPUTS),
+                read_text(s, "model/onnx_outputs", "file", choices=ONNX_OUTPUTS))
+
+    def _onnx_request(self) -> dict:
+        inp, out = self.onnx_options()
+        return {k: v for k, v in (("input_range", inp), ("outputs", out)) if v != "file"}
+
+    def set_onnx_options(self, input_range: str | None = None, outputs: str | None = None) -> None:
+        """Remember what ONNX files expect and output; the ONNX model in use (if one is) is opened again with it."""
+        if input_range in ONNX_INPUTS:
+            self.ctx.settings.setValue("model/onnx_input", input_range)
+        if outputs in ONNX_OUTPUTS:
+            self.ctx.settings.setValue("model/onnx_outputs", outputs)
+        self.submit("onnx_options", self._onnx_request())
+        info = self.ctx.model_info
+        if info is not None and Path(info.path).suffix.lower() == ".onnx":
+            self.open_model(info.path)
 
     @Slot(str)
     def open_model(self, path: str | Path) -> None:

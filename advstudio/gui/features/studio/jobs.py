@@ -33,11 +33,18 @@ def milli_to_eps(milli: int) -> float:
 
 def register_all(worker: Worker, device_preference: str | None = None) -> None:
     worker.state.values["device_preference"] = device_preference
+    worker.register("onnx_options", onnx_options_job, priority=31)
     worker.register("load_model", load_model_job, priority=30)
     worker.register("open_image", open_image_job, priority=25, interactive=True)
     worker.register("analyze", analyze_job, priority=20, interactive=True)
     worker.register("flip", flip_job, priority=10)
     worker.register("gallery", gallery_job, priority=0)
+
+
+def onnx_options_job(ctx: JobContext, options: dict) -> dict:
+    """What ONNX files are taken to expect and output from now on (WorkerState.model_file reads it)."""
+    ctx.state.values["onnx_options"] = dict(options)
+    return dict(options)
 
 
 def load_model_job(ctx: JobContext, path: str) -> ModelInfo:
