@@ -8,16 +8,18 @@ from pathlib import Path
 from advstudio.cli.common import (
     add_json_flags,
     check_outputs,
-    class_index,
     emit_json,
     eps_value,
     fail,
     json_targets,
     load_model,
     setup_torch,
+    usage_error,
 )
 from advstudio.core.argtypes import int_in
+from advstudio.core.classes import LAYOUT_NAMES
 
+CLASS = int_in(0, 999)  # a class index; checked against the model's outputs once it is loaded
 MAX_SCALE = 64  # a 28×28 image scaled 64× is 1792×1792 pixels, larger than any screen needs
 
 
@@ -28,9 +30,12 @@ def add_parser(sub) -> None:
     src.add_argument("--index", type=int_in(0, 10_000_000), help="index into the MNIST test set instead of an image")
     a.add_argument("--model", help="a .safetensors model (default: the bundled one)")
     a.add_argument("--data", help="MNIST folder, for --index")
+    a.add_argument("--classes", choices=LAYOUT_NAMES, metavar="LAYOUT",
+                   help="the dataset's class layout (" + ", ".join(LAYOUT_NAMES) + "), for --index; also names the "
+                   "classes when the model's metadata names none")
     a.add_argument("--eps", type=eps_value, default=0.1, help="ε in [0, 1] pixel space")
-    a.add_argument("--target", type=class_index, help="targeted FGSM toward this class")
-    a.add_argument("--label", type=class_index, help="true class of the image (default: the model's prediction)")
+    a.add_argument("--target", type=CLASS, help="targeted FGSM toward this class (0 to the model's classes − 1)")
+    a.add_argument("--label", type=CLASS, help="true class of the image (default: the model's prediction)")
     a.add_argument("--out", default=".", help="folder for the PNGs (default: here)")
     a.add_argument("--scale", type=int_in(1, MAX_SCALE), default=10,
                    help=f"also write PNGs scaled up this much, 1–{MAX_SCALE} (default 10; 1: no scaled copies)")
@@ -61,8 +66,11 @@ def run(args) -> int:
     import torch
 
     from advstudio.core.attacks.fgsm import FGSM
+    from advstudio.core.classes import KNOWN_LAYOUTS, class_label
     from advstudio.core.data import load_split
     from advstudio.core.images import load_image_file
+    from advstudio.core.model import num_classes_of
+    from advstudio.core.model_meta import class_names
     from advstudio.core.render import diverging_rgb, to_gray_u8
 
     to_stdout, json_out = json_targets(args, "attack")
@@ -73,11 +81,21 @@ def run(args) -> int:
         return fail(f"--out {out} is not a folder (the PNGs go into a folder)")
     check_outputs(*files.values(), json_out, inputs=[args.image, args.model])
     device = setup_torch(args)
-    model, _, name, _ = load_model(args.model, device)
+    model, meta, name, _ = load_model(args.model, device)
+    outputs = num_classes_of(model)
+    names = class_names(meta) or (KNOWN_LAYOUTS[args.classes] if args.classes else None)
+    if names is not None and outputs is not None and len(names) != outputs:
+        return fail(f"--classes {args.classes} names {len(names)} classes but the model has {outputs} outputs")
+    for flag, value in (("--label", args.label), ("--target", args.target)):
+        if value is not None and outputs is not None and value >= outputs:
+            return usage_error("attack", f"{flag} {value} is not a class of the model (0–{outputs - 1})")
     if args.index is not None:
-        test = load_split(args.data, "test")
+        test = load_split(args.data, "test", layout=args.classes)
         if not 0 <= args.index < len(test):
             return fail(f"--index {args.index} is outside the test set (0–{len(test) - 1})")
+        if outputs is not None and test.num_classes != outputs:
+            return fail(f"the model {name} has {outputs} classes but the dataset in {test.source} has "
+                        f"{test.num_classes}: attack it with a model trained on these classes")
         img = test.images[args.index, 0].numpy()
         true_label = int(test.labels[args.index])
     else:
@@ -107,6 +125,7 @@ def run(args) -> int:
         "params": {"eps": args.eps, "targeted": args.target is not None, "target": args.target, "label": label},
         "clean": {"class": int(clean_probs.argmax()), "probs": [float(v) for v in clean_probs]},
         "adversarial": {"class": int(adv_probs.argmax()), "probs": [float(v) for v in adv_probs]},
+        **({"classes": list(names)} if names else {}),
         "linf": float(np.abs(pert).max()),
         "files": {k: str(v) for k, v in files.items()},
     }
@@ -115,8 +134,9 @@ def run(args) -> int:
     if not to_stdout:
         c, a = result["clean"]["class"], result["adversarial"]["class"]
         print(f"model: {name}; FGSM ε = {args.eps:g}" + (f", targeted → {args.target}" if args.target is not None else ""))
-        print(f"clean:       {c} ({clean_probs[c] * 100:.1f}%)")
-        print(f"adversarial: {a} ({adv_probs[a] * 100:.1f}%)" + ("   prediction flipped" if a != c else ""))
+        print(f"clean:       {class_label(c, names)} ({clean_probs[c] * 100:.1f}%)")
+        print(f"adversarial: {class_label(a, names)} ({adv_probs[a] * 100:.1f}%)"
+              + ("   prediction flipped" if a != c else ""))
         print(f"‖δ‖∞ = {result['linf']:.4f}; wrote {', '.join(result['files'].values())}")
     return 0
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from advstudio.cli.common import (
     add_json_flags,
     check_outputs,
-    class_index,
     emit_json,
     end_progress,
     fail,
@@ -21,6 +20,7 @@ from advstudio.cli.common import (
 )
 from advstudio.core.argtypes import BATCH, SAMPLES, float_in, int_in
 from advstudio.core.attacks.registry import ATTACK_NAMES, ATTACKS, attack_settings
+from advstudio.core.classes import LAYOUT_NAMES
 from advstudio.core.describe import attack_details, attack_title
 
 
@@ -28,6 +28,9 @@ def add_parser(sub) -> None:
     e = sub.add_parser("evaluate", help="clean accuracy and a robustness curve (FGSM by default)")
     e.add_argument("--model", help="a .safetensors model (default: the bundled one)")
     e.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
+    e.add_argument("--classes", choices=LAYOUT_NAMES, metavar="LAYOUT",
+                   help="the dataset's class names and file layout: " + ", ".join(LAYOUT_NAMES) + " (default: the "
+                   "folder's classes.txt, else its name, else numbered from the labels)")
     e.add_argument("--attack", choices=ATTACK_NAMES, default="fgsm",
                    help="the attack (default fgsm); cw, deepfool, fab-t-l2 and hopskipjump are minimal-L2 attacks "
                         "without an ε, jsma and onepixel few-pixel (L0) attacks")
@@ -64,7 +67,7 @@ def add_parser(sub) -> None:
     e.add_argument("--full", action="store_true",
                    help="run every step for every sample (default: stop a sample once it is misclassified, "
                         "which gives the same or lower robust accuracy at a fraction of the cost)")
-    e.add_argument("--target", type=class_index, help="targeted attack toward this class")
+    e.add_argument("--target", type=int_in(0, 999), help="targeted attack toward this class (0 to classes − 1)")
     e.add_argument("--limit", type=SAMPLES, help="the first N test samples only")
     e.add_argument("--batch-size", type=BATCH, default=250, help="1–65536 (default 250)")
     e.add_argument("--checkpoint", metavar="FILE",
@@ -170,7 +173,12 @@ def run(args) -> int:
         return fail(f"{args.checkpoint} exists: add --resume to continue from it, or give another file")
     device = setup_torch(args)
     model, _, name, path = load_model(args.model, device)
-    test = load_split(args.data, "test").head(args.limit)
+    test = load_split(args.data, "test", layout=args.classes).head(args.limit)
+    problem = _class_problem(model, name, test)
+    if problem:
+        return fail(problem)
+    if args.target is not None and args.target >= test.num_classes:
+        return usage_error("evaluate", f"--target {args.target} is not a class of the data (0–{test.num_classes - 1})")
     if args.attack == "fgsm" and not settings:
         eps = args.eps if args.eps is not None else [0.0, 0.05, 0.1, 0.2, 0.3]
         curve = fgsm_curve(model, test.images, test.labels, eps, batch_size=args.batch_size, progress=tty_progress)
@@ -194,6 +202,9 @@ def run(args) -> int:
         if curve.extra.get("resumed_after_batches"):
             print(f"resumed from {args.checkpoint}: its first {curve.extra['resumed_after_batches']} batch(es) "
                   "were counted from it, not attacked again")
+        if test.classes != DIGIT_NAMES:
+            shown = ", ".join(test.classes[:12]) + (", …" if test.num_classes > 12 else "")
+            print(f"classes: {test.num_classes} ({shown})")
         (_print_table if args.attack == "fgsm" and not settings else _print_attack_table)(curve, name)
         if checks is not None:
             print(f"gradient-masking checks (first {min(len(test.labels), MASKING_SAMPLE)} images, and the "
@@ -203,6 +214,7 @@ def run(args) -> int:
     if to_stdout or json_out:
         doc = curve.to_json(name)
         doc["model_path"] = str(path)
+        doc["classes"] = list(test.classes)
         if checks is not None:
             doc["masking_checks"] = [{"check": c.name, "flagged": c.flagged, "saw": c.saw, "means": c.means}
                                      for c in checks]
@@ -211,6 +223,19 @@ def run(args) -> int:
 
 
 MASKING_SAMPLE = 200
+DIGIT_NAMES = tuple(str(i) for i in range(10))
+
+
+def _class_problem(model, name: str, test) -> str | None:
+    """Why the model cannot be scored on these data (its number of outputs is not the data's number of
+    classes), or None."""
+    from advstudio.core.model import num_classes_of
+
+    outputs = num_classes_of(model)
+    if outputs is not None and outputs != test.num_classes:
+        return (f"the model {name} has {outputs} classes but the dataset in {test.source} has {test.num_classes}: "
+                "evaluate it on the data it was trained for (or give the dataset's --classes layout)")
+    return None
 
 
 def _checkpoint(args, model, test, settings):

@@ -12,13 +12,18 @@ from advstudio.cli.common import (
     json_targets,
     load_model,
     setup_torch,
+    usage_error,
 )
+from advstudio.core.classes import LAYOUT_NAMES
 
 
 def add_parser(sub) -> None:
     pr = sub.add_parser("predict", help="classify image files (MNIST-style preprocessing)")
     pr.add_argument("images", nargs="+", help="image files")
     pr.add_argument("--model", help="a .safetensors model (default: the bundled one)")
+    pr.add_argument("--classes", choices=LAYOUT_NAMES, metavar="LAYOUT",
+                    help="name the classes as this layout does (" + ", ".join(LAYOUT_NAMES) + ") when the model's "
+                    "metadata names none")
     add_json_flags(pr, "the predictions")
 
 
@@ -26,13 +31,23 @@ def run(args) -> int:
     """Classify each file; a file that cannot be read is reported and the others still classified."""
     import torch
 
+    from advstudio.core.classes import KNOWN_LAYOUTS, class_label
     from advstudio.core.errors import InputImageError
     from advstudio.core.images import load_image_file
+    from advstudio.core.model import num_classes_of
+    from advstudio.core.model_meta import class_names
 
     to_stdout, json_out = json_targets(args, "predict")
     check_outputs(json_out, inputs=[args.model, *args.images])
     device = setup_torch(args)
-    model, _, name, _ = load_model(args.model, device)
+    model, meta, name, _ = load_model(args.model, device)
+    names = class_names(meta)
+    if names is None and args.classes:
+        names = KNOWN_LAYOUTS[args.classes]
+        outputs = num_classes_of(model)
+        if outputs is not None and outputs != len(names):
+            return usage_error("predict", f"--classes {args.classes} names {len(names)} classes but the model has "
+                               f"{outputs} outputs")
     results = []
     failed = 0
     for f in args.images:
@@ -44,16 +59,18 @@ def run(args) -> int:
             continue
         with torch.inference_mode():
             probs = torch.softmax(model(torch.from_numpy(img).reshape(1, 1, 28, 28).to(device)), 1)[0].cpu()
-        results.append({"file": f, "class": int(probs.argmax()), "confidence": float(probs.max()),
-                        "probs": [round(float(v), 6) for v in probs]})
+        c = int(probs.argmax())
+        results.append({"file": f, "class": c, **({"class_name": names[c]} if names and c < len(names) else {}),
+                        "confidence": float(probs.max()), "probs": [round(float(v), 6) for v in probs]})
     if to_stdout or json_out:
-        emit_json({"model": name, "predictions": results}, to_stdout, json_out)
+        emit_json({"model": name, **({"classes": list(names)} if names else {}), "predictions": results},
+                  to_stdout, json_out)
     if not to_stdout:
         for r in results:
             if "error" in r:
                 print(f"{r['file']}: error: {r['error']}", file=sys.stderr)
             else:
                 probs = " ".join(f"{i}:{p * 100:.1f}%" for i, p in enumerate(r["probs"]))
-                print(f"{r['file']}: {r['class']} ({r['confidence'] * 100:.1f}%)  [{probs}]")
+                print(f"{r['file']}: {class_label(r['class'], names)} ({r['confidence'] * 100:.1f}%)  [{probs}]")
     return EXIT_FAILED if failed else 0
 

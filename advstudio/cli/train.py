@@ -24,12 +24,17 @@ from advstudio.cli.common import (
 )
 from advstudio.core.architecture_names import ARCHITECTURE_NAMES, ARCHITECTURE_TITLES, DEFAULT_ARCHITECTURE
 from advstudio.core.argtypes import BATCH, EPOCHS, LEARNING_RATE, SAMPLES, SEED, float_in, int_in
+from advstudio.core.classes import LAYOUT_NAMES
 
 
 def add_parser(sub) -> None:
     t = sub.add_parser("train", help="train a network (the article's CNN and recipe by default; --arch for others)")
     t.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
     t.add_argument("--download", action="store_true", help="download MNIST into --data when it is missing")
+    t.add_argument("--classes", choices=LAYOUT_NAMES, metavar="LAYOUT",
+                   help="the dataset's class names and file layout: " + ", ".join(LAYOUT_NAMES) + " (default: the "
+                   "folder's classes.txt, else its name, else numbered from the labels); the model gets one output "
+                   "per class")
     t.add_argument("--out", required=True, help="output .safetensors file (its metadata also goes to NAME.json)")
     t.add_argument("--arch", choices=ARCHITECTURE_NAMES,
                    help="the network: " + "; ".join(f"{k}: {v}" for k, v in ARCHITECTURE_TITLES.items())
@@ -131,8 +136,12 @@ def run(args) -> int:
         lr_schedule=args.lr_schedule,
         guard_every=args.guard_every,
     )
-    train_split = load_split(args.data, "train", download=args.download)
-    test_split = load_split(args.data, "test", download=args.download)
+    train_split = load_split(args.data, "train", download=args.download, layout=args.classes)
+    test_split = load_split(args.data, "test", download=args.download, layout=args.classes)
+    if test_split.classes != train_split.classes:
+        return fail(f"the training split has {train_split.num_classes} classes but the test split "
+                    f"{test_split.num_classes}; add a classes.txt to {train_split.source} naming every class")
+    num_classes = train_split.num_classes
     init_model, init_meta, arch = None, None, args.arch or DEFAULT_ARCHITECTURE
     if args.init:
         from advstudio.core.storage import load_model
@@ -144,14 +153,19 @@ def run(args) -> int:
                              "drop --arch, or start from a model of that architecture")
         arch = init_arch
     torch.manual_seed(cfg.seed)
-    classes = num_classes_of(init_model) if init_model is not None else None
-    model = build_model(arch, classes or 10).to(device)
+    if init_model is not None and (num_classes_of(init_model) or 10) != num_classes:
+        return fail(f"--init {Path(args.init).name} has {num_classes_of(init_model)} classes but the dataset "
+                    f"{num_classes}: fine-tune it on data with the same classes")
+    model = build_model(arch, num_classes=num_classes).to(device)
     if init_model is not None:
         from advstudio.core.storage import model_display_name
 
         model.load_state_dict(init_model.state_dict())
         print(f"starting from the weights of {model_display_name(Path(args.init), init_meta)}", file=log)
     n = len(train_split.head(cfg.limit))
+    if train_split.classes != tuple(str(i) for i in range(10)):
+        shown = ", ".join(train_split.classes[:12]) + (", …" if num_classes > 12 else "")
+        print(f"{num_classes} classes: {shown}", file=log)
     print(f"training on {n} samples, {arch} ({ARCHITECTURE_TITLES[arch]}), {cfg.epochs} epochs, batch "
           f"{cfg.batch_size}, Adam lr {cfg.lr}, seed {cfg.seed}, device {device_label(device)}", file=log)
     if cfg.adversarial:
@@ -201,6 +215,8 @@ def run(args) -> int:
                           test_samples=len(test_split.head(cfg.eval_limit)), seconds=seconds,
                           device=device_label(device), command=command, init_meta=init_meta, fgsm_curve=curve,
                           architecture=arch)
+    meta["num_classes"] = num_classes
+    meta["classes"] = list(train_split.classes)
     out = save_model(model, out, meta)
     print(f"saved {out} (test accuracy {_percent(last.test_accuracy)}, {seconds:.0f}s)", file=log)
     if to_stdout or json_out:

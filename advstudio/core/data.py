@@ -1,4 +1,5 @@
-"""MNIST from a folder of IDX files (gzipped or raw), and MNIST-style preprocessing of drawings and images."""
+"""MNIST (or any dataset in its IDX layout: Fashion-MNIST, KMNIST, EMNIST, … with its class names, see
+core.classes) from a folder of IDX files (gzipped or raw)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from advstudio.core.classes import (
+    DIGITS,
+    check_labels,
+    class_names,
+    label_offset,
+    numbered_names,
+    resolve_layout,
+    transposed,
+)
+from advstudio.core.classes import KNOWN_LAYOUTS as KNOWN_LAYOUTS  # re-exported: the layouts --classes names
+from advstudio.core.classes import dataset_classes as dataset_classes  # re-exported
 from advstudio.core.errors import DatasetError
 
 if TYPE_CHECKING:
@@ -47,19 +59,25 @@ def in_window_words(message: str) -> str:
 
 @dataclass(frozen=True)
 class MnistSplit:
-    """One split held in memory once: images N×1×28×28 float32 in [0, 1], labels N int64."""
+    """One split held in memory once: images N×1×28×28 float32 in [0, 1], labels N int64 in 0..K-1, and the
+    names of the K classes (the ten digits unless the dataset says otherwise)."""
 
     images: torch.Tensor
     labels: torch.Tensor
     source: Path
+    classes: tuple[str, ...] = DIGITS
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
     def head(self, limit: int | None) -> "MnistSplit":
         if limit is None or limit >= len(self):
             return self
-        return MnistSplit(self.images[:limit], self.labels[:limit], self.source)
+        return MnistSplit(self.images[:limit], self.labels[:limit], self.source, self.classes)
 
 
 def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
@@ -230,8 +248,12 @@ _cache: OrderedDict[tuple, MnistSplit] = OrderedDict()  # least recently used fi
 _cache_lock = threading.Lock()
 
 
-def load_split(folder: str | os.PathLike | None, split: str = "test", download: bool = False) -> MnistSplit:
-    """Load one split ("train" or "test") into tensors once; later calls reuse the same tensors."""
+def load_split(folder: str | os.PathLike | None, split: str = "test", download: bool = False,
+               layout: str | None = None) -> MnistSplit:
+    """Load one split ("train" or "test") into tensors once; later calls reuse the same tensors. The class
+    names come from core.classes.dataset_classes (`layout`: a KNOWN_LAYOUTS name, as --classes gives it; else
+    the folder's classes.txt or name). For the EMNIST layouts ("letters", "emnist-*") each image is transposed
+    on load (EMNIST's IDX files store them column-major) and the letters' labels 1..26 become 0..25."""
     if split not in SPLIT_FILES:
         raise ValueError(f"unknown split {split!r}; expected 'train' or 'test'")
     resolved = resolve_data_dir(folder)
@@ -248,7 +270,10 @@ def load_split(folder: str | os.PathLike | None, split: str = "test", download: 
             raise DatasetError(f"{resolved}: the MNIST folder {where}. {HOW_TO_GET}")
     if img_path is None or lbl_path is None:  # unreachable after the loop above; keeps type checkers quiet
         raise DatasetError(f"{resolved}: the MNIST files are missing. {HOW_TO_GET}")
-    key = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in (img_path, lbl_path))
+    chosen = resolve_layout(resolved, layout)
+    txt = resolved / "classes.txt"
+    key = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in (img_path, lbl_path)) + (
+        layout, (txt.stat().st_mtime_ns, txt.stat().st_size) if txt.is_file() else None)
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
@@ -260,18 +285,35 @@ def load_split(folder: str | os.PathLike | None, split: str = "test", download: 
             f"{img_path}: holds {images.shape[0]} images but {lbl_path.name} holds {labels.shape[0]} labels; "
             f"the files do not belong together. {HOW_TO_GET}"
         )
-    if labels.size and labels.max() > 9:
-        raise DatasetError(f"{lbl_path}: label {int(labels.max())} is out of range 0–9. {HOW_TO_GET}")
+    classes = _split_classes(resolved, split, labels, layout)
+    try:
+        check_labels(labels, classes, label_offset(chosen), lbl_path)
+    except DatasetError as exc:
+        raise DatasetError(f"{exc}. {HOW_TO_GET}") from None
+    if transposed(chosen):
+        images = images.transpose(0, 2, 1)
     import torch
 
     x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1).contiguous()
-    y = torch.from_numpy(labels.astype(np.int64))
-    result = MnistSplit(x, y, resolved)
+    y = torch.from_numpy(labels.astype(np.int64) - label_offset(chosen))
+    result = MnistSplit(x, y, resolved, tuple(classes))
     with _cache_lock:
         _cache[key] = result
         while len(_cache) > SPLIT_CACHE:  # a file rewritten or another folder: the oldest split goes
             _cache.popitem(last=False)
     return result
+
+
+def _split_classes(folder: Path, split: str, labels: np.ndarray, layout: str | None) -> list[str]:
+    """The class names of a split; numbered ones count the labels of both splits, so that a test split that
+    lacks the last class still has the training split's number of classes."""
+    other = find_split_file(folder, SPLIT_FILES["test" if split == "train" else "train"][1])
+    if other is None or not numbered_names(folder, layout):
+        return class_names(folder, labels, layout)
+    try:
+        return class_names(folder, np.concatenate([labels, read_idx(other, "labels")]), layout)
+    except DatasetError:  # the other split reports its own problem when it is loaded
+        return class_names(folder, labels, layout)
 
 
 def _download(root: Path) -> None:

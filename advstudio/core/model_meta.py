@@ -17,6 +17,8 @@ MAX_KEY = 100
 MAX_DEPTH = 8
 MAX_ITEMS = 1000  # items of a list, keys of a table, kept at each level
 MAX_INT = 2**53  # larger integers are not counts anyone recorded (and overflow float formatting)
+MAX_CLASS_NAME = 60  # characters of one class name (core.classes reads the same limit from classes.txt)
+DEFAULT_NUM_CLASSES = 10
 
 _DROP = object()
 
@@ -36,6 +38,9 @@ def clean_metadata(raw: object) -> dict:
         if key in meta and not ok(meta[key]):
             del meta[key]
             dropped.append(key)
+    if "classes" in meta and len(meta["classes"]) != _num_classes(meta):
+        del meta["classes"]  # names that do not match the model's outputs would mislabel them
+        dropped.append("classes")
     if "name" in meta:
         meta["name"] = cap_text(meta["name"], MAX_NAME)
     if dropped:
@@ -118,6 +123,27 @@ def _rows(v) -> bool:
     return isinstance(v, list) and all(isinstance(row, dict) for row in v)
 
 
+def _class_names(v) -> bool:
+    """The model's class names: 2–1000 distinct texts of at most 60 characters, without control characters."""
+    return (isinstance(v, list) and 2 <= len(v) <= MAX_ITEMS and len(set(map(str, v))) == len(v)
+            and all(isinstance(n, str) and 0 < len(n) <= MAX_CLASS_NAME and n.isprintable() for n in v))
+
+
+def _num_classes(meta: dict) -> int | None:
+    n = meta.get("num_classes", DEFAULT_NUM_CLASSES)
+    if n is None:
+        return DEFAULT_NUM_CLASSES
+    return n if count(n) else None
+
+
+def class_names(meta: dict) -> list[str] | None:
+    """The class names a model's (cleaned) metadata records, one per output; None when it records none."""
+    names = meta.get("classes") if isinstance(meta, dict) else None
+    if not _class_names(names) or len(names) != _num_classes(meta):
+        return None
+    return list(names)
+
+
 def _or_null(check):
     """`check`, or null (a field the writer left unknown, e.g. the window's training records no command)."""
     return lambda v: v is None or check(v)
@@ -131,7 +157,7 @@ FIELDS = {
     "seed": _or_null(lambda v: number(v) and float(v).is_integer()),
     "training_seconds": _or_null(lambda v: number(v) and v >= 0),
     "recipe": _table, "versions": _table, "initialized_from": _table,
-    "history": _rows, "robust_evaluation": _rows, "fgsm_curve": _curve,
+    "history": _rows, "robust_evaluation": _rows, "fgsm_curve": _curve, "classes": _class_names,
 }
 
 

@@ -56,6 +56,11 @@ def save_model(model: torch.nn.Module, path: str | os.PathLike, metadata: dict) 
         meta["num_classes"] = classes
     else:
         meta.pop("num_classes", None)
+    names = meta.get("classes")
+    if names is not None and (not isinstance(names, (list, tuple)) or len(names) != (classes or DEFAULT_CLASSES)):
+        meta.pop("classes")  # names that do not match the outputs would mislabel them
+    elif names is not None:
+        meta["classes"] = [str(n) for n in names]
     meta_json = json.dumps(meta, sort_keys=True)
     atomic_write_bytes(path, save(tensors, metadata={METADATA_KEY: meta_json}))
     atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True) + "\n")
