@@ -63,10 +63,6 @@ def heat_rgb(values: np.ndarray, limit: float | None = None, low: float = 0.0) -
     return (_HEAT[i] * (1 - f) + _HEAT[i + 1] * f + 0.5).astype(np.uint8)
 
 
-def heat_lut(n: int = 256) -> np.ndarray:
-    return heat_rgb(np.linspace(0.0, 1.0, n), 1.0)
-
-
 def class_colour_rgb(k: int) -> tuple[int, int, int]:
     c = CLASS_COLOURS[int(k) % len(CLASS_COLOURS)]
     return int(c[1:3], 16), int(c[3:5], 16), int(c[5:7], 16)

@@ -52,7 +52,7 @@ def map_limit(values: np.ndarray) -> float:
     return top if top > 0 else float(a.max()) or 1.0
 
 
-def cell_title(kind: str, cls: int, conf: float, eps: float | None = None) -> str:
+def cell_title(cls: int, conf: float, eps: float | None = None) -> str:
     what = "Your drawing" if eps is None else f"Pushed (ε = {eps:.3f})"
     return f"{what}: reads {cls} ({conf * 100:.0f} %)"
 
@@ -185,7 +185,7 @@ class AttributionPage(QWidget):
                     continue
                 image = row.clean if c == 0 else row.adversarial
                 self.items[r, c].setImage(attribution_rgb(image, row.maps[c], result.signed, map_limit(row.maps[c])))
-                title = cell_title("clean" if c == 0 else "adv", row.classes[c], row.confidence[c],
+                title = cell_title(row.classes[c], row.confidence[c],
                                    None if c == 0 else eps)
                 self.titles[r, c].setText(f"{title}<br>on the strokes: {ink_percent(row.ink_share[c])}",
                                           color=self._text())

@@ -26,10 +26,10 @@ from advstudio.gui.features.explain.messages import (
     BoundaryRequest,
     BoundaryResult,
     ExplainCancelled,
+    ExplainProgress,
     LandscapeRequest,
     LandscapeResult,
     ModelChoice,
-    ProjectionProgress,
     ProjectionRequest,
     ProjectionResult,
 )
@@ -58,15 +58,18 @@ class _Stop:
         return self.ctx.should_stop() or (self.event is not None and self.event.is_set())
 
 
-def _reporter(ctx: JobContext, label: str, start: float):
-    """A progress callback sending (done, total) points as ProjectionProgress, at most ten times a second."""
+def _reporter(ctx: JobContext, label: str, start: float, serve: bool = False):
+    """A progress callback sending (done, total) as ExplainProgress, at most ten times a second; `serve`: also
+    answer the drawing's waiting requests between batches (a long job)."""
     last = [0.0]
 
     def report(done: int, total: int) -> None:
         now = time.perf_counter()
         if now - last[0] >= 0.1 or done >= total:
             last[0] = now
-            ctx.progress(ProjectionProgress(done, total, label, now - start))
+            ctx.progress(ExplainProgress(done, total, label, now - start))
+        if serve:
+            ctx.serve_interactive()
 
     return report
 
@@ -243,12 +246,8 @@ def projection_job(ctx: JobContext, req: ProjectionRequest) -> ProjectionResult 
         test = load_split(req.data_dir, "test").head(req.samples)
         n = len(test)
         label = f"reading {n:,} test digits through the network"
-
-        def report(done: int, total: int) -> None:
-            ctx.progress(ProjectionProgress(done, total, label, time.perf_counter() - start))
-            ctx.serve_interactive()
-
-        ctx.progress(ProjectionProgress(0, n, label, 0.0))
+        report = _reporter(ctx, label, start, serve=True)
+        ctx.progress(ExplainProgress(0, n, label, 0.0))
         device = ctx.state.ensure_device()
         try:
             projected = project_dataset(model, test.images.to(device), test.labels.to(device), cancel=stop,

@@ -10,7 +10,7 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from advstudio.core.explain.words import boundary_verdict, landscape_verdict, percent, projection_verdict
-from advstudio.core.render import CLASS_COLOURS, class_rgb, heat_lut, heat_rgb
+from advstudio.core.render import CLASS_COLOURS, class_rgb, heat_rgb
 from advstudio.gui.features.explain.attribution_view import narrow_combo
 from advstudio.gui.features.explain.messages import (
     BOUNDARY_ATTACKS,
@@ -203,9 +203,6 @@ class LandscapePage(_Page):
         if r.request.direction == "bpda" and r.request.model in ("jpeg", "bit_depth"):
             return "the sign of the gradient of the model behind the defense (BPDA)"
         return "the sign of the gradient the model shows"
-
-    def lut(self) -> np.ndarray:
-        return heat_lut()
 
 
 class BoundaryPage(_Page):

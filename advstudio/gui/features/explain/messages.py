@@ -156,7 +156,9 @@ class ProjectionRequest:
 
 
 @dataclass(frozen=True)
-class ProjectionProgress:
+class ExplainProgress:
+    """Points (landscape, plane) or test digits (projection) done so far, for the page's bar."""
+
     done: int
     total: int
     label: str
