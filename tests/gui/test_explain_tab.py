@@ -199,3 +199,18 @@ def test_the_session_report_shows_what_was_explained(ewindow, qtbot):
     # a malformed entry (a hand-edited session) is left out, not a broken report
     data["explain"]["boundary"] = {"kind": "boundary", "u": "nonsense"}
     assert "The border it crosses" not in build_report_html(data)
+
+
+def test_cancelling_the_projection_changes_nothing(make_window, mnist_dir, qtbot):
+    from advstudio.gui.features.explain.messages import ExplainCancelled
+
+    w = make_window(data_dir=str(mnist_dir))
+    _draw(qtbot, w)
+    _show(qtbot, w)
+    ctl, page = w.explain, w.explain.panel.projection
+    with qtbot.waitSignal(ctl.projectionShown, timeout=120000) as blocker:
+        assert ctl.compute_projection() is not None
+        ctl.cancel_projection()
+    assert isinstance(blocker.args[0], ExplainCancelled)
+    assert page.result is None and page.area.empty and "Cancelled" in page.run.eta.text()
+    assert page.run.run.isEnabled() and page.samples.isEnabled()
