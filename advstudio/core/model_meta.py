@@ -144,6 +144,25 @@ def class_names(meta: dict) -> list[str] | None:
     return list(names)
 
 
+def model_classes(meta: dict) -> tuple[str, ...]:
+    """The names of a model's outputs, one per class, for every view: the recorded names, else numbered
+    "0".."K-1" for the K classes the metadata gives (ten digits when it gives none)."""
+    names = class_names(meta)
+    if names is not None:
+        return tuple(names)
+    n = _num_classes(meta) if isinstance(meta, dict) else DEFAULT_NUM_CLASSES
+    return tuple(str(i) for i in range(n if n is not None and 2 <= n <= MAX_ITEMS else DEFAULT_NUM_CLASSES))
+
+
+def name_of(index, names) -> str:
+    """Class `index` as a view shows it: its name, or its number when there are no names or it lies outside them."""
+    try:
+        i = int(index)
+    except (TypeError, ValueError):
+        return str(index)
+    return str(names[i]) if names is not None and 0 <= i < len(names) else str(i)
+
+
 def _or_null(check):
     """`check`, or null (a field the writer left unknown, e.g. the window's training records no command)."""
     return lambda v: v is None or check(v)

@@ -35,6 +35,7 @@ def build_menus(w) -> SimpleNamespace:
     a.onnx = _onnx_menu(w, f.addMenu("ONNX models e&xpect"))
     a.data_dir = _action(w, f, "Set MNIST &folder…", w.ask_data_dir, None,
                          "Choose the folder with the MNIST files for the gallery")
+    a.data_classes = _classes_menu(w, f.addMenu("Dataset &classes"))
     f.addSeparator()
     a.save = _action(w, f, "&Save result…", w.studio.ask_save_result, QKeySequence.StandardKey.Save,
                      "Save the adversarial image, the perturbation and a side-by-side figure")
@@ -126,6 +127,31 @@ def _onnx_menu(w, menu) -> dict[str, QAction]:
             menu.addAction(act)
             acts[f"{key}:{value}"] = act
         menu.addSeparator()
+    return acts
+
+
+CLASS_LAYOUT_WORDS = {"auto": "From the folder (its classes.txt or its name)", "digits": "Digits 0–9 (MNIST)",
+                      "fashion": "Fashion-MNIST (T-shirt/top … Ankle boot)", "kmnist": "KMNIST (10 hiragana)",
+                      "letters": "EMNIST letters (a–z)", "emnist-digits": "EMNIST digits"}
+
+
+def _classes_menu(w, menu) -> dict[str, QAction]:
+    """Which classes the dataset folder's labels stand for, when it has no classes.txt and its name does not
+    say: one choice per known layout; every feature reads the folder again with a new choice."""
+    from advstudio.core.classes import LAYOUT_NAMES
+
+    menu.setToolTipsVisible(True)
+    current = w.studio.data_layout() or "auto"
+    group, acts = QActionGroup(w), {}
+    for value in ("auto", *LAYOUT_NAMES):
+        act = QAction(CLASS_LAYOUT_WORDS.get(value, value), w, checkable=True)
+        act.setChecked(value == current)
+        act.setToolTip("The names of the dataset's classes, shown wherever a class appears; EMNIST's layouts "
+                       "also turn its images the right way up")
+        act.triggered.connect(lambda _=False, v=value: w.studio.set_data_layout(None if v == "auto" else v))
+        group.addAction(act)
+        menu.addAction(act)
+        acts[value] = act
     return acts
 
 

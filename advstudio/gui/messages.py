@@ -63,9 +63,11 @@ class FlipResult:
 
 @dataclass(frozen=True)
 class GalleryData:
-    """MNIST test digits as uint8 (N×28×28), their labels and the current model's predictions."""
+    """The dataset's test images as uint8 (N×28×28), their labels, the current model's predictions and the
+    dataset's class names."""
 
     images: np.ndarray
     labels: np.ndarray
     predictions: np.ndarray
     source: str
+    classes: tuple[str, ...] = tuple(str(i) for i in range(10))

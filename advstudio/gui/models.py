@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from advstudio.core.model_meta import fraction
+from advstudio.core.model_meta import fraction, model_classes
 
 BUNDLED_KEY = "bundled"
 
@@ -29,6 +29,11 @@ class ModelInfo:
     def accuracy(self) -> float | None:
         acc = self.meta.get("test_accuracy")
         return float(acc) if fraction(acc) else None  # not NaN, ∞, text or true: the file maker's data
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The names of the model's outputs (the digits "0".."9" for MNIST models), one per class."""
+        return model_classes(self.meta)
 
     @property
     def defended(self) -> bool:

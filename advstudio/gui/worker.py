@@ -104,6 +104,13 @@ class WorkerState:
             raise ModelFileError(str(value))
         return value
 
+    def split(self, folder, split: str = "test"):
+        """A split of the dataset folder, with the class layout the user chose (File ▸ Dataset classes; None:
+        the folder's classes.txt or name says)."""
+        from advstudio.core.data import load_split
+
+        return load_split(folder, split, layout=self.values.get("data_layout"))
+
     def session_model(self, key: str, name: str):
         """A model trained in this session (not a file), by its registry key."""
         model = self.values.get("session_models", {}).get(key)

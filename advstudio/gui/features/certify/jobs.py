@@ -87,11 +87,10 @@ def curve_radii(max_radius: float, cert_radii: np.ndarray) -> np.ndarray:
 def certify_curve_job(ctx: JobContext, req: CertifyCurveRequest) -> CertifyCurveResult | CertifyCancelled | None:
     """CERTIFY on each of the first N test images (torch seeded with seed + i before image i, so each
     certificate is reproducible whatever else the worker serves between images), then the curve."""
-    from advstudio.core.data import load_split
     from advstudio.core.defenses import certified_accuracy
 
     model = ctx.state.require_model()
-    test = load_split(req.data_dir, "test").head(req.samples)
+    test = ctx.state.split(req.data_dir, "test").head(req.samples)
     n = len(test)
     s = req.settings
     stop = _Stop(ctx, req.cancel)
@@ -123,18 +122,18 @@ def certify_curve_job(ctx: JobContext, req: CertifyCurveRequest) -> CertifyCurve
 def detect_job(ctx: JobContext, req: DetectRequest) -> DetectResult | CertifyCancelled | None:
     """Fit the detector on clean vs FGSM-ε training images, set its threshold at the target false-positive rate
     on them, then detection_rocs on the first n test images for FGSM, PGD and the detector-aware PGD."""
-    from advstudio.core.data import DatasetError, load_split
+    from advstudio.core.data import DatasetError
     from advstudio.core.defenses.detection import detection_rocs, fit_detector, threshold_at_fpr
     from advstudio.core.errors import DetectionCancelled
 
     model = ctx.state.require_model()
     stop = _Stop(ctx, req.cancel)
     start = time.perf_counter()
-    test = load_split(req.data_dir, "test")
+    test = ctx.state.split(req.data_dir, "test")
     if req.samples > len(test):
         raise ValueError(f"The test set has only {len(test)} images; ask for at most that many.")
     try:
-        fit = load_split(req.data_dir, "train").head(req.fit_samples)
+        fit = ctx.state.split(req.data_dir, "train").head(req.fit_samples)
         source = f"the first {len(fit)} training images"
     except DatasetError:  # only the test split is there: fit on test images the ROCs never see
         first = req.samples

@@ -174,7 +174,6 @@ def _setup(ctx: JobContext, req: DefenseRequest, built, file_meta):
 def defense_job(ctx: JobContext, req: DefenseRequest) -> DefenseResult | DefenseCancelled:
     """Three curves with core.defense_eval.defense_curve: the undefended model under the attack, the defense
     under the plain attack, and the defense under the adaptive attack (each judged by the deployed defense)."""
-    from advstudio.core.data import load_split
     from advstudio.core.errors import AttackCancelled, EvaluationCancelled
     from advstudio.core.evaluation.defense import DEFENSE_ATTACKS, attack_params, defense_curve
 
@@ -184,7 +183,7 @@ def defense_job(ctx: JobContext, req: DefenseRequest) -> DefenseResult | Defense
     built, file_meta = _build(ctx, req.spec)
     version = built.autoattack_version() if req.attack == "autoattack" else ""
     deployed, plain, adaptive, base, base_craft, name, base_name, notes = _setup(ctx, req, built, file_meta)
-    split = load_split(req.data_dir, "test").head(req.n)
+    split = ctx.state.split(req.data_dir, "test").head(req.n)
     n = len(split)
     per_curve = n * max(1, sum(1 for e in req.eps if e > 0))
     with_cw = req.spec.kind == "distillation"

@@ -232,7 +232,6 @@ def projection_job(ctx: JobContext, req: ProjectionRequest) -> ProjectionResult 
 
     import torch
 
-    from advstudio.core.data import load_split
     from advstudio.core.errors import Cancelled
     from advstudio.core.explain.projection import project_dataset, project_path
 
@@ -243,7 +242,7 @@ def projection_job(ctx: JobContext, req: ProjectionRequest) -> ProjectionResult 
     key = (ctx.state.model_version, req.data_dir, int(req.samples))
     cached = key in cache
     if not cached:
-        test = load_split(req.data_dir, "test").head(req.samples)
+        test = ctx.state.split(req.data_dir, "test").head(req.samples)
         n = len(test)
         label = f"reading {n:,} test digits through the network"
         report = _reporter(ctx, label, start, serve=True)

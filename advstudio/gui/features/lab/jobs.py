@@ -50,11 +50,10 @@ def lab_job(ctx: JobContext, req: LabRequest) -> LabResult | LabCancelled | None
     """One curve per spec (attack_curve, as `advstudio evaluate` computes it), then the same attack at the
     largest ε once more, keeping per-sample results for the confusion matrix and the mistake gallery."""
     from advstudio.core.attacks import ATTACKS, make_attack
-    from advstudio.core.data import load_split
     from advstudio.core.errors import EvaluationCancelled
     from advstudio.core.evaluation.lab import attack_curve, evaluate_attack
 
-    split = load_split(req.data_dir, "test").head(req.n)
+    split = ctx.state.split(req.data_dir, "test").head(req.n)
     n = len(split)
     stop = StopWhen(ctx, req.cancel)
     runs = [sum(1 for e in req.eps if e > 0) if ATTACKS[s.attack].uses_eps else 1 for s in req.specs]

@@ -26,12 +26,11 @@ def register_transfer(worker: Worker) -> None:
 
 
 def transfer_job(ctx: JobContext, req: TransferRequest) -> TransferResult | LabCancelled | None:
-    from advstudio.core.data import load_split
     from advstudio.core.describe import attack_title
     from advstudio.core.errors import EvaluationCancelled
     from advstudio.core.evaluation.transfer import distinct_names, transfer_matrix
 
-    split = load_split(req.data_dir, "test").head(req.n)
+    split = ctx.state.split(req.data_dir, "test").head(req.n)
     loaded = [lab_model(ctx, entry) for entry in req.models]
     stop = StopWhen(ctx, req.cancel)
     start = time.perf_counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
+from advstudio.core.classes import DIGITS
 from advstudio.core.describe import EPS_UNITS, eps_text
 from advstudio.gui.messages import EPS_MAX, SLIDER_STEPS, TARGETED, UNTARGETED, AttackSettings
 from advstudio.gui.widgets.help import explain
@@ -24,10 +25,12 @@ class AttackControls(QWidget):
                              "toward the digit you choose.",
                 "FGSM (fast gradient sign method): one step of size ε along the sign of the loss gradient.")
         self.target = QComboBox()
-        self.target.addItems([str(i) for i in range(10)])
+        self.target_label = QLabel("target digit:")
+        self.classes: tuple[str, ...] = ()
+        self.set_classes(DIGITS)
         self.target.setCurrentIndex(8)
         self.target.setEnabled(False)
-        explain(self.target, "The digit a targeted attack tries to make the model read.")
+        explain(self.target, "The class a targeted attack tries to make the model read.")
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, SLIDER_STEPS)
         self.slider.setPageStep(10)
@@ -52,7 +55,7 @@ class AttackControls(QWidget):
         grid.addWidget(QLabel("Attack:"), 0, 0)
         row = QHBoxLayout()
         row.addWidget(self.method, 1)
-        row.addWidget(QLabel("target digit:"))
+        row.addWidget(self.target_label)
         row.addWidget(self.target)
         grid.addLayout(row, 0, 1, 1, 2)
         grid.addWidget(QLabel("Strength (ε):"), 1, 0)
@@ -77,6 +80,20 @@ class AttackControls(QWidget):
         method = self.method.currentData()
         target = self.target.currentIndex() if method == TARGETED else None
         return AttackSettings(method, target, self.eps())
+
+    def set_classes(self, names) -> None:
+        """The target menu lists the model's classes; the target is kept when it is still one of them."""
+        names = tuple(str(n) for n in names)
+        if names == self.classes:
+            return
+        self.classes = names
+        keep = self.target.currentIndex()
+        self.target.blockSignals(True)
+        self.target.clear()
+        self.target.addItems([n if n == str(i) else f"{i}: {n}" for i, n in enumerate(names)])
+        self.target.setCurrentIndex(keep if 0 <= keep < len(names) else min(8, len(names) - 1))
+        self.target.blockSignals(False)
+        self.target_label.setText("target digit:" if names == DIGITS else "target class:")
 
     def eps(self) -> float:
         return round(self.slider.value() * EPS_MAX / SLIDER_STEPS, 6)

@@ -31,6 +31,11 @@ class AttackPanel(QWidget):
         layout.addWidget(self.results, 4)
         self.result: AttackResult | None = None
 
+    def set_classes(self, names) -> None:
+        """The model's class names: the target menu, the banner and the bars follow them."""
+        self.controls.set_classes(names)
+        self.results.set_classes(names)
+
     def set_data(self, result: AttackResult | None) -> None:
         self.result = result
         self.views.set_data(result)

@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from advstudio.core.model_meta import name_of
 from advstudio.core.types import AttackResult
 from advstudio.gui.messages import EPS_MAX, FlipResult
 from advstudio.gui.theme import FLIP_COLOUR, HOLD_COLOUR
@@ -15,14 +16,15 @@ from advstudio.gui.widgets.bars import ProbabilityBars
 AT_MAX = EPS_MAX - 1e-9
 
 
-def verdict_text(r: AttackResult, searched: bool = False) -> str:
-    """The banner's words; `searched`: a flip search found nothing up to the maximum ε, so raising ε won't help."""
-    c, a = r.clean_label, r.adv_label
-    conf = r.adv_probs[a] * 100
-    if r.target is not None and a == r.target and c != r.target:
+def verdict_text(r: AttackResult, searched: bool = False, names=None) -> str:
+    """The banner's words; `searched`: a flip search found nothing up to the maximum ε, so raising ε won't help;
+    `names`: the model's class names (the digits when None)."""
+    conf = r.adv_probs[r.adv_label] * 100
+    c, a = name_of(r.clean_label, names), name_of(r.adv_label, names)
+    if r.target is not None and r.adv_label == r.target and r.clean_label != r.target:
         return f"Prediction flipped: {c} → {a}  (target reached, {conf:.0f}%)  at ε = {r.eps:.3f}"
     if r.flipped and r.target is not None:
-        return f"Prediction flipped: {c} → {a}  (target {r.target} not yet)  at ε = {r.eps:.3f}"
+        return f"Prediction flipped: {c} → {a}  (target {name_of(r.target, names)} not yet)  at ε = {r.eps:.3f}"
     if r.flipped:
         return f"Prediction flipped: {c} → {a}  ({conf:.0f}%)  at ε = {r.eps:.3f}"
     if r.eps >= AT_MAX or searched:
@@ -32,8 +34,8 @@ def verdict_text(r: AttackResult, searched: bool = False) -> str:
     return f"Not fooled: still {c}  ({conf:.0f}%) at ε = {r.eps:.3f}. Raise ε."
 
 
-def dead_end_text(label: int, targeted: bool) -> str:
-    aim = "reaches the target class" if targeted else "flips this " + str(label)
+def dead_end_text(label: int, targeted: bool, names=None) -> str:
+    aim = "reaches the target class" if targeted else "flips this " + name_of(label, names)
     return (f"No ε up to {EPS_MAX:g} (the slider's maximum) {aim} with FGSM. "
             "Try one of these:")
 
@@ -96,8 +98,13 @@ class AttackResults(QWidget):
         layout.addWidget(self.help)
         layout.addWidget(self.bars, 1)
         self.result: AttackResult | None = None
+        self.names: tuple[str, ...] | None = None  # the model's class names
         self.dead_end: FlipResult | None = None  # a flip search on this input that found nothing
         self._colour: str | None = None
+
+    def set_classes(self, names) -> None:
+        self.names = tuple(names)
+        self.bars.set_classes(self.names)
 
     def set_data(self, result: AttackResult | None) -> None:
         self.result = result
@@ -109,7 +116,7 @@ class AttackResults(QWidget):
             self.bars.set_probs(1, None)
             self._show_help()
             return
-        self.banner.setText(verdict_text(result, self.dead_end is not None))
+        self.banner.setText(verdict_text(result, self.dead_end is not None, self.names))
         colour = FLIP_COLOUR if result.flipped else HOLD_COLOUR
         if colour != self._colour:  # re-polishing a style sheet is slow: only when the verdict changes
             self._colour = colour
@@ -123,7 +130,7 @@ class AttackResults(QWidget):
         """A flip search that found nothing up to the maximum ε (None: forget it, e.g. for a new input)."""
         self.dead_end = None if flip is None or flip.found else flip
         if self.result is not None:
-            self.banner.setText(verdict_text(self.result, self.dead_end is not None))
+            self.banner.setText(verdict_text(self.result, self.dead_end is not None, self.names))
         self._show_help()
 
     def show_message(self, text: str) -> None:
@@ -140,5 +147,5 @@ class AttackResults(QWidget):
         else:
             self.help.hide()
             return
-        self.help.message.setText(dead_end_text(label, targeted))
+        self.help.message.setText(dead_end_text(label, targeted, self.names))
         self.help.show()

@@ -28,7 +28,7 @@ from advstudio.gui.widgets.canvas import undo_depth_from
 from advstudio.gui.worker import Failure
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
-KINDS = ("load_model", "open_image", "analyze", "flip", "gallery", "onnx_options")
+KINDS = ("load_model", "open_image", "analyze", "flip", "gallery", "onnx_options", "data_layout")
 # what ONNX files are taken to expect and output: "file" = what the file says (else pixels in [0, 1], and logits
 # unless its graph ends in Softmax), or the user's word over it (File ▸ ONNX models)
 ONNX_INPUTS = ("file", "0-1", "mnist", "0-255")
@@ -103,6 +103,7 @@ class Studio(JobClient):
         self._fallback_model = bundled if path != bundled else None
         self._start_model = path if path != bundled else None  # a file the bundled model stands in for if it fails
         self.submit("onnx_options", self._onnx_request())  # before the first model: it may be an ONNX file
+        self.submit("data_layout", self.data_layout())
         self.submit("load_model", path, keep_stale=True)
 
     def onnx_options(self) -> tuple[str, str]:
@@ -125,6 +126,20 @@ class Studio(JobClient):
         info = self.ctx.model_info
         if info is not None and Path(info.path).suffix.lower() == ".onnx":
             self.open_model(info.path)
+
+    def data_layout(self) -> str | None:
+        """The class layout the user chose for the dataset folder (File ▸ Dataset classes); None: the folder's
+        classes.txt or name decides."""
+        from advstudio.core.classes import LAYOUT_NAMES
+
+        value = read_text(self.ctx.settings, "data/classes", "auto", choices=("auto", *LAYOUT_NAMES))
+        return None if value == "auto" else value
+
+    def set_data_layout(self, layout: str | None) -> None:
+        """Read the dataset folder with this class layout from now on; every feature reads the folder again."""
+        self.ctx.settings.setValue("data/classes", layout or "auto")
+        self.submit("data_layout", self.data_layout())
+        self.ctx.dataDirChanged.emit(self.ctx.data_dir or "")
 
     @Slot(str)
     def open_model(self, path: str | Path) -> None:
@@ -175,9 +190,9 @@ class Studio(JobClient):
             return []
         r = self.ctx.analysis.attack
         stem = stem or f"{r.clean_label}_to_{r.adv_label}_eps{r.eps:.3f}".replace(".", "p")
-        name = self.ctx.model_info.name if self.ctx.model_info else ""
+        info = self.ctx.model_info
         try:
-            paths = save_attack(r, folder, stem, name)
+            paths = save_attack(r, folder, stem, info.name if info else "", info.classes if info else None)
         except OSError as exc:
             self.ctx.report_error("Could not save", f"{folder}: {exc.strerror or exc}")
             return []
@@ -270,7 +285,7 @@ class Studio(JobClient):
     @Slot(object, int, int)
     def _on_digit_picked(self, image: object, label: int, index: int) -> None:
         self.canvas.set_base(np.asarray(image))
-        self.ctx.status(f"Input: MNIST test image #{index} (labelled {label})", 4000)
+        self.ctx.status(f"Input: test image #{index} (labelled {self.gallery_panel.class_name(label)})", 4000)
 
     def _restore_undo_depth(self) -> None:
         """The canvas's undo depth from the settings; a bad stored value is logged and replaced."""
@@ -315,6 +330,9 @@ class Studio(JobClient):
         first = self._shown_model is None
         self._shown_model = info
         self._fallback_model = None
+        self.prediction_panel.set_classes(info.classes)
+        self.attack_panel.set_classes(info.classes)
+        self.gallery_panel.set_model_classes(info.classes)
         if not self._show_model_details(info, first):
             return
         if not info.defended:

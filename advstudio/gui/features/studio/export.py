@@ -11,6 +11,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 
 from advstudio.core.files import atomic_write_bytes
+from advstudio.core.model_meta import name_of
 from advstudio.core.render import diverging_rgb, enlarge, png_bytes, to_gray_u8
 from advstudio.core.types import AttackResult
 from advstudio.gui.features.studio.attack_results import verdict_text
@@ -30,12 +31,12 @@ def perturbation_rgb(result: AttackResult) -> np.ndarray:
     return diverging_rgb(result.perturbation * MAGNIFY, limit=1.0)
 
 
-def describe_attack(result: AttackResult) -> str:
-    kind = f"FGSM targeted toward {result.target}" if result.method == TARGETED else "FGSM untargeted"
+def describe_attack(result: AttackResult, names=None) -> str:
+    kind = f"FGSM targeted toward {name_of(result.target, names)}" if result.method == TARGETED else "FGSM untargeted"
     return f"{kind}, L∞ ε = {result.eps:.3f} ({result.eps * 255:.1f}/255 grey levels), 1 step, no restarts, n = 1 input"
 
 
-def figure_png(result: AttackResult, model_name: str = "") -> bytes:
+def figure_png(result: AttackResult, model_name: str = "", names=None) -> bytes:
     """Clean, perturbation ×10 and adversarial side by side, each captioned with its prediction."""
     side, gap, top, bottom = 280, 24, 56, 100
     width, height = 3 * side + 4 * gap, top + side + bottom
@@ -49,26 +50,28 @@ def figure_png(result: AttackResult, model_name: str = "") -> bytes:
     p.setPen(QColor("black"))
     c, a = result.clean_label, result.adv_label
     panels = (
-        (_big(to_gray_u8(result.clean)), f"Clean: {c} ({result.clean_probs[c] * 100:.0f}%)"),
+        (_big(to_gray_u8(result.clean)), f"Clean: {name_of(c, names)} ({result.clean_probs[c] * 100:.0f}%)"),
         (_big(perturbation_rgb(result)), "Perturbation δ × 10"),
-        (_big(to_gray_u8(result.adversarial)), f"Adversarial: {a} ({result.adv_probs[a] * 100:.0f}%)"),
+        (_big(to_gray_u8(result.adversarial)), f"Adversarial: {name_of(a, names)} ({result.adv_probs[a] * 100:.0f}%)"),
     )
     for k, (array, title) in enumerate(panels):
         x = gap + k * (side + gap)
         p.drawText(QRectF(x, 8, side, top - 12), Qt.AlignmentFlag.AlignCenter, title)
         p.drawImage(QRectF(x, top, side, side), qimage_from_array(array))
-    p.drawText(QRectF(gap, top + side + 8, width - 2 * gap, 30), Qt.AlignmentFlag.AlignCenter, verdict_text(result))
+    p.drawText(QRectF(gap, top + side + 8, width - 2 * gap, 30), Qt.AlignmentFlag.AlignCenter,
+               verdict_text(result, names=names))
     font.setPixelSize(14)
     p.setFont(font)
     p.setPen(QColor(90, 90, 90))
-    footer = describe_attack(result) + (f" · model: {model_name}" if model_name else "") + " · Adversarial Studio"
+    footer = describe_attack(result, names) + (f" · model: {model_name}" if model_name else "") + " · Adversarial Studio"
     p.drawText(QRectF(gap, top + side + 42, width - 2 * gap, 50),
                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, footer)
     p.end()
     return qimage_png(img)
 
 
-def save_attack(result: AttackResult, folder: str | Path, stem: str = "attack", model_name: str = "") -> list[Path]:
+def save_attack(result: AttackResult, folder: str | Path, stem: str = "attack", model_name: str = "",
+                names=None) -> list[Path]:
     """Write the five PNGs into `folder`; returns their paths."""
     folder = Path(folder)
     adv, pert = to_gray_u8(result.adversarial), perturbation_rgb(result)
@@ -77,7 +80,7 @@ def save_attack(result: AttackResult, folder: str | Path, stem: str = "attack", 
         f"{stem}_adversarial_280x280.png": png_bytes(_big(adv)),
         f"{stem}_perturbation_x10_28x28.png": png_bytes(pert),
         f"{stem}_perturbation_x10_280x280.png": png_bytes(_big(pert)),
-        f"{stem}_figure.png": figure_png(result, model_name),
+        f"{stem}_figure.png": figure_png(result, model_name, names),
     }
     paths = []
     for name, data in files.items():

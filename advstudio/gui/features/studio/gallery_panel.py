@@ -1,4 +1,5 @@
-"""MNIST test digits to pick from, filtered by class and by whether the model gets them right."""
+"""The dataset's test images to pick from (MNIST's digits, or any IDX dataset's classes by name), filtered by class
+and by whether the model gets them right."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QListView, QPushButton, QVBoxLayout, QWidget
 
+from advstudio.core.classes import DIGITS
+from advstudio.core.model_meta import name_of
 from advstudio.gui.messages import GalleryData
 from advstudio.gui.widgets.images import qimage_from_array
 
@@ -20,6 +23,7 @@ class DigitListModel(QAbstractListModel):
         self.data_: GalleryData | None = None
         self.rows = np.zeros(0, dtype=np.int64)
         self._pixmaps: dict[int, QPixmap] = {}
+        self.predicted_names: tuple[str, ...] = DIGITS  # the model's class names (its predictions index them)
 
     def set_gallery(self, data: GalleryData | None, rows: np.ndarray) -> None:
         self.beginResetModel()
@@ -36,16 +40,17 @@ class DigitListModel(QAbstractListModel):
             return None
         i = int(self.rows[index.row()])
         label, pred = int(self.data_.labels[i]), int(self.data_.predictions[i])
+        shown, read = name_of(label, self.data_.classes), name_of(pred, self.predicted_names)
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{label} ✓" if label == pred else f"{label} ✗ {pred}"
+            return f"{shown} ✓" if label == pred else f"{shown} ✗ {read}"
         if role == Qt.ItemDataRole.DecorationRole:
             if i not in self._pixmaps:
                 img = qimage_from_array(self.data_.images[i])
                 self._pixmaps[i] = QPixmap.fromImage(img).scaled(THUMB, THUMB)
             return self._pixmaps[i]
         if role == Qt.ItemDataRole.ToolTipRole:
-            verdict = "reads it correctly" if label == pred else f"reads it as {pred}"
-            return f"Test image #{i}: labelled {label}; the model {verdict}. Click to use it."
+            verdict = "reads it correctly" if label == pred else f"reads it as {read}"
+            return f"Test image #{i}: labelled {shown}; the model {verdict}. Click to use it."
         if role == Qt.ItemDataRole.ForegroundRole and label != pred:
             return QColor("#d0402b")
         return None
@@ -60,10 +65,9 @@ class GalleryPanel(QWidget):
         self.setObjectName("gallery_panel")
         self.data: GalleryData | None = None
         self.klass = QComboBox()
-        self.klass.addItem("all classes", -1)
-        for d in range(10):
-            self.klass.addItem(f"class {d}", d)
-        self.klass.setToolTip("Show only digits with this label")
+        self.classes: tuple[str, ...] = ()
+        self._set_classes(DIGITS)
+        self.klass.setToolTip("Show only images with this label")
         self.verdict = QComboBox()
         self.verdict.addItem("right and wrong", ALL)
         self.verdict.addItem("model right", RIGHT)
@@ -101,7 +105,33 @@ class GalleryPanel(QWidget):
 
     def set_data(self, data: GalleryData | None) -> None:
         self.data = data
+        if data is not None:
+            self._set_classes(data.classes)
         self._apply_filter()
+
+    def _set_classes(self, names) -> None:
+        """The class filter lists the dataset's classes (the chosen one is kept while it is still there)."""
+        names = tuple(names)
+        if names == self.classes:
+            return
+        self.classes = names
+        keep = self.klass.currentData()
+        self.klass.blockSignals(True)
+        self.klass.clear()
+        self.klass.addItem("all classes", -1)
+        for d, name in enumerate(names):
+            self.klass.addItem(f"class {name}" if name == str(d) else f"{d}: {name}", d)
+        found = self.klass.findData(keep) if isinstance(keep, int) else -1
+        self.klass.setCurrentIndex(max(found, 0))
+        self.klass.blockSignals(False)
+
+    def set_model_classes(self, names) -> None:
+        """The current model's class names, which its predictions index."""
+        self.model.predicted_names = tuple(names)
+
+    def class_name(self, label: int) -> str:
+        """A dataset label as the gallery shows it."""
+        return name_of(label, self.classes)
 
     def set_message(self, text: str) -> None:
         self.status.setText(text)
@@ -130,8 +160,13 @@ class GalleryPanel(QWidget):
         rows = np.flatnonzero(keep)
         self.model.set_gallery(d, rows)
         wrong = int((~right).sum())
-        self.status.setText(f"{len(d.labels)} MNIST test digits from {d.source}; the model gets {wrong} wrong. "
-                            f"Showing {rows.size}. Click one to use it as the input.")
+        what = "MNIST test digits" if d.classes == DIGITS else f"test images of {len(d.classes)} classes"
+        text = (f"{len(d.labels)} {what} from {d.source}; the model gets {wrong} wrong. "
+                f"Showing {rows.size}. Click one to use it as the input.")
+        if len(self.model.predicted_names) != len(d.classes):
+            text += (f" This model has {len(self.model.predicted_names)} classes and the dataset "
+                     f"{len(d.classes)}: open a model trained on this dataset to compare its readings.")
+        self.status.setText(text)
 
     def pick(self, test_index: int) -> None:
         d = self.data

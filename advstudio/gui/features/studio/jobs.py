@@ -34,6 +34,7 @@ def milli_to_eps(milli: int) -> float:
 def register_all(worker: Worker, device_preference: str | None = None) -> None:
     worker.state.values["device_preference"] = device_preference
     worker.register("onnx_options", onnx_options_job, priority=31)
+    worker.register("data_layout", data_layout_job, priority=31)
     worker.register("load_model", load_model_job, priority=30)
     worker.register("open_image", open_image_job, priority=25, interactive=True)
     worker.register("analyze", analyze_job, priority=20, interactive=True)
@@ -45,6 +46,12 @@ def onnx_options_job(ctx: JobContext, options: dict) -> dict:
     """What ONNX files are taken to expect and output from now on (WorkerState.model_file reads it)."""
     ctx.state.values["onnx_options"] = dict(options)
     return dict(options)
+
+
+def data_layout_job(ctx: JobContext, layout: str | None) -> str | None:
+    """The class layout every job reads the dataset folder with from now on (WorkerState.split reads it)."""
+    ctx.state.values["data_layout"] = layout
+    return layout
 
 
 def load_model_job(ctx: JobContext, path: str) -> ModelInfo:
@@ -158,10 +165,9 @@ def gallery_job(ctx: JobContext, folder: str) -> GalleryData | None:
     batches so drawing stays live while it runs."""
     import torch
 
-    from advstudio.core.data import load_split
 
     model = ctx.state.require_model()
-    split = load_split(folder, "test")
+    split = ctx.state.split(folder, "test")
     preds = np.empty(len(split), dtype=np.int64)
     version = ctx.state.model_version
     for start in range(0, len(split), GALLERY_BATCH):
@@ -174,4 +180,5 @@ def gallery_job(ctx: JobContext, folder: str) -> GalleryData | None:
         if ctx.state.model_version != version:
             return None  # a new model arrived meanwhile; its own gallery request follows
     images = (split.images[:, 0].numpy() * 255.0 + 0.5).astype(np.uint8)
-    return GalleryData(images, split.labels.numpy().astype(np.int64).copy(), preds, str(split.source))
+    return GalleryData(images, split.labels.numpy().astype(np.int64).copy(), preds, str(split.source),
+                       tuple(split.classes))

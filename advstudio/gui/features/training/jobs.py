@@ -99,7 +99,7 @@ def train_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancelle
                                    time.perf_counter() - start, tuple(hist), n_robust))
 
     report("Reading MNIST…")
-    splits = _read_splits(req.data_dir)
+    splits = _read_splits(ctx, req.data_dir)
     if isinstance(splits, TrainProblem):
         return splits
     train_split, test_split = splits
@@ -109,7 +109,7 @@ def train_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancelle
     device = ctx.state.ensure_device()
     torch.manual_seed(cfg.seed)  # as `advstudio train` does: the same settings give the same weights
     try:
-        model = build_model(req.architecture).to(device)
+        model = build_model(req.architecture, num_classes=train_split.num_classes).to(device)
     except ValueError as exc:
         return TrainProblem(f"Cannot train: {exc}.")
     stop = _Stop(ctx, req.cancel)
@@ -154,6 +154,7 @@ def train_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancelle
                           architecture=req.architecture)
     if first_epoch > 1:
         meta["resumed_from_epoch"] = first_epoch - 1
+    _name_classes(meta, train_split)
     try:
         path = save_model(model, out, meta)
     except OSError as exc:
@@ -194,7 +195,7 @@ def distill_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancel
                                    time.perf_counter() - start, tuple(hist), 0, phase))
 
     report("Reading MNIST…")
-    splits = _read_splits(req.data_dir)
+    splits = _read_splits(ctx, req.data_dir)
     if isinstance(splits, TrainProblem):
         return splits
     train_split, test_split = splits
@@ -203,8 +204,8 @@ def distill_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancel
     device = ctx.state.ensure_device()
     torch.manual_seed(cfg.seed)  # as `advstudio distill` does
     try:
-        teacher = build_model(req.architecture).to(device)
-        student = build_model(req.architecture).to(device)
+        teacher = build_model(req.architecture, num_classes=train_split.num_classes).to(device)
+        student = build_model(req.architecture, num_classes=train_split.num_classes).to(device)
     except ValueError as exc:
         return TrainProblem(f"Cannot train: {exc}.")
     stop = _Stop(ctx, req.cancel)
@@ -257,6 +258,7 @@ def distill_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancel
             "history": list(last["student"].history), "training_seconds": round(seconds, 1),
             "device": device_label(device), "versions": library_versions(), "date": now_iso(), "command": None,
             "fgsm_curve": {"n": curve.n, "eps": list(curve.eps), "accuracy": list(curve.accuracy)}}
+    _name_classes(meta, train_split)
     try:
         path = save_model(student, out, meta)
     except OSError as exc:
@@ -265,11 +267,22 @@ def distill_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancel
     return TrainResult(str(path), out.stem, meta, hist, round(seconds, 1), 1, temperature)
 
 
-def _read_splits(data_dir):
-    """MNIST's train and test splits, or a TrainProblem naming what is wrong with the folder."""
-    from advstudio.core.data import DatasetError, load_split
+def _read_splits(ctx: JobContext, data_dir):
+    """The dataset's train and test splits, or a TrainProblem naming what is wrong with the folder (also when
+    the two splits do not have the same classes)."""
+    from advstudio.core.data import DatasetError
 
     try:
-        return load_split(data_dir, "train"), load_split(data_dir, "test")
+        train, test = ctx.state.split(data_dir, "train"), ctx.state.split(data_dir, "test")
     except DatasetError as exc:
         return TrainProblem(str(exc), data=True)
+    if train.classes != test.classes:
+        return TrainProblem(f"The training images have {train.num_classes} classes but the test images "
+                            f"{test.num_classes}: add a classes.txt to {train.source} naming every class.", data=True)
+    return train, test
+
+
+def _name_classes(meta: dict, split) -> None:
+    """Record the dataset's classes in the model's metadata (as `advstudio train` does), so every view names them."""
+    meta["num_classes"] = split.num_classes
+    meta["classes"] = list(split.classes)

@@ -73,11 +73,9 @@ class _StopWhen:
         return self.event.is_set() or self.ctx.should_stop()
 
 
-def _splits(data_dir: str, train: int | None, test: int | None):
-    from advstudio.core.data import load_split
-
-    tr = load_split(data_dir, "train").head(train) if train else None
-    te = load_split(data_dir, "test").head(test) if test else None
+def _splits(ctx: JobContext, data_dir: str, train: int | None, test: int | None):
+    tr = ctx.state.split(data_dir, "train").head(train) if train else None
+    te = ctx.state.split(data_dir, "test").head(test) if test else None
     return tr, te
 
 
@@ -111,7 +109,7 @@ def _train(ctx: JobContext, req: PatchTrainRequest) -> PatchData | WorkCancelled
     from advstudio.core.errors import AttackCancelled
 
     model = _model(ctx)
-    train, _ = _splits(req.data_dir, req.images, None)
+    train, _ = _splits(ctx, req.data_dir, req.images, None)
     stop = _StopWhen(ctx, req.cancel)
     start = time.perf_counter()
     done = [0]
@@ -143,7 +141,7 @@ def _success(model, test, patch: np.ndarray, target: int, position=None, seed: i
 
 def _rate(ctx: JobContext, req: PatchRateRequest) -> PatchRateResult | WorkCancelled:
     model = _model(ctx)
-    _, test = _splits(req.data_dir, None, req.n)
+    _, test = _splits(ctx, req.data_dir, None, req.n)
     p = req.patch
     ctx.progress(WorkProgress(0, 2, f"Measuring on {len(test):,} test images", 0.0, unit="measurements"))
     anywhere, n = _success(model, test, p.patch, p.target)
@@ -158,7 +156,7 @@ def _patch_sweep(ctx: JobContext, req: PatchSweepRequest) -> PatchSweepResult | 
     from advstudio.core.errors import AttackCancelled
 
     model = _model(ctx)
-    train, test = _splits(req.data_dir, req.images, req.n)
+    train, test = _splits(ctx, req.data_dir, req.images, req.n)
     stop = _StopWhen(ctx, req.cancel)
     start = time.perf_counter()
     total = len(req.sides) * req.steps
@@ -206,7 +204,7 @@ def _universal(ctx: JobContext, req: UniversalRequest) -> UniversalData | WorkCa
     from advstudio.core.universal import fooling_rate
 
     model = _model(ctx)
-    train, test = _splits(req.data_dir, req.images, req.n)
+    train, test = _splits(ctx, req.data_dir, req.images, req.n)
     stop = _StopWhen(ctx, req.cancel)
     start = time.perf_counter()
     done = [0]
@@ -232,7 +230,7 @@ def _universal_sweep(ctx: JobContext, req: UniversalSweepRequest) -> UniversalSw
     from advstudio.core.universal import fooling_rate
 
     model = _model(ctx)
-    train, test = _splits(req.data_dir, req.images, req.n)
+    train, test = _splits(ctx, req.data_dir, req.images, req.n)
     stop = _StopWhen(ctx, req.cancel)
     start = time.perf_counter()
     total = len(req.eps) * req.passes
