@@ -48,13 +48,15 @@ CLI_POINTER = (
     "folder setting; when online, --download fetches them."
 )
 WINDOW_POINTER = "and choose that folder with Choose MNIST folder… (or File ▸ Set MNIST folder…)."
+CLI_LAYOUT = "choose the right --classes layout"
+WINDOW_LAYOUT = "choose the right layout under File ▸ Dataset classes"
 HOW_TO_GET = f"{FILES_NEEDED} {CLI_POINTER}"
 
 
 def in_window_words(message: str) -> str:
     """A dataset message for the window: the command line's --data / environment-variable pointer becomes the
-    window's folder button (the CLI keeps the full text)."""
-    return message.replace(CLI_POINTER, WINDOW_POINTER)
+    window's folder button, and --classes the window's menu (the CLI keeps the full text)."""
+    return message.replace(CLI_POINTER, WINDOW_POINTER).replace(CLI_LAYOUT, WINDOW_LAYOUT)
 
 
 @dataclass(frozen=True)

@@ -387,6 +387,7 @@ class Studio(JobClient):
             self.submit("load_model", fallback, keep_stale=True)
             return
         if failure.kind == "gallery":
+            self.gallery_panel.set_data(None)  # not the images of a folder (or a layout) no longer in force
             self.gallery_panel.set_message(failure.message)
         self.ctx.report_error(FAILURE_TITLES.get(failure.kind, "Something went wrong"), failure.message)
 
