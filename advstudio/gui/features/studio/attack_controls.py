@@ -25,6 +25,7 @@ class AttackControls(QWidget):
                              "toward the digit you choose.",
                 "FGSM (fast gradient sign method): one step of size ε along the sign of the loss gradient.")
         self.target = QComboBox()
+        self.target.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)  # "25: Class Z" whole
         self.target_label = QLabel("target digit:")
         self.classes: tuple[str, ...] = ()
         self.set_classes(DIGITS)
