@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtWidgets import QDockWidget
 
 from advstudio.gui.demo import digit_strokes
 from advstudio.gui.features.training.messages import TrainResult
@@ -51,6 +52,8 @@ def test_a_26_class_model_shows_its_named_classes_everywhere(qtbot, make_window,
         w.studio.open_model(r.path)
     info = ready.args[0]
     assert info.classes == tuple(NAMES)
+    dock = w.studio.model_panel.text.text()
+    assert "26: Class A, Class B" in dock and "on 52 test images" in dock
     w.ctx.request_strokes(digit_strokes(3))
     qtbot.waitUntil(lambda: w.ctx.analysis is not None and len(w.ctx.analysis.prediction.probs) == 26,
                     timeout=30000)
@@ -81,6 +84,8 @@ def test_a_26_class_model_shows_its_named_classes_everywhere(qtbot, make_window,
     text = gallery.model.data(gallery.model.index(0))
     assert text.startswith("Class Z"), text
     assert "This model has" not in gallery.status.text()
+    titles = {d.objectName(): d.windowTitle() for d in w.findChildren(QDockWidget)}
+    assert "Dataset gallery" in titles.values() and "Input: draw one" in titles.values()
 
 
 def test_a_ten_class_model_on_26_classes_says_so_and_the_digits_come_back(qtbot, make_window, letters):

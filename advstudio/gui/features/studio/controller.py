@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from advstudio.gui.context import AppContext
 from advstudio.gui.features.studio.attack_panel import AttackPanel
+from advstudio.core.classes import DIGITS
 from advstudio.gui.features.studio.gallery_panel import GalleryPanel
 from advstudio.gui.features.studio.input_panel import InputPanel
 from advstudio.gui.features.studio.jobs import register_all
@@ -60,9 +61,9 @@ class Studio(JobClient):
         self._restore_undo_depth()
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
         ctx.add_tab("attack", "Attack", self.attack_panel)
-        ctx.add_dock("input", "Input: draw a digit", self.input_panel, left)
+        self._input_dock = ctx.add_dock("input", "Input: draw a digit", self.input_panel, left)
         ctx.add_dock("prediction", "Prediction", self.prediction_panel, left)
-        ctx.add_dock("gallery", "MNIST gallery", self.gallery_panel, right)
+        self._gallery_dock = ctx.add_dock("gallery", "MNIST gallery", self.gallery_panel, right)
         ctx.add_dock("model", "Model", self.model_panel, right, tabify_with="gallery").raise_()
         self._fallback_model: str | None = None
         self._start_model: str | None = None
@@ -333,6 +334,7 @@ class Studio(JobClient):
         self.prediction_panel.set_classes(info.classes)
         self.attack_panel.set_classes(info.classes)
         self.gallery_panel.set_model_classes(info.classes)
+        self._input_dock.setWindowTitle("Input: draw a digit" if info.classes == DIGITS else "Input: draw one")
         if not self._show_model_details(info, first):
             return
         if not info.defended:
@@ -412,3 +414,4 @@ class Studio(JobClient):
 
     def _show_gallery(self, data: GalleryData) -> None:
         self.gallery_panel.set_data(data)
+        self._gallery_dock.setWindowTitle("MNIST gallery" if data.classes == DIGITS else "Dataset gallery")

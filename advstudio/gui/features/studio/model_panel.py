@@ -9,6 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from advstudio.core.classes import DIGITS
 from advstudio.core.model_meta import curve_points, robust_headline
 from advstudio.gui.models import ModelInfo
 from advstudio.gui.theme import style_plot
@@ -21,8 +22,11 @@ def describe(info: ModelInfo) -> str:
     acc = info.accuracy
     rows = [("Model", info.name + (" (bundled)" if info.bundled else "")), ("File", info.path),
             ("Device", info.device),
-            ("Test accuracy", f"{acc * 100:.2f}% on {meta.get('test_samples', '?')} MNIST test images"
+            ("Test accuracy", f"{acc * 100:.2f}% on {meta.get('test_samples', '?')} {_test_images(info)}"
              if acc is not None else "not recorded")]
+    if info.classes != DIGITS:
+        shown = ", ".join(info.classes[:12]) + (", …" if len(info.classes) > 12 else "")
+        rows.append(("Classes", f"{len(info.classes)}: {shown}"))
     recipe = meta.get("recipe")
     if isinstance(recipe, dict):
         keys = ("optimizer", "lr", "epochs", "batch_size", "loss", "seed")
@@ -37,6 +41,10 @@ def describe(info: ModelInfo) -> str:
     body = "".join(f"<tr><td><b>{html.escape(k)}</b>&nbsp;</td><td>{html.escape(breakable(str(v)))}</td></tr>"
                    for k, v in rows)
     return f"<table>{body}</table>"
+
+
+def _test_images(info: ModelInfo) -> str:
+    return "MNIST test images" if info.classes == DIGITS else "test images"
 
 
 def robust_text(head: dict) -> str:
