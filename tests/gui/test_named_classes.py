@@ -35,8 +35,11 @@ def _train(qtbot, window, out):
     p.batch_size.setValue(16)
     p.eval_limit.setValue(0)
     t.set_output(out)
+    stages = []
+    t.trainingProgress.connect(lambda prog: stages.append(prog.stage))
     with qtbot.waitSignal(t.trainingFinished, timeout=60000) as blocker:
         assert t.start() is not None
+    assert any("Training on 52 images of 26 classes (Class A, Class B, Class C, …)" in s for s in stages), stages
     return blocker.args[0]
 
 

@@ -98,7 +98,7 @@ def train_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancelle
         ctx.progress(TrainProgress(stage, progress, first_epoch, cfg.epochs, n_train, n_test,
                                    time.perf_counter() - start, tuple(hist), n_robust))
 
-    report("Reading MNIST…")
+    report("Reading the dataset…")
     splits = _read_splits(ctx, req.data_dir)
     if isinstance(splits, TrainProblem):
         return splits
@@ -117,7 +117,8 @@ def train_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancelle
 
     between_batches = _serving(ctx, device)
 
-    report(f"Training on {n_train} images ({device_label(device)})…", n_train=n_train, n_test=n_test)
+    report(f"Training on {n_train} images{_of_classes(train_split)} ({device_label(device)})…", n_train=n_train,
+           n_test=n_test)
     last = None
     last_emit = 0.0
     try:
@@ -194,7 +195,7 @@ def distill_job(ctx: JobContext, req: TrainRequest) -> TrainResult | TrainCancel
         ctx.progress(TrainProgress(stage, progress, 1, total_epochs, n_train, n_test,
                                    time.perf_counter() - start, tuple(hist), 0, phase))
 
-    report("Reading MNIST…")
+    report("Reading the dataset…")
     splits = _read_splits(ctx, req.data_dir)
     if isinstance(splits, TrainProblem):
         return splits
@@ -280,6 +281,14 @@ def _read_splits(ctx: JobContext, data_dir):
         return TrainProblem(f"The training images have {train.num_classes} classes but the test images "
                             f"{test.num_classes}: add a classes.txt to {train.source} naming every class.", data=True)
     return train, test
+
+
+def _of_classes(split) -> str:
+    """" of 26 classes (a, b, c, …)" for a dataset that is not the ten digits; "" for MNIST."""
+    names = split.classes
+    if names == tuple(str(i) for i in range(10)):
+        return ""
+    return f" of {len(names)} classes ({', '.join(names[:3])}{', …' if len(names) > 3 else ''})"
 
 
 def _name_classes(meta: dict, split) -> None:
