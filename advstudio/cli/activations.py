@@ -4,8 +4,11 @@ model), clean against FGSM, and how far they shift."""
 from __future__ import annotations
 
 from advstudio.cli.common import (
+    add_classes_flag,
     add_json_flags,
+    check_classes,
     check_outputs,
+    classes_line,
     emit_json,
     end_progress,
     eps_value,
@@ -21,6 +24,7 @@ def add_parser(sub) -> None:
     ac = sub.add_parser("activations", help="activation (ReLU) statistics, clean against FGSM, per layer")
     ac.add_argument("--model", help="a .safetensors model (default: the bundled one)")
     ac.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
+    add_classes_flag(ac)
     ac.add_argument("--eps", type=eps_value, default=0.1, help="FGSM ε in [0, 1] pixel space (default 0.1)")
     ac.add_argument("--limit", type=SAMPLES, default=1000, help="the first N test images (default 1000)")
     ac.add_argument("--bins", type=int_in(2, 256), default=32, help="histogram bins per layer, 2–256 (default 32)")
@@ -28,9 +32,11 @@ def add_parser(sub) -> None:
     add_json_flags(ac, "the statistics, shifts and histograms", old_file_spelling=True)
 
 
-def _print_activations(result, name: str, eps: float) -> None:
+def _print_activations(result, name: str, eps: float, test) -> None:
     from advstudio.core.model import MNIST_STD
 
+    if classes_line(test):
+        print(classes_line(test))
     print(f"model: {name}")
     print(f"attack: FGSM (untargeted, L∞, one step), ε = {eps:g} (= {eps * 255:.4g}/255 grey levels, "
           f"{eps / MNIST_STD:.3g} in normalized units), n = {result.samples} test images")
@@ -66,14 +72,16 @@ def run(args) -> int:
     check_outputs(json_out, inputs=[args.model])
     device = setup_torch(args)
     model, _, name, path = load_model(args.model, device)
-    test = load_split(args.data, "test").head(args.limit)
+    test = load_split(args.data, "test", layout=args.classes).head(args.limit)
+    check_classes(model, name, test, verb="measure")
     result = fgsm_activations(model, test.images, test.labels, args.eps, bins=args.bins,
                               batch_size=args.batch_size, progress=tty_progress)
     end_progress()
     if not to_stdout:
-        _print_activations(result, name, args.eps)
+        _print_activations(result, name, args.eps, test)
     if to_stdout or json_out:
-        doc = {"model": name, "model_path": str(path), "data": "MNIST test set, first images", **result.to_json()}
+        doc = {"model": name, "model_path": str(path), "data": "MNIST test set, first images",
+               "classes": list(test.classes), **result.to_json()}
         emit_json(doc, to_stdout, json_out)
     return 0
 

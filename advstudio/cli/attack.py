@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from advstudio.cli.common import (
+    add_classes_flag,
     add_json_flags,
     check_outputs,
     emit_json,
@@ -17,7 +18,6 @@ from advstudio.cli.common import (
     usage_error,
 )
 from advstudio.core.argtypes import int_in
-from advstudio.core.classes import LAYOUT_NAMES
 
 CLASS = int_in(0, 999)  # a class index; checked against the model's outputs once it is loaded
 MAX_SCALE = 64  # a 28×28 image scaled 64× is 1792×1792 pixels, larger than any screen needs
@@ -30,9 +30,8 @@ def add_parser(sub) -> None:
     src.add_argument("--index", type=int_in(0, 10_000_000), help="index into the MNIST test set instead of an image")
     a.add_argument("--model", help="a .safetensors model (default: the bundled one)")
     a.add_argument("--data", help="MNIST folder, for --index")
-    a.add_argument("--classes", choices=LAYOUT_NAMES, metavar="LAYOUT",
-                   help="the dataset's class layout (" + ", ".join(LAYOUT_NAMES) + "), for --index; also names the "
-                   "classes when the model's metadata names none")
+    add_classes_flag(a, "the dataset's class layout ({layouts}), for --index; also names the classes when the "
+                     "model's metadata names none")
     a.add_argument("--eps", type=eps_value, default=0.1, help="ε in [0, 1] pixel space")
     a.add_argument("--target", type=CLASS, help="targeted FGSM toward this class (0 to the model's classes − 1)")
     a.add_argument("--label", type=CLASS, help="true class of the image (default: the model's prediction)")

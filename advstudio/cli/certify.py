@@ -6,8 +6,11 @@ from __future__ import annotations
 import time
 
 from advstudio.cli.common import (
+    add_classes_flag,
     add_json_flags,
+    check_classes,
     check_outputs,
+    classes_line,
     emit_json,
     end_progress,
     fraction,
@@ -30,6 +33,7 @@ def add_parser(sub) -> None:
                     "classifier, not the L∞ ε ball the attacks use.")
     c.add_argument("--model", help="a .safetensors model (default: the bundled one)")
     c.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
+    add_classes_flag(c)
     c.add_argument("--sigma", type=float_in(0.0, 10.0, lo_open=True), default=0.25,
                    help="noise σ in pixels, in (0, 10] (default 0.25)")
     c.add_argument("--n", type=int_in(1, 1_000_000), default=1000,
@@ -57,7 +61,8 @@ def run(args) -> int:
     device = setup_torch(args)
     model, _, name, path = load_model(args.model, device)
     model.eval()
-    test = load_split(args.data, "test").head(args.limit)
+    test = load_split(args.data, "test", layout=args.classes).head(args.limit)
+    check_classes(model, name, test, verb="certify")
     torch.manual_seed(args.seed)
     certs = []
     start = time.perf_counter()
@@ -73,6 +78,8 @@ def run(args) -> int:
     wrong = sum(1 for c, y in zip(certs, labels) if c.label is not None and c.label != y)
     correct_radii = [c.radius for c, y in zip(certs, labels) if c.label == y]
     say = printer(to_stdout)
+    if classes_line(test):
+        say(classes_line(test))
     say(f"model: {name}")
     say(f"randomized smoothing (Cohen et al.): σ = {args.sigma:g}, n0 = {args.n0}, n = {args.n}, "
         f"α = {args.alpha:g}, N = {len(test)} test images ({seconds:.0f}s)")
@@ -93,6 +100,7 @@ def run(args) -> int:
         doc = {"model": name, "model_path": str(path), "method": "randomized_smoothing",
                "params": {"sigma": args.sigma, "n0": args.n0, "n": args.n, "alpha": args.alpha, "norm": "l2",
                           "seed": args.seed},
+               "classes": list(test.classes),
                "n": len(test), "max_certifiable_radius": cap, "abstained": abstained, "certified_wrong": wrong, "seconds": round(seconds, 1),
                "results": [{"radius": r, "certified_accuracy": a} for r, a in zip(args.radii, acc)],
                "certificates": [{"label": y, "certified": c.label, "radius": c.radius, "p_lower": c.p_lower}

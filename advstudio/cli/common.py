@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from advstudio.core.argtypes import float_in, int_in
+from advstudio.core.classes import LAYOUT_NAMES
 from advstudio.core.eps import parse_numbers
 
 EXIT_USAGE = 2
@@ -57,11 +58,16 @@ def positive_int(text: str) -> int:
     return int_in(1, 10_000_000)(text)
 
 
+MAX_CLASS_INDEX = 999  # a dataset has at most 1000 classes (core.classes.MAX_CLASS_NAMES)
+
+
 def class_index(text: str) -> int:
+    """A class index 0–999; a command checks it against the model's (or the dataset's) classes once loaded."""
     try:
-        return int_in(0, 9)(text)
+        return int_in(0, MAX_CLASS_INDEX)(text)
     except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"a class is a digit 0–9, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"a class is a whole number 0–{MAX_CLASS_INDEX} (at most the model's "
+                                         f"classes − 1), got {text!r}") from None
 
 
 def fraction(text: str) -> float:
@@ -70,6 +76,54 @@ def fraction(text: str) -> float:
     if v == 1.0:
         raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {v:g}")
     return v
+
+
+# --- the dataset's classes: --classes LAYOUT, and a model whose outputs are not the data's classes -----------
+
+CLASSES_DEFAULT = "(default: the folder's classes.txt, else its name, else numbered from the labels)"
+
+
+def add_classes_flag(parser, text: str | None = None, note: str = "") -> None:
+    """--classes LAYOUT (a core.classes.KNOWN_LAYOUTS name), passed as load_split's layout. The help is the
+    dataset's wording plus `note`, or `text` with {layouts} standing for the list of layouts."""
+    layouts = ", ".join(LAYOUT_NAMES)
+    if text is None:
+        text = f"the dataset's class names and file layout: {layouts} {CLASSES_DEFAULT}{note}"
+    else:
+        text = text.format(layouts=layouts)
+    parser.add_argument("--classes", choices=LAYOUT_NAMES, metavar="LAYOUT", help=text)
+
+
+def class_problem(model, name: str, data, verb: str = "use") -> str | None:
+    """Why the model cannot be used on these data (its number of outputs is not the data's number of classes),
+    as one line naming both, or None. `verb` says what the command does with a model ("evaluate")."""
+    from advstudio.core.model import num_classes_of
+
+    outputs = num_classes_of(model)
+    if outputs is not None and outputs != data.num_classes:
+        return (f"the model {name} has {outputs} classes but the dataset in {data.source} has {data.num_classes}: "
+                f"{verb} it on the data it was trained for (or give the dataset's --classes layout)")
+    return None
+
+
+def check_classes(model, name: str, *splits, verb: str = "use") -> None:
+    """ModelFileError (one line, exit code 1) when the model's outputs are not the classes of one of the splits."""
+    for data in splits:
+        problem = class_problem(model, name, data, verb)
+        if problem:
+            from advstudio.core.errors import ModelFileError
+
+            raise ModelFileError(problem)
+
+
+def classes_line(data) -> str | None:
+    """"classes: 26 (a, b, …)" for a dataset whose classes are not the ten digits; None for digits."""
+    from advstudio.core.classes import DIGITS
+
+    if tuple(data.classes) == DIGITS:
+        return None
+    shown = ", ".join(data.classes[:12]) + (", …" if data.num_classes > 12 else "")
+    return f"classes: {data.num_classes} ({shown})"
 
 
 # --- outputs ----------------------------------------------------------------------------------------------

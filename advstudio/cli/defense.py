@@ -8,8 +8,11 @@ from dataclasses import dataclass, field
 
 from advstudio.cli.common import (
     UsageError,
+    add_classes_flag,
     add_json_flags,
+    check_classes,
     check_outputs,
+    classes_line,
     emit_json,
     end_progress,
     eps_list,
@@ -38,6 +41,7 @@ def add_parser(sub) -> None:
     d.add_argument("--model", help="the protected .safetensors model (default: the bundled one); for "
                                    "distillation, the distilled student")
     d.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
+    add_classes_flag(d)
     d.add_argument("--attack", choices=DEFENSE_ATTACKS, default="pgd",
                    help="L∞ attack (default pgd); autoattack runs \"standard\", or \"rand\" (EOT over 20 draws) "
                         "for a randomized defense (gaussian_noise)")
@@ -87,9 +91,14 @@ class Setup:
     notes: list = field(default_factory=list)
 
 
-def build(args, device) -> Setup:
-    """The chosen defense from the flags; UsageError for flags that do not make one."""
+def build(args, device, test_split=None) -> Setup:
+    """The chosen defense from the flags; UsageError for flags that do not make one. `test_split()` gives the
+    test images: every model must have one output per class of them (ModelFileError otherwise, before any work)."""
     from advstudio.core.defenses import builders as B
+
+    def check(model, name, *more) -> None:
+        if test_split is not None:
+            check_classes(model, name, test_split(), *more, verb="use")
 
     if args.defense == "ensemble":
         paths = args.models or []
@@ -99,6 +108,8 @@ def build(args, device) -> Setup:
             raise UsageError(f"--transfer-from {args.transfer_from} is not a member index (0–{len(paths) - 1})")
         loaded = [load_model(p, device) for p in paths]
         names = [name for _, _, name, _ in loaded]
+        for m, _, member, _ in loaded:
+            check(m, member)
         k = args.transfer_from
         built = B.ensemble_defense([m for m, *_ in loaded], k)
         built.params = {"members": names, "member_paths": [str(p) for *_, p in loaded], "transfer_from": k}
@@ -123,6 +134,7 @@ def build(args, device) -> Setup:
                        + (" (its true gradient is zero)" if not t.differentiable else "")
                        + (" (one noise draw per gradient)" if t.randomized else ""))
         labels = (plain_label, "knows the transform: " + (", ".join(how) or "its exact gradient (differentiable)"))
+        check(model, name)
         return Setup(built, labels, name, path)
 
     if args.defense == "distillation":
@@ -133,12 +145,14 @@ def build(args, device) -> Setup:
         labels = ("differentiates the distilled model's softmax at T = 1 (saturated: the gradient vanishes)",
                   f"differentiates logits / T (T = {float(temperature):g}), Carlini & Wagner's remedy")
         notes = [] if recorded else ["note: the model's metadata does not say it was distilled"]
+        check(model, name)
         return Setup(B.distillation_defense(model, temperature), labels, name, path, notes)
 
     # detector
     from advstudio.core.data import load_split
 
-    fit = load_split(args.data, "train").head(args.detector_samples)
+    fit = load_split(args.data, "train", layout=args.classes).head(args.detector_samples)
+    check(model, name, fit)
     built = B.detector_defense(model, fit.images, fit.labels, eps=args.detector_eps, fpr=args.fpr, lam=args.lam)
     labels = ("attacks the classifier only (ignores the detector)",
               f"also pushes the detector's logit down (loss min(margin, 2) − {args.lam:g}·detector logit)")
@@ -155,8 +169,15 @@ def run(args) -> int:
     to_stdout, json_out = json_targets(args, "defend")
     check_outputs(json_out, inputs=[args.model, *(args.models or [])])
     device = setup_torch(args)
+    loaded: dict = {}
+
+    def test_split():
+        if "test" not in loaded:
+            loaded["test"] = load_split(args.data, "test", layout=args.classes).head(args.limit)
+        return loaded["test"]
+
     try:
-        setup = build(args, device)
+        setup = build(args, device, test_split)
     except UsageError as exc:
         return usage_error("defend", str(exc))
     built = setup.defense
@@ -168,7 +189,7 @@ def run(args) -> int:
         crafts = built.crafts(args.attack, args.steps, args.step_size, budget=budget)
     except ValueError as exc:
         return usage_error("defend", str(exc))
-    test = load_split(args.data, "test").head(args.limit)
+    test = test_split()
     base = attack_params(args.attack, args.steps, args.step_size, version=version, budget=budget)
 
     def progress(done: int, total: int) -> None:
@@ -208,6 +229,8 @@ def run(args) -> int:
     dp = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in built.params.items()
                    if k not in ("member_paths", "features"))
     say = printer(to_stdout)
+    if classes_line(test):
+        say(classes_line(test))
     say(f"model: {name}")
     say(f"defense: {args.defense}({dp})")
     say(f"attack: {title} (untargeted, L∞, {how}), n = {test.labels.shape[0]} test images")
@@ -233,6 +256,7 @@ def run(args) -> int:
     if to_stdout or json_out:
         where = str(path) if path else None
         doc = {"model": name, "model_path": where, "defense": args.defense, "defense_params": built.params,
+               "classes": list(test.classes),
                "curves": {k: {**c.to_json(name), "model_path": where} for k, c in curves.items()}}
         emit_json(doc, to_stdout, json_out)
     return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from advstudio.cli.common import (
     DIVERGED,
+    add_classes_flag,
     add_json_flags,
     check_model_out,
     check_outputs,
@@ -25,6 +26,7 @@ from advstudio.core.argtypes import BATCH, EPOCHS, LEARNING_RATE, SAMPLES, SEED,
 def add_parser(sub) -> None:
     s = sub.add_parser("distill", help="defensive distillation: a teacher at temperature T, then its student")
     s.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
+    add_classes_flag(s, note="; the teacher and the student get one output per class")
     s.add_argument("--out", required=True, help="output .safetensors file (the student)")
     s.add_argument("--teacher-out", help="also save the teacher here")
     s.add_argument("--temperature", type=float_in(0.0, 1000.0, lo_open=True), default=20.0,
@@ -37,6 +39,7 @@ def add_parser(sub) -> None:
     s.add_argument("--eval-limit", type=SAMPLES, help="evaluate on the first N test samples only")
     add_json_flags(s, "the saved models' paths and metadata", instead="(the progress goes to stderr)")
 
+
 def run(args) -> int:
     """Train the teacher, then the student; save them with an FGSM curve in their metadata."""
     import torch
@@ -46,7 +49,7 @@ def run(args) -> int:
     from advstudio.core.errors import TrainingCancelled
     from advstudio.core.evaluation.curves import fgsm_curve
     from advstudio.core.info import library_versions, now_iso
-    from advstudio.core.model import MnistCNN, device_label
+    from advstudio.core.model import MnistCNN, build_model, device_label
     from advstudio.core.storage import save_model
     from advstudio.core.training_config import TrainConfig
 
@@ -57,14 +60,21 @@ def run(args) -> int:
     check_outputs(*(p for pair in outputs for p in pair), json_out)
     log = sys.stderr if to_stdout else sys.stdout  # with --json, standard output holds the JSON alone
     device = setup_torch(args)
-    train_split = load_split(args.data, "train")
-    test_split = load_split(args.data, "test")
+    train_split = load_split(args.data, "train", layout=args.classes)
+    test_split = load_split(args.data, "test", layout=args.classes)
+    if test_split.classes != train_split.classes:
+        return fail(f"the training split has {train_split.num_classes} classes but the test split "
+                    f"{test_split.num_classes}; add a classes.txt to {train_split.source} naming every class")
+    num_classes = train_split.num_classes
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       limit=args.limit, eval_limit=args.eval_limit)
     torch.manual_seed(cfg.seed)
-    teacher = MnistCNN().to(device)
-    student = MnistCNN().to(device)
+    teacher = build_model(MnistCNN.ARCHITECTURE, num_classes=num_classes).to(device)
+    student = build_model(MnistCNN.ARCHITECTURE, num_classes=num_classes).to(device)
     n = len(train_split.head(cfg.limit))
+    if train_split.classes != tuple(str(i) for i in range(10)):
+        shown = ", ".join(train_split.classes[:12]) + (", …" if num_classes > 12 else "")
+        print(f"{num_classes} classes: {shown}", file=log)
     print(f"defensive distillation at T = {args.temperature:g}: teacher, then student, {cfg.epochs} epochs each "
           f"on {n} samples, device {device_label(device)}", file=log)
     start = time.perf_counter()
@@ -97,7 +107,8 @@ def run(args) -> int:
                 "test_samples": len(ev), "history": list(last[role].history),
                 "training_seconds": round(seconds, 1), "device": device_label(device),
                 "versions": library_versions(), "date": now_iso(), "command": command,
-                "fgsm_curve": {"n": curve.n, "eps": list(curve.eps), "accuracy": list(curve.accuracy)}}
+                "fgsm_curve": {"n": curve.n, "eps": list(curve.eps), "accuracy": list(curve.accuracy)},
+                "num_classes": num_classes, "classes": list(train_split.classes)}
         path = save_model(model, out, meta)
         saved[role] = {"model_path": str(path), "metadata_path": str(path.with_suffix(".json")), "metadata": meta}
         print(f"saved the {role} to {path} (test accuracy {last[role].test_accuracy * 100:.2f}%; "

@@ -6,8 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from advstudio.cli.common import (
+    add_classes_flag,
     add_json_flags,
     check_outputs,
+    class_problem,
+    classes_line,
     emit_json,
     end_progress,
     fail,
@@ -20,7 +23,6 @@ from advstudio.cli.common import (
 )
 from advstudio.core.argtypes import BATCH, SAMPLES, float_in, int_in
 from advstudio.core.attacks.registry import ATTACK_NAMES, ATTACKS, attack_settings
-from advstudio.core.classes import LAYOUT_NAMES
 from advstudio.core.describe import attack_details, attack_title
 
 
@@ -28,9 +30,7 @@ def add_parser(sub) -> None:
     e = sub.add_parser("evaluate", help="clean accuracy and a robustness curve (FGSM by default)")
     e.add_argument("--model", help="a .safetensors model (default: the bundled one)")
     e.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
-    e.add_argument("--classes", choices=LAYOUT_NAMES, metavar="LAYOUT",
-                   help="the dataset's class names and file layout: " + ", ".join(LAYOUT_NAMES) + " (default: the "
-                   "folder's classes.txt, else its name, else numbered from the labels)")
+    add_classes_flag(e)
     e.add_argument("--attack", choices=ATTACK_NAMES, default="fgsm",
                    help="the attack (default fgsm); cw, deepfool, fab-t-l2 and hopskipjump are minimal-L2 attacks "
                         "without an ε, jsma and onepixel few-pixel (L0) attacks")
@@ -174,7 +174,7 @@ def run(args) -> int:
     device = setup_torch(args)
     model, _, name, path = load_model(args.model, device)
     test = load_split(args.data, "test", layout=args.classes).head(args.limit)
-    problem = _class_problem(model, name, test)
+    problem = class_problem(model, name, test, "evaluate")
     if problem:
         return fail(problem)
     if args.target is not None and args.target >= test.num_classes:
@@ -202,9 +202,8 @@ def run(args) -> int:
         if curve.extra.get("resumed_after_batches"):
             print(f"resumed from {args.checkpoint}: its first {curve.extra['resumed_after_batches']} batch(es) "
                   "were counted from it, not attacked again")
-        if test.classes != DIGIT_NAMES:
-            shown = ", ".join(test.classes[:12]) + (", …" if test.num_classes > 12 else "")
-            print(f"classes: {test.num_classes} ({shown})")
+        if classes_line(test):
+            print(classes_line(test))
         (_print_table if args.attack == "fgsm" and not settings else _print_attack_table)(curve, name)
         if checks is not None:
             print(f"gradient-masking checks (first {min(len(test.labels), MASKING_SAMPLE)} images, and the "
@@ -223,19 +222,6 @@ def run(args) -> int:
 
 
 MASKING_SAMPLE = 200
-DIGIT_NAMES = tuple(str(i) for i in range(10))
-
-
-def _class_problem(model, name: str, test) -> str | None:
-    """Why the model cannot be scored on these data (its number of outputs is not the data's number of
-    classes), or None."""
-    from advstudio.core.model import num_classes_of
-
-    outputs = num_classes_of(model)
-    if outputs is not None and outputs != test.num_classes:
-        return (f"the model {name} has {outputs} classes but the dataset in {test.source} has {test.num_classes}: "
-                "evaluate it on the data it was trained for (or give the dataset's --classes layout)")
-    return None
 
 
 def _checkpoint(args, model, test, settings):

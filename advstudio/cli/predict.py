@@ -6,6 +6,7 @@ import sys
 
 from advstudio.cli.common import (
     EXIT_FAILED,
+    add_classes_flag,
     add_json_flags,
     check_outputs,
     emit_json,
@@ -14,16 +15,13 @@ from advstudio.cli.common import (
     setup_torch,
     usage_error,
 )
-from advstudio.core.classes import LAYOUT_NAMES
 
 
 def add_parser(sub) -> None:
     pr = sub.add_parser("predict", help="classify image files (MNIST-style preprocessing)")
     pr.add_argument("images", nargs="+", help="image files")
     pr.add_argument("--model", help="a .safetensors model (default: the bundled one)")
-    pr.add_argument("--classes", choices=LAYOUT_NAMES, metavar="LAYOUT",
-                    help="name the classes as this layout does (" + ", ".join(LAYOUT_NAMES) + ") when the model's "
-                    "metadata names none")
+    add_classes_flag(pr, "name the classes as this layout does ({layouts}) when the model's metadata names none")
     add_json_flags(pr, "the predictions")
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from advstudio.cli.common import (
     DIVERGED,
     UsageError,
+    add_classes_flag,
     add_json_flags,
     check_model_out,
     check_outputs,
@@ -24,17 +25,13 @@ from advstudio.cli.common import (
 )
 from advstudio.core.architecture_names import ARCHITECTURE_NAMES, ARCHITECTURE_TITLES, DEFAULT_ARCHITECTURE
 from advstudio.core.argtypes import BATCH, EPOCHS, LEARNING_RATE, SAMPLES, SEED, float_in, int_in
-from advstudio.core.classes import LAYOUT_NAMES
 
 
 def add_parser(sub) -> None:
     t = sub.add_parser("train", help="train a network (the article's CNN and recipe by default; --arch for others)")
     t.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
     t.add_argument("--download", action="store_true", help="download MNIST into --data when it is missing")
-    t.add_argument("--classes", choices=LAYOUT_NAMES, metavar="LAYOUT",
-                   help="the dataset's class names and file layout: " + ", ".join(LAYOUT_NAMES) + " (default: the "
-                   "folder's classes.txt, else its name, else numbered from the labels); the model gets one output "
-                   "per class")
+    add_classes_flag(t, note="; the model gets one output per class")
     t.add_argument("--out", required=True, help="output .safetensors file (its metadata also goes to NAME.json)")
     t.add_argument("--arch", choices=ARCHITECTURE_NAMES,
                    help="the network: " + "; ".join(f"{k}: {v}" for k, v in ARCHITECTURE_TITLES.items())

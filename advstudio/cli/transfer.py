@@ -5,8 +5,11 @@ JSON (core.evaluation.transfer)."""
 from __future__ import annotations
 
 from advstudio.cli.common import (
+    add_classes_flag,
     add_json_flags,
+    check_classes,
     check_outputs,
+    classes_line,
     emit_json,
     end_progress,
     eps_value,
@@ -38,6 +41,7 @@ def add_parser(sub) -> None:
     t.add_argument("--robust", action="store_true",
                    help="add the bundled adversarially trained model (listed after the standard one)")
     t.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
+    add_classes_flag(t)
     t.add_argument("--attack", choices=ATTACK_NAMES, default="pgd",
                    help="the attack to craft with (default pgd); the minimal-size ones (cw, deepfool, jsma, ...) take "
                         "no --eps")
@@ -85,8 +89,10 @@ def short(name: str, width: int = NAME_WIDTH) -> str:
     return name if len(name) <= width else name[: width - 1] + "…"
 
 
-def print_matrix(m, paths: list) -> None:
+def print_matrix(m, paths: list, test=None) -> None:
     k = len(m.names)
+    if test is not None and classes_line(test):
+        print(classes_line(test))
     print("models:")
     for i, (name, path) in enumerate(zip(m.names, paths)):
         print(f"  [{i + 1}] {short(name):<{NAME_WIDTH}}  clean accuracy {m.clean_accuracy[i] * 100:6.2f}% "
@@ -129,7 +135,9 @@ def run(args) -> int:
     device = setup_torch(args)
     loaded = [load_model(p, device) for p in paths]
     names = distinct_names([name for _, _, name, _ in loaded])
-    test = load_split(args.data, "test").head(args.limit)
+    test = load_split(args.data, "test", layout=args.classes).head(args.limit)
+    for (model, _, _, _), name in zip(loaded, names):
+        check_classes(model, name, test, verb="compare")
     try:
         matrix = transfer_matrix([m for m, *_ in loaded], names, test.images, test.labels, args.attack, eps,
                                  settings, batch_size=args.batch_size,
@@ -139,9 +147,10 @@ def run(args) -> int:
     end_progress()
     model_paths = [str(p) for *_, p in loaded]
     if not to_stdout:
-        print_matrix(matrix, model_paths)
+        print_matrix(matrix, model_paths, test)
     if to_stdout or json_out:
         doc = matrix.to_json()
         doc["model_paths"] = model_paths
+        doc["classes"] = list(test.classes)
         emit_json(doc, to_stdout, json_out)
     return 0

@@ -8,8 +8,11 @@ import time
 from pathlib import Path
 
 from advstudio.cli.common import (
+    add_classes_flag,
     add_json_flags,
+    check_classes,
     check_outputs,
+    classes_line,
     emit_json,
     eps_list,
     json_targets,
@@ -24,6 +27,7 @@ from advstudio.core.argtypes import SAMPLES, SEED, float_in, int_in
 def common_flags(p) -> None:
     p.add_argument("--model", help="a .safetensors model (default: the bundled one)")
     p.add_argument("--data", help="MNIST folder (default: $ADVSTUDIO_MNIST_DIR)")
+    add_classes_flag(p)
     p.add_argument("--images", type=SAMPLES, default=1000,
                    help="training images it is computed on (the first N of the training set; default 1000)")
     p.add_argument("--limit", type=SAMPLES, help="measure on the first N test images only (default: all)")
@@ -67,9 +71,12 @@ def run(args) -> int:
     check_outputs(*outs, json_out, inputs=[args.model])
     device = setup_torch(args)
     model, _meta, name, path = load_model(args.model, device)
-    train = load_split(args.data, "train").head(args.images)
-    test = load_split(args.data, "test").head(args.limit)
+    train = load_split(args.data, "train", layout=args.classes).head(args.images)
+    test = load_split(args.data, "test", layout=args.classes).head(args.limit)
+    check_classes(model, name, train, test, verb="attack")
     say = printer(to_stdout)
+    if classes_line(test):
+        say(classes_line(test))
     say(f"model: {name}")
     say(f"universal perturbation ({args.method}), L∞, computed on the first {len(train)} training images "
         f"(at most {args.passes} passes, stop at {args.target_rate * 100:g} % fooled); fooling rate = share of "
@@ -89,6 +96,6 @@ def run(args) -> int:
             say(f"  saved to {row['path']}")
         rows.append(row)
     if to_stdout or json_out:
-        emit_json({"model": name, "model_path": str(path), "kind": "universal", "results": rows}, to_stdout,
-                  json_out)
+        emit_json({"model": name, "model_path": str(path), "kind": "universal", "classes": list(test.classes),
+                   "results": rows}, to_stdout, json_out)
     return 0

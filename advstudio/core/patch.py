@@ -78,6 +78,9 @@ def paste(x: torch.Tensor, patch: torch.Tensor, positions: torch.Tensor) -> torc
     return torch.where(mask, full, x)
 
 
+MAX_TARGETS = 1000  # the most classes a model may have (core.architecture_names.MAX_CLASSES)
+
+
 def train_patch(
     model: nn.Module,
     images: torch.Tensor,
@@ -93,16 +96,18 @@ def train_patch(
 ) -> AdversarialPatch:
     """Train a side×side patch on `images` (N×1×28×28 in [0, 1]) toward class `target`. progress(step, steps,
     recent success rate) every `report_every` steps; cancel is checked every step (AttackCancelled)."""
-    if not 0 <= int(target) <= 9:
-        raise ValueError(f"the target must be a class 0–9, got {target}")
     if not 1 <= int(side) <= MAX_SIDE:
         raise ValueError(f"the patch side must be 1–{MAX_SIDE} pixels, got {side}")
     if int(steps) < 1 or int(batch_size) < 1 or not lr > 0:
         raise ValueError("steps and batch_size must be at least 1 and lr positive")
     if len(images) == 0:
         raise ValueError("a patch needs at least one training image")
-    start = time.perf_counter()
     device = next(model.parameters()).device
+    with torch.no_grad():
+        k = int(model(images[:1].float().to(device)).shape[1])  # the model's classes (any K, ONNX too)
+    if not 0 <= int(target) < k:
+        raise ValueError(f"the target must be a class 0–{k - 1}, got {target}")
+    start = time.perf_counter()
     gen = torch.Generator().manual_seed(int(seed))
     patch = torch.rand((side, side), generator=gen).to(device).requires_grad_(True)
     opt = torch.optim.Adam([patch], lr=lr)
@@ -199,7 +204,7 @@ def load_patch(path: str | Path) -> AdversarialPatch:
     ok = isinstance(meta, dict) and meta.get("kind") == KIND and p is not None and p.ndim == 2 \
         and p.shape[0] == p.shape[1] and 1 <= p.shape[0] <= MAX_SIDE
     target = meta.get("target") if isinstance(meta, dict) else None
-    if not ok or not isinstance(target, int) or isinstance(target, bool) or not 0 <= target <= 9:
+    if not ok or not isinstance(target, int) or isinstance(target, bool) or not 0 <= target < MAX_TARGETS:
         raise ModelFileError(f"{path.name} is not an adversarial patch saved by Adversarial Studio")
     p = p.float()
     if not torch.isfinite(p).all() or float(p.min()) < 0.0 or float(p.max()) > 1.0:

@@ -214,15 +214,18 @@ class Certificate:
 
 @torch.no_grad()
 def _sample_counts(model: nn.Module, x: torch.Tensor, sigma: float, num: int, batch: int) -> np.ndarray:
-    counts = np.zeros(10, dtype=np.int64)
+    """How often each of the model's K classes wins over `num` Gaussian draws around x."""
+    counts: np.ndarray | None = None
     remaining = num
     while remaining > 0:
         b = min(batch, remaining)
         noisy = x.expand(b, *x.shape[1:]) + sigma * torch.randn(b, *x.shape[1:], device=x.device)
-        pred = model(noisy).argmax(1).cpu().numpy()
-        counts += np.bincount(pred, minlength=10)
+        out = model(noisy)
+        if counts is None:
+            counts = np.zeros(int(out.shape[1]), dtype=np.int64)
+        counts += np.bincount(out.argmax(1).cpu().numpy(), minlength=len(counts))
         remaining -= b
-    return counts
+    return counts if counts is not None else np.zeros(10, dtype=np.int64)
 
 
 def certify(model: nn.Module, x: torch.Tensor, sigma: float = 0.25, n0: int = 100, n: int = 1000,

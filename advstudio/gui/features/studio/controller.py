@@ -12,9 +12,9 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QFileDialog
 
+from advstudio.core.classes import DIGITS
 from advstudio.gui.context import AppContext
 from advstudio.gui.features.studio.attack_panel import AttackPanel
-from advstudio.core.classes import DIGITS
 from advstudio.gui.features.studio.gallery_panel import GalleryPanel
 from advstudio.gui.features.studio.input_panel import InputPanel
 from advstudio.gui.features.studio.jobs import register_all
