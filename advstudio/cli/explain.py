@@ -19,6 +19,7 @@ from advstudio.cli.common import (
     setup_torch,
 )
 from advstudio.core.argtypes import float_in, int_in
+from advstudio.core.classes import DIGITS, LAYOUT_NAMES, class_label
 
 ATTRIBUTIONS = ("saliency", "smoothgrad", "ig", "gradcam")  # core.explain.attribution.METHODS (no torch at --help)
 METHODS = (*ATTRIBUTIONS, "landscape", "boundary", "projection")
@@ -43,6 +44,9 @@ def add_parser(sub) -> None:
                    help=f"comma-separated, each once: {', '.join(METHODS)}; `all` is every one but projection")
     e.add_argument("--model", help="a .safetensors model (default: the bundled one)")
     e.add_argument("--data", help="MNIST folder, for --index and projection (default: $ADVSTUDIO_MNIST_DIR)")
+    e.add_argument("--classes", choices=LAYOUT_NAMES, metavar="LAYOUT",
+                   help="the dataset's class names and file layout: " + ", ".join(LAYOUT_NAMES) + " (default: the "
+                   "folder's classes.txt, else its name, else numbered from the labels)")
     e.add_argument("--eps", type=eps_value, default=0.1, help="ε in [0, 1] pixel space (default 0.1)")
     e.add_argument("--out", default=".", help="folder for the PNGs and the JSON (default: here)")
     e.add_argument("--scale", type=int_in(1, MAX_SCALE),
@@ -148,9 +152,12 @@ class Explainer:
     """The computations of one run: the model, the image, its FGSM version and the PGD run (made once, shared by
     the boundary and the projection). Each method returns (JSON section, RGB picture, summary line)."""
 
-    def __init__(self, args, model, x, x_adv, classes: tuple[int, int], grids: dict, scales: dict, test=None):
+    def __init__(self, args, model, x, x_adv, classes: tuple[int, int], grids: dict, scales: dict, test=None,
+                 names: tuple[str, ...] | None = None):
         self.args, self.model, self.x, self.x_adv, self.classes = args, model, x, x_adv, classes
         self.grids, self.scales, self.test = grids, scales, test
+        self.names = names  # the model's class names (None: numbered, or the ten digits)
+        self.digits = names is None and int(_probabilities(model, x).shape[0]) == 10
         self.eps = float(args.eps)
         self.image = x[0, 0].cpu().numpy()
         self._pgd_out = None
@@ -159,6 +166,10 @@ class Explainer:
         if self._pgd_out is None:
             self._pgd_out = _pgd(self.model, self.x, self.eps)
         return self._pgd_out
+
+    def label(self, index) -> str:
+        """A class of the model for a summary line: its number, and its name when it has one (3 "Dress")."""
+        return class_label(int(index), self.names)
 
     def run(self, method: str):
         if method in ATTRIBUTIONS:
@@ -187,7 +198,7 @@ class Explainer:
             "maps": {k: rounded(m) for k, m in zip(both, attr.maps)},
         }
         line = (f"{method}: {_percent(shares[0])} of the map on the strokes (clean), {_percent(shares[1])} "
-                f"(FGSM ε = {self.eps:g}, reads {self.classes[1]})")
+                f"(FGSM ε = {self.eps:g}, reads {self.label(self.classes[1])})")
         if attr.relative_delta is not None:
             section["relative_delta"] = {k: float(d) for k, d in zip(both, attr.relative_delta)}
             line += f"; completeness gap {max(map(float, attr.relative_delta)) * 100:.2g} %"
@@ -222,7 +233,8 @@ class Explainer:
             "flipped_share": float(flipped), "rise_a": float(rise_a), "rise_b": float(rise_b),
             "a": rounded(land.a), "b": rounded(land.b), "loss": rounded(land.loss), "pred": _ints(land.pred),
         }
-        where = f"{_percent(flipped)} of the ε-ball reads another digit"
+        thing = "digit" if self.digits else "class"
+        where = f"{_percent(flipped)} of the ε-ball reads another {thing}"
         head = "landscape" + (f" ({defense['described']}, {defense['attacker']} attacker)" if "described" in defense
                               else "")
         if land.gradient_zero:
@@ -267,14 +279,13 @@ class Explainer:
             "path_off_plane": rounded(plane.path_off_plane),
         }
         name, steps = self.args.attack.upper(), len(plane.path) - 1
+        clean, moved = self.label(clean_pred), self.label(adv_pred)
         if adv_pred == clean_pred:
-            line = (f"boundary: {name} does not reach a border at ε = {self.eps:g}: the {clean_pred} stays a "
-                    f"{clean_pred}")
+            line = f"boundary: {name} does not reach a border at ε = {self.eps:g}: the {clean} stays a {clean}"
         elif crossing is not None:
-            line = (f"boundary: {name} takes the {clean_pred} across the border into {adv_pred} at step {crossing} "
-                    f"of {steps}")
+            line = f"boundary: {name} takes the {clean} across the border into {moved} at step {crossing} of {steps}"
         else:
-            line = f"boundary: {name} ends as {adv_pred} (off this plane's grid of classes)"
+            line = f"boundary: {name} ends as {moved} (off this plane's grid of classes)"
         off = float(np.max(plane.path_off_plane)) if len(plane.path_off_plane) else 0.0
         line += f"; third point: {plane.third_name}" + (
             f"; the path leaves the plane by up to {off:.2f} (L2)" if off > 1e-3 else "")
@@ -311,11 +322,16 @@ class Explainer:
             "centroids": {str(int(k)): rounded(c) for k, c in zip(classes, centroids)},
             "nearest_start": start, "nearest_end": end,
         }
-        moved = f"ends among the {end}s" if end != start else f"stays among the {start}s"
-        line = (f"projection: starts among the {start}s and {moved} (read as {int(path_classes[0])} → "
-                f"{int(path_classes[-1])} after {len(path) - 1} PGD steps); the axes hold "
+        digits = test.classes == DIGITS
+
+        def among(k: int) -> str:
+            return f"{k}s" if digits else f"class {class_label(k, test.classes)}"
+
+        moved = f"ends among the {among(end)}" if end != start else f"stays among the {among(start)}"
+        line = (f"projection: starts among the {among(start)} and {moved} (read as {self.label(path_classes[0])} → "
+                f"{self.label(path_classes[-1])} after {len(path) - 1} PGD steps); the axes hold "
                 f"{_percent(p.explained[0])} and {_percent(p.explained[1])} of the spread before {p.layer} "
-                f"({len(test):,} test digits)")
+                f"({len(test):,} test {'digits' if digits else 'images'})")
         return section, projection_figure(projected.coords, projected.labels, path, PROJECTION_SIZE), line
 
 
@@ -341,7 +357,8 @@ def run(args) -> int:
     if out.exists() and not out.is_dir():
         return fail(f"--out {out} is not a folder (the PNGs go into a folder)")
     check_outputs(*files.values(), json_out, inputs=[args.image, args.model])
-    test = load_split(args.data, "test") if args.index is not None or "projection" in methods else None
+    test = (load_split(args.data, "test", layout=args.classes) if args.index is not None or "projection" in methods
+            else None)
     if args.index is not None:
         if not 0 <= args.index < len(test):
             return fail(f"--index {args.index} is outside the test set (0–{len(test) - 1})")
@@ -351,13 +368,16 @@ def run(args) -> int:
         img = load_image_file(args.image)
         source = {"image": str(args.image)}
     device = setup_torch(args)
-    model, _, name, _ = load_model(args.model, device)
+    model, meta, name, _ = load_model(args.model, device)
     x = torch.from_numpy(img).reshape(1, 1, 28, 28).to(device)
     clean = _probabilities(model, x)
+    names, problem = _class_names(meta, test, args.classes, name, len(clean))
+    if problem:
+        return fail(problem)
     x_adv, _ = FGSM(args.eps)(model, x, torch.tensor([int(clean.argmax())], device=device))
     adv = _probabilities(model, x_adv)
     classes = (int(clean.argmax()), int(adv.argmax()))
-    explainer = Explainer(args, model, x, x_adv, classes, grids, scales, test)
+    explainer = Explainer(args, model, x, x_adv, classes, grids, scales, test, names)
     sections, pictures, lines = {}, {}, []
     try:
         for m in methods:
@@ -369,8 +389,10 @@ def run(args) -> int:
         "model": name,
         "source": source,
         "eps": float(args.eps),
-        "clean": {"class": classes[0], "probs": [float(v) for v in clean]},
-        "adversarial": {"attack": "fgsm", "class": classes[1], "probs": [float(v) for v in adv]},
+        **({"classes": list(names)} if names else {}),
+        "clean": {"class": classes[0], **_name(classes[0], names), "probs": [float(v) for v in clean]},
+        "adversarial": {"attack": "fgsm", "class": classes[1], **_name(classes[1], names),
+                        "probs": [float(v) for v in adv]},
         "methods": sections,
         "files": {k: str(v) for k, v in files.items()} | ({"json_out": str(json_out)} if json_out else {}),
     }
@@ -379,10 +401,34 @@ def run(args) -> int:
         atomic_write_bytes(files[m], png_bytes(pictures[m]))
     atomic_write_text(files["json"], json.dumps(doc, indent=2) + "\n")
     if not to_stdout:
-        print(f"model: {name}; reads {classes[0]} ({clean[classes[0]] * 100:.1f} %); FGSM ε = {args.eps:g} reads "
-              f"{classes[1]} ({adv[classes[1]] * 100:.1f} %)")
+        print(f"model: {name}; reads {class_label(classes[0], names)} ({clean[classes[0]] * 100:.1f} %); FGSM "
+              f"ε = {args.eps:g} reads {class_label(classes[1], names)} ({adv[classes[1]] * 100:.1f} %)")
         for line in lines:
             print(line)
         print(f"wrote {', '.join(str(files[m]) for m in methods)}, {files['json']}")
     emit_json(doc, to_stdout, json_out)
     return 0
+
+
+def _name(index: int, names) -> dict:
+    """{"class_name": …} for a JSON class entry when the model's classes have names other than their numbers."""
+    return {"class_name": names[index]} if names and 0 <= index < len(names) else {}
+
+
+def _class_names(meta: dict, test, layout: str | None, name: str, outputs: int):
+    """(the model's class names or None, why the model cannot be explained on these data or None): the names its
+    metadata records, else the dataset's (--classes, or the test set's when it is read); a model whose number of
+    outputs is not the data's number of classes is refused, as `advstudio evaluate` refuses it."""
+    from advstudio.core.classes import KNOWN_LAYOUTS
+    from advstudio.core.model_meta import class_names
+
+    if test is not None and test.num_classes != outputs:
+        return None, (f"the model {name} has {outputs} classes but the dataset in {test.source} has "
+                      f"{test.num_classes}: explain it on the data it was trained for (or give the dataset's "
+                      "--classes layout)")
+    names = class_names(meta)
+    if names is None:
+        names = list(test.classes) if test is not None else (KNOWN_LAYOUTS[layout] if layout else None)
+    if names is not None and len(names) != outputs:
+        return None, f"--classes {layout} names {len(names)} classes but the model has {outputs} outputs"
+    return (tuple(names) if names is not None and tuple(names) != DIGITS else None), None

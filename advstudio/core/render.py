@@ -48,9 +48,14 @@ def png_bytes(array: np.ndarray, *, optimize: bool = False) -> bytes:
 
 # A sequential map for magnitudes (attributions, loss): black, purple, orange, pale yellow (inferno's anchors).
 _HEAT = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], dtype=np.float32)
-# One colour per class (matplotlib's tab10): the decision maps and the projection colour class k with CLASSES[k].
+# One colour per class: the decision maps and the projection colour class k with CLASS_COLOURS[k % 20]. The first
+# ten are matplotlib's tab10 (a ten-class model's colours), the next ten tab20's light partners of the same hues,
+# so a model of up to 20 classes gets one colour each; beyond 20 the colours repeat (colours_repeat says when, and
+# the views say so beside their key).
 CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-                 "#bcbd22", "#17becf")
+                 "#bcbd22", "#17becf",
+                 "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
+                 "#dbdb8d", "#9edae5")
 
 
 def heat_rgb(values: np.ndarray, limit: float | None = None, low: float = 0.0) -> np.ndarray:
@@ -63,13 +68,23 @@ def heat_rgb(values: np.ndarray, limit: float | None = None, low: float = 0.0) -
     return (_HEAT[i] * (1 - f) + _HEAT[i + 1] * f + 0.5).astype(np.uint8)
 
 
+def class_colour(k: int) -> str:
+    """Class k's colour as "#rrggbb" (CLASS_COLOURS, repeating after 20 classes)."""
+    return CLASS_COLOURS[int(k) % len(CLASS_COLOURS)]
+
+
+def colours_repeat(num_classes: int) -> bool:
+    """Whether a model of this many classes has classes that share a colour (more than CLASS_COLOURS holds)."""
+    return int(num_classes) > len(CLASS_COLOURS)
+
+
 def class_colour_rgb(k: int) -> tuple[int, int, int]:
-    c = CLASS_COLOURS[int(k) % len(CLASS_COLOURS)]
+    c = class_colour(k)
     return int(c[1:3], 16), int(c[3:5], 16), int(c[5:7], 16)
 
 
 def class_rgb(classes: np.ndarray, shade: np.ndarray | None = None) -> np.ndarray:
-    """An (H, W) class map as RGB uint8, class k in CLASS_COLOURS[k]; `shade` in [0, 1] (the confidence) darkens
+    """An (H, W) class map as RGB uint8, class k in class_colour(k); `shade` in [0, 1] (the confidence) darkens
     uncertain places towards grey, so the borders show."""
     table = np.array([class_colour_rgb(k) for k in range(len(CLASS_COLOURS))], dtype=np.float32)
     rgb = table[np.asarray(classes, dtype=np.int64) % len(CLASS_COLOURS)]

@@ -133,7 +133,8 @@ class ActivationsDock(JobClient):
         if self._floor_image is None or not np.array_equal(self._floor_image, image):
             self._forget_in_flight()  # their answers are about another input
             self._floor_image = image
-        self.submit(KIND, ActivationsRequest(image, self._settings(), ranges), keep_stale=True)
+        classes = tuple(self.ctx.model_info.classes)
+        self.submit(KIND, ActivationsRequest(image, self._settings(), ranges, classes), keep_stale=True)
         self._in_flight.append(self.handles[KIND])
 
     def _forget_in_flight(self) -> None:

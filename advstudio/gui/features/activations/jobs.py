@@ -37,4 +37,8 @@ def activations_job(ctx: JobContext, req: ActivationsRequest) -> ActivationsData
         clean_logits, adv_logits = monitor.compare(x, x_adv)
         params = {"eps": float(s.eps), "steps": 1, "targeted": s.method == TARGETED}
         comparison = monitor.comparison(attack="fgsm", params=params)
-    return ActivationsData(image.copy(), s, comparison, int(clean_logits.argmax(1)[0]), int(adv_logits.argmax(1)[0]))
+    names = tuple(req.classes)
+    if len(names) != int(clean_logits.shape[1]):  # names that are not one per output would mislabel them
+        names = ()
+    return ActivationsData(image.copy(), s, comparison, int(clean_logits.argmax(1)[0]), int(adv_logits.argmax(1)[0]),
+                           names)

@@ -15,11 +15,12 @@ from advstudio.gui.messages import AttackSettings
 class ActivationsRequest:
     """Compare the ReLU activations of `image` with those of its attacked version (attack `settings`).
     `ranges` ({layer: top edge}) keeps the previous answer's histogram bins for the same input; None takes them
-    from this input's clean pass."""
+    from this input's clean pass. `classes`: the model's class names (empty: numbered)."""
 
     image: np.ndarray
     settings: AttackSettings
     ranges: dict | None = None
+    classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class ActivationsData:
     comparison: ActivationComparison  # with feature maps of the one image
     clean_label: int
     adv_label: int
+    classes: tuple[str, ...] = ()  # the model's class names, one per output (empty: numbered)
 
     @property
     def flipped(self) -> bool:

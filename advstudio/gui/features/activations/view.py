@@ -5,6 +5,7 @@ words what is on screen. Data arrives as often as the worker answers; the widget
 
 from __future__ import annotations
 
+import html
 import math
 import time
 
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from advstudio.core.model_meta import name_of
 from advstudio.core.types import ActivationComparison
 from advstudio.gui.features.activations.feature_maps import FeatureMapView
 from advstudio.gui.features.activations.messages import ActivationsData
@@ -101,10 +103,12 @@ def summary_text(data: ActivationsData) -> str:
     """One plain sentence about the input on screen: the verdict and how far each layer moved."""
     c = data.comparison
     eps = data.settings.eps
+    names = tuple(getattr(data, "classes", ()) or ()) or None
+    clean, adv = (html.escape(name_of(label, names)) for label in (data.clean_label, data.adv_label))
     if data.flipped:
-        verdict = f"At ε = {eps:.3f} the prediction <b>flips {data.clean_label} → {data.adv_label}</b>."
+        verdict = f"At ε = {eps:.3f} the prediction <b>flips {clean} → {adv}</b>."
     else:
-        verdict = f"At ε = {eps:.3f} the prediction <b>holds at {data.clean_label}</b>."
+        verdict = f"At ε = {eps:.3f} the prediction <b>holds at {clean}</b>."
     shifts = [s for s in c.shifts if math.isfinite(s.relative_shift)]
     if not shifts:
         return verdict

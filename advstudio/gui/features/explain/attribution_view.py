@@ -4,12 +4,15 @@ share of the map on the drawing's strokes and one sentence saying what the diffe
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from advstudio.core.explain.words import attribution_verdict, ink_percent
+from advstudio.core.model_meta import name_of
 from advstudio.core.render import attribution_rgb
 from advstudio.gui.features.explain.messages import AttributeResult
 from advstudio.gui.widgets.help import AdvancedGroup, explain, form_row
@@ -52,9 +55,10 @@ def map_limit(values: np.ndarray) -> float:
     return top if top > 0 else float(a.max()) or 1.0
 
 
-def cell_title(cls: int, conf: float, eps: float | None = None) -> str:
+def cell_title(cls: int, conf: float, eps: float | None = None, names=None) -> str:
+    """A map's title (plain text): which image, and the class the model reads it as, by name when `names` has it."""
     what = "Your drawing" if eps is None else f"Pushed (ε = {eps:.3f})"
-    return f"{what}: reads {cls} ({conf * 100:.0f} %)"
+    return f"{what}: reads {name_of(cls, names or None)} ({conf * 100:.0f} %)"
 
 
 class AttributionPage(QWidget):
@@ -185,9 +189,8 @@ class AttributionPage(QWidget):
                     continue
                 image = row.clean if c == 0 else row.adversarial
                 self.items[r, c].setImage(attribution_rgb(image, row.maps[c], result.signed, map_limit(row.maps[c])))
-                title = cell_title(row.classes[c], row.confidence[c],
-                                   None if c == 0 else eps)
-                self.titles[r, c].setText(f"{title}<br>on the strokes: {ink_percent(row.ink_share[c])}",
+                title = cell_title(row.classes[c], row.confidence[c], None if c == 0 else eps, row.names)
+                self.titles[r, c].setText(f"{html.escape(title)}<br>on the strokes: {ink_percent(row.ink_share[c])}",
                                           color=self._text())
         self.verdict.setText(attribution_verdict(result))
         self.note.setText(self._note(result))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QTimer, Signal, Slot
 
+from advstudio.core.classes import DIGITS
 from advstudio.gui.context import AppContext
 from advstudio.gui.features.explain.jobs import register_explain
 from advstudio.gui.features.explain.messages import (
@@ -98,10 +99,17 @@ class ExplainStudio(JobClient):
         info = self.ctx.model_info
         if info is None:
             return ()
-        current = ModelChoice(info.name or "the model in use")
-        if info.defended:  # a defense built in this session: the other bundled model is no like-for-like partner
+        current = ModelChoice(info.name or "the model in use", classes=tuple(info.classes))
+        # a defense built in this session, or a model of other classes than the bundled ones' ten digits: the other
+        # bundled model is no like-for-like partner
+        if info.defended or tuple(info.classes) != DIGITS:
             return (current,)
         return current, other_bundled(info.path)
+
+    def classes(self) -> tuple[str, ...]:
+        """The class names of the model in use (empty before one is loaded)."""
+        info = self.ctx.model_info
+        return () if info is None else tuple(info.classes)
 
     def _visible(self) -> bool:
         return self.ctx.current_tab() == TAB
@@ -187,7 +195,7 @@ class ExplainStudio(JobClient):
             page.run.eta.setText("At ε = 0 the attack does not move the drawing: raise ε with the slider.")
             return None
         attack, third = page.choice()
-        req = BoundaryRequest(image, eps, attack, third, model_name=self.models()[0].name)
+        req = BoundaryRequest(image, eps, attack, third, model_name=self.models()[0].name, classes=self.classes())
         page.set_running(True, (page.attack, page.third))
         page.run.eta.setText("Attacking and colouring the plane…")
         return self.submit(BOUNDARY_KIND, req)
@@ -208,7 +216,7 @@ class ExplainStudio(JobClient):
             return None
         page.data_message.show_message(None)
         req = ProjectionRequest(image, self.attack().eps, self.ctx.data_folder(), int(page.samples.value()),
-                                self.models()[0].name, threading.Event())
+                                self.models()[0].name, threading.Event(), self.classes())
         self._projection = req
         page.set_running(True, (page.samples,))
         return self.submit(PROJECTION_KIND, req)

@@ -75,11 +75,23 @@ def _reporter(ctx: JobContext, label: str, start: float, serve: bool = False):
 
 
 def _model(ctx: JobContext, choice: ModelChoice):
-    """(model, key for the direction cache) of a choice: the studio's model, or a model file."""
+    """(model, key for the direction cache, class names or ()) of a choice: the studio's model, or a model file."""
     if choice.path is None:
-        return ctx.state.require_model(), ("studio", ctx.state.model_version)
-    model, _ = ctx.state.model_file(choice.path)
-    return model.eval(), ("file", choice.path)
+        return ctx.state.require_model(), ("studio", ctx.state.model_version), tuple(choice.classes)
+    model, meta = ctx.state.model_file(choice.path)
+    return model.eval(), ("file", choice.path), tuple(choice.classes) or _meta_names(meta)
+
+
+def _meta_names(meta) -> tuple[str, ...]:
+    from advstudio.core.model_meta import model_classes
+
+    return model_classes(meta) if isinstance(meta, dict) else ()
+
+
+def class_names(names, outputs: int) -> tuple[str, ...]:
+    """The names of a model's `outputs` classes: `names` when there is one for each, else "0".."outputs − 1"."""
+    names = tuple(str(n) for n in names)
+    return names if len(names) == outputs else tuple(str(i) for i in range(outputs))
 
 
 def _fgsm(ctx: JobContext, model, key, image: np.ndarray, attack):
@@ -105,7 +117,7 @@ def attribute_job(ctx: JobContext, req: AttributeRequest) -> AttributeResult | N
     for choice in req.models:
         if ctx.should_stop():
             return None
-        model, key = _model(ctx, choice)
+        model, key, names = _model(ctx, choice)
         x, x_adv, p_clean, p_adv = _fgsm(ctx, model, key, image, req.attack)
         classes = (int(p_clean.argmax()), int(p_adv.argmax()))
         batch = torch.cat([x, x_adv])
@@ -117,13 +129,14 @@ def attribute_job(ctx: JobContext, req: AttributeRequest) -> AttributeResult | N
         rows.append(AttributionRow(choice.name, images[0].copy(), images[1].copy(),
                                    np.asarray(attr.maps, dtype=np.float32).copy(), classes,
                                    (float(p_clean[classes[0]]), float(p_adv[classes[1]])),
-                                   (float(shares[0]), float(shares[1])), delta))
+                                   (float(shares[0]), float(shares[1])), delta, class_names(names, len(p_clean))))
     return AttributeResult(req.method, bool(SIGNED[req.method]), params, req.attack, tuple(rows),
                            round(time.perf_counter() - start, 4))
 
 
 def _landscape_models(ctx: JobContext, req: LandscapeRequest):
-    """(model judged, model whose gradient gives the direction, name, direction words) for the request."""
+    """(model judged, model whose gradient gives the direction, name, direction words, class names) for the
+    request."""
     from advstudio.core.defenses import DefendedModel
     from advstudio.core.defenses.builders import make_transform
 
@@ -132,17 +145,18 @@ def _landscape_models(ctx: JobContext, req: LandscapeRequest):
     if req.model == "other":
         if req.other is None:
             raise ValueError("There is no other bundled model to compare with.")
-        model, _ = _model(ctx, req.other)
-        return model, model, req.other.name, "its own gradient"
-    base, _ = _model(ctx, req.current)
+        model, _, names = _model(ctx, req.other)
+        return model, model, req.other.name, "its own gradient", names
+    base, _, names = _model(ctx, req.current)
     if req.model == "current":
-        return base, base, req.current.name, "its own gradient"
+        return base, base, req.current.name, "its own gradient", names
     t = make_transform(req.model)
     plain = DefendedModel(base, t, adaptive=False).eval()
     name = f"{req.current.name} behind " + {"jpeg": "JPEG (quality 50)", "bit_depth": "bit depth (2 bits)"}[req.model]
     if req.direction == "bpda":
-        return plain, DefendedModel(base, t, adaptive=True).eval(), name, "the gradient without the defense (BPDA)"
-    return plain, plain, name, "the gradient the defense shows (zero through it)"
+        return (plain, DefendedModel(base, t, adaptive=True).eval(), name, "the gradient without the defense (BPDA)",
+                names)
+    return plain, plain, name, "the gradient the defense shows (zero through it)", names
 
 
 def landscape_job(ctx: JobContext, req: LandscapeRequest) -> LandscapeResult | None:
@@ -151,8 +165,9 @@ def landscape_job(ctx: JobContext, req: LandscapeRequest) -> LandscapeResult | N
     from advstudio.core.explain.landscape import loss_landscape
 
     start = time.perf_counter()
-    model, direction_model, name, words = _landscape_models(ctx, req)
+    model, direction_model, name, words, names = _landscape_models(ctx, req)
     x = image_tensor(np.asarray(req.image, dtype=np.float32), ctx.state.ensure_device())
+    names = class_names(names, int(probabilities(model, x).shape[1]))
     try:
         land = loss_landscape(model, x, None, float(req.eps), direction_model=direction_model, direction_name=words,
                               grid=int(req.grid), cancel=_Stop(ctx),
@@ -163,7 +178,7 @@ def landscape_job(ctx: JobContext, req: LandscapeRequest) -> LandscapeResult | N
                            np.asarray(land.pred).copy(), int(land.label), int(land.clean_pred), float(land.eps),
                            float(land.span), bool(land.gradient_zero), float(land.flipped_share()),
                            float(land.rise_along("a")), float(land.rise_along("b")), name, req,
-                           round(time.perf_counter() - start, 3))
+                           round(time.perf_counter() - start, 3), names)
 
 
 def _pgd(model, x, eps: float, record: bool = True):
@@ -216,35 +231,45 @@ def boundary_job(ctx: JobContext, req: BoundaryRequest) -> BoundaryResult | None
     except Cancelled:
         return None
     adv_pred = int(probabilities(model, x_adv)[0].argmax())
-    clean_pred = int(probabilities(model, x)[0].argmax())
+    clean_probs = probabilities(model, x)[0]
+    clean_pred = int(clean_probs.argmax())
     return BoundaryResult(np.asarray(plane.u).copy(), np.asarray(plane.v).copy(), np.asarray(plane.pred).copy(),
                           np.asarray(plane.confidence).copy(), {k: tuple(map(float, v)) for k, v in plane.points.items()},
                           None if plane.path is None else np.asarray(plane.path).copy(),
                           None if plane.path_off_plane is None else np.asarray(plane.path_off_plane).copy(),
                           plane.crossing(), float(plane.clamped_share), clean_pred, adv_pred, plane.third_name,
-                          req.model_name, req, round(time.perf_counter() - start, 3))
+                          req.model_name, req, round(time.perf_counter() - start, 3),
+                          class_names(req.classes, len(clean_probs)))
 
 
 def projection_job(ctx: JobContext, req: ProjectionRequest) -> ProjectionResult | ExplainCancelled | None:
     """The test set's penultimate layer projected to 2-D (PCA, cached per model and dataset), and the drawing's
-    PGD path through the same axes."""
+    PGD path through the same axes. A model whose number of classes is not the dataset's is refused (its
+    readings and the labels would not be the same classes)."""
     from collections import OrderedDict
 
     import torch
 
-    from advstudio.core.errors import Cancelled
+    from advstudio.core.classes import DIGITS
+    from advstudio.core.errors import Cancelled, DatasetError
     from advstudio.core.explain.projection import project_dataset, project_path
 
     start = time.perf_counter()
     model = ctx.state.require_model()
+    x = image_tensor(np.asarray(req.image, dtype=np.float32), ctx.state.ensure_device())
+    outputs = int(probabilities(model, x).shape[1])
     stop = _Stop(ctx, req.cancel)
     cache: OrderedDict = ctx.state.values.setdefault("explain_projections", OrderedDict())
-    key = (ctx.state.model_version, req.data_dir, int(req.samples))
+    key = (ctx.state.model_version, req.data_dir, int(req.samples), ctx.state.values.get("data_layout"))
     cached = key in cache
     if not cached:
         test = ctx.state.split(req.data_dir, "test").head(req.samples)
+        if test.num_classes != outputs:
+            raise DatasetError(f"The model has {outputs} classes but the test images in {test.source} have "
+                               f"{test.num_classes}: choose the folder of the data it was trained on (or its "
+                               "classes under File ▸ Dataset classes).")
         n = len(test)
-        label = f"reading {n:,} test digits through the network"
+        label = f"reading {n:,} test {'digits' if test.classes == DIGITS else 'images'} through the network"
         report = _reporter(ctx, label, start, serve=True)
         ctx.progress(ExplainProgress(0, n, label, 0.0))
         device = ctx.state.ensure_device()
@@ -253,12 +278,11 @@ def projection_job(ctx: JobContext, req: ProjectionRequest) -> ProjectionResult 
                                         progress=report)
         except Cancelled:
             return ExplainCancelled(PROJECTION_KIND, 0, n) if not ctx.should_stop() else None
-        cache[key] = projected
+        cache[key] = (projected, tuple(test.classes))
         while len(cache) > PROJECTION_CACHE:
             cache.popitem(last=False)
     cache.move_to_end(key)
-    projected = cache[key]
-    x = image_tensor(np.asarray(req.image, dtype=np.float32), ctx.state.ensure_device())
+    projected, label_names = cache[key]
     out = _pgd(model, x, req.eps)
     frames = np.asarray(out.trajectory.images)[:, 0] if out.trajectory is not None else np.stack(
         [x[0].cpu().numpy(), out.x_adv[0].cpu().numpy()])
@@ -271,4 +295,4 @@ def projection_job(ctx: JobContext, req: ProjectionRequest) -> ProjectionResult 
                             np.asarray(projected.labels, dtype=np.int64).copy(), np.asarray(path, np.float32).copy(),
                             np.asarray(path_classes, dtype=np.int64).copy(),
                             (float(p.explained[0]), float(p.explained[1])), p.layer, req.model_name, cached, req,
-                            round(time.perf_counter() - start, 3))
+                            round(time.perf_counter() - start, 3), class_names(req.classes, outputs), label_names)

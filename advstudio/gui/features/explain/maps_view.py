@@ -9,8 +9,17 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from advstudio.core.explain.words import boundary_verdict, landscape_verdict, percent, projection_verdict
-from advstudio.core.render import CLASS_COLOURS, class_rgb, heat_rgb
+from advstudio.core.classes import DIGITS
+from advstudio.core.explain.words import (
+    are_digits,
+    boundary_verdict,
+    kind_word,
+    landscape_verdict,
+    percent,
+    projection_verdict,
+)
+from advstudio.core.model_meta import name_of
+from advstudio.core.render import CLASS_COLOURS, class_colour, class_rgb, colours_repeat, heat_rgb
 from advstudio.gui.features.explain.attribution_view import narrow_combo
 from advstudio.gui.features.explain.messages import (
     BOUNDARY_ATTACKS,
@@ -39,8 +48,29 @@ PLOT_MIN = 200
 STALE = "The drawing or ε changed since: press the button again to redraw it for the new one."
 
 
-def class_key() -> list[KeyEntry]:
-    return [KeyEntry(c, str(k), "square") for k, c in enumerate(CLASS_COLOURS)]
+def class_key(names=DIGITS, present=None) -> list[KeyEntry]:
+    """The key of a class map, each class's name in its colour: every class of a model of ten or fewer (the
+    digits 0–9 as always); of a larger one only the classes `present` on the picture, so the key stays short."""
+    names = tuple(names) or DIGITS
+    if len(names) <= 10 or present is None:
+        shown = range(len(names))
+    else:
+        shown = sorted({int(k) for k in np.unique(np.asarray(present))})
+    return [KeyEntry(class_colour(k), name_of(k, names), "square") for k in shown]
+
+
+def key_note(names, present, where: str) -> str:
+    """A sentence for the caption when the key does not list every class (more than ten) or colours repeat
+    (more than CLASS_COLOURS holds); "" otherwise."""
+    names = tuple(names) or DIGITS
+    if len(names) <= 10:
+        return ""
+    seen = len(np.unique(np.asarray(present)))
+    note = f" The key lists the {seen} of the model's {len(names)} classes {where}"
+    if colours_repeat(len(names)):
+        note += (f"; there are {len(CLASS_COLOURS)} colours, so classes {len(CLASS_COLOURS)} apart share one "
+                 "(the names tell them apart)")
+    return note + "."
 
 
 def wrapped(text: str = "", bold: bool = False) -> QLabel:
@@ -184,6 +214,7 @@ class LandscapePage(_Page):
         lo, hi = float(r.loss.min()), float(r.loss.max())
         self.loss_map.show_map(heat_rgb(r.loss, hi, lo), r.a, r.b)
         self.class_map.show_map(class_rgb(r.pred), r.a, r.b)
+        self.class_map.key.set_entries(class_key(r.class_names, r.pred))
         for m in (self.loss_map, self.class_map):
             xs, ys = diamond(r.eps)
             m.overlay(pg.PlotDataItem(xs, ys, pen=pg.mkPen("w", width=2, style=Qt.PenStyle.DashLine)))
@@ -194,7 +225,8 @@ class LandscapePage(_Page):
         self.verdict.setText(landscape_verdict(r))
         self.caption.setText(f"{r.model_name}; a moves along {self._direction_words(r)}, b along a random ±1 "
                              f"direction orthogonal to it, both in pixel units; the dashed diamond is the ε-ball (ε = {r.eps:.3f} pixel "
-                             f"units: |a| + |b| ≤ ε). {len(r.a)}×{len(r.b)} points in {r.seconds:.2f} s.")
+                             f"units: |a| + |b| ≤ ε). {len(r.a)}×{len(r.b)} points in {r.seconds:.2f} s."
+                             + key_note(r.class_names, r.pred, "read on this plane"))
         self.set_running(False)
         self.run.eta.setText("")
 
@@ -251,7 +283,7 @@ class BoundaryPage(_Page):
                 u, w = r.points[name]
                 self.map.overlay(pg.ScatterPlotItem([u], [w], symbol=symbol, size=14, brush=colour,
                                                     pen=pg.mkPen("w", width=2)))
-        self.map.key.set_entries(class_key() + [KeyEntry(c.clean, "your drawing", "dot"),
+        self.map.key.set_entries(class_key(r.class_names, r.pred) + [KeyEntry(c.clean, "your drawing", "dot"),
                                                 KeyEntry(c.adversarial, "attacked", "dot"),
                                                 KeyEntry(c.neutral, r.third_name, "square")])
         self.verdict.setText(boundary_verdict(r))
@@ -259,7 +291,8 @@ class BoundaryPage(_Page):
                  if r.clamped_share > 0.01 else "")
         self.caption.setText(f"{r.model_name}; the plane through your drawing, {BOUNDARY_ATTACKS[r.request.attack]} "
                              f"at ε = {r.request.eps:.3f} pixel units and {r.third_name}; shade: how sure the "
-                             f"network is (grey = unsure, near a border).{extra}")
+                             f"network is (grey = unsure, near a border).{extra}"
+                             + key_note(r.class_names, r.pred, "read on this plane"))
         self.set_running(False)
         self.run.eta.setText("")
 
@@ -303,19 +336,23 @@ class ProjectionPage(_Page):
 
     def set_result(self, r: ProjectionResult) -> None:
         self.result = r
-        brushes = [pg.mkBrush(CLASS_COLOURS[int(k) % 10]) for k in range(10)]
-        self.scatter.setData(r.coords[:, 0], r.coords[:, 1], brush=[brushes[int(k) % 10] for k in r.labels])
+        brushes = [pg.mkBrush(c) for c in CLASS_COLOURS]
+        self.scatter.setData(r.coords[:, 0], r.coords[:, 1],
+                             brush=[brushes[int(k) % len(brushes)] for k in r.labels])
         c = colours(self)
         self.path.setData(r.path[:, 0], r.path[:, 1])
         self.ends.setData([r.path[0, 0], r.path[-1, 0]], [r.path[0, 1], r.path[-1, 1]],
                           brush=[c.clean, c.adversarial])
-        self.key.set_entries(class_key() + [KeyEntry(c.clean, "your drawing", "dot"),
+        self.key.set_entries(class_key(r.label_names, r.labels) + [KeyEntry(c.clean, "your drawing", "dot"),
                                             KeyEntry(c.adversarial, "after the attack", "dot")])
         self.area.set_empty(False)
         self.verdict.setText(projection_verdict(r))
         how = "kept from before" if r.cached else f"computed in {r.seconds:.1f} s"
-        self.caption.setText(f"{r.model_name}; {len(r.labels):,} test digits (the layout {how}); each dot is one, "
-                             f"coloured by its true digit; the black line is your drawing through PGD at "
-                             f"ε = {r.request.eps:.3f} pixel units.")
+        labels = tuple(r.label_names) or None
+        what, thing = ("digits", "digit") if are_digits(labels) else ("images", kind_word(labels))
+        self.caption.setText(f"{r.model_name}; {len(r.labels):,} test {what} (the layout {how}); each dot is one, "
+                             f"coloured by its true {thing}; the black line is your drawing through PGD at "
+                             f"ε = {r.request.eps:.3f} pixel units."
+                             + key_note(r.label_names, r.labels, "among these images"))
         self.set_running(False)
         self.run.finished(r.seconds)

@@ -1,6 +1,9 @@
 """Frozen requests and replies of the "Why it breaks" tab: attributions of the drawing and its adversarial version
 on two models, the loss landscape around the drawing, the decision plane it walks across and its place among all
-test digits. Numpy copies and plain values only."""
+test digits. Numpy copies and plain values only.
+
+Every reply names the classes it shows (`class_names`: the model's, one per output, "0".."K-1" when the model
+records none), so the views and sentences say names, for a model of any number of classes."""
 
 from __future__ import annotations
 
@@ -47,10 +50,12 @@ class Attack:
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """A model a picture is drawn for: the studio's current one (path None) or a model file."""
+    """A model a picture is drawn for: the studio's current one (path None) or a model file. `classes`: its class
+    names (empty: the job reads them from the file's metadata, else numbers them)."""
 
     name: str
     path: str | None = None
+    classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class AttributionRow:
     confidence: tuple[float, float]
     ink_share: tuple[float, float]  # share of |attribution| on the drawing's ink
     relative_delta: tuple[float, float] | None  # Integrated Gradients' completeness gap, else None
+    names: tuple[str, ...] = ()  # this model's class names, one per output
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,7 @@ class LandscapeResult:
     model_name: str
     request: LandscapeRequest
     seconds: float
+    class_names: tuple[str, ...] = ()  # the judged model's class names
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,7 @@ class BoundaryRequest:
     third: str = "random"  # a THIRD_POINTS key
     grid: int = 81
     model_name: str = "the model in use"
+    classes: tuple[str, ...] = ()  # the model's class names (empty: numbered)
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,7 @@ class BoundaryResult:
     model_name: str
     request: BoundaryRequest
     seconds: float
+    class_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,6 +162,7 @@ class ProjectionRequest:
     samples: int = 10000
     model_name: str = "the model in use"
     cancel: threading.Event = field(default_factory=threading.Event, compare=False)
+    classes: tuple[str, ...] = ()  # the model's class names (empty: numbered)
 
 
 @dataclass(frozen=True)
@@ -177,6 +187,8 @@ class ProjectionResult:
     cached: bool  # the test set's projection came from this session's cache
     request: ProjectionRequest
     seconds: float
+    class_names: tuple[str, ...] = ()  # the model's (path_classes)
+    label_names: tuple[str, ...] = ()  # the dataset's (labels)
 
 
 @dataclass(frozen=True)
