@@ -1,13 +1,16 @@
 """A form for any registered attack, built from core.attacks.attack_settings: one field per setting, with the
 attack's own defaults, laid out in a compact grid; ε and the steps in view, the rest in a collapsed Advanced group.
-`settings()` gives make_attack keywords."""
+`settings()` gives make_attack keywords. ClassSpinBox: a target class by its number, and by name for a model with
+named classes (the form's target, the patch's)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QSpinBox, QWidget
 
 from advstudio.core.attacks.registry import ATTACKS, REQUIRED, attack_settings
+from advstudio.core.classes import DIGITS
 from advstudio.core.describe import attack_title, setting_words
 from advstudio.gui.widgets.help import AdvancedGroup, explain
 
@@ -47,6 +50,74 @@ LOSS_WORDS = {"ce": "cross-entropy: lower the model's confidence in the right di
 BASIS_WORDS = {"pixel": "pixel: one pixel at a time", "dct": "dct: smooth patterns first (low frequencies)"}
 CHOICES = {"loss": LOSS_WORDS, "version": VERSION_WORDS, "basis": BASIS_WORDS}  # settings picked from a list
 COLUMNS = 3
+WIDEST_NAME = 24  # characters of a class's "i: name" a ClassSpinBox makes room for (a longer one scrolls)
+
+
+def class_item(index: int, names) -> str:
+    """A class as a target choice shows it: its number for a digit (or a numbered class), "i: name" otherwise."""
+    name = str(names[index]) if names is not None and 0 <= index < len(names) else str(index)
+    return name if name == str(index) else f"{index}: {name}"
+
+
+class ClassSpinBox(QSpinBox):
+    """A class of the model, 0..K-1, stepped with the arrows or typed (its number or its name); it shows
+    "i: name" for a model with named classes and the bare number for the digits (then it is a plain spin box)."""
+
+    def __init__(self, value: int = 8, names=DIGITS, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.classes: tuple[str, ...] = ()
+        self.set_classes(names, value)
+
+    def set_classes(self, names, keep: int | None = None) -> bool:
+        """Range over these classes (the value is kept while it is one of them, else the last); True when they
+        changed."""
+        names = tuple(str(n) for n in names) or DIGITS
+        if names == self.classes and keep is None:
+            return False
+        value = self.value() if keep is None else int(keep)
+        self.classes = names
+        self.blockSignals(True)
+        self.setRange(0, len(names) - 1)
+        self.setValue(min(max(value, 0), len(names) - 1))
+        self.lineEdit().setText(self.textFromValue(self.value()))  # the same number may now have a name
+        self.blockSignals(False)
+        self.updateGeometry()
+        return True
+
+    def named(self) -> bool:
+        return any(n != str(i) for i, n in enumerate(self.classes))
+
+    def textFromValue(self, value: int) -> str:  # noqa: N802 - Qt override
+        return class_item(int(value), self.classes)
+
+    def valueFromText(self, text: str) -> int:  # noqa: N802 - Qt override
+        found = self._parse(text)
+        return self.value() if found is None else found
+
+    def validate(self, text: str, pos: int):
+        state = QValidator.State.Acceptable if self._parse(text) is not None else QValidator.State.Intermediate
+        return state, text, pos
+
+    def _parse(self, text: str) -> int | None:
+        """The class `text` names: its number ("3", "3: Dress") or its name ("dress"), else None."""
+        text = text.strip()
+        head = text.split(":", 1)[0].strip()
+        if head.isdigit() and 0 <= int(head) < len(self.classes):
+            return int(head)
+        lowered = [n.lower() for n in self.classes]
+        return lowered.index(text.lower()) if text.lower() in lowered else None
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override: room for the longest name, not only the ends'
+        hint = super().sizeHint()
+        if not self.named():
+            return hint
+        fm = self.fontMetrics()
+        texts = [self.textFromValue(v)[:WIDEST_NAME] for v in range(len(self.classes))]
+        ends = max(fm.horizontalAdvance(self.textFromValue(v)) for v in (self.minimum(), self.maximum()))
+        return QSize(hint.width() + max(0, max(fm.horizontalAdvance(t) for t in texts) - ends), hint.height())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return self.sizeHint() if self.named() else super().minimumSizeHint()
 
 
 class AttackForm(QWidget):
@@ -71,12 +142,9 @@ class AttackForm(QWidget):
                 "L∞ attacks keep every pixel within ±ε; minimal-L2 attacks look for the smallest overall change; "
                 "few-pixel (L0) attacks change as few pixels as they can.")
         self.targeted = QCheckBox("targeted, toward class")
-        explain(self.targeted, "Off: make the model read any wrong digit. On: make it read the digit you choose.")
-        self.target = QSpinBox()
-        self.target.setRange(0, 9)
-        self.target.setValue(8)
+        self.target = ClassSpinBox(8)
         self.target.setEnabled(False)
-        explain(self.target, "The digit a targeted attack tries to make the model read.")
+        self._explain_target()
         self.fields: dict[str, QWidget] = {}
         self.grid = QGridLayout()
         self.advanced = AdvancedGroup("Advanced settings")
@@ -117,6 +185,24 @@ class AttackForm(QWidget):
     # ------------------------------------------------------------------ reading and setting
     def attack(self) -> str:
         return str(self.combo.currentData())
+
+    def set_classes(self, names) -> None:
+        """The model's classes: the target ranges over them (by name where they have names), and APGD-T's and
+        FAB-T's count of target classes over the K − 1 others."""
+        if not self.target.set_classes(names):
+            return
+        self._explain_target()
+        w = self.fields.get("target_classes")
+        if isinstance(w, QSpinBox):
+            w.setMaximum(self._most_targets())
+
+    def _most_targets(self) -> int:
+        return max(1, len(self.target.classes) - 1)
+
+    def _explain_target(self) -> None:
+        what = "class" if self.target.named() else "digit"
+        explain(self.targeted, f"Off: make the model read any wrong {what}. On: make it read the {what} you choose.")
+        explain(self.target, f"The {what} a targeted attack tries to make the model read.")
 
     def target_class(self) -> int | None:
         return int(self.target.value()) if self.targeted.isChecked() else None
@@ -195,6 +281,8 @@ class AttackForm(QWidget):
 
     def _field(self, key: str, default) -> QWidget:
         lo, hi, decimals, step = FIELDS.get(key, (0.0, 1e6, 3, 0.1))
+        if key == "target_classes":  # the other classes a targeted run can aim at: K − 1
+            hi = self._most_targets()
         _label, plain, maths = setting_words(key)
         if isinstance(default, bool):
             w = QCheckBox()

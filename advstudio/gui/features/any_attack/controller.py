@@ -32,8 +32,18 @@ class AnyAttack(JobClient):
         self.panel.runRequested.connect(self.run_input_attack)
         ctx.inputChanged.connect(self._on_input_changed)
         ctx.attackSettingsChanged.connect(self._follow_attack_eps)
+        ctx.modelReady.connect(self._on_model)
         if ctx.attack_settings is not None:
             self._follow_attack_eps(ctx.attack_settings)
+        if ctx.model_info is not None:
+            self._on_model(ctx.model_info)
+
+    @Slot(object)
+    def _on_model(self, info: object) -> None:
+        """A new model: the target and the bars range over its classes (the result on screen keeps its own)."""
+        classes = getattr(info, "classes", None)
+        if classes:
+            self.panel.set_classes(classes)
 
     @Slot()
     def run_input_attack(self) -> int | None:

@@ -9,6 +9,7 @@ import numpy as np
 
 from advstudio.core.attacks import ATTACKS
 from advstudio.core.describe import attack_title, steps_text
+from advstudio.core.model_meta import name_of
 from advstudio.core.types import CleanAndAdversarial
 
 INPUT_KIND = "input_attack"
@@ -43,7 +44,7 @@ class QueryProgress:
 class InputAttackResult(CleanAndAdversarial):
     """One attack on one input, with every iterate for the scrubber (numpy copies).
 
-    frames: (T, 28, 28) the iterate at each recorded step; frame_probs (T, 10) the model's probabilities there;
+    frames: (T, 28, 28) the iterate at each recorded step; frame_probs (T, K) the model's probabilities there;
     frame_step / frame_restart: the step within its restart (0 = start point) and the restart (C&W: the
     binary-search round). Frame 0 is where the attack starts; the last frame is always the returned
     adversarial (step -1 where it is not the last iterate: C&W's best round, PGD's first success)."""
@@ -83,14 +84,15 @@ class InputAttackResult(CleanAndAdversarial):
                 return "its clean reading was already wrong" if name == "clean" else attack_title(name)
         return None
 
-    def describe(self) -> str:
-        """Names the attack, ε, steps, restarts and sample count (item 7)."""
+    def describe(self, names=None) -> str:
+        """Names the attack, ε, steps, restarts and sample count (item 7); `names`: the model's class names (the
+        target is shown by its number when None)."""
         eps = self.eps
         spec = ATTACKS.get(self.attack)
         budget = (f"L∞ ε = {eps:.3f}" if eps is not None else
                   "few pixels (L0: it changes as few pixels as it can)" if spec is not None and spec.norm == "l0"
                   else "minimal L2 (no ε: it searches the smallest ‖δ‖₂)")
-        target = f", targeted → {self.target}" if self.target is not None else ", untargeted"
+        target = f", targeted → {name_of(self.target, names)}" if self.target is not None else ", untargeted"
         mode = "early stop" if self.params.get("early_stop") and self.attack != "fgsm" else "every step"
         return (f"{attack_title(self.attack)}{target}, {budget}, {steps_text(self.attack, self.params)}, "
                 f"{mode}, n = 1 input")

@@ -23,7 +23,9 @@ from PySide6.QtWidgets import (
 )
 
 from advstudio.core.attacks import ATTACKS
+from advstudio.core.classes import DIGITS
 from advstudio.core.describe import attack_title, steps_text
+from advstudio.core.model_meta import name_of
 from advstudio.core.render import diverging_rgb
 from advstudio.gui.features.any_attack.messages import InputAttackResult
 from advstudio.gui.theme import style_plot
@@ -166,6 +168,8 @@ class AttackLabPanel(QWidget):
         self.clear_table = QPushButton("Clear table")
         self.norm_rows: list[tuple] = []
         self.result: InputAttackResult | None = None
+        self.names: tuple[str, ...] = DIGITS  # the current model's classes (the form's target, the bars)
+        self.result_names: tuple[str, ...] = DIGITS  # the classes of the model the shown result ran on
         self.frame = 0
         self._limit = 1.0
         self.timer = QTimer(self)
@@ -217,6 +221,13 @@ class AttackLabPanel(QWidget):
         self.view.clear()
 
     # ------------------------------------------------------------------ data
+    def set_classes(self, names) -> None:
+        """The current model's classes: the target ranges over them, the bars and the next results name them."""
+        self.names = tuple(str(n) for n in names) or DIGITS
+        self.form.set_classes(self.names)
+        self.view.bars.set_classes(self.names)
+        self.history.setLabel("left", "your digit %" if self.names == DIGITS else "your class %")
+
     def set_busy(self, busy: bool, text: str = "") -> None:
         self.run_button.setEnabled(not busy)
         if text:
@@ -256,6 +267,7 @@ class AttackLabPanel(QWidget):
             self.history_line.setData([], [])
             return
         eps = result.eps
+        self.result_names = self.names
         self._limit = delta_scale(eps, result.perturbation)  # the result's δ sets one scale for every frame
         few = ATTACKS[result.attack].norm == "l0" if result.attack in ATTACKS else False
         self.view.mark_changed = few
@@ -266,8 +278,8 @@ class AttackLabPanel(QWidget):
         self.slider.blockSignals(False)
         self._show_history(result)
         self.show_frame(last)
-        verdict = (f"{result.clean_label} → {result.adv_label}" if result.success
-                   else f"not fooled: still {result.clean_label}")
+        c, a = (name_of(k, self.names) for k in (result.clean_label, result.adv_label))
+        verdict = f"{c} → {a}" if result.success else f"not fooled: still {c}"
         ensemble = ""
         if result.breakdown is not None:
             who = result.broken_by()
@@ -275,7 +287,7 @@ class AttackLabPanel(QWidget):
         sizes = f"‖δ‖∞ = {result.linf:.3f}, ‖δ‖₂ = {result.l2:.3f}, ‖δ‖₀ = {result.l0} pixels"
         if few:  # the headline number of a few-pixel attack is how many pixels it changed (outlined in yellow)
             sizes = f"{result.l0} pixel{'s' if result.l0 != 1 else ''} changed (outlined); ‖δ‖₂ = {result.l2:.3f}"
-        self.caption.setText(f"{result.describe()}.  Result: {verdict}; {sizes}.{ensemble}")
+        self.caption.setText(f"{result.describe(self.names)}.  Result: {verdict}; {sizes}.{ensemble}")
         self.status.setText(f"Done in {result.seconds:.2f} s, {result.queries:,} model queries. Drag the scrubber or "
                             "press Play to watch every step.")
         self._add_row(result)
@@ -314,13 +326,14 @@ class AttackLabPanel(QWidget):
             what += ", the result"
         if r.frame_queries is not None:
             what += f" · {int(r.frame_queries[k]):,} queries"
-        self.step_label.setText(f"frame {k}/{len(r.frames) - 1}: {what} · reads {label} ({probs[label] * 100:.0f}%)")
+        self.step_label.setText(f"frame {k}/{len(r.frames) - 1}: {what} · reads {name_of(label, self.result_names)} ({probs[label] * 100:.0f}%)")
 
     # ------------------------------------------------------------------ norms table
     def _add_row(self, r: InputAttackResult) -> None:
         eps = "—" if r.eps is None else f"{r.eps:.3f}"
-        verdict = f"{r.clean_label} → {r.adv_label}" if r.success else f"held ({r.clean_label})"
-        title = attack_title(r.attack) + (f" → {r.target}" if r.target is not None else "")
+        c, a = (name_of(k, self.names) for k in (r.clean_label, r.adv_label))
+        verdict = f"{c} → {a}" if r.success else f"held ({c})"
+        title = attack_title(r.attack) + (f" → {name_of(r.target, self.names)}" if r.target is not None else "")
         row = (title, eps, steps_text(r.attack, r.params), verdict, f"{r.linf:.4f}", f"{r.l2:.4f}", str(r.l0),
                f"{r.seconds:.2f} s")
         self.norm_rows.append((r.attack, r.eps, r.linf, r.l2, r.l0, r.success))

@@ -45,6 +45,7 @@ class CertifyStudio(JobClient):
         self._curve_request: CertifyCurveRequest | None = None
         self._detect_request: DetectRequest | None = None
         self._certifying: np.ndarray | None = None  # the image of the certification on its way
+        self._certify_classes: tuple[str, ...] | None = None  # the classes of the model it is made with
         self._certified_before = False  # a certificate was shown for an earlier input
         self.panel.certifyRequested.connect(self.certify_input)
         self.panel.curveRequested.connect(self.run_curve)
@@ -77,6 +78,7 @@ class CertifyStudio(JobClient):
         req = CertifyInputRequest(np.ascontiguousarray(image, dtype=np.float32).copy(), self.panel.smoothing())
         gen = self.submit(CERTIFY_INPUT_KIND, req)
         self._certifying = req.image
+        self._certify_classes = tuple(self.ctx.model_info.classes)
         self.panel.show_input_message(f"Certifying with {req.settings.describe()}…")
         return gen
 
@@ -159,7 +161,7 @@ class CertifyStudio(JobClient):
         if kind == CERTIFY_INPUT_KIND:
             self._certifying = None
             self._certified_before = True
-            self.panel.set_certificate(value)
+            self.panel.set_certificate(value, self._certify_classes)
             self.inputCertified.emit(value)
         elif kind == CERTIFY_CURVE_KIND:
             self._curve_request = None

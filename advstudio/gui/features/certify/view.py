@@ -4,6 +4,8 @@ attack that also pushes the detector's score down. Views only: the controller (g
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal
@@ -20,7 +22,9 @@ from PySide6.QtWidgets import (
 )
 
 from advstudio.core.certification import linf_as_l2
+from advstudio.core.classes import DIGITS
 from advstudio.core.describe import ATTACKER_TERMS, DEFENSE_NOTE, DEFENSE_NOTE_PLAIN
+from advstudio.core.model_meta import name_of
 from advstudio.gui.features.certify.messages import (
     CertifyCurveResult,
     CertifyInputResult,
@@ -296,21 +300,25 @@ class CertifyPanel(QWidget):
         self.certificate = None
         self.input_result.setText(text)
 
-    def set_certificate(self, r: CertifyInputResult) -> None:
+    def set_certificate(self, r: CertifyInputResult, names=None) -> None:
+        """The certificate in words; `names`: the classes of the model it was made with (numbers when None)."""
         self.certificate = r
         s = r.settings
         pixels = int(r.image.size)
         how = f"n = {s.n}, α = {s.alpha:g} (σ = {s.sigma:g}, n0 = {s.n0}, seed {s.seed}); {r.seconds:.1f} s"
-        votes = ", ".join(f"{k}: {c}" for k, c in sorted(enumerate(r.counts), key=lambda kc: -kc[1]) if c)[:80]
+        votes = ", ".join(f"{name_of(k, names)}: {c}" for k, c in sorted(enumerate(r.counts), key=lambda kc: -kc[1])
+                          if c)[:80]
+        votes, read = html.escape(votes), html.escape(name_of(r.base_label, names))  # names are the file's text
+        top = "digit" if names is None or tuple(names) == DIGITS else "class"
         if r.label is None:
             text = (f"<b>Abstain</b>: the top class's probability under noise is not provably above ½ "
                     f"(lower bound {r.p_lower:.4f}). {how}.<br>Noisy votes: {votes}. The model itself reads "
-                    f"{r.base_label}.")
+                    f"{read}.")
         else:
             eq = r.radius / np.sqrt(pixels)
-            text = (f"Certified class <b>{r.label}</b>, L2 radius <b>{r.radius:.3f}</b>, with {how}.<br>"
-                    f"Under noise the top digit wins with probability at least {r.p_lower:.4f} (p_A); noisy "
-                    f"votes: {votes}. The model itself reads {r.base_label}.<br>"
+            text = (f"Certified class <b>{html.escape(name_of(r.label, names))}</b>, L2 radius <b>{r.radius:.3f}</b>, "
+                    f"with {how}.<br>Under noise the top {top} wins with probability at least {r.p_lower:.4f} (p_A); "
+                    f"noisy votes: {votes}. The model itself reads {read}.<br>"
                     f"An L2 ball of radius {r.radius:.3f} holds the L∞ ball of ε = {eq:.4f} only "
                     f"(r/√{pixels}). Largest radius certifiable with this n and α: {r.max_radius:.3f}.")
         self.input_result.setText(text)

@@ -50,6 +50,8 @@ class CompareStudio(JobClient):
         self._entries: dict[str, ModelEntry] = {}
         self._roles: dict[str, str] = {}
         self.refresh_models()
+        if ctx.model_info is not None:
+            self.panel.set_classes(ctx.model_info.classes)
         self.panel.set_settings(ctx.attack_settings)
         for view in self.panel.sides:
             view.modelChanged.connect(self._on_side_changed)
@@ -190,7 +192,11 @@ class CompareStudio(JobClient):
             self.request()
 
     @Slot(object)
-    def _on_model(self, _info: object) -> None:
+    def _on_model(self, info: object) -> None:
+        """The Attack tab's model changed: its classes name the target (each side names its own classes)."""
+        classes = getattr(info, "classes", None)
+        if classes:
+            self.panel.set_classes(classes)
         if self.wanted():
             self.refresh_models()
             self.request()

@@ -86,6 +86,19 @@ def attack_side(ctx: JobContext, model, model_key, image: np.ndarray, s: AttackS
         target=s.target if s.method == TARGETED else None)
 
 
+def missing_target(model, image: np.ndarray, s: AttackSettings, device) -> str | None:
+    """Why a targeted attack cannot run on this model (its target is not one of the model's classes), or None."""
+    if s.method != TARGETED or s.target is None:
+        return None
+    from advstudio.gui.directions import image_tensor, probabilities
+
+    k = int(probabilities(model, image_tensor(image, device)).shape[1])
+    if 0 <= int(s.target) < k:
+        return None
+    return (f"This model has {k} classes, so it has no class {int(s.target)} for the targeted attack to aim at. "
+            "Choose untargeted FGSM or another target in the Attack tab.")
+
+
 def compare_job(ctx: JobContext, req: CompareRequest) -> CompareResult | None:
     """Attack every side's model with the same settings; a model that cannot load answers with its message."""
     from advstudio.core.errors import ModelFileError
@@ -103,6 +116,10 @@ def compare_job(ctx: JobContext, req: CompareRequest) -> CompareResult | None:
             model, key, name, about, meta = side_model(ctx, side)
         except ModelFileError as exc:
             out.append(SideResult(side, side.name, message=str(exc)))
+            continue
+        problem = missing_target(model, image, req.settings, ctx.state.ensure_device())
+        if problem is not None:
+            out.append(SideResult(side, name, about, message=problem, meta=meta, bundled=is_bundled(side.path)))
             continue
         out.append(SideResult(side, name, about, attack=attack_side(ctx, model, key, image, req.settings),
                               meta=meta, bundled=is_bundled(side.path)))

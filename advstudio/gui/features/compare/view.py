@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QResizeEvent
 from PySide6.QtWidgets import QBoxLayout, QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
+from advstudio.core.model_meta import model_classes, name_of
 from advstudio.gui.features.compare.messages import CompareResult, SideResult
 from advstudio.gui.messages import EPS_MAX, SLIDER_STEPS, TARGETED, AttackSettings
 from advstudio.gui.theme import FLIP_COLOUR, HOLD_COLOUR
@@ -20,24 +21,39 @@ INTRO = "The same drawing and the same attack on two models, side by side, to se
 MESSAGE_STYLE = "QLabel { border: 1px solid #c98a00; border-radius: 6px; padding: 6px; }"
 
 
-def attack_words(s: AttackSettings) -> str:
-    return f"targeted FGSM (toward {s.target})" if s.method == TARGETED and s.target is not None else "FGSM"
+def side_classes(side: SideResult) -> tuple[str, ...] | None:
+    """The class names of a side's model, from its file's metadata when they match its outputs (a model trained in
+    this session has no metadata: None, its classes are shown by number)."""
+    r = side.attack
+    if not side.meta or r is None:
+        return None
+    names = model_classes(side.meta)
+    return names if len(names) == len(r.clean_probs) else None
 
 
-def settings_text(s: AttackSettings) -> str:
+def attack_words(s: AttackSettings, names=None) -> str:
+    """The attack in words; `names`: the Attack tab's model's classes, which the target indexes."""
+    if s.method == TARGETED and s.target is not None:
+        return f"targeted FGSM (toward {name_of(s.target, names)})"
+    return "FGSM"
+
+
+def settings_text(s: AttackSettings, names=None) -> str:
     """Names the attack, ε, steps and sample count, as every robustness figure does."""
-    kind = f"targeted toward {s.target}" if s.method == TARGETED else "untargeted"
+    kind = f"targeted toward {name_of(s.target, names)}" if s.method == TARGETED else "untargeted"
     return (f"FGSM, {kind} · L∞ ε = {s.eps:.3f} ({s.eps * 255:.0f} of 255 grey levels) · 1 step · "
             "n = 1 input (the current drawing)")
 
 
 def banner_text(side: SideResult) -> str:
-    r = side.attack
+    """The side's verdict, its classes named as its own model names them."""
+    r, names = side.attack, side_classes(side)
     c, a = r.clean_label, r.adv_label
-    clean = f"{c} ({r.clean_probs[c] * 100:.0f}%)"
-    adv = f"{a} ({r.adv_probs[a] * 100:.0f}%)"
+    clean = f"{name_of(c, names)} ({r.clean_probs[c] * 100:.0f}%)"
+    adv = f"{name_of(a, names)} ({r.adv_probs[a] * 100:.0f}%)"
     if r.flipped:
-        tail = "" if r.target is None else ("  · target reached" if a == r.target else f"  · target {r.target} not")
+        tail = "" if r.target is None else ("  · target reached" if a == r.target
+                                            else f"  · target {name_of(r.target, names)} not")
         return f"Flipped: clean {clean} → adversarial {adv}{tail}"
     return f"Holds: clean {clean} → adversarial still {adv}"
 
@@ -48,20 +64,21 @@ def _who(side: SideResult) -> str:
 
 
 def _verdict(side: SideResult) -> str:
-    r = side.attack
-    c, a = r.clean_label, r.adv_label
+    r, names = side.attack, side_classes(side)
+    c, a = name_of(r.clean_label, names), name_of(r.adv_label, names)
     if not r.flipped:
         return f"still says {c}"
-    if r.target is not None and a != r.target:
-        return f"flips {c} → {a} (not the target {r.target})"
+    if r.target is not None and r.adv_label != r.target:
+        return f"flips {c} → {a} (not the target {name_of(r.target, names)})"
     return f"flips {c} → {a}"
 
 
-def summary_text(result: CompareResult) -> str:
+def summary_text(result: CompareResult, names=None) -> str:
     """One line saying what the user sees, e.g. "Same drawing, same FGSM ε = 0.200: the standard model flips
-    3 → 8, the robust model still says 3."."""
+    3 → 8, the robust model still says 3." (each side names its classes as its model does; `names`: the Attack
+    tab's model's, which name the target)."""
     s = result.settings
-    head = f"Same drawing, same {attack_words(s)} ε = {s.eps:.3f}: "
+    head = f"Same drawing, same {attack_words(s, names)} ε = {s.eps:.3f}: "
     sides = result.sides
     ok = [x for x in sides if x.attack is not None]
     if not ok:
@@ -237,6 +254,8 @@ class ComparePanel(QWidget):
         layout.addLayout(self.sides_layout, 1)
         layout.addWidget(self.summary)
         self.result: CompareResult | None = None
+        self.names: tuple[str, ...] | None = None  # the Attack tab's model's classes (its target indexes them)
+        self._settings: AttackSettings | None = None
         self._wide: bool | None = None
         self._arrange(False)
 
@@ -252,8 +271,17 @@ class ComparePanel(QWidget):
         self._arrange(event.size().width() >= WIDE)
         super().resizeEvent(event)
 
+    def set_classes(self, names) -> None:
+        """The Attack tab's model's classes: the targeted attack's target is named by them."""
+        self.names = tuple(names) if names else None
+        if self._settings is not None:
+            self.set_settings(self._settings)
+        if self.result is not None:
+            self.summary.setText(summary_text(self.result, self.names))
+
     def set_settings(self, s: AttackSettings) -> None:
-        self.settings_label.setText(settings_text(s))
+        self._settings = s
+        self.settings_label.setText(settings_text(s, self.names))
         self.eps_value.setText(f"ε = {s.eps:.3f}")
         self.eps_slider.blockSignals(True)
         self.eps_slider.setValue(int(round(min(max(s.eps, 0.0), EPS_MAX) / EPS_MAX * SLIDER_STEPS)))
@@ -269,7 +297,7 @@ class ComparePanel(QWidget):
         self.set_settings(result.settings)
         for view, side in zip(self.sides, result.sides):
             view.set_result(side)
-        self.summary.setText(summary_text(result))
+        self.summary.setText(summary_text(result, self.names))
 
     def clear(self, text: str) -> None:
         self.result = None

@@ -105,8 +105,9 @@ class DefenseStudio(JobClient):
             self.ctx.report_error("Check the defense", str(exc))
             return None
         base_path = self.base_info.path if self.base_info is not None else None
+        base = self.base_info or self.ctx.model_info
         self.panel.use_status.setText(f"Building {spec.short()}…")
-        return self.submit(USE_KIND, UseDefenseRequest(spec, self._base_name(), base_path))
+        return self.submit(USE_KIND, UseDefenseRequest(spec, self._base_name(), base_path, tuple(base.classes)))
 
     @Slot()
     def restore_undefended(self) -> None:

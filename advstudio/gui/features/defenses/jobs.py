@@ -67,6 +67,25 @@ def _entry_model(ctx: JobContext, entry: ModelEntry):
     return ctx.state.model_file(entry.path)[0]
 
 
+def _member_classes(ctx: JobContext, members) -> list[tuple[str, ...]]:
+    """The class names the ensemble's model files record (a model trained in this session records none)."""
+    from advstudio.core.model_meta import model_classes
+
+    return [model_classes(ctx.state.model_file(m.path)[1]) for m in members if m.path is not None]
+
+
+def defended_classes(ctx: JobContext, spec: DefenseSpec, file_meta: dict | None, base: tuple[str, ...]) -> tuple:
+    """The class names of the defended model: a transform's are its base model's, an ensemble's its first model
+    file's, a distilled model's its file's own."""
+    from advstudio.core.model_meta import model_classes
+
+    if spec.kind == "distillation" and file_meta is not None:
+        return model_classes(file_meta)
+    if spec.kind == "ensemble":
+        return next(iter(_member_classes(ctx, spec.members)), base)
+    return base
+
+
 def _temperature(spec: DefenseSpec, meta: dict) -> float:
     from advstudio.core.defenses.builders import recorded_temperature
 
@@ -92,6 +111,10 @@ def _build(ctx: JobContext, spec: DefenseSpec, transfer: bool = True):
         if transfer and not 0 <= spec.transfer_from < len(spec.members):
             raise ValueError(f"Member {spec.transfer_from} is not in the ensemble.")
         members = [_entry_model(ctx, m) for m in spec.members]
+        counts = sorted({len(c) for c in _member_classes(ctx, spec.members)})
+        if len(counts) > 1:  # their outputs could not be averaged
+            raise ValueError(f"The ensemble's models have different numbers of classes ({', '.join(map(str, counts))}):"
+                             " tick models trained on the same dataset.")
         return B.ensemble_defense(members, spec.transfer_from if transfer else 0), None
     if spec.kind == "distillation":
         if not spec.distilled:
@@ -101,19 +124,28 @@ def _build(ctx: JobContext, spec: DefenseSpec, transfer: bool = True):
     raise ValueError(f"Unknown defense {spec.kind!r}")
 
 
-def build_defended(ctx: JobContext, spec: DefenseSpec, base_name: str):
-    """(deployed model for the studio, its name, metadata): what "Use as current model" installs."""
+def build_defended(ctx: JobContext, spec: DefenseSpec, base_name: str, base_classes: tuple[str, ...] = ()):
+    """(deployed model for the studio, its name, metadata): what "Use as current model" installs; the metadata
+    records the defended model's classes (`base_classes`: the undefended model's)."""
+    wrapper, base, name, meta, file_meta = _defended(ctx, spec, base_name)
+    classes = defended_classes(ctx, spec, file_meta, tuple(base_classes))
+    if classes:
+        meta["num_classes"], meta["classes"] = len(classes), list(classes)
+    return wrapper, base, name, meta
+
+
+def _defended(ctx: JobContext, spec: DefenseSpec, base_name: str):
     built, file_meta = _build(ctx, spec, transfer=False)
     if spec.kind in TRANSFORM_KINDS:
         base = built.plain.model  # the undefended model the transform wraps
         name = f"{base_name} + {spec.short()}"
         meta = {"defense": spec.kind, "defense_params": dict(built.params), "base_model": base_name,
                 "attacker_gradient": spec.adaptive_how()}
-        return built.live, base, name, meta
+        return built.live, base, name, meta, None
     if spec.kind == "ensemble":
         meta = {"defense": "ensemble", "defense_params": {"members": [m.name for m in spec.members]},
                 "attacker_gradient": spec.adaptive_how()}
-        return built.live, undefended_model(ctx), spec.short(), meta
+        return built.live, undefended_model(ctx), spec.short(), meta, None
     from advstudio.core.storage import model_display_name
 
     t = built.params["temperature"]
@@ -123,7 +155,7 @@ def build_defended(ctx: JobContext, spec: DefenseSpec, base_name: str):
     acc = file_meta.get("test_accuracy")
     if isinstance(acc, (int, float)):
         meta["test_accuracy"], meta["test_samples"] = acc, file_meta.get("test_samples", "?")
-    return built.live, undefended_model(ctx), name, meta
+    return built.live, undefended_model(ctx), name, meta, file_meta
 
 
 def use_defense_job(ctx: JobContext, req: UseDefenseRequest) -> ModelInfo:
@@ -131,7 +163,7 @@ def use_defense_job(ctx: JobContext, req: UseDefenseRequest) -> ModelInfo:
     from advstudio.core.model import device_label
 
     ctx.state.ensure_device()
-    wrapper, base, name, meta = build_defended(ctx, req.spec, req.base_name)
+    wrapper, base, name, meta = build_defended(ctx, req.spec, req.base_name, req.base_classes)
     meta["base_path"] = req.base_path
     ctx.state.set_model(wrapper)
     ctx.state.values["defense_active"] = {"wrapper": wrapper, "base": base}

@@ -226,11 +226,13 @@ class DefenseCancelled:
 
 @dataclass(frozen=True)
 class UseDefenseRequest:
-    """Make `spec`'s defended model the worker's current model (on top of the undefended `base_name`)."""
+    """Make `spec`'s defended model the worker's current model (on top of the undefended `base_name`, whose class
+    names `base_classes` the defended model keeps unless its own file records others)."""
 
     spec: DefenseSpec
     base_name: str = "current model"
     base_path: str | None = None
+    base_classes: tuple[str, ...] = ()
 
 
 def steps_of(attack: str, steps: int) -> int:

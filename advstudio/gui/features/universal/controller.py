@@ -98,6 +98,8 @@ class PatchUniversal(JobClient):
         ctx.inputChanged.connect(self._on_input)
         ctx.modelReady.connect(self._on_model)
         self._on_input(ctx.current_input)
+        if ctx.model_info is not None:
+            self.panel.set_classes(ctx.model_info.classes)
 
     # ------------------------------------------------------------------ shared checks
     def data_problem(self) -> str | None:
@@ -289,7 +291,8 @@ class PatchUniversal(JobClient):
         self._show_universal_drawing()
 
     @Slot(object)
-    def _on_model(self, _info: ModelInfo) -> None:
+    def _on_model(self, info: ModelInfo) -> None:
+        self.panel.set_classes(info.classes)  # the target, the bars and the words follow its classes
         self._show_model_notes()
         self._schedule(PATCH_VIEW)
         self._schedule(UNIVERSAL_VIEW)

@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from advstudio.core.classes import DIGITS
+from advstudio.core.model_meta import name_of
 from advstudio.gui.features.universal.messages import (
     SWEEP_SIDES,
     PatchData,
@@ -27,6 +29,7 @@ from advstudio.gui.features.universal.messages import (
     centre,
 )
 from advstudio.gui.theme import style_plot, text_colour
+from advstudio.gui.widgets.attack_form import ClassSpinBox
 from advstudio.gui.widgets.bars import ProbabilityBars
 from advstudio.gui.widgets.help import explain, form_row
 from advstudio.gui.widgets.layout import (
@@ -66,17 +69,18 @@ def percent(p: float) -> str:
     return f"{p * 100:.0f} %"
 
 
-def patch_verdict(r: ViewResult, target: int) -> str:
-    """"Your 3 now reads as 8 (87 %)." and the other cases, in plain words."""
+def patch_verdict(r: ViewResult, target: int, names=None) -> str:
+    """"Your 3 now reads as 8 (87 %)." and the other cases, in plain words (`names`: the model's classes)."""
     c, n = r.clean_label, r.label
     conf = percent(float(r.probs[n]))
+    cn, nn, tn = (name_of(k, names) for k in (c, n, target))
     if c == target:
-        return f"Your drawing already reads as {target}: draw another digit to see the patch at work."
+        return f"Your drawing already reads as {tn}: draw another digit to see the patch at work."
     if n == target:
-        return f"Your {c} now reads as {n} ({conf})."
+        return f"Your {cn} now reads as {nn} ({conf})."
     if n == c:
-        return f"Your {c} still reads as {c} ({conf}). Drag the patch onto the strokes of the digit."
-    return f"Your {c} now reads as {n} ({conf}), although the patch aims at {target}."
+        return f"Your {cn} still reads as {cn} ({conf}). Drag the patch onto the strokes of the digit."
+    return f"Your {cn} now reads as {nn} ({conf}), although the patch aims at {tn}."
 
 
 def message_label() -> QLabel:
@@ -222,6 +226,7 @@ class PatchHalf(QWidget):
         super().__init__(parent)
         self.setObjectName("patch_half")
         self.patch: PatchData | None = None
+        self.names: tuple[str, ...] = DIGITS  # the current model's classes (the target, the bars, the words)
         self.shown: ViewResult | None = None  # the answer the bars and the verdict show
         self.position: tuple[int, int] = centre(10)
         self._build_controls()
@@ -237,8 +242,8 @@ class PatchHalf(QWidget):
         v.setContentsMargins(6, 6, 6, 6)
         group = QGroupBox("Make a patch")
         form = QFormLayout(group)
-        self.target = spin_box(0, 9, 8, 1)
-        form_row(form, "Turn digits into:", self.target, "The class the patch should make the network read, "
+        self.target = ClassSpinBox(8)
+        self.target_label = form_row(form, "Turn digits into:", self.target, "The class the patch should make the network read, "
                  "whatever digit it is stuck on.", "The target class of the patch's cross-entropy.")
         self.side = spin_box(4, 20, 10, 1)
         self.side.setSuffix(" px")
@@ -327,6 +332,15 @@ class PatchHalf(QWidget):
         self._restyle()
 
     # ------------------------------------------------------------------ state
+    def set_classes(self, names) -> None:
+        """The current model's classes: the target ranges over them, the bars and the words name them."""
+        self.names = tuple(str(n) for n in names) or DIGITS
+        self.bars.set_classes(self.names)
+        if self.target.set_classes(self.names):  # other classes: the words follow (the drawing's answer comes again)
+            self.target_label.setText("Turn digits into:" if self.names == DIGITS else "Turn images into:")
+            if self.patch is not None:
+                self.set_patch(self.patch, keep_place=True)
+
     def settings(self) -> dict:
         return {"target": int(self.target.value()), "side": int(self.side.value()), "steps": int(self.steps.value()),
                 "images": int(self.images.value()), "n": int(self.test_images.value())}
@@ -358,7 +372,7 @@ class PatchHalf(QWidget):
         self.position = (row, col)
         self.patch_item.setPos(col, row)
         made = f", {patch.steps} steps on {patch.images:,} training images" if patch.images else f", {patch.steps} steps"
-        self.info.setText(f"Patch: {side}×{side} px toward {patch.target}{made}; it won on "
+        self.info.setText(f"Patch: {side}×{side} px toward {name_of(patch.target, self.names)}{made}; it won on "
                           f"{percent(patch.success_rate)} of its training digits at random places.")
 
     def move_patch(self, row: int, col: int) -> None:
@@ -396,7 +410,7 @@ class PatchHalf(QWidget):
             self.verdict.setText(NO_PATCH)
             return
         self.bars.set_probs(1, r.probs, highlight=r.label)
-        self.verdict.setText(patch_verdict(r, self.patch.target))
+        self.verdict.setText(patch_verdict(r, self.patch.target, self.names))
 
     def show_model_note(self, text: str) -> None:
         show_message(self.model_message, text)
@@ -405,15 +419,16 @@ class PatchHalf(QWidget):
         show_message(self.file_message, text)
 
     def show_rate(self, r: PatchRateResult) -> None:
+        target = name_of(r.target, self.names)
         self.rate_text.setText(
-            f"On {r.n:,} test digits that are not {r.target}: the {r.side}×{r.side} px patch turns "
-            f"{percent(r.anywhere)} of them into {r.target} at random places, and {percent(r.here)} where it is "
+            f"On {r.n:,} test digits that are not {target}: the {r.side}×{r.side} px patch turns "
+            f"{percent(r.anywhere)} of them into {target} at random places, and {percent(r.here)} where it is "
             f"now (row {r.position[0]}, column {r.position[1]}).")
 
     def show_sweep(self, r: PatchSweepResult) -> None:
         self.sweep.set_data(r.sides, (r.anywhere, r.centre))
         self.sweep_caption.setText(
-            f"Each point: a patch toward {r.target}, {r.steps} Adam steps (lr 0.1) on {r.images:,} training images, "
+            f"Each point: a patch toward {name_of(r.target, self.names)}, {r.steps} Adam steps (lr 0.1) on {r.images:,} training images, "
             f"measured on {r.n:,} test digits of other classes; {r.seconds:.0f} s.")
 
     def show_progress(self, p) -> None:

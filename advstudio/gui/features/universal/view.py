@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from advstudio.core.describe import EPS_UNITS, eps_text
+from advstudio.core.model_meta import name_of
 from advstudio.core.render import diverging_lut, diverging_rgb
 from advstudio.gui.features.universal.messages import (
     METHODS,
@@ -65,10 +66,11 @@ EMPTY_SWEEP = "“Fooling rate against ε” computes one perturbation per stren
 COLUMNS_BESIDE = 600
 
 
-def universal_verdict(r: ViewResult) -> str:
-    c, n = r.clean_label, r.label
-    conf = percent(float(r.probs[n]))
-    if n == c:
+def universal_verdict(r: ViewResult, names=None) -> str:
+    """"With v added, your 3 now reads as 5 (64 %)." (`names`: the model's classes)."""
+    conf = percent(float(r.probs[r.label]))
+    c, n = name_of(r.clean_label, names), name_of(r.label, names)
+    if r.label == r.clean_label:
         return f"With v added, your {c} still reads as {c} ({conf})."
     return f"With v added, your {c} now reads as {n} ({conf})."
 
@@ -86,6 +88,7 @@ class UniversalHalf(QWidget):
         super().__init__(parent)
         self.setObjectName("universal_half")
         self.data: UniversalData | None = None
+        self.names: tuple[str, ...] | None = None  # the current model's classes (the bars, the verdict)
         self.shown: ViewResult | None = None  # the answer the bars and the verdict show
         self.shown_v = np.zeros((28, 28), np.float32)
         self._build_controls()
@@ -202,6 +205,11 @@ class UniversalHalf(QWidget):
         self._restyle()
 
     # ------------------------------------------------------------------ state
+    def set_classes(self, names) -> None:
+        """The current model's classes: the bars and the verdict name them."""
+        self.names = tuple(str(n) for n in names)
+        self.bars.set_classes(self.names)
+
     def settings(self) -> dict:
         return {"eps": round(float(self.eps.value()), 4), "method": str(self.method.currentData()),
                 "images": int(self.images.value()), "passes": int(self.passes.value()),
@@ -264,7 +272,7 @@ class UniversalHalf(QWidget):
             self.verdict.setText(TICK_IT if self.data is not None else NO_V)
             return
         self.bars.set_probs(1, r.probs, highlight=r.label)
-        self.verdict.setText(universal_verdict(r))
+        self.verdict.setText(universal_verdict(r, self.names))
 
     def show_model_note(self, text: str) -> None:
         show_message(self.model_message, text)
@@ -316,6 +324,11 @@ class PatchUniversalPanel(QWidget):
         layout.setSpacing(0)
         layout.addWidget(self.intro)
         layout.addWidget(self.pages)
+
+    def set_classes(self, names) -> None:
+        """The current model's classes, for both halves."""
+        self.patch.set_classes(names)
+        self.universal.set_classes(names)
 
     def show_page(self, which: str) -> None:
         self.pages.setCurrentWidget(self.patch if which == "patch" else self.universal)
