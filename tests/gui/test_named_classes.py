@@ -55,6 +55,7 @@ def test_a_26_class_model_shows_its_named_classes_everywhere(qtbot, make_window,
         w.studio.open_model(r.path)
     info = ready.args[0]
     assert info.classes == tuple(NAMES)
+    assert w.studio.canvas.hint == "Draw one of its 26 classes\n(Class A … Class Z)"
     dock = w.studio.model_panel.text.text()
     assert "26: Class A, Class B" in dock and "on 52 test images" in dock
     w.ctx.request_strokes(digit_strokes(3))
@@ -119,3 +120,19 @@ def test_the_dataset_classes_menu_reads_a_folder_as_emnist_letters(qtbot, make_w
     w.actions_.data_classes["auto"].trigger()
     qtbot.waitUntil(lambda: "label 26 is out of range" in gallery.status.text(), timeout=30000)
     assert gallery.data is None and gallery.model.rowCount() == 0
+
+
+def test_bar_labels_fit_under_their_bars(qapp):
+    from PySide6.QtGui import QFont, QFontMetrics
+
+    from advstudio.gui.widgets.bars import fit_labels
+
+    metrics = QFontMetrics(QFont())
+    assert fit_labels(NAMES, 15, metrics) == list("ABCDEFGHIJKLMNOPQRSTUVWXYZ")  # the shared word goes first
+    fashion = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+               "Ankle boot"]
+    cut = fit_labels(fashion, 40, metrics)
+    assert all(full.startswith(c) and metrics.horizontalAdvance(c) <= 36 for c, full in zip(cut, fashion))
+    assert fit_labels(fashion, 400, metrics) == fashion
+    numbers = fit_labels([str(i) for i in range(26)], 8, metrics)
+    assert numbers[0] == "0" and "" in numbers and all(n in ("", str(i)) for i, n in enumerate(numbers))

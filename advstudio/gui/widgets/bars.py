@@ -7,6 +7,7 @@ tooltip lists them whole)."""
 from __future__ import annotations
 
 import html
+import os
 
 import numpy as np
 import pyqtgraph as pg
@@ -30,6 +31,7 @@ def fit_labels(names, px_per_class: float, metrics: QFontMetrics) -> list[str]:
     room = max(1.0, px_per_class - 4)
     if all(metrics.horizontalAdvance(n) <= room for n in names):
         return names
+    names = _without_shared_words(names)
     if all(n == str(i) for i, n in enumerate(names)):
         widest = max(metrics.horizontalAdvance(n) for n in names) + 4
         every = max(1, int(np.ceil(widest / max(px_per_class, 1.0))))
@@ -41,6 +43,15 @@ def fit_labels(names, px_per_class: float, metrics: QFontMetrics) -> list[str]:
             cut = cut[:-1]
         out.append(cut)
     return out
+
+
+def _without_shared_words(names: list[str]) -> list[str]:
+    """Names without the words they all start with ("Class A", "Class B" → "A", "B"), when what is left still
+    tells them apart."""
+    prefix = os.path.commonprefix(names)
+    cut = prefix.rfind(" ") + 1
+    rest = [n[cut:] for n in names]
+    return rest if cut and all(rest) and len(set(rest)) == len(rest) else names
 
 
 class ProbabilityBars(pg.PlotWidget):

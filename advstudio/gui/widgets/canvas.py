@@ -37,6 +37,9 @@ def undo_depth_from(value: object) -> tuple[int, str | None]:
     return depth, None
 
 
+DIGITS_HINT = "Draw a digit here\n(0–9)"
+
+
 @dataclass(frozen=True)
 class Stroke:
     points: tuple[tuple[float, float], ...]
@@ -51,9 +54,17 @@ class DrawingCanvas(QWidget):
     inkChanged = Signal()
     strokeFinished = Signal()
 
+    def set_classes(self, names) -> None:
+        """The empty canvas's hint names what to draw: digits, or the model's first and last class."""
+        names = [str(n) for n in names]
+        digits = names == [str(i) for i in range(10)]
+        self.hint = DIGITS_HINT if digits else f"Draw one of its {len(names)} classes\n({names[0]} … {names[-1]})"
+        self.update()
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("canvas")
+        self.hint = DIGITS_HINT  # what the empty canvas asks for (set_classes: the model's classes)
         self.setMinimumSize(200, 200)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setCursor(Qt.CursorShape.CrossCursor)
@@ -241,7 +252,7 @@ class DrawingCanvas(QWidget):
             font = p.font()
             font.setPointSizeF(font.pointSizeF() * 1.4)
             p.setFont(font)
-            p.drawText(r, Qt.AlignmentFlag.AlignCenter, "Draw a digit here\n(0–9)")
+            p.drawText(r, Qt.AlignmentFlag.AlignCenter, self.hint)
         p.end()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802

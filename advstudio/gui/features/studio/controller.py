@@ -334,6 +334,7 @@ class Studio(JobClient):
         self.prediction_panel.set_classes(info.classes)
         self.attack_panel.set_classes(info.classes)
         self.gallery_panel.set_model_classes(info.classes)
+        self.canvas.set_classes(info.classes)
         self._input_dock.setWindowTitle("Input: draw a digit" if info.classes == DIGITS else "Input: draw one")
         if not self._show_model_details(info, first):
             return
