@@ -255,8 +255,12 @@ class AttackEvaluation:
     def robust_accuracy(self, radius: float | None = None) -> float:
         return float(1.0 - self.broken(radius).mean()) if self.n else 0.0
 
-    def confusion(self, radius: float | None = None, classes: int = 10) -> np.ndarray:
-        """classes×classes counts: rows are true classes, columns the class predicted under attack."""
+    def confusion(self, radius: float | None = None, classes: int | None = None) -> np.ndarray:
+        """classes×classes counts: rows are true classes, columns the class predicted under attack. classes None:
+        ten (the digits), or the model's outputs or the labels when there are more."""
+        if classes is None:
+            outputs = self.adv_probs.shape[1] if self.adv_probs.ndim == 2 else 0
+            classes = max(10, outputs, int(self.labels.max()) + 1 if self.n else 0)
         cm = np.zeros((classes, classes), dtype=np.int64)
         np.add.at(cm, (self.labels, self.predictions(radius)), 1)
         return cm
@@ -346,7 +350,8 @@ def evaluate_attack(
 def adversarial_confusion_matrix(
     model: nn.Module, images: torch.Tensor, labels: torch.Tensor, attack, radius: float | None = None, **kwargs
 ) -> np.ndarray:
-    """10×10 counts, rows true class, columns the class predicted under `attack` (an attack instance)."""
+    """K×K counts (ten digits, or the model's K outputs), rows true class, columns the class predicted under
+    `attack` (an attack instance)."""
     return evaluate_attack(model, images, labels, attack, keep_images=False, **kwargs).confusion(radius)
 
 

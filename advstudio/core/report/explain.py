@@ -9,6 +9,7 @@ import numpy as np
 from advstudio.core.explain.figures import attribution_figure, boundary_figure, landscape_figure, projection_figure
 from advstudio.core.render import png_bytes
 from advstudio.core.report.markup import ImageSink, esc, img_tag, num
+from advstudio.core.report.names import class_name, digits, names_of
 
 KINDS = ("attribution", "landscape", "boundary", "projection")
 TITLES = {"attribution": "What the network looks at", "landscape": "The loss around the drawing",
@@ -28,8 +29,9 @@ def _figure(kind: str, e: dict) -> list[tuple[np.ndarray, str]]:
     if kind == "attribution":
         words = METHOD_WORDS.get(str(e.get("method")), str(e.get("method")))
         return [(attribution_figure(r["clean"], r["adversarial"], r["maps"], bool(e.get("signed")), 6),
-                 f"{r.get('model')}: {words} of the drawing (left, reads {r['classes'][0]}) and of its FGSM version "
-                 f"at {_eps(e.get('eps'))} (right, reads {r['classes'][1]})") for r in e.get("rows") or []]
+                 f"{r.get('model')}: {words} of the drawing (left, reads {class_name(r, r['classes'][0])}) and of "
+                 f"its FGSM version at {_eps(e.get('eps'))} (right, reads {class_name(r, r['classes'][1])})")
+                for r in e.get("rows") or []]
     if kind == "landscape":
         words = "BPDA (the gradient without the defense)" if e.get("direction") == "bpda" else "its own gradient"
         return [(landscape_figure(e["a"], e["b"], e["loss"], e["pred"], float(e["eps"]), 5),
@@ -40,9 +42,10 @@ def _figure(kind: str, e: dict) -> list[tuple[np.ndarray, str]]:
                  f"{e.get('model')}: the class read on the plane through the drawing (blue), its {e.get('attack')} "
                  f"version at {_eps(e.get('eps'))} (orange) and {e.get('third')}, with the attack's path in white")]
     if kind == "projection":
+        what, by = ("digits", "digit") if digits(names_of(e)) else ("images", "class")
         return [(projection_figure(e["coords"], e["labels"], e.get("path"), 420),
-                 f"{e.get('model')}: {len(e['labels']):,} test digits by their last hidden layer (first two principal "
-                 f"axes), coloured by digit; the drawing's PGD path at {_eps(e.get('eps'))} from blue to orange")]
+                 f"{e.get('model')}: {len(e['labels']):,} test {what} by their last hidden layer (first two principal "
+                 f"axes), coloured by {by}; the drawing's PGD path at {_eps(e.get('eps'))} from blue to orange")]
     return []
 
 

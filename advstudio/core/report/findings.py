@@ -12,6 +12,7 @@ from advstudio.core.render import enlarge, png_bytes, to_gray_u8
 from advstudio.core.report.explain import explain_found
 from advstudio.core.report.figures import image_pngs
 from advstudio.core.report.markup import ImageSink, esc, img_tag, num
+from advstudio.core.report.names import class_name, quoted
 
 NO_NAME = "(no name)"
 TITLE = "Adversarial Studio: session report"
@@ -69,18 +70,20 @@ def attack_line(a: dict, name_model: bool = False) -> str:
         f" with {name}" if e is not None and name != "FGSM" else "")
     if name_model:
         how += f" on “{a.get('model', '?')}”"
+    cn, vn = quoted(a, c), quoted(a, v)
     if c == v:
-        return f"a {c} still read as {c} {how}: not fooled"
+        return f"a {cn} still read as {cn} {how}: not fooled"
     target = _target(a)
-    aim = "" if target is None else (f", aimed at {target}" if target == v else f" (aimed at {target}, missed)")
-    return f"a {c} read as {v} {how}{aim}"
+    aim = "" if target is None else (f", aimed at {quoted(a, target)}" if target == v
+                                     else f" (aimed at {quoted(a, target)}, missed)")
+    return f"a {cn} read as {vn} {how}{aim}"
 
 
 def attack_heading(a: dict, number: int) -> str:
     c, v = labels(a)
     e = num(a.get("eps"))
     budget = f"ε = {e:.3f}" if e is not None else attack_name(a)
-    return f"Attack {number}: {c} → {v}, {budget}"
+    return f"Attack {number}: {class_name(a, c)} → {class_name(a, v)}, {budget}"
 
 
 def header(session: dict) -> str:
@@ -96,8 +99,8 @@ def attack_card(a: dict, number: int, sink: ImageSink, name_model: bool = False)
     attacked more than one)."""
     c, v = labels(a)
     clean_probs, adv_probs = np.asarray(a["clean_probs"]), np.asarray(a["adv_probs"])
-    titles = (f"clean: {c} ({clean_probs[c] * 100:.1f}%)", "the change δ × 10",
-              f"attacked: {v} ({adv_probs[v] * 100:.1f}%)")
+    titles = (f"clean: {class_name(a, c)} ({clean_probs[c] * 100:.1f}%)", "the change δ × 10",
+              f"attacked: {class_name(a, v)} ({adv_probs[v] * 100:.1f}%)")
     cells = "".join(f"<td>{esc(t)}<br>{img_tag(sink, png, t, IMAGE_PX, IMAGE_PX)}</td>"
                     for png, t in zip(image_pngs(a), titles))
     klass = "flipped" if c != v else "held"
@@ -130,8 +133,8 @@ def side_line(side: dict) -> str:
     conf = num(side.get("adv_conf"))
     sure = f" ({conf * 100:.0f}%)" if conf is not None else ""
     if c == v:
-        return f"{_who(side)} held: still {c}{sure}"
-    return f"{_who(side)} was fooled: the {c} read as {v}{sure}"
+        return f"{_who(side)} held: still {quoted(side, c)}{sure}"
+    return f"{_who(side)} was fooled: the {quoted(side, c)} read as {quoted(side, v)}{sure}"
 
 
 def compare_verdict(comp: dict) -> str:
@@ -163,7 +166,8 @@ def compare_found(session: dict, sink: ImageSink) -> str:
     for side in comp.get("sides") or []:
         if side.get("adversarial") is not None:
             who = f"{side['role']} model" if side.get("role") else str(side.get("model"))
-            cells.append((who, f"reads {side.get('adv_label')}", np.asarray(side["adversarial"], dtype=np.float32)))
+            cells.append((who, f"reads {class_name(side, side.get('adv_label'))}",
+                          np.asarray(side["adversarial"], dtype=np.float32)))
     row = "".join(f"<td>{esc(top)}<br>{esc(under)}<br>"
                   f"{img_tag(sink, image_png(img), f'{top} {under}'.strip(), SMALL_PX, SMALL_PX)}</td>"
                   for top, under, img in cells)

@@ -12,11 +12,11 @@ No machine folder appears: commands and model locations go through core/report/p
                       "sides": [{"model", "role", "clean_label", "adv_label", "clean_conf", "adv_conf",
                                  "adversarial": (28, 28) | None, "message"}]}
     lesson:   None | {"title", "steps": [{"id", "title"}], "done": [step ids]}
-    models:   [{"name", "path", "bundled", "meta": the model file's JSON metadata}]
+    models:   [{"name", "path", "bundled", "meta": the model file's JSON metadata (its "classes" name the classes)}]
     attacks:  [{"id", "clean", "perturbation", "adversarial": (28, 28) arrays, "clean_probs", "adv_probs": (10,),
                 "eps" (None: an attack without a budget), "method" ("fgsm" | "fgsm-targeted" | an Any attack
                 name), "target", "model", "source", "recorded", "flip": None | {"eps", "below", "step",
-                "evaluations"}, and from Any attack "attack_title", "settings" (its one-line description)}]
+                "evaluations"}, "class_names" (its model's classes; else from the model of that name), and from Any attack "attack_title", "settings" (its one-line description)}]
     labs:     [{"seconds", "recorded", "target", "curves": [{"model", "attack", "label", "settings", "params", "n",
                 "clean_accuracy", "eps", "accuracy"}]}]
     activations: [{"attack_id", "eps", "method", "target", "clean_label", "adv_label", "model", "samples",
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from advstudio.core.report.findings import TITLE, findings_section, header
 from advstudio.core.report.markup import ImageSink, data_uri, esc
+from advstudio.core.report.names import with_class_names
 from advstudio.core.report.sections import (
     activations_section,
     attack_settings_section,
@@ -45,6 +46,7 @@ def build_report_html(session: dict, raster: bool = False, image_sink: ImageSink
     """The whole report as one HTML string. `raster` draws curves and bars as PNG instead of SVG (for Qt's rich
     text, which has no SVG); `image_sink` turns each PNG into an <img> src (default: a data: URI)."""
     sink = image_sink or data_uri
+    session = with_class_names(session)  # every class shown by its model's name
     css = CSS + (QT_CSS if raster else "")
     title = session.get("title") or TITLE
     # the student's findings first; the curves and shifts they measured; then the recipes, for whoever asks

@@ -7,8 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from advstudio.core.describe import DEFENSE_NOTE, attack_title
+from advstudio.core.model_meta import model_classes
 from advstudio.core.report.figures import curve_figure, curve_points, shift_bars_png, shift_bars_svg
 from advstudio.core.report.markup import ImageSink, esc, fmt, img_tag, num, pct, short
+from advstudio.core.report.names import class_name, classes_line, digits, valid
 from advstudio.core.report.paths import file_name, scrub_paths, scrub_value
 
 
@@ -34,15 +36,19 @@ def model_section(session: dict, raster: bool, sink: ImageSink) -> str:
         parts.append("<p>No model was loaded in this session.</p>")
     for m in models:
         meta = m.get("meta") if isinstance(m.get("meta"), dict) else {}
+        names = model_classes(meta)
+        test_set = "MNIST test images" if digits(names) else "test images"
         rows = [("name", m.get("name", "–")),
                 ("file", "bundled with the app" if m.get("bundled") else file_name(str(m.get("path") or "–"))),
                 ("architecture", meta.get("architecture", "–")),
-                ("test accuracy", f"{pct(meta.get('test_accuracy'), 2)} on {meta.get('test_samples', '?')} MNIST "
-                                  "test images" if num(meta.get("test_accuracy")) is not None else "unknown"),
+                ("test accuracy", f"{pct(meta.get('test_accuracy'), 2)} on {meta.get('test_samples', '?')} "
+                                  f"{test_set}" if num(meta.get("test_accuracy")) is not None else "unknown"),
                 ("trained on", f"{meta.get('train_samples', '?')} images, {meta.get('epochs', '?')} epochs, seed "
                                f"{meta.get('seed', '?')}, {meta.get('training_seconds', '?')} s on "
                                f"{meta.get('device', '?')}"),
                 ("date", meta.get("date", "–"))]
+        if classes_line(names):
+            rows.insert(3, ("classes", classes_line(names)))
         table = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
         recipe = scrub_value(meta.get("recipe")) if isinstance(meta.get("recipe"), dict) else {}
         recipe_rows = "".join(f"<tr><td>{esc(k)}</td><td>{esc(short(v))}</td></tr>" for k, v in sorted(recipe.items()))
@@ -62,7 +68,7 @@ def model_section(session: dict, raster: bool, sink: ImageSink) -> str:
         if isinstance(fc, dict) and curve_points(fc) is not None:
             curve = {"label": "FGSM, stored in the model file", "eps": fc.get("eps"), "accuracy": fc.get("accuracy")}
             settings = [f"FGSM untargeted, 1 step, L∞ ε ∈ {{{', '.join(f'{e:g}' for e in curve_points(fc)[0])}}}, "
-                        f"n = {fc.get('n', '?')} MNIST test images, measured when the model was trained "
+                        f"n = {fc.get('n', '?')} {test_set}, measured when the model was trained "
                         f"(from its metadata, not in this session); model: {m.get('name', '?')}"]
             parts.append(curve_figure([curve], f"FGSM accuracy of {m.get('name', 'the model')} (model file)",
                                       settings, "L∞ ε (pixel space)", raster, sink))
@@ -87,7 +93,7 @@ def describe_attack(a: dict) -> str:
     if a.get("settings"):
         return f"{a['settings']}, model: {a.get('model', '?')}"
     eps = num(a.get("eps")) or 0.0
-    kind = (f"FGSM targeted toward {a.get('target')}" if a.get("method") == "fgsm-targeted"
+    kind = (f"FGSM targeted toward {class_name(a, a.get('target'))}" if a.get("method") == "fgsm-targeted"
             else "FGSM untargeted")
     return (f"{kind}, L∞ ε = {eps:.3f} ({eps * 255:.1f}/255 grey levels), 1 step, n = 1 input, seed: none "
             f"(FGSM is deterministic), model: {a.get('model', '?')}")
@@ -96,7 +102,7 @@ def describe_attack(a: dict) -> str:
 def probs_table(a: dict) -> str:
     clean = np.asarray(a.get("clean_probs"), dtype=np.float64).reshape(-1)
     adv = np.asarray(a.get("adv_probs"), dtype=np.float64).reshape(-1)
-    head = "".join(f'<th class="num">{k}</th>' for k in range(len(clean)))
+    head = "".join(f'<th class="num">{esc(class_name(a, k))}</th>' for k in range(len(clean)))
 
     def row(name: str, p: np.ndarray) -> str:
         top = int(np.argmax(p))
@@ -152,8 +158,9 @@ def labs_section(session: dict, raster: bool, sink: ImageSink) -> str:
             p = c.get("params") or {}
             seed = (f"seed {p.get('seed') if p.get('seed') is not None else 0} (random start)"
                     if p.get("random_start") else "seed: none (no random start)")
+            named = classes_line(valid(c.get("class_names")))
             settings.append(f"{c.get('settings') or c.get('label', '')}; clean accuracy "
-                            f"{pct(c.get('clean_accuracy'), 1)}; {seed}")
+                            f"{pct(c.get('clean_accuracy'), 1)}; {seed}" + (f"; {named}" if named else ""))
         settings.append(f"run {k}: {num(run.get('seconds')) or 0:.1f} s, recorded {run.get('recorded', '?')}; "
                         + DEFENSE_NOTE)
         title = " and ".join(sorted({attack_title(str(c.get("attack", ""))) for c in curves}))
@@ -179,7 +186,7 @@ def activation_figure(act: dict, number: int, attack_numbers: dict, raster: bool
         f"<td class='num'>{pct(layer.get('off_to_on'), 2)}</td></tr>" for layer in layers)
     bars = img_tag(sink, shift_bars_png(layers), "relative shift per layer", 420,
                    len(layers) * 26 + 6) if raster else shift_bars_svg(layers)
-    c, v = act.get("clean_label", "?"), act.get("adv_label", "?")
+    c, v = class_name(act, act.get("clean_label", "?")), class_name(act, act.get("adv_label", "?"))
     settings = [describe_attack(act).replace("n = 1 input", f"n = {act.get('samples', 1)} input"),
                 f"input: {what}; prediction clean {c}, adversarial {v}",
                 "relative shift = mean |a_adv − a_clean| / mean |a_clean| over all units; switched = units "

@@ -10,6 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QFileDialog
 
+from advstudio.core.classes import DIGITS
 from advstudio.gui.context import AppContext
 from advstudio.gui.features.lab.jobs import register_lab
 from advstudio.gui.features.lab.messages import (
@@ -56,6 +57,8 @@ class StudioLab(JobClient):
         self.panel.addModelRequested.connect(self.ask_add_model)
         self.panel.exportRequested.connect(self.ask_export)
         self.panel.chooseFolderRequested.connect(self._choose_folder)
+        if ctx.model_info is not None:
+            self.panel.set_classes(ctx.model_info.classes)
         ctx.modelReady.connect(self._on_model)
         ctx.models.modelsChanged.connect(self._on_models_changed)
 
@@ -80,6 +83,7 @@ class StudioLab(JobClient):
 
     @Slot(object)
     def _on_model(self, info: ModelInfo) -> None:
+        self.panel.set_classes(info.classes)  # the target and the words follow the current model's classes
         if info.bundled or info.defended:  # a defended wrapper is not a file the lab can load
             return
         key = str(Path(info.path).resolve())
@@ -139,7 +143,8 @@ class StudioLab(JobClient):
             return None
         form = self.panel.form
         if form.target_class() is not None:
-            self.ctx.report_error("Untick “Targeted”", "The transfer matrix counts any wrong digit (an untargeted "
+            wrong = "digit" if self.panel.classes == DIGITS else "class"
+            self.ctx.report_error("Untick “Targeted”", f"The transfer matrix counts any wrong {wrong} (an untargeted "
                                   "attack): untick Targeted to run it.")
             return None
         eps = None

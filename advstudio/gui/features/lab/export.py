@@ -15,17 +15,20 @@ from PySide6.QtWidgets import QWidget
 
 from advstudio.core.describe import DEFENSE_NOTE
 from advstudio.core.files import atomic_write_bytes, atomic_write_text
+from advstudio.core.model_meta import name_of
 from advstudio.gui.features.lab.messages import LabCurve
 from advstudio.gui.widgets.images import qimage_png
 
 CSV_COLUMNS = ("model", "model_path", "attack", "eps_norm", "eps", "accuracy", "success_rate", "clean_accuracy",
-               "n", "steps", "restarts", "step_size", "random_start", "early_stop", "targeted", "target", "params")
+               "n", "steps", "restarts", "step_size", "random_start", "early_stop", "targeted", "target", "params",
+               "target_class")
 
 
 def curve_document(c: LabCurve) -> dict:
-    """The same document `advstudio evaluate --json` writes for one curve."""
+    """The same document `advstudio evaluate --json` writes for one curve (with the names of its classes)."""
     doc = c.curve.to_json(c.model_name)
     doc["model_path"] = c.model_path
+    doc["classes"] = list(c.classes)
     return doc
 
 
@@ -45,7 +48,8 @@ def curves_csv(curves: list[LabCurve]) -> str:
                         "" if sr is None else sr, c.curve.clean_accuracy, c.curve.n, p.get("steps", 1),
                         p.get("restarts", 1), p.get("step_size_rule") or p.get("step_size") or "",
                         p.get("random_start", False), p.get("early_stop", False), p.get("targeted", False),
-                        "" if p.get("target") is None else p.get("target"), json.dumps(p, sort_keys=True)])
+                        "" if p.get("target") is None else p.get("target"), json.dumps(p, sort_keys=True),
+                        "" if p.get("target") is None else name_of(p.get("target"), c.classes)])
     return buf.getvalue()
 
 

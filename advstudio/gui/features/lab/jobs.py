@@ -71,9 +71,15 @@ def lab_job(ctx: JobContext, req: LabRequest) -> LabResult | LabCancelled | None
             ctx.progress(LabProgress(done, total, label, now - start))
         ctx.serve_interactive()  # the ε slider stays live while the lab runs
 
+    for entry in {spec.model.key: spec.model for spec in req.specs}.values():  # refused before any curve
+        model, name, _path = lab_model(ctx, entry)
+        check_classes(model_outputs(model, split), name, split)
     try:
         for spec, r in zip(req.specs, runs):
             model, name, path = lab_model(ctx, spec.model)
+            outputs = model_outputs(model, split)
+            classes = lab_classes(ctx, spec.model, outputs, split)
+            check_target(req.target, name, classes, outputs)
             settings = {k: v for k, v in spec.settings.items() if v is not None and k != "eps"}
             label = f"{name}: {short_label(spec.attack, settings)}"
             report(offset, label)
@@ -98,14 +104,66 @@ def lab_job(ctx: JobContext, req: LabRequest) -> LabResult | LabCancelled | None
                 checked[spec.model.key] = model_checks(model, split, stop)
             curves.append(LabCurve(
                 model=spec.model, model_name=name, model_path=path, curve=_frozen_curve(curve),
-                detail_eps=float(detail), confusion=evaluation.confusion(radius).copy(),
+                detail_eps=float(detail), confusion=evaluation.confusion(radius, len(classes)).copy(),
                 mistakes=evaluation.most_confident_mistakes(MISTAKES_SHOWN, radius),
-                masking=checked[spec.model.key] + breakdown_notes(curve)))
+                masking=checked[spec.model.key] + breakdown_notes(curve), classes=classes))
     except EvaluationCancelled:
         return LabCancelled(offset, total)
     if stop.is_set():
         return LabCancelled(offset, total)
     return LabResult(tuple(curves), round(time.perf_counter() - start, 3))
+
+
+def model_outputs(model, split) -> int:
+    """How many classes the model gives scores for (one forward pass of the first two images)."""
+    import torch
+
+    if not len(split):
+        return split.num_classes
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()  # a pass in training mode would move batch-norm statistics
+    try:
+        with torch.no_grad():
+            return int(model(split.images[:2].to(device)).shape[-1])
+    finally:
+        model.train(was_training)
+
+
+def check_classes(outputs: int, model_name: str, split) -> None:
+    """ModelFileError, in words, when the model's outputs are not the test images' classes (as `advstudio evaluate`
+    refuses it): a ten-digit model cannot be scored on 26 letters, nor a letters model on the digits."""
+    from advstudio.core.errors import ModelFileError
+
+    if outputs != split.num_classes:
+        raise ModelFileError(f"{model_name} has {outputs} classes but the test images in {split.source} have "
+                             f"{split.num_classes}: untick it, or choose the dataset it was trained on.")
+
+
+def lab_classes(ctx: JobContext, entry: ModelEntry, outputs: int, split) -> tuple[str, ...]:
+    """The names of the classes the confusion matrix counts: as many as the larger of the data's classes and the
+    model's outputs; named by the model file's metadata, else by the data (a model trained in this session was
+    trained on it), else numbered."""
+    from advstudio.core.model_meta import class_names
+
+    k = max(outputs, split.num_classes)
+    if entry.path is not None:
+        names = class_names(ctx.state.model_file(entry.path)[1])
+        if names is not None and len(names) == k:
+            return tuple(str(n) for n in names)
+    if len(split.classes) == k:
+        return tuple(split.classes)
+    return tuple(str(i) for i in range(k))
+
+
+def check_target(target: int | None, model_name: str, classes: tuple[str, ...], outputs: int) -> None:
+    """A readable error for a target class the model does not have (the form's target may exceed it)."""
+    from advstudio.core.errors import AdvStudioError
+    from advstudio.core.model_meta import name_of
+
+    if target is not None and not 0 <= target < outputs:
+        raise AdvStudioError(f"The target class {target} is not a class of {model_name}: it has {outputs} classes "
+                             f"(0 = {name_of(0, classes)} to {outputs - 1} = {name_of(outputs - 1, classes)}).")
 
 
 def model_checks(model, split, stop) -> tuple:

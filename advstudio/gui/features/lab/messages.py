@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from advstudio.core.classes import DIGITS
 from advstudio.core.describe import attack_title, short_label, steps_text
 from advstudio.gui.models import ModelEntry
 
@@ -25,7 +26,7 @@ class LabSpec:
 
 @dataclass(frozen=True)
 class LabRequest:
-    """Curves over the first `n` MNIST test images of `data_dir`, at each ε of `eps` (L∞ radii, or L2 radii for
+    """Curves over the first `n` test images of `data_dir`, at each ε of `eps` (L∞ radii, or L2 radii for
     the minimal-L2 attacks). `cancel` stops this run only (checked between attack steps)."""
 
     specs: tuple[LabSpec, ...]
@@ -47,16 +48,22 @@ class LabProgress:
 
 @dataclass(frozen=True)
 class LabCurve:
-    """One curve and, at `detail_eps`, its confusion matrix under attack and most confident mistakes."""
+    """One curve and, at `detail_eps`, its confusion matrix under attack and most confident mistakes; `classes`
+    names the matrix's rows and columns (the model's class names, else the data's, else numbered)."""
 
     model: ModelEntry
     model_name: str
     model_path: str
     curve: object  # core.evaluate.RobustnessCurve (frozen; params hold plain Python values)
     detail_eps: float
-    confusion: np.ndarray  # (10, 10) rows true class, columns class under attack
+    confusion: np.ndarray  # (K, K) rows true class, columns class under attack; K = len(classes)
     mistakes: object  # core.attack_lab.MistakeGallery (numpy copies)
     masking: tuple = ()  # gui.widgets.masking.MaskingNote: the model's gradient-masking checks (+ AutoAttack's)
+    classes: tuple[str, ...] = DIGITS  # the names of the K classes the confusion matrix counts
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
 
     @property
     def attack(self) -> str:

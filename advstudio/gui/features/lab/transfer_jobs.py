@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import time
 
-from advstudio.gui.features.lab.jobs import StopWhen, lab_model
+from advstudio.gui.features.lab.jobs import StopWhen, check_classes, lab_model, model_outputs
 from advstudio.gui.features.lab.messages import (
     TRANSFER_KIND,
     LabCancelled,
@@ -32,6 +32,8 @@ def transfer_job(ctx: JobContext, req: TransferRequest) -> TransferResult | LabC
 
     split = ctx.state.split(req.data_dir, "test").head(req.n)
     loaded = [lab_model(ctx, entry) for entry in req.models]
+    for model, name, _path in loaded:
+        check_classes(model_outputs(model, split), name, split)
     stop = StopWhen(ctx, req.cancel)
     start = time.perf_counter()
     total = len(split) * len(loaded)

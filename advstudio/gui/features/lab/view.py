@@ -27,8 +27,10 @@ from PySide6.QtWidgets import (
 
 from advstudio.core.attacks import ATTACKS
 from advstudio.core.attacks.registry import AXIS_WORDS
+from advstudio.core.classes import DIGITS
 from advstudio.core.describe import ATTACKER_TERMS, DEFENSE_NOTE, DEFENSE_NOTE_PLAIN, attack_title, steps_text
 from advstudio.core.eps import parse_eps_field
+from advstudio.gui.features.lab.confusion import ConfusionPlot, short_name
 from advstudio.gui.features.lab.messages import LabCurve, LabProgress
 from advstudio.gui.features.lab.transfer_view import TransferButton, TransferMatrixView, detail_tabs
 from advstudio.gui.models import ModelEntry
@@ -46,6 +48,8 @@ L0_EPS = "0, 1, 2, 3, 5, 10, 20, 40, 78"
 DEFAULT_FIELD = {"linf": LINF_EPS, "l2": L2_EPS, "l0": L0_EPS}
 EMPTY_PLOT = "Run the lab to see how accuracy falls as ε grows."
 EMPTY_DETAILS = "After a run: where the attacked digits go (the confusion matrix) and the most confident mistakes."
+SAMPLES_TIP = ("How many digits from the MNIST test set to attack (the first N); more give a steadier curve but take "
+               "longer.")
 SYMBOLS = {"fgsm": "o", "bim": "t", "pgd": "s", "mifgsm": "d", "cw": "x", "deepfool": "+"}
 GALLERY_COLUMNS = 8
 TILE = 28
@@ -107,6 +111,8 @@ class RobustnessLabPanel(QWidget):
         side_by_side(self, self.controls_scroll, self.views, (390, 890))
         self.intro = intro_label("robustness", INTRO)
         self.layout().insertWidget(0, self.intro)
+        self.classes: tuple[str, ...] = DIGITS
+        self.form.target.valueChanged.connect(self._name_target)
         self.set_running(False)
 
     # ------------------------------------------------------------------ building
@@ -142,8 +148,7 @@ class RobustnessLabPanel(QWidget):
         self.samples.setValue(500)
         self.samples_label = QLabel("Test images:")
         for w in (self.samples_label, self.samples):
-            explain(w, "How many digits from the MNIST test set to attack (the first N); more give a steadier curve "
-                       "but take longer.")
+            explain(w, SAMPLES_TIP)
         self.runner = RunControls("Run", default=True)
         self.run_button, self.cancel_button = self.runner.run, self.runner.cancel
         self.progress, self.eta = self.runner.progress, self.runner.eta
@@ -219,23 +224,12 @@ class RobustnessLabPanel(QWidget):
         self.cm_plot.setAspectLocked(True)
         self.cm_plot.setLabel("left", "true class")
         self.cm_plot.setLabel("bottom", "class under attack")
-        ticks = [[(i + 0.5, str(i)) for i in range(10)]]
-        self.cm_plot.getAxis("left").setTicks(ticks)
-        self.cm_plot.getAxis("bottom").setTicks(ticks)
-        self.cm_image = pg.ImageItem(np.zeros((10, 10), dtype=np.float32), autoLevels=False, levels=(0.0, 1.0))
-        self.cm_image.setLookupTable(pg.colormap.get("viridis").getLookupTable(0.0, 1.0, 256))
-        self.cm_plot.addItem(self.cm_image)
-        self.cm_plot.setRange(xRange=(0, 10), yRange=(0, 10), padding=0)
-        self.cm_texts: list[pg.TextItem] = []
         self._small_font = QFont()
         self._small_font.setPointSize(7)
-        for i in range(10):
-            for j in range(10):
-                t = pg.TextItem("", anchor=(0.5, 0.5), color="w")
-                t.setFont(self._small_font)
-                t.setPos(j + 0.5, i + 0.5)
-                self.cm_plot.addItem(t)
-                self.cm_texts.append(t)
+        self._name_font = QFont()  # gallery captions of named classes ("Sne→Coa 20%"): a tile's width holds them
+        self._name_font.setPointSize(6)
+        self.confusion = ConfusionPlot(self.cm_plot, self._small_font)
+        self.cm_image = self.confusion.image
         self.gallery_box = self.details_glw.addViewBox(row=1, col=1, lockAspect=True, invertY=True, enableMouse=False)
         self.gallery_box.setMenuEnabled(False)
         self.gallery_image = pg.ImageItem(mosaic(np.zeros((0, 28, 28))), autoLevels=False, levels=(0.0, 1.0))
@@ -366,9 +360,7 @@ class RobustnessLabPanel(QWidget):
             self.gallery_box.removeItem(t)
         self.gallery_texts = []
         if index < 0 or index >= len(self.curves):
-            self.cm_image.setImage(np.zeros((10, 10), dtype=np.float32), autoLevels=False, levels=(0, 1))
-            for t in self.cm_texts:
-                t.setText("")
+            self.confusion.clear()
             self.gallery_image.setImage(mosaic(np.zeros((0, 28, 28))), autoLevels=False, levels=(0.0, 1.0))
             self.cm_title.setText("Confusion under attack", color=text_colour(self))
             self.gallery_title.setText("Most confident mistakes", color=text_colour(self))
@@ -380,25 +372,17 @@ class RobustnessLabPanel(QWidget):
         norm = RADIUS_SHORT.get(p.get("eps_norm"), "ε")
         what = (f"{attack_title(c.attack)}, {norm} = {c.detail_eps:g}, {steps_text(c.attack, p)}, "
                 f"n = {c.curve.n}")
-        cm = c.confusion.astype(np.float32)
-        rows = cm.sum(1, keepdims=True)
-        frac = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-        self.cm_image.setImage(frac, autoLevels=False, levels=(0.0, 1.0))
-        self.cm_image.setRect(0, 0, 10, 10)
-        for i in range(10):
-            for j in range(10):
-                count = int(c.confusion[i, j])
-                t = self.cm_texts[i * 10 + j]
-                t.setText(str(count) if count else "")
-                t.setColor("k" if frac[i, j] > 0.6 else "w")
+        self.confusion.show(c.confusion, c.classes)
         self.cm_title.setText(f"Confusion: {what}", color=text_colour(self))
         m = c.mistakes
         imgs = m.adversarial if m.adversarial is not None else np.zeros((0, 28, 28))
         self.gallery_image.setImage(mosaic(imgs), autoLevels=False, levels=(0.0, 1.0))
+        gap = "  " if c.classes == DIGITS else " "  # names take more room than digits
         for i in range(len(m.indices)):
-            t = pg.TextItem(f"{int(m.labels[i])}→{int(m.predicted[i])}  {m.confidence[i] * 100:.0f}%",
+            t = pg.TextItem(f"{short_name(m.labels[i], c.classes)}→{short_name(m.predicted[i], c.classes)}{gap}"
+                            f"{m.confidence[i] * 100:.0f}%",
                             anchor=(0, 0), color="#ffd54f")
-            t.setFont(self._small_font)
+            t.setFont(self._small_font if c.classes == DIGITS else self._name_font)
             t.setPos(*tile_origin(i))
             self.gallery_box.addItem(t)
             self.gallery_texts.append(t)
@@ -407,6 +391,25 @@ class RobustnessLabPanel(QWidget):
                                    f"No adversarial mistakes: {what}", color=text_colour(self))
         self.gallery_box.setRange(xRange=(0, GALLERY_COLUMNS * (TILE + GAP)),
                                   yRange=(0, max(1, -(-shown // GALLERY_COLUMNS)) * (TILE + CAPTION)), padding=0.02)
+
+    # ------------------------------------------------------------------ the model's classes
+    def set_classes(self, names) -> None:
+        """The current model's classes: the target spins over them (showing "i: name" unless they are the ten
+        digits) and the words say digits only for digits."""
+        names = tuple(str(n) for n in names) or DIGITS
+        self.classes = names
+        digits = names == DIGITS
+        self.form.target.setRange(0, len(names) - 1)
+        self._name_target(self.form.target.value())
+        self.intro.setText(INTRO if digits else INTRO.replace("test digits", "test images"))
+        self.details_area.message.setText(EMPTY_DETAILS if digits else EMPTY_DETAILS.replace("digits", "images"))
+        tip = SAMPLES_TIP if digits else SAMPLES_TIP.replace("digits from the MNIST test set", "test images")
+        for w in (self.samples_label, self.samples):
+            explain(w, tip)
+
+    def _name_target(self, value: int) -> None:
+        name = self.classes[value] if 0 <= value < len(self.classes) else str(value)
+        self.form.target.setSuffix("" if name == str(value) else f": {name if len(name) <= 14 else name[:13] + '…'}")
 
     # ------------------------------------------------------------------ misc
     def _on_attack(self) -> None:

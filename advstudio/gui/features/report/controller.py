@@ -20,6 +20,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QDialog, QFileDialog
 
+from advstudio.core.model_meta import name_of
 from advstudio.gui.features.report.entries import (
     activations_entry,
     compare_entry,
@@ -78,6 +79,11 @@ class SessionLog(QObject):
         info = self.ctx.model_info
         return info.name if info is not None else "?"
 
+    def _class_names(self) -> list[str] | None:
+        """The current model's class names (from its metadata; numbered when it has none), for the report."""
+        info = self.ctx.model_info
+        return list(info.classes) if info is not None else None
+
     @Slot(object)
     def _on_model(self, info: ModelInfo) -> None:
         self.models.pop(info.path, None)
@@ -106,6 +112,7 @@ class SessionLog(QObject):
             "adv_probs": np.array(r.adv_probs, dtype=np.float32),
             "eps": float(r.eps), "method": r.method, "target": r.target, "model": model, "source": source,
             "recorded": now_iso(), "flip": self._flip_dict(flip) if flip is not None else None,
+            "class_names": self._class_names(),
         }
         self._next_id += 1
         self.attacks.append(entry)
@@ -138,7 +145,9 @@ class SessionLog(QObject):
         entry = self.record(ctx.analysis, "kept")
         n = list(self.attacks).index(entry) + 1
         c, a = int(np.argmax(entry["clean_probs"])), int(np.argmax(entry["adv_probs"]))
-        ctx.status(f"Attack {n} in the report: {c} → {a} at ε = {entry['eps']:.3f}", 5000)
+        names = entry["class_names"]
+        ctx.status(f"Attack {n} in the report: {name_of(c, names)} → {name_of(a, names)} at ε = {entry['eps']:.3f}",
+                   5000)
         return entry
 
     def _keep_input_attack(self) -> dict | None:
@@ -149,7 +158,9 @@ class SessionLog(QObject):
             return None
         entry = self.record_input_attack(r, "kept")
         n = list(self.attacks).index(entry) + 1
-        self.ctx.status(f"Attack {n} in the report: {r.clean_label} → {r.adv_label} ({entry['attack_title']})", 5000)
+        names = entry.get("class_names")
+        self.ctx.status(f"Attack {n} in the report: {name_of(r.clean_label, names)} → {name_of(r.adv_label, names)} "
+                        f"({entry['attack_title']})", 5000)
         return entry
 
     def record_input_attack(self, result, source: str) -> dict:
@@ -171,7 +182,7 @@ class SessionLog(QObject):
             "adv_probs": np.array(result.adv_probs, dtype=np.float32), "eps": result.eps, "method": result.attack,
             "target": result.target, "model": model, "source": f"{source} on the Any attack tab",
             "recorded": now_iso(), "flip": None, "attack_title": attack_title(result.attack),
-            "settings": result.describe(),
+            "settings": result.describe(), "class_names": self._class_names(),
         }
         self._next_id += 1
         self.attacks.append(entry)
@@ -223,7 +234,8 @@ class SessionLog(QObject):
             params = plain(dict(rc.params))
             curves.append({"model": c.model_name, "attack": c.attack, "label": c.label(), "settings": c.describe(),
                            "params": params, "n": int(rc.n), "clean_accuracy": float(rc.clean_accuracy),
-                           "eps": [float(e) for e in rc.eps], "accuracy": [float(a) for a in rc.accuracy]})
+                           "eps": [float(e) for e in rc.eps], "accuracy": [float(a) for a in rc.accuracy],
+                           "class_names": list(getattr(c, "classes", ()) or ()) or None})
         self.labs.append({"seconds": float(value.seconds), "recorded": now_iso(), "curves": curves})
         self.recorded.emit("lab")
 
@@ -239,7 +251,8 @@ class SessionLog(QObject):
         measured = {a["attack_id"] for a in self.activations}
         for entry in reversed(self.attacks):
             if entry["id"] not in measured and _same_attack(data.image, data.settings, entry):
-                self.activations.append(activations_entry(data, entry["model"], entry["id"]))
+                self.activations.append(activations_entry(data, entry["model"], entry["id"],
+                                                          entry.get("class_names")))
                 self.recorded.emit("activations")
                 return
 
@@ -303,7 +316,7 @@ class SessionLog(QObject):
         activations = list(self.activations)
         data = self.activations_shown
         if data is not None and not any(_same_attack(data.image, data.settings, e) for e in self.attacks):
-            activations.append(activations_entry(data, self._model_name(), None))
+            activations.append(activations_entry(data, self._model_name(), None, self._class_names()))
         return {"created": now_iso(), "app_version": advstudio.__version__, "student": self.student,
                 "device": info.device if info is not None else "–", "models": list(self.models.values()),
                 "attacks": list(self.attacks), "labs": list(self.labs), "activations": activations,

@@ -19,8 +19,9 @@ def plain(value: object) -> object:
     return str(value)
 
 
-def activations_entry(data, model: str, attack_id: int | None) -> dict:
-    """The dock's data (an ActivationsData) reduced to what the report shows: per layer its shift and the clean/adversarial means."""
+def activations_entry(data, model: str, attack_id: int | None, class_names=None) -> dict:
+    """The dock's data (an ActivationsData) reduced to what the report shows: per layer its shift and the clean/adversarial
+    means; `class_names`: the model's classes (the report names the predictions by them)."""
     comp = data.comparison
     clean = {layer.name: layer for layer in comp.clean.layers}
     adv = {layer.name: layer for layer in comp.adversarial.layers}
@@ -38,7 +39,19 @@ def activations_entry(data, model: str, attack_id: int | None) -> dict:
     st = data.settings
     return {"attack_id": attack_id, "eps": float(st.eps), "method": st.method,
             "target": st.target if st.method == "fgsm-targeted" else None, "clean_label": int(data.clean_label),
-            "adv_label": int(data.adv_label), "model": model, "samples": int(comp.samples), "layers": layers}
+            "adv_label": int(data.adv_label), "model": model, "samples": int(comp.samples), "layers": layers,
+            "class_names": None if class_names is None else [str(n) for n in class_names]}
+
+
+def side_class_names(meta, outputs: int) -> list[str] | None:
+    """A side's class names from its model file's metadata, when they are as many as its outputs (a model trained
+    in this session has no metadata: None, the report looks it up by name or shows numbers)."""
+    from advstudio.core.model_meta import model_classes
+
+    if not meta:
+        return None
+    names = model_classes(dict(meta))
+    return list(names) if len(names) == outputs else None
 
 
 def compare_entry(result) -> dict:
@@ -55,7 +68,7 @@ def compare_entry(result) -> dict:
             c, a = r.clean_label, r.adv_label
             entry.update(clean_label=c, adv_label=a, clean_conf=float(r.clean_probs[c]),
                          adv_conf=float(r.adv_probs[a]), adversarial=np.array(r.adversarial, dtype=np.float32),
-                         message=None)
+                         message=None, class_names=side_class_names(side.meta, len(r.clean_probs)))
         elif not entry["message"]:
             entry["message"] = side.side.unavailable or "no model"
         sides.append(entry)
