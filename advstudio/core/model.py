@@ -187,6 +187,20 @@ def num_classes_of(model: nn.Module) -> int | None:
     return None if last is None else int(last.out_features)
 
 
+def output_count(model: nn.Module, x: torch.Tensor | None = None) -> int:
+    """How many classes the model gives scores for, whatever its layers (an ONNX graph too): one forward pass
+    of `x` (else a blank 28×28 image) in eval mode without gradients, so batch-norm statistics do not move."""
+    if x is None:
+        x = torch.zeros(1, 1, 28, 28, device=next(model.parameters(), torch.zeros(0)).device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return int(model(x[:2]).shape[-1])
+    finally:
+        model.train(was_training)
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

@@ -163,6 +163,12 @@ def name_of(index, names) -> str:
     return str(names[i]) if names is not None and 0 <= i < len(names) else str(i)
 
 
+def class_item(index: int, names) -> str:
+    """A class as a menu shows it: its number for a digit (or a numbered class), "i: name" otherwise."""
+    name = name_of(index, names)
+    return name if name == str(index) else f"{index}: {name}"
+
+
 def _or_null(check):
     """`check`, or null (a field the writer left unknown, e.g. the window's training records no command)."""
     return lambda v: v is None or check(v)

@@ -27,6 +27,7 @@ from torch import nn
 from advstudio.core.attacks.common import check_cancel, eval_mode
 from advstudio.core.errors import ModelFileError
 from advstudio.core.files import atomic_write_bytes
+from advstudio.core.model import output_count
 
 __all__ = ["AdversarialPatch", "train_patch", "paste", "random_positions", "patch_success_rate", "save_patch",
            "load_patch", "MAX_SIDE"]
@@ -103,8 +104,7 @@ def train_patch(
     if len(images) == 0:
         raise ValueError("a patch needs at least one training image")
     device = next(model.parameters()).device
-    with torch.no_grad():
-        k = int(model(images[:1].float().to(device)).shape[1])  # the model's classes (any K, ONNX too)
+    k = output_count(model, images[:1].float().to(device))  # the model's classes (any K, ONNX too)
     if not 0 <= int(target) < k:
         raise ValueError(f"the target must be a class 0–{k - 1}, got {target}")
     start = time.perf_counter()

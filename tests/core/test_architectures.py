@@ -260,3 +260,14 @@ def test_the_detector_features_cover_every_architecture(name):
     assert len(feature_names(model)) == feats.shape[1]
     with pytest.raises(ValueError, match="no activation module"):
         relu_features(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), torch.rand(1, 1, 28, 28))
+
+
+def test_output_count_reads_the_scores_of_any_model_and_leaves_its_mode_alone():
+    import torch
+
+    from advstudio.core.model import build_model, output_count
+
+    model = build_model("MLP", num_classes=26).train()
+    assert output_count(model) == 26 and model.training  # restored after its eval-mode pass
+    cnn = build_model("MnistCNN").eval()
+    assert output_count(cnn, torch.rand(3, 1, 28, 28)) == 10 and not cnn.training

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout,
 from advstudio.core.attacks.registry import ATTACKS, REQUIRED, attack_settings
 from advstudio.core.classes import DIGITS
 from advstudio.core.describe import attack_title, setting_words
+from advstudio.core.model_meta import class_item
 from advstudio.gui.widgets.help import AdvancedGroup, explain
 
 # key: (minimum, maximum, decimals, step); the words (label, plain explanation, maths) are core.describe's
@@ -51,12 +52,6 @@ BASIS_WORDS = {"pixel": "pixel: one pixel at a time", "dct": "dct: smooth patter
 CHOICES = {"loss": LOSS_WORDS, "version": VERSION_WORDS, "basis": BASIS_WORDS}  # settings picked from a list
 COLUMNS = 3
 WIDEST_NAME = 24  # characters of a class's "i: name" a ClassSpinBox makes room for (a longer one scrolls)
-
-
-def class_item(index: int, names) -> str:
-    """A class as a target choice shows it: its number for a digit (or a numbered class), "i: name" otherwise."""
-    name = str(names[index]) if names is not None and 0 <= index < len(names) else str(index)
-    return name if name == str(index) else f"{index}: {name}"
 
 
 class ClassSpinBox(QSpinBox):

@@ -10,6 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QSize, Qt, QTimer
 from PySide6.QtWidgets import (
     QBoxLayout,
+    QComboBox,
     QFormLayout,
     QFrame,
     QGridLayout,
@@ -259,6 +260,18 @@ def spin_box(lo: int, hi: int, value: int, step: int) -> QSpinBox:
     box.setSingleStep(step)
     box.setValue(value)
     return box
+
+
+def refill_combo(combo: QComboBox, items, keep=None, default: int = 0) -> None:
+    """Replace a menu's (text, data) items without telling its listeners; the item whose data is `keep` stays
+    chosen when it is still there, else item `default`."""
+    combo.blockSignals(True)
+    combo.clear()
+    for text, data in items:
+        combo.addItem(text, data)
+    found = combo.findData(keep) if keep is not None else -1
+    combo.setCurrentIndex(found if found >= 0 else max(0, min(default, combo.count() - 1)))
+    combo.blockSignals(False)
 
 
 class BesideOrBelow(QWidget):

@@ -90,9 +90,10 @@ def missing_target(model, image: np.ndarray, s: AttackSettings, device) -> str |
     """Why a targeted attack cannot run on this model (its target is not one of the model's classes), or None."""
     if s.method != TARGETED or s.target is None:
         return None
-    from advstudio.gui.directions import image_tensor, probabilities
+    from advstudio.core.model import output_count
+    from advstudio.gui.directions import image_tensor
 
-    k = int(probabilities(model, image_tensor(image, device)).shape[1])
+    k = output_count(model, image_tensor(image, device))
     if 0 <= int(s.target) < k:
         return None
     return (f"This model has {k} classes, so it has no class {int(s.target)} for the targeted attack to aim at. "

@@ -163,11 +163,12 @@ def landscape_job(ctx: JobContext, req: LandscapeRequest) -> LandscapeResult | N
     """The loss of the model's reading on the plane x + a·sign(∇) + b·r around the drawing."""
     from advstudio.core.errors import Cancelled
     from advstudio.core.explain.landscape import loss_landscape
+    from advstudio.core.model import output_count
 
     start = time.perf_counter()
     model, direction_model, name, words, names = _landscape_models(ctx, req)
     x = image_tensor(np.asarray(req.image, dtype=np.float32), ctx.state.ensure_device())
-    names = class_names(names, int(probabilities(model, x).shape[1]))
+    names = class_names(names, output_count(model, x))
     try:
         land = loss_landscape(model, x, None, float(req.eps), direction_model=direction_model, direction_name=words,
                               grid=int(req.grid), cancel=_Stop(ctx),
@@ -253,11 +254,12 @@ def projection_job(ctx: JobContext, req: ProjectionRequest) -> ProjectionResult 
     from advstudio.core.classes import DIGITS
     from advstudio.core.errors import Cancelled, DatasetError
     from advstudio.core.explain.projection import project_dataset, project_path
+    from advstudio.core.model import output_count
 
     start = time.perf_counter()
     model = ctx.state.require_model()
     x = image_tensor(np.asarray(req.image, dtype=np.float32), ctx.state.ensure_device())
-    outputs = int(probabilities(model, x).shape[1])
+    outputs = output_count(model, x)
     stop = _Stop(ctx, req.cancel)
     cache: OrderedDict = ctx.state.values.setdefault("explain_projections", OrderedDict())
     key = (ctx.state.model_version, req.data_dir, int(req.samples), ctx.state.values.get("data_layout"))

@@ -116,18 +116,11 @@ def lab_job(ctx: JobContext, req: LabRequest) -> LabResult | LabCancelled | None
 
 def model_outputs(model, split) -> int:
     """How many classes the model gives scores for (one forward pass of the first two images)."""
-    import torch
+    from advstudio.core.model import output_count
 
     if not len(split):
         return split.num_classes
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()  # a pass in training mode would move batch-norm statistics
-    try:
-        with torch.no_grad():
-            return int(model(split.images[:2].to(device)).shape[-1])
-    finally:
-        model.train(was_training)
+    return output_count(model, split.images[:2].to(next(model.parameters()).device))
 
 
 def check_classes(outputs: int, model_name: str, split) -> None:

@@ -7,8 +7,10 @@ from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayou
 
 from advstudio.core.classes import DIGITS
 from advstudio.core.describe import EPS_UNITS, eps_text
+from advstudio.core.model_meta import class_item
 from advstudio.gui.messages import EPS_MAX, SLIDER_STEPS, TARGETED, UNTARGETED, AttackSettings
 from advstudio.gui.widgets.help import explain
+from advstudio.gui.widgets.layout import refill_combo
 
 
 class AttackControls(QWidget):
@@ -88,12 +90,8 @@ class AttackControls(QWidget):
         if names == self.classes:
             return
         self.classes = names
-        keep = self.target.currentIndex()
-        self.target.blockSignals(True)
-        self.target.clear()
-        self.target.addItems([n if n == str(i) else f"{i}: {n}" for i, n in enumerate(names)])
-        self.target.setCurrentIndex(keep if 0 <= keep < len(names) else min(8, len(names) - 1))
-        self.target.blockSignals(False)
+        keep = self.target.currentIndex() if self.target.count() else None
+        refill_combo(self.target, [(class_item(i, names), i) for i in range(len(names))], keep, default=8)
         self.target_label.setText("target digit:" if names == DIGITS else "target class:")
 
     def eps(self) -> float:

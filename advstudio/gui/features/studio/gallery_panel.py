@@ -9,12 +9,18 @@ from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QListView, QPushButton, QVBoxLayout, QWidget
 
 from advstudio.core.classes import DIGITS
-from advstudio.core.model_meta import name_of
+from advstudio.core.model_meta import class_item, name_of
 from advstudio.gui.messages import GalleryData
 from advstudio.gui.widgets.images import qimage_from_array
+from advstudio.gui.widgets.layout import refill_combo
 
 THUMB = 56
 ALL, RIGHT, WRONG = "all", "right", "wrong"
+
+
+def _filter_text(d: int, names) -> str:
+    item = class_item(d, names)
+    return f"class {d}" if item == str(d) else item
 
 
 class DigitListModel(QAbstractListModel):
@@ -115,15 +121,8 @@ class GalleryPanel(QWidget):
         if names == self.classes:
             return
         self.classes = names
-        keep = self.klass.currentData()
-        self.klass.blockSignals(True)
-        self.klass.clear()
-        self.klass.addItem("all classes", -1)
-        for d, name in enumerate(names):
-            self.klass.addItem(f"class {name}" if name == str(d) else f"{d}: {name}", d)
-        found = self.klass.findData(keep) if isinstance(keep, int) else -1
-        self.klass.setCurrentIndex(max(found, 0))
-        self.klass.blockSignals(False)
+        items = [(_filter_text(d, names), d) for d in range(len(names))]
+        refill_combo(self.klass, [("all classes", -1), *items], self.klass.currentData())
 
     def set_model_classes(self, names) -> None:
         """The current model's class names, which its predictions index."""
