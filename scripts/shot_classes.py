@@ -4,7 +4,9 @@ scripts/font_letters.py, a test letter picked from the gallery and attacked at t
     .venv/bin/python scripts/font_letters.py /tmp/letters
     .venv/bin/python -m advstudio train --data /tmp/letters --epochs 3 --out /tmp/letters.safetensors
     ../shared/tools/screenshot -w 60 -s 1280x720 docs/screenshot-letters.png -- \
-        .venv/bin/python scripts/shot_classes.py /tmp/letters.safetensors /tmp/letters [LETTER]
+        .venv/bin/python scripts/shot_classes.py /tmp/letters.safetensors /tmp/letters [LETTER [TAB]]
+
+(TAB: another tab to show once the letter is attacked, e.g. attack_lab, universal, compare, certify.)
 """
 import sys
 import tempfile
@@ -17,6 +19,7 @@ from advstudio.gui.window import MainWindow
 
 MODEL, DATA = sys.argv[1], sys.argv[2]
 LETTER = sys.argv[3] if len(sys.argv) > 3 else "k"
+TAB = sys.argv[4] if len(sys.argv) > 4 else None
 sys.argv = ["advstudio"]
 app = make_app()
 w = MainWindow(settings=QSettings(tempfile.mktemp(suffix=".ini"), QSettings.Format.IniFormat),
@@ -35,6 +38,8 @@ def pick():
     gallery.set_filter(k)
     gallery.pick(int(right[0]))
     QTimer.singleShot(800, w.ctx.request_flip)
+    if TAB:
+        QTimer.singleShot(2500, lambda: w.show_tab(TAB))
 
 
 QTimer.singleShot(1500, pick)
